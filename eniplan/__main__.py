@@ -1,0 +1,3 @@
+from eniplan.cli import main
+
+main()

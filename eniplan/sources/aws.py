@@ -1,0 +1,340 @@
+"""The live AWS source: read-only Describe* calls, in pages, concurrently.
+
+Per account and region it makes ceil(n/page) calls per API and never one per instance:
+describe_instances, describe_network_interfaces and describe_subnets in pages of 1000 (the
+API maximum), describe_route_tables in pages of 100 (its maximum), and describe_images only
+for the AMIs in use, in batches. Accounts (one assumed role each) and regions are fetched
+concurrently, and so are the four list calls inside a region. A region or account that
+fails becomes a FetchProblem; the others stand.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from botocore.client import BaseClient
+from botocore.config import Config
+
+from eniplan import values
+from eniplan.errors import InputError
+from eniplan.model import FetchProblem
+from eniplan.sources.collection import Collection, Shape, Shapes
+
+# The largest page each API accepts (MaxResults).
+PAGE_SIZE = {
+    "describe_instances": 1000,
+    "describe_network_interfaces": 1000,
+    "describe_subnets": 1000,
+    "describe_route_tables": 100,
+}
+IMAGE_BATCH = 200  # image IDs per describe_images call
+FILTER_VALUES_MAX = 200  # values one EC2 filter accepts
+RETRY_ATTEMPTS = 10
+DEFAULT_WORKERS = 16
+# The list calls that run side by side inside one region.
+_LISTS = (
+    ("Reservations", "describe_instances"),
+    ("NetworkInterfaces", "describe_network_interfaces"),
+    ("Subnets", "describe_subnets"),
+    ("RouteTables", "describe_route_tables"),
+)
+
+_AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
+
+ProgressCallback = Callable[[int, int, str], None]  # (done, total, what just finished)
+ClientHook = Callable[[BaseClient], None]
+
+
+@dataclass(frozen=True)
+class AwsOptions:
+    profile: str | None = None
+    regions: tuple[str, ...] = ()
+    all_regions: bool = False
+    role_arns: tuple[str, ...] = ()
+    endpoint_url: str | None = None
+    instance_ids: tuple[str, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+    workers: int = DEFAULT_WORKERS
+
+
+@dataclass
+class _Account:
+    label: str  # what the user named: the role ARN, the profile, or "default credentials"
+    account_id: str
+    session: boto3.Session
+    lock: threading.Lock  # boto3 sessions are not thread-safe when creating clients
+
+
+class AwsCollector:
+    """Collects the shapes of every requested account and region."""
+
+    def __init__(
+        self,
+        options: AwsOptions,
+        *,
+        progress: ProgressCallback | None = None,
+        client_hook: ClientHook | None = None,
+    ) -> None:
+        self.options = options
+        self.progress = progress
+        self.client_hook = client_hook
+        self._config = Config(
+            # Throttling is retried by botocore; adaptive mode also slows the client down.
+            retries={"mode": "adaptive", "max_attempts": RETRY_ATTEMPTS},
+            max_pool_connections=max(10, options.workers),
+            user_agent_extra="eniplan",
+        )
+
+    # -- sessions and accounts ----------------------------------------------------------
+
+    def _base_session(self) -> boto3.Session:
+        try:
+            return boto3.Session(profile_name=self.options.profile)
+        except botocore.exceptions.ProfileNotFound as error:
+            raise InputError(f"--profile: {error}") from None
+
+    def _client(self, account: _Account, service: str, region: str) -> Any:
+        with account.lock:
+            client = account.session.client(  # type: ignore[call-overload]
+                service,
+                region_name=region,
+                endpoint_url=self.options.endpoint_url,
+                config=self._config,
+            )
+        if self.client_hook:
+            self.client_hook(client)
+        return client
+
+    def _accounts(
+        self, pool: ThreadPoolExecutor, home: str
+    ) -> tuple[list[_Account], list[FetchProblem]]:
+        base = self._base_session()
+        base_account = _Account(
+            self.options.profile or "default credentials", "", base, threading.Lock()
+        )
+        if not self.options.role_arns:
+            sts = self._client(base_account, "sts", home)
+            try:
+                base_account.account_id = sts.get_caller_identity()["Account"]
+            except botocore.exceptions.NoCredentialsError:
+                raise InputError(
+                    "no AWS credentials found: configure them (aws configure, AWS_PROFILE, "
+                    "--profile) or use --sandbox or --inventory"
+                ) from None
+            except botocore.exceptions.BotoCoreError as error:
+                raise InputError(f"cannot reach AWS STS: {error}") from None
+            except botocore.exceptions.ClientError as error:
+                raise InputError(f"AWS STS refused the credentials: {_describe(error)}") from None
+            return [base_account], []
+
+        futures = {
+            arn: pool.submit(self._assume, base_account, arn, home)
+            for arn in self.options.role_arns
+        }
+        accounts, problems = [], []
+        for arn, future in futures.items():
+            try:
+                accounts.append(future.result())
+            except botocore.exceptions.NoCredentialsError:
+                raise InputError(
+                    "no AWS credentials found to assume --role-arn with: configure them or "
+                    "use --profile"
+                ) from None
+            except _AWS_ERRORS as error:
+                problems.append(FetchProblem(arn, "", _code(error), _describe(error)))
+        return accounts, problems
+
+    def _assume(self, base: _Account, arn: str, home: str) -> _Account:
+        sts = self._client(base, "sts", home)
+        credentials = sts.assume_role(RoleArn=arn, RoleSessionName="eniplan")["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+        return _Account(arn, values.account_of_role_arn(arn), session, threading.Lock())
+
+    def _regions_of(self, account: _Account, home: str) -> list[str]:
+        if not self.options.all_regions:
+            return list(self.options.regions) or [home]
+        ec2 = self._client(account, "ec2", home)
+        answer = ec2.describe_regions(
+            Filters=[{"Name": "opt-in-status", "Values": ["opt-in-not-required", "opted-in"]}]
+        )
+        return sorted(region["RegionName"] for region in answer["Regions"])
+
+    def home_region(self) -> str:
+        """The region for account-level calls (STS, describe_regions)."""
+        if self.options.regions:
+            return self.options.regions[0]
+        region = self._base_session().region_name
+        if region:
+            return region
+        if self.options.all_regions:
+            return "us-east-1"
+        raise InputError(
+            "no region: pass --region (repeatable) or --all-regions, or set AWS_REGION "
+            "or a region in your AWS profile"
+        )
+
+    # -- the collection -----------------------------------------------------------------
+
+    def collect(self) -> Collection:
+        home = self.home_region()
+        collection = Collection()
+        with ThreadPoolExecutor(max_workers=self.options.workers) as pool:
+            accounts, problems = self._accounts(pool, home)
+            collection.problems.extend(problems)
+
+            region_lists = [
+                (account, pool.submit(self._regions_of, account, home)) for account in accounts
+            ]
+            jobs: dict[Future[Shapes], tuple[_Account, str]] = {}
+            for account, listing in region_lists:
+                try:
+                    regions = listing.result()
+                except (
+                    botocore.exceptions.ClientError,
+                    botocore.exceptions.BotoCoreError,
+                ) as error:
+                    collection.problems.append(
+                        FetchProblem(account.label, "", _code(error), _describe(error))
+                    )
+                    continue
+                # Each region job opens its own small pool for its four list calls, so the
+                # outer pool never waits on itself.
+                for region in regions:
+                    jobs[pool.submit(self._region, account, region)] = (account, region)
+
+            for done, future in enumerate(as_completed(jobs), start=1):
+                account, region = jobs[future]
+                try:
+                    collection.shapes.append(future.result())
+                except (
+                    botocore.exceptions.ClientError,
+                    botocore.exceptions.BotoCoreError,
+                ) as error:
+                    collection.problems.append(
+                        FetchProblem(account.account_id, region, _code(error), _describe(error))
+                    )
+                if self.progress:
+                    self.progress(done, len(jobs), f"{account.account_id} {region}")
+        # Completion order is random: keep outputs stable.
+        collection.shapes.sort(key=lambda shapes: (shapes.account_id or "", shapes.region or ""))
+        collection.problems.sort(key=lambda problem: (problem.account, problem.region))
+        if not collection.shapes and collection.problems:
+            first = collection.problems[0].describe()
+            raise InputError(f"no account or region could be read (first error: {first})")
+        return collection
+
+    def _region(self, account: _Account, region: str) -> Shapes:
+        ec2 = self._client(account, "ec2", region)
+        with ThreadPoolExecutor(max_workers=len(_LISTS)) as pool:
+            futures = {
+                key: pool.submit(self._pages, ec2, operation, key, self._filters(operation))
+                for key, operation in _LISTS
+            }
+            lists = {key: future.result() for key, future in futures.items()}
+        image_ids = sorted(
+            {
+                instance["ImageId"]
+                for reservation in lists["Reservations"]
+                for instance in reservation.get("Instances", [])
+                if isinstance(instance.get("ImageId"), str)
+            }
+        )
+        lists["Images"] = self._images(ec2, image_ids)
+        return Shapes(f"aws {account.account_id} {region}", account.account_id, region, lists)
+
+    def _filters(self, operation: str) -> list[dict[str, Any]]:
+        """Server-side selection for describe_instances; the inventory filters again."""
+        if operation != "describe_instances":
+            return []
+        filters: list[dict[str, Any]] = []
+        ids = self.options.instance_ids
+        if ids and len(ids) <= FILTER_VALUES_MAX:
+            filters.append({"Name": "instance-id", "Values": list(ids)})
+        for key, value in self.options.tags:
+            filters.append({"Name": f"tag:{key}", "Values": [value]})
+        return filters
+
+    @staticmethod
+    def _pages(ec2: Any, operation: str, key: str, filters: list[dict[str, Any]]) -> list[Shape]:
+        paginator = ec2.get_paginator(operation)
+        kwargs: dict[str, Any] = {"PaginationConfig": {"PageSize": PAGE_SIZE[operation]}}
+        if filters:
+            kwargs["Filters"] = filters
+        items: list[Shape] = []
+        for page in paginator.paginate(**kwargs):
+            items.extend(page.get(key, []))
+        return items
+
+    @staticmethod
+    def _images(ec2: Any, image_ids: Sequence[str]) -> list[Shape]:
+        images: list[Shape] = []
+        for batch in _batches(image_ids, IMAGE_BATCH):
+            # Deregistered AMIs are simply absent: the inventory reports them as unknown.
+            answer = ec2.describe_images(ImageIds=list(batch), IncludeDeprecated=True)
+            images.extend(answer.get("Images", []))
+        return images
+
+
+def _batches(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _code(error: Exception) -> str:
+    if isinstance(error, botocore.exceptions.ClientError):
+        return str(error.response.get("Error", {}).get("Code", "ClientError"))
+    return type(error).__name__
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, botocore.exceptions.ClientError):
+        message = error.response.get("Error", {}).get("Message", "") or str(error)
+        return " ".join(str(message).split())
+    return " ".join(str(error).split())
+
+
+def known_regions() -> set[str]:
+    """Every EC2 region this botocore knows, in every partition."""
+    session = boto3.Session()
+    return {
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition_name=partition)
+    }
+
+
+def check_regions(regions: Iterable[str]) -> tuple[str, ...]:
+    """Validate --region values: a real region name, known to botocore."""
+    known = known_regions()
+    checked = []
+    for region in regions:
+        try:
+            values.region_name(region)
+        except ValueError as error:
+            raise InputError(f"--region: {error}") from None
+        if region not in known:
+            raise InputError(
+                f"--region: {region!r} is not an AWS region this botocore knows "
+                f"(for example: {', '.join(sorted(known)[:4])}, ...)"
+            )
+        checked.append(region)
+    return tuple(dict.fromkeys(checked))
+
+
+def collect(
+    options: AwsOptions,
+    *,
+    progress: ProgressCallback | None = None,
+    client_hook: ClientHook | None = None,
+) -> Collection:
+    return AwsCollector(options, progress=progress, client_hook=client_hook).collect()

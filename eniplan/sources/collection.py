@@ -1,0 +1,40 @@
+"""What every source produces: the raw AWS API shapes, grouped by where they came from.
+
+The AWS source fills one `Shapes` per account and region, a snapshot holds the same, and
+each AWS CLI dump file becomes one `Shapes` with only one kind of list filled. Keeping the
+API shapes (rather than the model) is what lets a snapshot be re-read by a newer eniplan
+and lets AWS CLI output be used as it is. sources/shapes.py turns them into the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eniplan.model import FetchProblem
+
+Shape = dict[str, Any]
+
+# The lists of a Shapes, by the key the AWS API (and the AWS CLI) gives them.
+SHAPE_KEYS = ("Reservations", "NetworkInterfaces", "Subnets", "Images", "RouteTables")
+
+
+@dataclass
+class Shapes:
+    origin: str  # where they came from, for messages: a file, or "aws ACCOUNT REGION"
+    account_id: str | None = None  # None: take it from each item (AWS CLI dumps)
+    region: str | None = None
+    lists: dict[str, list[Shape]] = field(default_factory=dict)
+
+    def items(self, key: str) -> list[Shape]:
+        return self.lists.get(key, [])
+
+
+@dataclass
+class Collection:
+    shapes: list[Shapes] = field(default_factory=list)
+    problems: list[FetchProblem] = field(default_factory=list)
+
+    def extend(self, other: Collection) -> None:
+        self.shapes.extend(other.shapes)
+        self.problems.extend(other.problems)

@@ -1,0 +1,161 @@
+"""Validators for the values that come from AWS, IMDS and files.
+
+Every ID, MAC, address and name passes through one of these before it reaches the model,
+so nothing downstream (scripts, templates, HCL) ever sees an unchecked string. Each
+validator returns the normalised value or raises ValueError with a message that says what
+was expected; callers add where the value came from.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+
+# AWS resource IDs: a prefix and 8 or 17 lowercase hex digits.
+_ID_PATTERNS: dict[str, re.Pattern[str]] = {
+    kind: re.compile(rf"{kind}-(?:[0-9a-f]{{8}}|[0-9a-f]{{17}})")
+    for kind in ("i", "eni", "subnet", "vpc", "ami", "rtb", "eni-attach", "sg")
+}
+_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+_ACCOUNT = re.compile(r"[0-9]{12}")
+# us-east-1, eu-central-2, us-gov-west-1, cn-north-1, us-iso-east-1, us-isob-east-1
+_REGION = re.compile(r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-[0-9]+")
+# a region, then a zone letter (us-east-1a) or a local/wavelength zone suffix
+# (us-west-2-lax-1a, us-east-1-wl1-bos-wlz-1)
+_AZ = re.compile(rf"(?P<region>{_REGION.pattern})(?:[a-z]|-[a-z0-9-]+)")
+_ROLE_ARN = re.compile(
+    r"arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"
+)
+_PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]*")
+
+TAG_KEY_MAX = 128
+TAG_VALUE_MAX = 256
+
+
+def resource_id(kind: str, value: object) -> str:
+    """An AWS resource ID of the given kind ("i", "eni", "subnet", ...)."""
+    if not isinstance(value, str) or not _ID_PATTERNS[kind].fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid {kind}- ID (expected {kind}- and 8 or 17 hex digits)"
+        )
+    return value
+
+
+def mac_address(value: object) -> str:
+    """A MAC address, normalised to lowercase colon form."""
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if _MAC.fullmatch(lowered):
+            return lowered
+    raise ValueError(
+        f"{value!r} is not a MAC address (expected six hex octets like 02:ab:cd:ef:01:23)"
+    )
+
+
+def account_id(value: object) -> str:
+    if isinstance(value, str) and _ACCOUNT.fullmatch(value):
+        return value
+    raise ValueError(f"{value!r} is not an AWS account ID (expected 12 digits)")
+
+
+def region_name(value: object) -> str:
+    if isinstance(value, str) and _REGION.fullmatch(value):
+        return value
+    raise ValueError(f"{value!r} is not an AWS region name (expected a name like eu-west-1)")
+
+
+def availability_zone(value: object) -> str:
+    if isinstance(value, str) and _AZ.fullmatch(value):
+        return value
+    raise ValueError(f"{value!r} is not an availability zone (expected a name like eu-west-1a)")
+
+
+def region_of_zone(zone: str) -> str:
+    """The region an availability zone (or local zone) belongs to."""
+    match = _AZ.fullmatch(zone)
+    if not match:
+        raise ValueError(f"{zone!r} is not an availability zone (expected a name like eu-west-1a)")
+    return match.group("region")
+
+
+def role_arn(value: object) -> str:
+    if isinstance(value, str) and _ROLE_ARN.fullmatch(value):
+        return value
+    raise ValueError(
+        f"{value!r} is not an IAM role ARN (expected arn:aws:iam::123456789012:role/NAME)"
+    )
+
+
+def account_of_role_arn(arn: str) -> str:
+    return role_arn(arn).split(":")[4]
+
+
+def ipv4_address(value: object) -> IPv4Address:
+    if isinstance(value, str):
+        try:
+            return IPv4Address(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not an IPv4 address")
+
+
+def ipv6_address(value: object) -> IPv6Address:
+    if isinstance(value, str):
+        try:
+            return IPv6Address(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not an IPv6 address")
+
+
+def ipv4_network(value: object) -> IPv4Network:
+    if isinstance(value, str) and "/" in value:
+        try:
+            return IPv4Network(value)  # strict: host bits must be zero
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not an IPv4 CIDR block (expected a network like 10.0.1.0/24)")
+
+
+def ipv6_network(value: object) -> IPv6Network:
+    if isinstance(value, str) and "/" in value:
+        try:
+            return IPv6Network(value)
+        except ValueError:
+            pass
+    raise ValueError(
+        f"{value!r} is not an IPv6 CIDR block (expected a network like 2600:1f18::/64)"
+    )
+
+
+def ip_network(value: object) -> IPv4Network | IPv6Network:
+    if isinstance(value, str) and "/" in value:
+        try:
+            return ipaddress.ip_network(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not a CIDR block")
+
+
+def tag_key(value: object) -> str:
+    if isinstance(value, str) and 0 < len(value) <= TAG_KEY_MAX and _PRINTABLE.fullmatch(value):
+        return value
+    raise ValueError(
+        f"{value!r} is not a tag key (expected 1 to {TAG_KEY_MAX} printable characters)"
+    )
+
+
+def tag_value(value: object) -> str:
+    if isinstance(value, str) and len(value) <= TAG_VALUE_MAX and _PRINTABLE.fullmatch(value):
+        return value
+    raise ValueError(
+        f"{value!r} is not a tag value (expected at most {TAG_VALUE_MAX} printable characters)"
+    )
+
+
+def text(value: object, max_len: int = 1024) -> str:
+    """Free text from AWS (descriptions, names): printable, bounded."""
+    if isinstance(value, str) and len(value) <= max_len and _PRINTABLE.fullmatch(value):
+        return value
+    raise ValueError(f"{value!r} is not printable text of at most {max_len} characters")
