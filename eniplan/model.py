@@ -9,10 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
-from types import MappingProxyType
 
 Tags = Mapping[str, str]
-_NO_TAGS: Tags = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -24,7 +22,7 @@ class Subnet:
     availability_zone: str
     cidr: IPv4Network | None  # None for an IPv6-only subnet
     ipv6_cidrs: tuple[IPv6Network, ...] = ()
-    tags: Tags = field(default=_NO_TAGS, hash=False)
+    tags: Tags = field(default_factory=dict, hash=False)
 
     @property
     def router(self) -> IPv4Address | None:
@@ -51,7 +49,7 @@ class Eni:
     description: str = ""
     requester_managed: bool = False
     status: str = "in-use"
-    tags: Tags = field(default=_NO_TAGS, hash=False)
+    tags: Tags = field(default_factory=dict, hash=False)
 
     @property
     def ipv4_addresses(self) -> tuple[IPv4Address, ...]:
@@ -111,7 +109,7 @@ class Instance:
     source_dest_check: bool = True
     platform_details: str = ""
     vpc_id: str = ""
-    tags: Tags = field(default=_NO_TAGS, hash=False)
+    tags: Tags = field(default_factory=dict, hash=False)
 
     @property
     def name(self) -> str:

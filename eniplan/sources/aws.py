@@ -80,8 +80,10 @@ class AwsCollector:
         *,
         progress: ProgressCallback | None = None,
         client_hook: ClientHook | None = None,
+        session: boto3.Session | None = None,
     ) -> None:
         self.options = options
+        self._session = session  # a ready session (the sandbox's); else the profile's
         self.progress = progress
         self.client_hook = client_hook
         self._config = Config(
@@ -94,6 +96,8 @@ class AwsCollector:
     # -- sessions and accounts ----------------------------------------------------------
 
     def _base_session(self) -> boto3.Session:
+        if self._session is not None:
+            return self._session
         try:
             return boto3.Session(profile_name=self.options.profile)
         except botocore.exceptions.ProfileNotFound as error:

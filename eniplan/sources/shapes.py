@@ -371,7 +371,8 @@ def build_inventory(collection: Collection) -> Inventory:
                     "which is not in the inventory (add the output of 'aws ec2 describe-subnets')"
                 )
 
-    instances.sort(key=lambda i: (i.account_id, i.region, i.instance_id))
+    # Named instances first, by name: the order a person scans a table in.
+    instances.sort(key=lambda i: (i.account_id, i.region, not i.name, i.name, i.instance_id))
     return Inventory(
         instances=tuple(instances),
         subnets={key: subnet for key, (subnet, _) in subnets.items()},

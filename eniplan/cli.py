@@ -1,0 +1,368 @@
+"""The `eniplan` command line: parses options, calls the core, prints, sets the exit code.
+
+Exit codes: 0 success; 1 findings at or above --fail-on (or a failed proof); 2 bad usage or
+bad input (one line on stderr, no traceback); 3 an internal error (a bug: please report).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import replace
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from eniplan import __version__, values
+from eniplan.errors import InputError
+from eniplan.inventory import InventoryRequest, load_collection, load_inventory
+from eniplan.inventory_output import inventory_json, print_inventory, summary_line
+from eniplan.sources.aws import DEFAULT_WORKERS, AwsOptions, ProgressCallback, check_regions
+from eniplan.sources.sandbox import DEFAULT_SCENARIO, STORY_TAG
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _stdout() -> Console:
+    # Piped output gets a width that fits the tables instead of rich's 80 columns.
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 132)
+    return Console(highlight=False, width=width)
+
+
+def warn(message: str) -> None:
+    click.echo(f"eniplan: warning: {message}", err=True)
+
+
+# --- shared inventory options ----------------------------------------------------------
+
+
+def _parse_tag(value: str) -> tuple[str, str]:
+    key, sep, tag = value.partition("=")
+    if not sep:
+        raise InputError(f"--tag: {value!r} is not KEY=VALUE")
+    try:
+        return values.tag_key(key), values.tag_value(tag)
+    except ValueError as error:
+        raise InputError(f"--tag: {error}") from None
+
+
+def _checked(option: str, check: Callable[[Any], str], items: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        return tuple(check(item) for item in items)
+    except ValueError as error:
+        raise InputError(f"{option}: {error}") from None
+
+
+def inventory_options(command: F) -> F:
+    """The inventory source and selection options every inventory command shares."""
+    options = [
+        click.option(
+            "--profile", metavar="NAME", help="AWS profile (default: the standard chain)."
+        ),
+        click.option(
+            "--region",
+            "regions",
+            multiple=True,
+            metavar="REGION",
+            help="AWS region to read (repeatable; default: the profile's region).",
+        ),
+        click.option(
+            "--all-regions",
+            is_flag=True,
+            help="Every region enabled for the account (describe_regions, opted-in only).",
+        ),
+        click.option(
+            "--role-arn",
+            "role_arns",
+            multiple=True,
+            metavar="ARN",
+            help="Assume this role, one per account (repeatable): accounts are read concurrently.",
+        ),
+        click.option(
+            "--endpoint-url",
+            metavar="URL",
+            help="EC2/STS endpoint (moto server, LocalStack); botocore also reads "
+            "AWS_ENDPOINT_URL.",
+        ),
+        click.option(
+            "--inventory",
+            "inventory_paths",
+            multiple=True,
+            metavar="PATH",
+            help="A snapshot, or AWS CLI describe-* JSON, as files or a directory "
+            "(repeatable; '-' reads stdin).",
+        ),
+        click.option(
+            "--sandbox",
+            "sandbox",
+            is_flag=False,
+            flag_value=DEFAULT_SCENARIO,
+            default=None,
+            metavar="[SCENARIO]",
+            help="An in-process moto account seeded from a scenario "
+            f"(default: {DEFAULT_SCENARIO}).",
+        ),
+        click.option(
+            "--instance-id",
+            "instance_ids",
+            multiple=True,
+            metavar="ID",
+            help="Only this instance (repeatable).",
+        ),
+        click.option(
+            "--tag",
+            "tags",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Only instances with this tag (repeatable: all must match).",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(1, 64),
+            default=DEFAULT_WORKERS,
+            show_default=True,
+            help="Concurrent account/region fetches.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def inventory_request(params: dict[str, Any]) -> InventoryRequest:
+    endpoint = params.pop("endpoint_url")
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        raise InputError(f"--endpoint-url: {endpoint!r} is not an http:// or https:// URL")
+    request = InventoryRequest(
+        aws=AwsOptions(
+            profile=params.pop("profile"),
+            regions=check_regions(params.pop("regions")),
+            all_regions=params.pop("all_regions"),
+            role_arns=_checked("--role-arn", values.role_arn, params.pop("role_arns")),
+            endpoint_url=endpoint,
+            instance_ids=_checked(
+                "--instance-id", lambda v: values.resource_id("i", v), params.pop("instance_ids")
+            ),
+            tags=tuple(_parse_tag(tag) for tag in params.pop("tags")),
+            workers=params.pop("workers"),
+        ),
+        inventory_paths=params.pop("inventory_paths"),
+        sandbox=params.pop("sandbox"),
+    )
+    request.check()
+    return request
+
+
+class _ProgressDisplay:
+    """A progress bar on stderr for multi-account or multi-region runs on a terminal."""
+
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._task: Any = None
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        if total < 2 or not sys.stderr.isatty():
+            return
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn("reading AWS"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.description}"),
+                console=_stderr(),
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(label, total=total)
+        self._progress.update(self._task, completed=done, description=label)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _with_progress(run: Callable[[ProgressCallback], Any]) -> Any:
+    display = _ProgressDisplay()
+    try:
+        return run(display)
+    finally:
+        display.close()
+
+
+def _report_problems(problems: Any) -> None:
+    for problem in problems:
+        warn(f"skipped {problem.describe()}")
+
+
+# --- commands --------------------------------------------------------------------------
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Start with 'eniplan demo': the whole story on a sandbox account, no credentials.",
+)
+@click.version_option(__version__, prog_name="eniplan")
+def cli() -> None:
+    """Find EC2 instances with several network interfaces (ENIs) and give each ENI its own
+    persistent policy routing, so replies leave through the interface they arrived on.
+
+    \b
+    Inventory sources (every inventory command):
+      AWS (default)      the boto3 credential chain, --profile, --region, --role-arn
+      --inventory PATH   a snapshot from 'eniplan collect', or AWS CLI describe-* JSON
+      --sandbox          an in-process moto account with the classic cases
+
+    Exit codes: 0 success, 1 findings at or above --fail-on, 2 bad usage or input.
+    """
+
+
+@cli.command()
+@inventory_options
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True),
+    help="Snapshot file to write (atomically).",
+)
+def collect(output: str, **params: Any) -> None:
+    """Read instances, ENIs, subnets, images and route tables and write a snapshot.
+
+    The snapshot is versioned JSON holding the AWS API shapes per account and region; every
+    command reads it back with --inventory, offline.
+
+    \b
+    Examples:
+      eniplan collect --region eu-west-1 --region us-east-1 -o snapshot.json
+      eniplan collect --all-regions --role-arn arn:aws:iam::111111111111:role/audit \\
+                      --role-arn arn:aws:iam::222222222222:role/audit -o org.json
+      eniplan collect --sandbox -o sandbox.json
+    """
+    from eniplan.sources.files import write_snapshot
+    from eniplan.sources.shapes import build_inventory
+
+    request = inventory_request(params)
+    if request.source == "files":
+        raise InputError(
+            "collect reads AWS or the sandbox; --inventory files are already offline input"
+        )
+    collection = _with_progress(lambda progress: load_collection(request, progress))
+    inventory = build_inventory(collection)  # refuse to write what cannot be read back
+    _report_problems(collection.problems)
+    write_snapshot(collection, output)
+    regions = len(collection.shapes)
+    click.echo(f"wrote {output}: {regions} account/region(s); {summary_line(inventory)}", err=True)
+
+
+@cli.command()
+@inventory_options
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--multi-eni-only",
+    is_flag=True,
+    help="Only instances with two or more ENIs.",
+)
+def inspect(output_format: str, multi_eni_only: bool, **params: Any) -> None:
+    """Show instances with their ENIs, subnets, addresses and source/dest checks.
+
+    \b
+    Examples:
+      eniplan inspect --sandbox
+      eniplan inspect --region eu-west-1 --tag team=payments --multi-eni-only
+      eniplan inspect --inventory ./aws-cli-dumps/ --format json
+    """
+    request = inventory_request(params)
+    inventory = _with_progress(lambda progress: load_inventory(request, progress))
+    if multi_eni_only:
+        inventory = inventory.select(
+            [i.instance_id for i in inventory.instances if len(i.enis) > 1]
+        )
+    _report_problems(inventory.problems)
+    if output_format == "json":
+        click.echo(json.dumps(inventory_json(inventory), indent=2))
+    else:
+        print_inventory(_stdout(), inventory)
+
+
+@cli.command()
+@click.argument("scenario", default=DEFAULT_SCENARIO, required=False)
+def demo(scenario: str) -> None:
+    """The story on a sandbox account: no AWS credentials needed.
+
+    Seeds an in-process moto account with the classic multi-ENI cases and shows each
+    instance with its ENIs and what is wrong with it.
+    """
+    from eniplan.sources.sandbox import load_scenario
+
+    loaded = load_scenario(scenario)
+    request = InventoryRequest(aws=AwsOptions(), sandbox=scenario)
+    inventory = load_inventory(request)
+    console = _stdout()
+    console.rule(f"eniplan demo: sandbox scenario '{loaded.name}'")
+    console.print(loaded.description, style="italic")
+    console.print()
+    order = {spec.name: index for index, spec in enumerate(loaded.instances)}
+    inventory = replace(
+        inventory,
+        instances=tuple(sorted(inventory.instances, key=lambda i: order.get(i.name, len(order)))),
+    )
+    notes = {i.instance_id: i.tags.get(STORY_TAG, "") for i in inventory.instances}
+    print_inventory(console, inventory, notes)
+    console.print()
+    console.print("Next:", style="bold")
+    console.print(
+        "  eniplan inspect --sandbox --multi-eni-only      only instances with several ENIs"
+    )
+    console.print("  eniplan inspect --sandbox --format json         the same, for machines")
+    console.print(
+        "  eniplan collect --sandbox -o sandbox.json       a snapshot to work offline with"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="eniplan", standalone_mode=False)
+    except InputError as error:
+        click.echo(f"eniplan: error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        click.echo("eniplan: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        hint = ""
+        if isinstance(error, click.UsageError) and error.ctx is not None:
+            hint = f" (see '{error.ctx.command_path} --help')"
+        click.echo(f"eniplan: error: {error.format_message()}{hint}", err=True)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        click.echo("eniplan: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.stderr.close()  # `eniplan ... | head`: not an error
+        sys.exit(EXIT_OK)
+    except Exception as error:  # a bug: one line unless asked for the traceback
+        if os.environ.get("ENIPLAN_DEBUG"):
+            raise
+        click.echo(
+            f"eniplan: internal error: {type(error).__name__}: {error} "
+            "(a bug: please report it; ENIPLAN_DEBUG=1 shows the traceback)",
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL)

@@ -1,0 +1,75 @@
+"""Where the inventory comes from: one place that picks the source the user asked for.
+
+Every command that needs instances (collect, inspect, and later audit, plan, render, lab)
+takes the same options; they arrive here as an InventoryRequest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eniplan.errors import InputError
+from eniplan.model import Inventory
+from eniplan.sources.aws import AwsCollector, AwsOptions, ProgressCallback
+from eniplan.sources.collection import Collection
+from eniplan.sources.shapes import build_inventory
+
+
+@dataclass(frozen=True)
+class InventoryRequest:
+    aws: AwsOptions
+    inventory_paths: tuple[str, ...] = ()
+    sandbox: str | None = None  # scenario name or file
+
+    @property
+    def source(self) -> str:
+        if self.sandbox is not None:
+            return "sandbox"
+        if self.inventory_paths:
+            return "files"
+        return "aws"
+
+    def check(self) -> None:
+        """Refuse option mixes that would silently ignore something."""
+        aws_given = [
+            name
+            for name, given in (
+                ("--profile", self.aws.profile),
+                ("--region", self.aws.regions),
+                ("--all-regions", self.aws.all_regions),
+                ("--role-arn", self.aws.role_arns),
+                ("--endpoint-url", self.aws.endpoint_url),
+            )
+            if given
+        ]
+        if self.sandbox is not None and self.inventory_paths:
+            raise InputError("--sandbox and --inventory exclude each other: choose one source")
+        if self.source != "aws" and aws_given:
+            chosen = "--sandbox" if self.sandbox is not None else "--inventory"
+            raise InputError(f"{', '.join(aws_given)} only apply to AWS, not with {chosen}")
+        if self.aws.all_regions and self.aws.regions:
+            raise InputError("--region and --all-regions exclude each other")
+
+
+def load_collection(
+    request: InventoryRequest, progress: ProgressCallback | None = None
+) -> Collection:
+    """The raw shapes from the chosen source."""
+    request.check()
+    if request.sandbox is not None:
+        from eniplan.sources.sandbox import sandbox_collection
+
+        return sandbox_collection(request.sandbox)
+    if request.inventory_paths:
+        from eniplan.sources.files import read_inventory_paths
+
+        return read_inventory_paths(request.inventory_paths)
+    return AwsCollector(request.aws, progress=progress).collect()
+
+
+def load_inventory(
+    request: InventoryRequest, progress: ProgressCallback | None = None
+) -> Inventory:
+    """The validated inventory of the chosen source, narrowed to the selected instances."""
+    inventory = build_inventory(load_collection(request, progress))
+    return inventory.select(request.aws.instance_ids, request.aws.tags)

@@ -1,0 +1,378 @@
+"""The sandbox: an in-process moto account seeded from a bundled scenario.
+
+The scenario is seeded through the EC2 API (boto3 against moto) and read back through the
+same AWS source that reads real accounts, so the sandbox exercises the real collection
+path. Where moto does not model a field (AMI IDs and platform details, delegated IPv4
+prefixes) the seeding sets it on moto's objects directly; those spots say so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+
+from eniplan import values
+from eniplan.errors import InputError
+from eniplan.sources.aws import AwsCollector, AwsOptions
+from eniplan.sources.collection import Collection
+
+DEFAULT_SCENARIO = "default"
+SANDBOX_ACCOUNT = "123456789012"  # moto's default account
+STORY_TAG = "eniplan-sandbox:story"
+
+
+def bundled_scenarios() -> list[str]:
+    folder = resources.files("eniplan") / "scenarios"
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
+
+
+# --- the scenario file -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EniSpec:
+    subnet: str
+    ip: str
+    secondary_ips: tuple[str, ...] = ()
+    ipv4_prefixes: tuple[str, ...] = ()
+    ipv6_count: int = 0
+    source_dest_check: bool = True
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    name: str
+    story: str
+    image: str
+    type: str
+    enis: tuple[EniSpec, ...]
+    source_dest_check: bool = True
+    tags: dict[str, str] = field(default_factory=dict)
+    routes: tuple[tuple[str, str], ...] = ()  # (route table, destination)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    region: str
+    seed: int
+    vpcs: dict[str, dict[str, Any]]
+    subnets: dict[str, dict[str, Any]]
+    images: dict[str, dict[str, Any]]
+    instances: tuple[InstanceSpec, ...]
+    route_tables: dict[str, dict[str, Any]]
+
+
+def load_scenario(name_or_path: str) -> Scenario:
+    """A bundled scenario by name, or a scenario YAML file by path."""
+    if name_or_path in bundled_scenarios():
+        resource = resources.files("eniplan") / "scenarios" / f"{name_or_path}.yaml"
+        text, origin = resource.read_text(encoding="utf-8"), f"scenario {name_or_path}"
+    elif Path(name_or_path).is_file():
+        text, origin = Path(name_or_path).read_text(encoding="utf-8"), name_or_path
+    else:
+        raise InputError(
+            f"--sandbox: {name_or_path!r} is neither a bundled scenario "
+            f"({', '.join(bundled_scenarios())}) nor a scenario file"
+        )
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise InputError(f"{origin}: not valid YAML: {' '.join(str(error).split())}") from None
+    return _parse_scenario(document, origin, Path(name_or_path).stem)
+
+
+def _parse_scenario(document: Any, origin: str, name: str) -> Scenario:
+    def fail(where: str, message: str) -> InputError:
+        return InputError(f"{origin}: {where}: {message}")
+
+    if not isinstance(document, dict):
+        raise fail("top level", "expected a mapping")
+    try:
+        region = values.region_name(document.get("region"))
+    except ValueError as error:
+        raise fail("region", str(error)) from None
+    sections = {}
+    for key in ("vpcs", "subnets", "images", "route_tables"):
+        section = document.get(key) or {}
+        if not isinstance(section, dict) or not all(isinstance(v, dict) for v in section.values()):
+            raise fail(key, "expected a mapping of names to mappings")
+        sections[key] = section
+    for key, subnet in sections["subnets"].items():
+        if subnet.get("vpc") not in sections["vpcs"]:
+            raise fail(f"subnets.{key}.vpc", f"{subnet.get('vpc')!r} is not a VPC of the scenario")
+    instances = []
+    for index, item in enumerate(document.get("instances") or []):
+        where = f"instances[{index}]"
+        if not isinstance(item, dict):
+            raise fail(where, "expected a mapping")
+        if item.get("image") not in sections["images"]:
+            raise fail(f"{where}.image", f"{item.get('image')!r} is not an image of the scenario")
+        enis = []
+        for e_index, eni in enumerate(item.get("enis") or []):
+            e_where = f"{where}.enis[{e_index}]"
+            if not isinstance(eni, dict) or eni.get("subnet") not in sections["subnets"]:
+                raise fail(f"{e_where}.subnet", "expected a subnet of the scenario")
+            enis.append(
+                EniSpec(
+                    subnet=eni["subnet"],
+                    ip=str(eni.get("ip", "")),
+                    secondary_ips=tuple(str(ip) for ip in eni.get("secondary_ips", [])),
+                    ipv4_prefixes=tuple(str(p) for p in eni.get("ipv4_prefixes", [])),
+                    ipv6_count=int(eni.get("ipv6_count", 0)),
+                    source_dest_check=bool(eni.get("source_dest_check", True)),
+                )
+            )
+        if not enis:
+            raise fail(f"{where}.enis", "an instance needs at least one ENI")
+        routes = []
+        for r_index, route in enumerate(item.get("routes") or []):
+            if (
+                not isinstance(route, dict)
+                or route.get("route_table") not in sections["route_tables"]
+            ):
+                raise fail(f"{where}.routes[{r_index}]", "expected a route_table of the scenario")
+            routes.append((str(route["route_table"]), str(route.get("destination", "0.0.0.0/0"))))
+        instances.append(
+            InstanceSpec(
+                name=str(item.get("name", f"instance-{index}")),
+                story=str(item.get("story", "")),
+                image=str(item["image"]),
+                type=str(item.get("type", "t3.micro")),
+                enis=tuple(enis),
+                source_dest_check=bool(item.get("source_dest_check", True)),
+                tags={str(k): str(v) for k, v in (item.get("tags") or {}).items()},
+                routes=tuple(routes),
+            )
+        )
+    return Scenario(
+        name=name,
+        description=str(document.get("description", "")),
+        region=region,
+        seed=int(document.get("seed", 0)),
+        vpcs=sections["vpcs"],
+        subnets=sections["subnets"],
+        images=sections["images"],
+        instances=tuple(instances),
+        route_tables=sections["route_tables"],
+    )
+
+
+# --- seeding moto ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _isolated_environment() -> Iterator[None]:
+    """Keep the user's AWS settings out of the sandbox: it must never reach real AWS."""
+    saved = dict(os.environ)
+    for key in list(os.environ):
+        if key.startswith("AWS_"):
+            del os.environ[key]
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "sandbox",
+            "AWS_SECRET_ACCESS_KEY": "sandbox",
+            "AWS_SESSION_TOKEN": "sandbox",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+    )
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+class _Seeder:
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.ec2: Any = boto3.client("ec2", region_name=scenario.region)
+        self.vpc_ids: dict[str, str] = {}
+        self.vpc_ipv6: dict[str, list[ipaddress.IPv6Network]] = {}
+        self.subnet_ids: dict[str, str] = {}
+        self.route_table_ids: dict[str, str] = {}
+
+    def _tags(self, resource: str, tags: dict[str, str]) -> list[dict[str, Any]]:
+        return [
+            {
+                "ResourceType": resource,
+                "Tags": [{"Key": key, "Value": value} for key, value in tags.items() if value],
+            }
+        ]
+
+    def seed(self) -> None:
+        for name, vpc in self.scenario.vpcs.items():
+            if vpc.get("default"):
+                self.vpc_ids[name] = self._default_vpc()
+                self.vpc_ipv6[name] = []
+                continue
+            answer = self.ec2.create_vpc(
+                CidrBlock=str(vpc["cidr"]),
+                AmazonProvidedIpv6CidrBlock=bool(vpc.get("ipv6")),
+                TagSpecifications=self._tags("vpc", {"Name": name}),
+            )["Vpc"]
+            self.vpc_ids[name] = answer["VpcId"]
+            blocks = answer.get("Ipv6CidrBlockAssociationSet") or []
+            self.vpc_ipv6[name] = (
+                list(ipaddress.IPv6Network(blocks[0]["Ipv6CidrBlock"]).subnets(new_prefix=64))[:256]
+                if blocks
+                else []
+            )
+        existing = {
+            (item["VpcId"], item["CidrBlock"]): item["SubnetId"]
+            for item in self.ec2.describe_subnets()["Subnets"]
+        }
+        for name, subnet in self.scenario.subnets.items():
+            reuse = existing.get((self.vpc_ids[subnet["vpc"]], str(subnet["cidr"])))
+            if reuse:  # a default subnet of the default VPC
+                self.subnet_ids[name] = reuse
+                continue
+            kwargs: dict[str, Any] = {}
+            if subnet.get("ipv6"):
+                kwargs["Ipv6CidrBlock"] = str(self.vpc_ipv6[subnet["vpc"]].pop(1))
+            self.subnet_ids[name] = self.ec2.create_subnet(
+                VpcId=self.vpc_ids[subnet["vpc"]],
+                CidrBlock=str(subnet["cidr"]),
+                AvailabilityZone=str(subnet["zone"]),
+                TagSpecifications=self._tags("subnet", {"Name": name}),
+                **kwargs,
+            )["Subnet"]["SubnetId"]
+        self._images()
+        for name, table in self.scenario.route_tables.items():
+            table_id = self.ec2.create_route_table(
+                VpcId=self.vpc_ids[table["vpc"]],
+                TagSpecifications=self._tags("route-table", {"Name": name}),
+            )["RouteTable"]["RouteTableId"]
+            self.route_table_ids[name] = table_id
+            for subnet in table.get("subnets", []):
+                self.ec2.associate_route_table(
+                    RouteTableId=table_id, SubnetId=self.subnet_ids[subnet]
+                )
+        for instance in self.scenario.instances:
+            self._instance(instance)
+
+    def _default_vpc(self) -> str:
+        vpcs = self.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+        if not vpcs:
+            raise InputError(f"scenario {self.scenario.name}: the region has no default VPC")
+        return str(vpcs[0]["VpcId"])
+
+    def _backend(self) -> Any:
+        from moto.backends import get_backend
+
+        return get_backend("ec2")[SANDBOX_ACCOUNT][self.scenario.region]
+
+    def _images(self) -> None:
+        # moto's register_image cannot set the ID or PlatformDetails: build its objects.
+        from moto.ec2.models.amis import Ami
+
+        backend = self._backend()
+        for image in self.scenario.images.values():
+            ami = Ami(
+                backend,
+                ami_id=values.resource_id("ami", image["id"]),
+                name=str(image["name"]),
+                description=str(image.get("description", "")),
+                owner_id=str(image.get("owner", SANDBOX_ACCOUNT)),
+                public=True,
+                platform=image.get("platform"),
+                region_name=self.scenario.region,
+            )
+            # moto serialises any attribute named like an API field
+            setattr(ami, "platform_details", str(image.get("platform_details", "Linux/UNIX")))  # noqa: B010
+            backend.amis[ami.id] = ami
+
+    def _instance(self, spec: InstanceSpec) -> None:
+        primary = spec.enis[0]
+        tags = {"Name": spec.name, STORY_TAG: spec.story, **spec.tags}
+        instance = self.ec2.run_instances(
+            ImageId=self.scenario.images[spec.image]["id"],
+            InstanceType=spec.type,
+            MinCount=1,
+            MaxCount=1,
+            NetworkInterfaces=[
+                {
+                    "DeviceIndex": 0,
+                    "SubnetId": self.subnet_ids[primary.subnet],
+                    "PrivateIpAddress": primary.ip,
+                }
+            ],
+            TagSpecifications=self._tags("instance", tags),
+        )["Instances"][0]
+        instance_id = instance["InstanceId"]
+        eni_ids = [instance["NetworkInterfaces"][0]["NetworkInterfaceId"]]
+        self._addresses(eni_ids[0], primary)
+        for device, eni in enumerate(spec.enis[1:], start=1):
+            eni_id = self.ec2.create_network_interface(
+                SubnetId=self.subnet_ids[eni.subnet],
+                PrivateIpAddress=eni.ip,
+                Description=f"{spec.name} eth{device}",
+                TagSpecifications=self._tags(
+                    "network-interface", {"Name": f"{spec.name}-eth{device}"}
+                ),
+            )["NetworkInterface"]["NetworkInterfaceId"]
+            self._addresses(eni_id, eni)
+            self.ec2.attach_network_interface(
+                NetworkInterfaceId=eni_id, InstanceId=instance_id, DeviceIndex=device
+            )
+            eni_ids.append(eni_id)
+        if not spec.source_dest_check:
+            self.ec2.modify_instance_attribute(
+                InstanceId=instance_id, SourceDestCheck={"Value": False}
+            )
+        for eni_id, eni in zip(eni_ids, spec.enis, strict=True):
+            if not eni.source_dest_check or (eni is primary and not spec.source_dest_check):
+                self.ec2.modify_network_interface_attribute(
+                    NetworkInterfaceId=eni_id, SourceDestCheck={"Value": False}
+                )
+        for table, destination in spec.routes:
+            self.ec2.create_route(
+                RouteTableId=self.route_table_ids[table],
+                DestinationCidrBlock=destination,
+                NetworkInterfaceId=eni_ids[0],
+            )
+
+    def _addresses(self, eni_id: str, spec: EniSpec) -> None:
+        if spec.secondary_ips:
+            self.ec2.assign_private_ip_addresses(
+                NetworkInterfaceId=eni_id, PrivateIpAddresses=list(spec.secondary_ips)
+            )
+        if spec.ipv6_count:
+            self.ec2.assign_ipv6_addresses(
+                NetworkInterfaceId=eni_id, Ipv6AddressCount=spec.ipv6_count
+            )
+        if spec.ipv4_prefixes:
+            # moto accepts Ipv4Prefixes but does not keep them: set them on its ENI object.
+            self._backend().enis[eni_id].ipv4_prefixes = [
+                {"Ipv4Prefix": str(ipaddress.IPv4Network(prefix))} for prefix in spec.ipv4_prefixes
+            ]
+
+
+def sandbox_collection(name_or_path: str = DEFAULT_SCENARIO) -> Collection:
+    """Seed a fresh moto account from the scenario and collect it like a real one."""
+    scenario = load_scenario(name_or_path)
+    try:
+        from moto import mock_aws
+        from moto.moto_api._internal import mock_random
+    except ImportError:
+        raise InputError("--sandbox needs moto: pip install 'eniplan[sandbox]'") from None
+    with _isolated_environment(), mock_aws():
+        mock_random.seed(scenario.seed)  # the same IDs and MACs on every run
+        _Seeder(scenario).seed()
+        session = boto3.Session(region_name=scenario.region)
+        collector = AwsCollector(AwsOptions(regions=(scenario.region,)), session=session)
+        return collector.collect()
