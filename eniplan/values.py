@@ -27,7 +27,8 @@ _AZ = re.compile(rf"(?P<region>{_REGION.pattern})(?:[a-z]|-[a-z0-9-]+)")
 _ROLE_ARN = re.compile(
     r"arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"
 )
-_PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]*")
+# no C0 or C1 control characters, no Unicode line or paragraph separators
+_PRINTABLE = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]*")
 
 TAG_KEY_MAX = 128
 TAG_VALUE_MAX = 256
@@ -101,7 +102,8 @@ def ipv4_address(value: object) -> IPv4Address:
 
 
 def ipv6_address(value: object) -> IPv6Address:
-    if isinstance(value, str):
+    # "%" starts a scope ID ("fe80::1%eth0"), free text that ipaddress keeps: never from AWS.
+    if isinstance(value, str) and "%" not in value:
         try:
             return IPv6Address(value)
         except ValueError:
@@ -119,7 +121,7 @@ def ipv4_network(value: object) -> IPv4Network:
 
 
 def ipv6_network(value: object) -> IPv6Network:
-    if isinstance(value, str) and "/" in value:
+    if isinstance(value, str) and "/" in value and "%" not in value:
         try:
             return IPv6Network(value)
         except ValueError:
@@ -130,7 +132,7 @@ def ipv6_network(value: object) -> IPv6Network:
 
 
 def ip_network(value: object) -> IPv4Network | IPv6Network:
-    if isinstance(value, str) and "/" in value:
+    if isinstance(value, str) and "/" in value and "%" not in value:
         try:
             return ipaddress.ip_network(value)
         except ValueError:

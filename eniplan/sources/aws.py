@@ -10,6 +10,7 @@ fails becomes a FetchProblem; the others stand.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -18,6 +19,7 @@ from typing import Any
 
 import boto3
 import botocore.exceptions
+import botocore.loaders
 from botocore.client import BaseClient
 from botocore.config import Config
 
@@ -35,7 +37,7 @@ PAGE_SIZE = {
 }
 IMAGE_BATCH = 200  # image IDs per describe_images call
 FILTER_VALUES_MAX = 200  # values one EC2 filter accepts
-RETRY_ATTEMPTS = 10
+RETRY_ATTEMPTS = 10  # unless the user set AWS_MAX_ATTEMPTS
 DEFAULT_WORKERS = 16
 # The list calls that run side by side inside one region.
 _LISTS = (
@@ -88,7 +90,7 @@ class AwsCollector:
         self.client_hook = client_hook
         self._config = Config(
             # Throttling is retried by botocore; adaptive mode also slows the client down.
-            retries={"mode": "adaptive", "max_attempts": RETRY_ATTEMPTS},
+            retries=_retry_settings(),
             max_pool_connections=max(10, options.workers),
             user_agent_extra="eniplan",
         )
@@ -289,6 +291,14 @@ class AwsCollector:
         return images
 
 
+def _retry_settings() -> Any:
+    """Adaptive retries for throttling; the standard AWS_MAX_ATTEMPTS / AWS_RETRY_MODE win."""
+    settings: dict[str, Any] = {"mode": os.environ.get("AWS_RETRY_MODE") or "adaptive"}
+    if not os.environ.get("AWS_MAX_ATTEMPTS"):
+        settings["max_attempts"] = RETRY_ATTEMPTS
+    return settings
+
+
 def _batches(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -309,11 +319,13 @@ def _describe(error: Exception) -> str:
 
 def known_regions() -> set[str]:
     """Every EC2 region this botocore knows, in every partition."""
-    session = boto3.Session()
+    # Read botocore's endpoint data directly: a session would read the (maybe broken)
+    # profile, and the sandbox and file sources must not depend on it.
+    endpoints = botocore.loaders.create_loader().load_data("endpoints")
     return {
         region
-        for partition in session.get_available_partitions()
-        for region in session.get_available_regions("ec2", partition_name=partition)
+        for partition in endpoints.get("partitions", [])
+        for region in partition.get("regions", {})
     }
 
 

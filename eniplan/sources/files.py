@@ -33,11 +33,13 @@ STDIN = "-"
 def snapshot_document(
     collection: Collection, created: _dt.datetime | None = None
 ) -> dict[str, Any]:
-    accounts: dict[str, list[dict[str, Any]]] = {}
+    # Shapes read from AWS CLI output have no account or region of their own (each item has
+    # them): they are written with null, which reading takes as "from each item" again.
+    accounts: dict[str | None, list[dict[str, Any]]] = {}
     for shapes in collection.shapes:
         region_entry: dict[str, Any] = {"region": shapes.region}
         region_entry.update({key: shapes.items(key) for key in SHAPE_KEYS})
-        accounts.setdefault(shapes.account_id or "", []).append(region_entry)
+        accounts.setdefault(shapes.account_id, []).append(region_entry)
     created = created or _dt.datetime.now(_dt.timezone.utc)
     return {
         "format": SNAPSHOT_FORMAT,
@@ -113,6 +115,8 @@ def _load(file: str) -> Any:
         raise InputError(
             f"{name}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
+    except (ValueError, RecursionError) as error:  # an integer too long, nesting too deep
+        raise InputError(f"{name}: not valid JSON: {error}") from None
 
 
 def _read_file(file: str) -> Collection:
@@ -150,14 +154,17 @@ def _read_snapshot(document: dict[str, Any], name: str) -> Collection:
     for a_index, account in enumerate(accounts):
         where = f"accounts[{a_index}]"
         account = _dict(account, name, where)
-        account_id = _value(account, "account_id", name, where, values.account_id)
+        account_id = _optional_value(account, "account_id", name, where, values.account_id)
         for r_index, region in enumerate(_list(account, "regions", name, where)):
             r_where = f"{where}.regions[{r_index}]"
             region = _dict(region, name, r_where)
-            region_name = _value(region, "region", name, r_where, values.region_name)
+            region_name = _optional_value(region, "region", name, r_where, values.region_name)
             lists = {key: _list(region, key, name, r_where) for key in SHAPE_KEYS if key in region}
             collection.shapes.append(Shapes(f"{name}: {r_where}", account_id, region_name, lists))
-    for p_index, problem in enumerate(document.get("problems") or []):
+    problems = document.get("problems") or []
+    if not isinstance(problems, list):
+        raise InputError(f"{name}: problems: expected a list, got {type(problems).__name__}")
+    for p_index, problem in enumerate(problems):
         problem = _dict(problem, name, f"problems[{p_index}]")
         collection.problems.append(
             FetchProblem(
@@ -186,8 +193,13 @@ def _list(obj: dict[str, Any], key: str, name: str, where: str = "") -> list[Any
     return value
 
 
-def _value(obj: dict[str, Any], key: str, name: str, where: str, check: Any) -> str:
+def _optional_value(obj: dict[str, Any], key: str, name: str, where: str, check: Any) -> str | None:
+    """The checked value, or None when the key holds null (AWS CLI shapes: from each item)."""
+    if key not in obj:
+        raise InputError(f"{name}: {where}.{key}: missing required key")
+    if obj[key] is None:
+        return None
     try:
-        return str(check(obj.get(key)))
+        return str(check(obj[key]))
     except ValueError as error:
         raise InputError(f"{name}: {where}.{key}: {error}") from None

@@ -115,7 +115,7 @@ def _subnet(item: Shape, where: Where, shapes: Shapes) -> Subnet:
     ipv6 = tuple(
         _field(assoc, "Ipv6CidrBlock", place, values.ipv6_network)
         for assoc, place in _objects(item, "Ipv6CidrBlockAssociationSet", where)
-        if _association_state(assoc) in ("associated", "associating")
+        if _association_state(assoc) not in _GONE_STATES
     )
     cidr = _optional(item, "CidrBlock", where, values.ipv4_network, None)
     if cidr is None and not ipv6:
@@ -130,6 +130,9 @@ def _subnet(item: Shape, where: Where, shapes: Shapes) -> Subnet:
         ipv6_cidrs=ipv6,
         tags=_tags(item, "Tags", where),
     )
+
+
+_GONE_STATES = ("disassociating", "disassociated", "failing", "failed")
 
 
 def _association_state(assoc: Shape) -> str:
@@ -266,7 +269,11 @@ def _route_table(item: Shape, where: Where, shapes: Shapes, region: str) -> Rout
         )
         if not isinstance(destination, str):
             place.fail("route has no DestinationCidrBlock, DestinationIpv6CidrBlock or prefix list")
-        routes.append(Route(values.text(destination, 64), eni_id, instance_id))
+        try:
+            destination = values.text(destination, 64)
+        except ValueError as error:
+            place.fail(f"destination: {error}")
+        routes.append(Route(destination, eni_id, instance_id))
     subnet_ids = []
     main = False
     for assoc, place in _objects(item, "Associations", where):
@@ -384,9 +391,11 @@ def build_inventory(collection: Collection) -> Inventory:
 
 
 def _region_of_route_table(item: Shape, subnets: dict[str, tuple[Subnet, Where]]) -> str:
-    for assoc in item.get("Associations") or []:
-        if isinstance(assoc, dict) and assoc.get("SubnetId") in subnets:
-            return subnets[assoc["SubnetId"]][0].region
+    associations = item.get("Associations")
+    for assoc in associations if isinstance(associations, list) else []:
+        subnet_id = assoc.get("SubnetId") if isinstance(assoc, dict) else None
+        if isinstance(subnet_id, str) and subnet_id in subnets:
+            return subnets[subnet_id][0].region
     for subnet, _ in subnets.values():
         if subnet.vpc_id == item.get("VpcId"):
             return subnet.region

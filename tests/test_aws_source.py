@@ -1,0 +1,491 @@
+"""The live AWS source against moto (in process, offline), with AWS-like paging.
+
+Each test seeds a mock account, runs `eniplan.sources.aws.collect` and builds the inventory
+from what came back. Requests are counted, and errors injected, through `client_hook`:
+botocore's `before-send` event sees every attempt, and a handler registered first that
+returns a response stands in for AWS (moto answers through the same event).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import urllib.parse
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.retries.adaptive
+import botocore.retries.standard
+import pytest
+from botocore.awsrequest import AWSResponse
+from moto import mock_aws
+
+from eniplan.errors import InputError
+from eniplan.model import Inventory
+from eniplan.sources.aws import AwsOptions, check_regions, collect
+from eniplan.sources.collection import Collection
+from eniplan.sources.shapes import build_inventory
+
+try:
+    from moto_paging import faithful_paging
+except ImportError:  # tests/ imported as a package
+    from tests.moto_paging import faithful_paging
+
+ACCOUNT = "123456789012"  # moto's account for the default credentials
+REGION = "eu-west-1"
+
+# Every variable that could point botocore at real credentials, a profile or an endpoint.
+_AWS_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_EC2",
+    "AWS_ENDPOINT_URL_STS",
+)
+
+
+# --- fixtures --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_aws_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No credentials, profile or endpoint from the machine running the tests."""
+    for name in _AWS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    empty = tmp_path / "empty-aws-config"
+    empty.write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask IMDS
+
+
+@pytest.fixture
+def aws(no_aws_config: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A moto account paging like AWS, reached with fake credentials."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    # moto's ~1,000 bundled AMIs cost seconds per region and account: register our own.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    with mock_aws(), faithful_paging():
+        yield
+
+
+@pytest.fixture
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries without sleeping, so retry tests take no wall time.
+
+    Two sleeps: the jittered backoff before each retry, and adaptive mode's client-side rate
+    limit, which after a throttle starts at 0.5 requests/s (no traffic measured yet).
+    """
+    monkeypatch.setattr(
+        botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, context: 0
+    )
+    monkeypatch.setattr(
+        botocore.retries.adaptive.ClientRateLimiter,
+        "on_sending_request",
+        lambda self, request, **_: None,
+    )
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+class Requests:
+    """Counts every attempt per (service, region, operation), from any thread."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def hook(self, client: Any) -> None:
+        region = client.meta.region_name
+
+        def count(event_name: str, **_: Any) -> None:
+            _, service, operation = event_name.split(".")
+            with self._lock:
+                self.counts[(service, region, operation)] += 1
+
+        client.meta.events.register("before-send", count)
+
+    def of(self, operation: str, region: str = REGION) -> int:
+        return self.counts[("ec2", region, operation)]
+
+
+class _Raw:
+    """Just enough of a urllib3 response for botocore to read a body."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+def ec2_error(code: str, status: int) -> AWSResponse:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Response><Errors><Error><Code>{code}</Code><Message>injected {code}</Message>"
+        "</Error></Errors><RequestID>00000000-0000-0000-0000-000000000000</RequestID>"
+        "</Response>"
+    ).encode()
+    return AWSResponse("https://ec2.amazonaws.com/", status, {}, _Raw(body))
+
+
+def sts_error(code: str, status: int) -> AWSResponse:
+    body = (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+        f"<Error><Type>Sender</Type><Code>{code}</Code><Message>injected {code}</Message>"
+        "</Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+    ).encode()
+    return AWSResponse("https://sts.amazonaws.com/", status, {}, _Raw(body))
+
+
+def hooks(*each: Callable[[Any], None]) -> Callable[[Any], None]:
+    def hook(client: Any) -> None:
+        for one in each:
+            one(client)
+
+    return hook
+
+
+def fail_regions(regions: set[str], code: str = "UnauthorizedOperation") -> Callable[[Any], None]:
+    """Every EC2 call in these regions is refused with a 403."""
+
+    def hook(client: Any) -> None:
+        if client.meta.service_model.service_name == "ec2" and client.meta.region_name in regions:
+            # First, so the injected answer wins over moto's (also a before-send handler).
+            client.meta.events.register_first(
+                "before-send.ec2", lambda **_: ec2_error(code, 403)
+            )
+
+    return hook
+
+
+def ec2(region: str = REGION, session: boto3.Session | None = None) -> Any:
+    return (session or boto3.Session()).client("ec2", region_name=region)
+
+
+def an_ami(client: Any) -> str:
+    return str(client.register_image(Name="eniplan-test", RootDeviceName="/dev/xvda")["ImageId"])
+
+
+def run(client: Any, count: int, **kwargs: Any) -> list[str]:
+    answer = client.run_instances(
+        ImageId=an_ami(client), MinCount=count, MaxCount=count, InstanceType="t3.micro", **kwargs
+    )
+    return [instance["InstanceId"] for instance in answer["Instances"]]
+
+
+def assumed(role_arn: str) -> boto3.Session:
+    """A session with the role's credentials: moto files its resources under that account."""
+    credentials = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="seed")[
+        "Credentials"
+    ]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
+def inventory_of(collection: Collection) -> Inventory:
+    return build_inventory(collection)
+
+
+def ids(inventory: Inventory) -> set[str]:
+    return {instance.instance_id for instance in inventory.instances}
+
+
+# --- the paging patch itself -----------------------------------------------------------
+
+
+def test_faithful_paging_pages_and_is_undone(aws: None) -> None:
+    client = ec2()
+    vpc = client.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    for index in range(7):
+        client.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{index}.0/24")
+    total = len(client.describe_subnets()["Subnets"])  # no MaxResults: everything
+
+    first = client.describe_subnets(MaxResults=5)
+    assert len(first["Subnets"]) == 5
+    rest = client.describe_subnets(MaxResults=5, NextToken=first["NextToken"])
+    assert len(rest["Subnets"]) == total - 5 <= 5
+    assert "NextToken" not in rest
+    assert {s["SubnetId"] for s in first["Subnets"] + rest["Subnets"]} == {
+        s["SubnetId"] for s in client.describe_subnets()["Subnets"]
+    }
+    with pytest.raises(client.exceptions.ClientError, match="InvalidParameterValue"):
+        client.describe_route_tables(MaxResults=1000)  # AWS allows at most 100 here
+
+    from moto.ec2.responses.subnets import Subnets
+
+    assert getattr(Subnets.describe_subnets, "__wrapped__", None) is not None
+    with faithful_paging():  # nesting keeps the patch until the outer block ends
+        pass
+    assert getattr(Subnets.describe_subnets, "__wrapped__", None) is not None
+
+
+def test_faithful_paging_is_undone_on_exit() -> None:
+    from moto.ec2.responses.subnets import Subnets
+
+    before = Subnets.__dict__["describe_subnets"]
+    with faithful_paging():
+        assert Subnets.__dict__["describe_subnets"] is not before
+    assert Subnets.__dict__["describe_subnets"] is before
+
+
+# --- paging past the API maximum -------------------------------------------------------
+
+
+def test_pages_past_1000_with_ceil_n_over_page_requests(aws: None) -> None:
+    client = ec2()
+    instance_ids = set(run(client, 1_100))  # 1,100 instances, 1,100 primary ENIs
+    vpc = client.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    for index in range(1_000):  # /28s: 4,096 fit in a /16
+        client.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index // 16}.{index % 16 * 16}/28")
+    for _ in range(120):
+        client.create_route_table(VpcId=vpc)
+    expected = {
+        "DescribeInstances": 1_100,
+        "DescribeNetworkInterfaces": len(client.describe_network_interfaces()["NetworkInterfaces"]),
+        "DescribeSubnets": len(client.describe_subnets()["Subnets"]),
+        "DescribeRouteTables": len(client.describe_route_tables()["RouteTables"]),
+    }
+    assert expected["DescribeNetworkInterfaces"] == 1_100
+    assert expected["DescribeSubnets"] > 1_000
+    assert expected["DescribeRouteTables"] > 100
+
+    requests = Requests()
+    collection = collect(AwsOptions(regions=(REGION,)), client_hook=requests.hook)
+    inventory = inventory_of(collection)
+
+    page = {"DescribeRouteTables": 100}
+    for operation, count in expected.items():
+        assert requests.of(operation) == math.ceil(count / page.get(operation, 1000)), operation
+    assert requests.of("DescribeImages") == 1  # one AMI in use
+    assert ids(inventory) == instance_ids
+    assert len(inventory.subnets) == expected["DescribeSubnets"]
+    assert len(inventory.route_tables) == expected["DescribeRouteTables"]
+    [shapes] = collection.shapes
+    assert len(shapes.items("NetworkInterfaces")) == 1_100
+    enis = {eni.eni_id for instance in inventory.instances for eni in instance.enis}
+    assert len(enis) == 1_100  # every ENI arrived, each joined to its instance
+    assert not collection.problems
+
+
+# --- several regions and accounts ------------------------------------------------------
+
+
+def test_several_regions_are_grouped_by_region(aws: None) -> None:
+    placed = {REGION: set(run(ec2(REGION), 2)), "us-east-1": set(run(ec2("us-east-1"), 3))}
+
+    collection = collect(AwsOptions(regions=(REGION, "us-east-1")))
+    inventory = inventory_of(collection)
+
+    assert [(s.account_id, s.region) for s in collection.shapes] == [
+        (ACCOUNT, REGION),
+        (ACCOUNT, "us-east-1"),
+    ]
+    for shapes in collection.shapes:
+        found = {
+            instance["InstanceId"]
+            for reservation in shapes.items("Reservations")
+            for instance in reservation["Instances"]
+        }
+        assert found == placed[shapes.region or ""]
+    assert ids(inventory) == placed[REGION] | placed["us-east-1"]
+    for instance in inventory.instances:
+        assert instance.account_id == ACCOUNT
+        assert instance.instance_id in placed[instance.region]
+        assert instance.availability_zone.startswith(instance.region)
+        assert all(inventory.subnet(eni).region == instance.region for eni in instance.enis)
+
+
+ROLE_A = "arn:aws:iam::111111111111:role/eniplan-read"
+ROLE_B = "arn:aws:iam::222222222222:role/eniplan-read"
+
+
+def test_assumed_roles_collect_each_account(aws: None) -> None:
+    placed = {
+        "111111111111": set(run(ec2(session=assumed(ROLE_A)), 2)),
+        "222222222222": set(run(ec2(session=assumed(ROLE_B)), 3)),
+    }
+    run(ec2(), 1)  # in the caller's own account: not asked for, must not appear
+
+    collection = collect(AwsOptions(regions=(REGION,), role_arns=(ROLE_A, ROLE_B)))
+    inventory = inventory_of(collection)
+
+    assert [s.account_id for s in collection.shapes] == ["111111111111", "222222222222"]
+    assert ids(inventory) == placed["111111111111"] | placed["222222222222"]
+    for instance in inventory.instances:
+        assert instance.instance_id in placed[instance.account_id]
+        assert instance.region == REGION
+    assert not collection.problems
+
+
+# --- failures --------------------------------------------------------------------------
+
+
+def test_failing_region_becomes_a_problem_and_the_rest_stands(aws: None) -> None:
+    kept = set(run(ec2(REGION), 2))
+    run(ec2("us-east-1"), 2)
+
+    collection = collect(
+        AwsOptions(regions=(REGION, "us-east-1")), client_hook=fail_regions({"us-east-1"})
+    )
+    inventory = inventory_of(collection)
+
+    [problem] = collection.problems
+    assert (problem.account, problem.region, problem.code) == (
+        ACCOUNT,
+        "us-east-1",
+        "UnauthorizedOperation",
+    )
+    assert "injected UnauthorizedOperation" in problem.message
+    assert ids(inventory) == kept
+    assert inventory.partial
+
+
+def test_denied_assume_role_becomes_an_account_problem(aws: None) -> None:
+    kept = set(run(ec2(session=assumed(ROLE_A)), 2))
+    run(ec2(session=assumed(ROLE_B)), 2)
+
+    def deny_role_b(client: Any) -> None:
+        if client.meta.service_model.service_name != "sts":
+            return
+
+        def answer(request: Any, **_: Any) -> AWSResponse | None:
+            body = request.body.decode() if isinstance(request.body, bytes) else request.body
+            if urllib.parse.parse_qs(body or "").get("RoleArn") == [ROLE_B]:
+                return sts_error("AccessDenied", 403)
+            return None
+
+        client.meta.events.register_first("before-send.sts.AssumeRole", answer)
+
+    collection = collect(
+        AwsOptions(regions=(REGION,), role_arns=(ROLE_A, ROLE_B)), client_hook=deny_role_b
+    )
+
+    [problem] = collection.problems
+    assert (problem.account, problem.region, problem.code) == (ROLE_B, "", "AccessDenied")
+    assert ids(inventory_of(collection)) == kept
+
+
+def test_every_region_failing_is_an_input_error(aws: None) -> None:
+    run(ec2(REGION), 1)
+    with pytest.raises(InputError, match="no account or region could be read"):
+        collect(
+            AwsOptions(regions=(REGION, "us-east-1")),
+            client_hook=fail_regions({REGION, "us-east-1"}, "AuthFailure"),
+        )
+
+
+def test_throttling_is_retried(aws: None, no_backoff: None) -> None:
+    placed = set(run(ec2(), 3))
+    attempts: list[str] = []
+
+    def throttle_twice(client: Any) -> None:
+        if client.meta.service_model.service_name != "ec2":
+            return
+
+        def answer(**_: Any) -> AWSResponse | None:
+            attempts.append("DescribeNetworkInterfaces")
+            if len(attempts) <= 2:
+                return ec2_error("RequestLimitExceeded", 400)
+            return None  # let moto answer
+
+        client.meta.events.register_first("before-send.ec2.DescribeNetworkInterfaces", answer)
+
+    requests = Requests()
+    collection = collect(
+        AwsOptions(regions=(REGION,)), client_hook=hooks(throttle_twice, requests.hook)
+    )
+
+    assert len(attempts) == 3
+    assert requests.of("DescribeNetworkInterfaces") == 3
+    assert not collection.problems
+    [shapes] = collection.shapes
+    assert len(shapes.items("NetworkInterfaces")) == 3
+    assert ids(inventory_of(collection)) == placed
+
+
+# --- server-side selection -------------------------------------------------------------
+
+
+def test_instance_id_selects_server_side(aws: None) -> None:
+    wanted, *_ = run(ec2(), 4)
+    requests = Requests()
+
+    collection = collect(
+        AwsOptions(regions=(REGION,), instance_ids=(wanted,)), client_hook=requests.hook
+    )
+
+    [shapes] = collection.shapes
+    assert [i["InstanceId"] for r in shapes.items("Reservations") for i in r["Instances"]] == [
+        wanted
+    ]
+    assert ids(inventory_of(collection)) == {wanted}
+
+
+def test_tag_selects_server_side(aws: None) -> None:
+    client = ec2()
+    routers = set(
+        run(
+            client,
+            2,
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": [{"Key": "role", "Value": "router"}]}
+            ],
+        )
+    )
+    run(client, 3)
+
+    collection = collect(AwsOptions(regions=(REGION,), tags=(("role", "router"),)))
+
+    [shapes] = collection.shapes
+    assert len([i for r in shapes.items("Reservations") for i in r["Instances"]]) == 2
+    inventory = inventory_of(collection)
+    assert ids(inventory) == routers
+    assert all(instance.tags["role"] == "router" for instance in inventory.instances)
+
+
+# --- regions and credentials -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("region", ["eu-wset-1", "not a region"])
+def test_check_regions_refuses_unknown_names(region: str) -> None:
+    with pytest.raises(InputError, match="--region"):
+        check_regions((region,))
+
+
+def test_check_regions_accepts_real_regions() -> None:
+    assert check_regions((REGION, "us-east-1", REGION)) == (REGION, "us-east-1")
+
+
+def test_no_credentials_is_an_input_error(no_aws_config: None) -> None:
+    sent: list[str] = []
+
+    def watch(client: Any) -> None:
+        client.meta.events.register("before-send", lambda event_name, **_: sent.append(event_name))
+
+    with pytest.raises(InputError, match="credentials"):
+        collect(
+            # An unused local port: nothing could leave the machine even if signing went on.
+            AwsOptions(regions=(REGION,), endpoint_url="http://127.0.0.1:9"),
+            client_hook=watch,
+        )
+    assert sent == []

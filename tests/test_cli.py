@@ -1,0 +1,391 @@
+"""The command line as users meet it: exit codes, one-line errors, outputs, sources."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from eniplan.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run the CLI in-process; return (exit code, stdout, stderr)."""
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got: {err!r}"
+    assert lines[0].startswith("eniplan: error: ")
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def sandbox_json() -> dict[str, Any]:
+    from click.testing import CliRunner
+
+    from eniplan.cli import cli
+
+    result = CliRunner().invoke(cli, ["inspect", "--sandbox", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+# --- the sandbox -------------------------------------------------------------------------
+
+
+def test_demo_tells_the_story(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["demo"], capsys)
+    assert code == 0, err
+    for name in (
+        "centos7-same-24",
+        "rhel-same-20",
+        "web-balanced",
+        "al2023-two-enis",
+        "nat-instance",
+        "app-check-disabled",
+        "multi-subnet",
+        "bastion",
+    ):
+        assert name in out
+    assert "10.0.0.254" in out and "172.31.15.216" in out  # the seed articles' addresses
+    assert "OFF" in out  # the disabled source/dest checks are visible
+    # the scenario order: the classic case first
+    assert out.index("centos7-same-24") < out.index("rhel-same-20") < out.index("bastion")
+
+
+def test_sandbox_inventory_holds_the_classic_cases(sandbox_json: dict[str, Any]) -> None:
+    by_name = {i["name"]: i for i in sandbox_json["instances"]}
+    assert sandbox_json["partial"] is False
+    assert len(by_name) == 10
+
+    centos = by_name["centos7-same-24"]
+    assert [e["primary_ipv4"] for e in centos["enis"]] == ["10.0.0.124", "10.0.0.254"]
+    assert {e["subnet_cidr"] for e in centos["enis"]} == {"10.0.0.0/24"}
+    assert centos["enis"][0]["router"] == "10.0.0.1"
+    assert "CentOS" in centos["image"]["name"]
+
+    rhel = by_name["rhel-same-20"]
+    assert {e["subnet_cidr"] for e in rhel["enis"]} == {"172.31.0.0/20"}
+    assert rhel["image"]["platform_details"] == "Red Hat Enterprise Linux"
+
+    assert by_name["al2023-two-enis"]["image"]["name"].startswith("al2023-ami-")
+    assert by_name["web-balanced"]["tags"]["role"] == "web"
+
+    nat = by_name["nat-instance"]
+    assert nat["source_dest_check"] is False
+    assert nat["enis"][0]["source_dest_check"] is False
+
+    fix = by_name["app-check-disabled"]
+    assert [e["source_dest_check"] for e in fix["enis"]] == [True, False]
+
+    multi = by_name["multi-subnet"]
+    first, second = multi["enis"]
+    assert first["subnet_cidr"] != second["subnet_cidr"]
+    assert first["secondary_ipv4s"] == ["10.0.0.51"]
+    assert second["secondary_ipv4s"] == ["10.0.1.51", "10.0.1.52"]
+    assert second["ipv4_prefixes"] == ["10.0.1.96/28"]
+    assert len(second["ipv6_addresses"]) == 1
+    assert second["subnet_ipv6_cidrs"]
+    assert [(e["network_card_index"], e["device_index"]) for e in multi["enis"]] == [(0, 0), (0, 1)]
+
+    singles = [i for i in by_name.values() if len(i["enis"]) == 1]
+    assert len(singles) >= 4
+    assert sandbox_json["summary"]["multi_eni_instances"] == 6
+
+
+def test_sandbox_is_deterministic(
+    sandbox_json: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["inspect", "--sandbox", "--format", "json"], capsys)
+    assert code == 0
+    assert json.loads(out)["instances"] == sandbox_json["instances"]
+
+
+def test_selection_by_instance_id_and_tag(
+    sandbox_json: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    web = next(i for i in sandbox_json["instances"] if i["name"] == "web-balanced")
+    code, out, _ = run(
+        ["inspect", "--sandbox", "--instance-id", web["instance_id"], "--format", "json"], capsys
+    )
+    assert code == 0
+    assert [i["name"] for i in json.loads(out)["instances"]] == ["web-balanced"]
+
+    code, out, _ = run(["inspect", "--sandbox", "--tag", "role=web", "--format", "json"], capsys)
+    assert [i["name"] for i in json.loads(out)["instances"]] == ["web-balanced"]
+
+    code, out, _ = run(["inspect", "--sandbox", "--multi-eni-only", "--format", "json"], capsys)
+    assert all(len(i["enis"]) > 1 for i in json.loads(out)["instances"])
+
+
+def test_collect_then_read_offline(
+    tmp_path: Path, sandbox_json: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    snapshot = tmp_path / "snap.json"
+    code, _, err = run(["collect", "--sandbox", "-o", str(snapshot)], capsys)
+    assert code == 0, err
+    assert "wrote" in err
+    document = json.loads(snapshot.read_text())
+    assert document["format"] == "eniplan-snapshot" and document["version"] == 1
+    assert document["accounts"][0]["regions"][0]["region"] == "eu-west-1"
+    assert not list(tmp_path.glob(".*.tmp"))  # the atomic write left nothing behind
+
+    code, out, _ = run(["inspect", "--inventory", str(snapshot), "--format", "json"], capsys)
+    assert code == 0
+    assert json.loads(out)["instances"] == sandbox_json["instances"]
+
+
+# --- bad usage and bad input: one line, exit 2 -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        (["inspect", "--inventory", "/nonexistent/x.json"], ["/nonexistent/x.json"]),
+        (["inspect", "--region", "eu-wset-1"], ["--region", "eu-wset-1"]),
+        (["inspect", "--region", "eu-west-1;rm"], ["--region"]),
+        (["inspect", "--sandbox", "--inventory", "x.json"], ["--sandbox", "--inventory"]),
+        (["inspect", "--sandbox", "--region", "eu-west-1"], ["--region"]),
+        (["inspect", "--sandbox", "--tag", "novalue"], ["--tag", "KEY=VALUE"]),
+        (["inspect", "--sandbox", "--instance-id", "i-$(reboot)"], ["--instance-id"]),
+        (["inspect", "--role-arn", "arn:aws:iam::1:role/x"], ["--role-arn"]),
+        (["inspect", "--sandbox", "no-such-scenario"], ["no-such-scenario"]),
+        (["inspect", "--sandbox=no-such-scenario"], ["no-such-scenario"]),
+        (["inspect", "--endpoint-url", "ftp://x", "--region", "eu-west-1"], ["--endpoint-url"]),
+        (["collect", "--sandbox"], ["-o"]),
+        (["collect", "--inventory", "x.json", "-o", "y.json"], ["collect"]),
+        (["inspect", "--format", "yaml", "--sandbox"], ["yaml"]),
+        (["no-such-command"], ["no-such-command"]),
+    ],
+)
+def test_bad_usage_is_one_line_exit_2(
+    argv: list[str], fragments: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(argv, capsys)
+    assert_one_line_error(code, err, *fragments)
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ('{"Reservations": [', "not valid JSON"),
+        ("", "empty"),
+        ("[]", "expected a JSON object"),
+        ('{"Volumes": []}', "neither an eniplan snapshot nor AWS CLI output"),
+        ('{"format": "eniplan-snapshot", "version": 99, "accounts": []}', "version"),
+        ('{"Subnets": [{"SubnetId": "subnet-12345678"}]}', "missing required key"),
+    ],
+)
+def test_bad_inventory_file_is_one_line_exit_2(
+    tmp_path: Path, content: str, fragment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    code, _, err = run(["inspect", "--inventory", str(path)], capsys)
+    assert_one_line_error(code, err, str(path), fragment)
+
+
+def test_snapshot_is_not_half_written_when_collect_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    snapshot = tmp_path / "snap.json"
+    snapshot.write_text("previous")
+    code, _, err = run(["collect", "--sandbox", "nope", "-o", str(snapshot)], capsys)
+    assert code == 2
+    assert snapshot.read_text() == "previous"
+
+
+def test_python_dash_m_and_help() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "eniplan", "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0
+    for command in ("collect", "inspect", "demo"):
+        assert command in result.stdout
+    result = subprocess.run(
+        [sys.executable, "-m", "eniplan", "collect", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "Examples:" in result.stdout and "--role-arn" in result.stdout
+
+
+# --- AWS over HTTP: moto's server, as with LocalStack ------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def _fake_aws_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    return env
+
+
+def test_collect_over_http_with_endpoint_url(moto_server: str, tmp_path: Path) -> None:
+    ec2 = boto3.client(
+        "ec2",
+        region_name="eu-central-1",
+        endpoint_url=moto_server,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet)[
+        "Instances"
+    ][0]["InstanceId"]
+    eni = ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]
+    ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=instance, DeviceIndex=1)
+
+    env = _fake_aws_env(tmp_path)
+    snapshot = tmp_path / "http.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "eniplan",
+            "collect",
+            "--endpoint-url",
+            moto_server,
+            "--region",
+            "eu-central-1",
+            "-o",
+            str(snapshot),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "eniplan",
+            "inspect",
+            "--inventory",
+            str(snapshot),
+            "--instance-id",
+            instance,
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    instances = json.loads(shown.stdout)["instances"]
+    assert [len(i["enis"]) for i in instances] == [2]
+
+    # the standard AWS_ENDPOINT_URL works too, without the option
+    env["AWS_ENDPOINT_URL"] = moto_server
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "eniplan",
+            "inspect",
+            "--region",
+            "eu-central-1",
+            "--instance-id",
+            instance,
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [i["instance_id"] for i in json.loads(result.stdout)["instances"]] == [instance]
+
+
+def test_sandbox_ignores_the_users_aws_settings(tmp_path: Path) -> None:
+    env = _fake_aws_env(tmp_path)
+    env.update(AWS_ENDPOINT_URL="http://127.0.0.1:9", AWS_PROFILE="does-not-exist")
+    result = subprocess.run(
+        [sys.executable, "-m", "eniplan", "inspect", "--sandbox", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["instances"]) == 10
+
+
+def test_unreachable_endpoint_is_a_clear_error(tmp_path: Path) -> None:
+    env = _fake_aws_env(tmp_path)
+    env["AWS_MAX_ATTEMPTS"] = "1"  # the standard variable is honoured; no minute of retries
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "eniplan",
+            "inspect",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--region",
+            "eu-west-1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
