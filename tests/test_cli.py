@@ -389,3 +389,35 @@ def test_unreachable_endpoint_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_all_regions_reads_only_enabled_regions(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto import mock_aws
+
+    from eniplan.sources.aws import AwsCollector
+
+    read: list[str] = []
+    original = AwsCollector._region
+
+    def recording(self: AwsCollector, account: Any, region: str) -> Any:
+        read.append(region)
+        return original(self, account, region)
+
+    monkeypatch.setattr(AwsCollector, "_region", recording)
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="ap-southeast-2")
+        ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)
+        opted_out = [
+            r["RegionName"]
+            for r in ec2.describe_regions(AllRegions=True)["Regions"]
+            if r["OptInStatus"] == "not-opted-in"
+        ]
+        code, out, err = run(["inspect", "--all-regions", "--format", "json"], capsys)
+    assert code == 0, err
+    regions = {i["region"] for i in json.loads(out)["instances"]}
+    assert regions == {"ap-southeast-2"}
+    assert opted_out  # moto lists some; none of them may have been read
+    assert "ap-southeast-2" in read and len(read) > 10
+    assert not set(read) & set(opted_out)

@@ -170,10 +170,14 @@ class AwsCollector:
         if not self.options.all_regions:
             return list(self.options.regions) or [home]
         ec2 = self._client(account, "ec2", home)
-        answer = ec2.describe_regions(
-            Filters=[{"Name": "opt-in-status", "Values": ["opt-in-not-required", "opted-in"]}]
+        enabled = ["opt-in-not-required", "opted-in"]
+        answer = ec2.describe_regions(Filters=[{"Name": "opt-in-status", "Values": enabled}])
+        # Filter again here: some emulators (moto) ignore the server-side filter.
+        return sorted(
+            region["RegionName"]
+            for region in answer["Regions"]
+            if region.get("OptInStatus", "opt-in-not-required") in enabled
         )
-        return sorted(region["RegionName"] for region in answer["Regions"])
 
     def home_region(self) -> str:
         """The region for account-level calls (STS, describe_regions)."""
