@@ -25,11 +25,12 @@ class Where:
 
     origin: str
     path: str = ""
+    lister: str | None = None  # the account whose API call listed it (None: a CLI dump)
 
     def at(self, key: str | int) -> Where:
         if isinstance(key, int):
-            return Where(self.origin, f"{self.path}[{key}]")
-        return Where(self.origin, f"{self.path}.{key}" if self.path else key)
+            return Where(self.origin, f"{self.path}[{key}]", self.lister)
+        return Where(self.origin, f"{self.path}.{key}" if self.path else key, self.lister)
 
     def fail(self, message: str) -> NoReturn:
         place = f"{self.origin}: {self.path}" if self.path else self.origin
@@ -297,7 +298,9 @@ def _id(kind: str) -> Callable[[Any], str]:
 
 
 def _account(item: Shape, key: str, where: Where, shapes: Shapes) -> str:
-    if shapes.account_id:
+    """The owner: the item's OwnerId (a shared subnet's owner is another account), else
+    the account that listed it."""
+    if shapes.account_id and item.get(key) is None:
         return shapes.account_id
     return _field(item, key, where, values.account_id)
 
@@ -306,7 +309,7 @@ def _account(item: Shape, key: str, where: Where, shapes: Shapes) -> str:
 
 
 def _each(shapes: Shapes, key: str) -> Iterator[tuple[Shape, Where]]:
-    base = Where(shapes.origin)
+    base = Where(shapes.origin, lister=shapes.account_id)
     for index, item in enumerate(shapes.items(key)):
         place = base.at(key).at(index)
         yield _object(item, place), place
@@ -314,7 +317,10 @@ def _each(shapes: Shapes, key: str) -> Iterator[tuple[Shape, Where]]:
 
 def _add_unique(registry: dict[str, tuple[T, Where]], key: str, value: T, where: Where) -> None:
     if key in registry:
-        where.fail(f"duplicate ID {key}: also at {registry[key][1]}")
+        first = registry[key][1]
+        if where.lister and first.lister and where.lister != first.lister:
+            return  # one resource seen from two accounts: a shared VPC's subnets and ENIs
+        where.fail(f"duplicate ID {key}: also at {first}")
     registry[key] = (value, where)
 
 
