@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import click

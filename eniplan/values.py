@@ -20,7 +20,8 @@ _ID_PATTERNS: dict[str, re.Pattern[str]] = {
 _MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
 _ACCOUNT = re.compile(r"[0-9]{12}")
 # us-east-1, eu-central-2, us-gov-west-1, cn-north-1, us-iso-east-1, us-isob-east-1
-_REGION = re.compile(r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-[0-9]+")
+# (eusc-de-east-1: the European Sovereign Cloud has a four-letter prefix)
+_REGION = re.compile(r"[a-z]{2,4}(?:-gov|-iso[a-z]?)?-[a-z]+-[0-9]+")
 # a region, then a zone letter (us-east-1a) or a local/wavelength zone suffix
 # (us-west-2-lax-1a, us-east-1-wl1-bos-wlz-1)
 _AZ = re.compile(rf"(?P<region>{_REGION.pattern})(?:[a-z]|-[a-z0-9-]+)")
@@ -28,7 +29,9 @@ _ROLE_ARN = re.compile(
     r"arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"
 )
 # no C0 or C1 control characters, no Unicode line or paragraph separators
-_PRINTABLE = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]*")
+# no control characters, line separators or bidi overrides (which reorder what a terminal
+# or a reviewer sees)
+_PRINTABLE = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]*")
 
 TAG_KEY_MAX = 128
 TAG_VALUE_MAX = 256

@@ -211,7 +211,7 @@ def test_snapshot_is_not_half_written_when_collect_fails(
 ) -> None:
     snapshot = tmp_path / "snap.json"
     snapshot.write_text("previous")
-    code, _, err = run(["collect", "--sandbox", "nope", "-o", str(snapshot)], capsys)
+    code, _, _err = run(["collect", "--sandbox", "nope", "-o", str(snapshot)], capsys)
     assert code == 2
     assert snapshot.read_text() == "previous"
 

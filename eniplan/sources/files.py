@@ -165,15 +165,14 @@ def _read_snapshot(document: dict[str, Any], name: str) -> Collection:
     if not isinstance(problems, list):
         raise InputError(f"{name}: problems: expected a list, got {type(problems).__name__}")
     for p_index, problem in enumerate(problems):
-        problem = _dict(problem, name, f"problems[{p_index}]")
-        collection.problems.append(
-            FetchProblem(
-                str(problem.get("account", "")),
-                str(problem.get("region", "")),
-                str(problem.get("code", "")),
-                str(problem.get("message", "")),
-            )
-        )
+        where = f"problems[{p_index}]"
+        problem = _dict(problem, name, where)
+        # Problems are printed as warnings: they pass the same text check as AWS values.
+        fields = [
+            _optional_value({key: problem.get(key)}, key, name, where, values.text) or ""
+            for key in ("account", "region", "code", "message")
+        ]
+        collection.problems.append(FetchProblem(*fields))
     return collection
 
 
