@@ -140,7 +140,9 @@ class Inventory:
     subnets: Mapping[str, Subnet] = field(default_factory=dict)
     images: Mapping[str, Image] = field(default_factory=dict)
     route_tables: tuple[RouteTable, ...] = ()
-    # ENIs attached to no instance of the inventory (available, or owned by a service)
+    # every ENI by ID: those of the instances, of instances left out, and the unattached
+    enis: Mapping[str, Eni] = field(default_factory=dict)
+    # ENIs attached to no instance (available, or owned by a service: endpoints, NAT gateways)
     unattached_enis: tuple[Eni, ...] = ()
     problems: tuple[FetchProblem, ...] = ()
 
@@ -175,6 +177,7 @@ class Inventory:
             subnets=self.subnets,
             images=self.images,
             route_tables=self.route_tables,
+            enis=self.enis,
             unattached_enis=self.unattached_enis,
             problems=self.problems,
         )

@@ -140,8 +140,7 @@ def _describe_instances(self: Any) -> ActionResult:
 def _patch() -> list[tuple[type, str, Any]]:
     """Swap the handlers; returns what undoes it."""
     replacements: list[tuple[type, str, Any]] = [
-        (cls, name, _paged_list(cls.__dict__[name], name, key))
-        for cls, name, key in _LIST_HANDLERS
+        (cls, name, _paged_list(cls.__dict__[name], name, key)) for cls, name, key in _LIST_HANDLERS
     ]
     replacements.append((InstanceResponse, "describe_instances", _describe_instances))
     undo = [(cls, name, cls.__dict__[name]) for cls, name, _ in replacements]

@@ -21,18 +21,18 @@ import botocore.retries.adaptive
 import botocore.retries.standard
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 from moto import mock_aws
 
 from eniplan.errors import InputError
 from eniplan.model import Inventory
 from eniplan.sources.aws import AwsOptions, check_regions, collect
-from eniplan.sources.collection import Collection
 from eniplan.sources.shapes import build_inventory
 
 try:
     from moto_paging import faithful_paging
 except ImportError:  # tests/ imported as a package
-    from tests.moto_paging import faithful_paging
+    from tests.moto_paging import faithful_paging  # type: ignore[no-redef]
 
 ACCOUNT = "123456789012"  # moto's account for the default credentials
 REGION = "eu-west-1"
@@ -115,7 +115,7 @@ class Requests:
         region = client.meta.region_name
 
         def count(event_name: str, **_: Any) -> None:
-            _, service, operation = event_name.split(".")
+            _event, service, operation = event_name.split(".")
             with self._lock:
                 self.counts[(service, region, operation)] += 1
 
@@ -142,7 +142,7 @@ def ec2_error(code: str, status: int) -> AWSResponse:
         "</Error></Errors><RequestID>00000000-0000-0000-0000-000000000000</RequestID>"
         "</Response>"
     ).encode()
-    return AWSResponse("https://ec2.amazonaws.com/", status, {}, _Raw(body))
+    return AWSResponse("https://ec2.amazonaws.com/", status, HTTPHeaders(), _Raw(body))
 
 
 def sts_error(code: str, status: int) -> AWSResponse:
@@ -151,7 +151,7 @@ def sts_error(code: str, status: int) -> AWSResponse:
         f"<Error><Type>Sender</Type><Code>{code}</Code><Message>injected {code}</Message>"
         "</Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
     ).encode()
-    return AWSResponse("https://sts.amazonaws.com/", status, {}, _Raw(body))
+    return AWSResponse("https://sts.amazonaws.com/", status, HTTPHeaders(), _Raw(body))
 
 
 def hooks(*each: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -168,9 +168,7 @@ def fail_regions(regions: set[str], code: str = "UnauthorizedOperation") -> Call
     def hook(client: Any) -> None:
         if client.meta.service_model.service_name == "ec2" and client.meta.region_name in regions:
             # First, so the injected answer wins over moto's (also a before-send handler).
-            client.meta.events.register_first(
-                "before-send.ec2", lambda **_: ec2_error(code, 403)
-            )
+            client.meta.events.register_first("before-send.ec2", lambda **_: ec2_error(code, 403))
 
     return hook
 
@@ -200,10 +198,6 @@ def assumed(role_arn: str) -> boto3.Session:
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
     )
-
-
-def inventory_of(collection: Collection) -> Inventory:
-    return build_inventory(collection)
 
 
 def ids(inventory: Inventory) -> set[str]:
@@ -271,7 +265,7 @@ def test_pages_past_1000_with_ceil_n_over_page_requests(aws: None) -> None:
 
     requests = Requests()
     collection = collect(AwsOptions(regions=(REGION,)), client_hook=requests.hook)
-    inventory = inventory_of(collection)
+    inventory = build_inventory(collection)
 
     page = {"DescribeRouteTables": 100}
     for operation, count in expected.items():
@@ -294,7 +288,7 @@ def test_several_regions_are_grouped_by_region(aws: None) -> None:
     placed = {REGION: set(run(ec2(REGION), 2)), "us-east-1": set(run(ec2("us-east-1"), 3))}
 
     collection = collect(AwsOptions(regions=(REGION, "us-east-1")))
-    inventory = inventory_of(collection)
+    inventory = build_inventory(collection)
 
     assert [(s.account_id, s.region) for s in collection.shapes] == [
         (ACCOUNT, REGION),
@@ -327,7 +321,7 @@ def test_assumed_roles_collect_each_account(aws: None) -> None:
     run(ec2(), 1)  # in the caller's own account: not asked for, must not appear
 
     collection = collect(AwsOptions(regions=(REGION,), role_arns=(ROLE_A, ROLE_B)))
-    inventory = inventory_of(collection)
+    inventory = build_inventory(collection)
 
     assert [s.account_id for s in collection.shapes] == ["111111111111", "222222222222"]
     assert ids(inventory) == placed["111111111111"] | placed["222222222222"]
@@ -347,7 +341,7 @@ def test_failing_region_becomes_a_problem_and_the_rest_stands(aws: None) -> None
     collection = collect(
         AwsOptions(regions=(REGION, "us-east-1")), client_hook=fail_regions({"us-east-1"})
     )
-    inventory = inventory_of(collection)
+    inventory = build_inventory(collection)
 
     [problem] = collection.problems
     assert (problem.account, problem.region, problem.code) == (
@@ -382,7 +376,7 @@ def test_denied_assume_role_becomes_an_account_problem(aws: None) -> None:
 
     [problem] = collection.problems
     assert (problem.account, problem.region, problem.code) == (ROLE_B, "", "AccessDenied")
-    assert ids(inventory_of(collection)) == kept
+    assert ids(build_inventory(collection)) == kept
 
 
 def test_every_region_failing_is_an_input_error(aws: None) -> None:
@@ -420,7 +414,7 @@ def test_throttling_is_retried(aws: None, no_backoff: None) -> None:
     assert not collection.problems
     [shapes] = collection.shapes
     assert len(shapes.items("NetworkInterfaces")) == 3
-    assert ids(inventory_of(collection)) == placed
+    assert ids(build_inventory(collection)) == placed
 
 
 # --- server-side selection -------------------------------------------------------------
@@ -428,17 +422,15 @@ def test_throttling_is_retried(aws: None, no_backoff: None) -> None:
 
 def test_instance_id_selects_server_side(aws: None) -> None:
     wanted, *_ = run(ec2(), 4)
-    requests = Requests()
 
-    collection = collect(
-        AwsOptions(regions=(REGION,), instance_ids=(wanted,)), client_hook=requests.hook
-    )
+    collection = collect(AwsOptions(regions=(REGION,), instance_ids=(wanted,)))
 
+    # The raw answer already holds only the one instance: AWS did the selecting.
     [shapes] = collection.shapes
     assert [i["InstanceId"] for r in shapes.items("Reservations") for i in r["Instances"]] == [
         wanted
     ]
-    assert ids(inventory_of(collection)) == {wanted}
+    assert ids(build_inventory(collection)) == {wanted}
 
 
 def test_tag_selects_server_side(aws: None) -> None:
@@ -458,7 +450,7 @@ def test_tag_selects_server_side(aws: None) -> None:
 
     [shapes] = collection.shapes
     assert len([i for r in shapes.items("Reservations") for i in r["Instances"]]) == 2
-    inventory = inventory_of(collection)
+    inventory = build_inventory(collection)
     assert ids(inventory) == routers
     assert all(instance.tags["role"] == "router" for instance in inventory.instances)
 
@@ -489,3 +481,42 @@ def test_no_credentials_is_an_input_error(no_aws_config: None) -> None:
             client_hook=watch,
         )
     assert sent == []
+
+
+def test_an_unknown_ami_leaves_the_image_unknown_and_keeps_the_region() -> None:
+    """One deregistered or no-longer-shared AMI must not cost the whole region."""
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="eu-west-1")
+        ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)
+        known = ec2.describe_instances()["Reservations"][0]["Instances"][0]
+        gone = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
+        from moto.backends import get_backend
+
+        get_backend("ec2")["123456789012"]["eu-west-1"].get_instance(
+            gone["InstanceId"]
+        ).image_id = "ami-0000000000000dead"
+        inventory = build_inventory(collect(AwsOptions(regions=("eu-west-1",))))
+    assert not inventory.problems
+    by_id = {i.instance_id: i for i in inventory.instances}
+    assert inventory.image(by_id[gone["InstanceId"]]) is None
+    assert inventory.image(by_id[known["InstanceId"]]) is not None
+
+
+def test_enis_of_unselected_instances_are_not_unattached() -> None:
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="eu-west-1")
+        first, second = (
+            ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
+            for _ in range(2)
+        )
+        vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+        subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"][0]
+        free = ec2.create_network_interface(SubnetId=subnet["SubnetId"])["NetworkInterface"]
+        options = AwsOptions(regions=("eu-west-1",), instance_ids=(first["InstanceId"],))
+        inventory = build_inventory(collect(options)).select(options.instance_ids)
+    assert [i.instance_id for i in inventory.instances] == [first["InstanceId"]]
+    assert [e.eni_id for e in inventory.unattached_enis] == [free["NetworkInterfaceId"]]
+    assert second["InstanceId"] not in {e.instance_id for e in inventory.unattached_enis}
+    # still known by ID, attached to the instance left out
+    second_eni = second["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    assert inventory.enis[second_eni].instance_id == second["InstanceId"]

@@ -602,7 +602,7 @@ def test_secondary_addresses_listed_twice_count_once() -> None:
         "dump.json", lists={"NetworkInterfaces": enis, "Subnets": load(SUBNETS)["Subnets"]}
     )
     inventory = build_inventory(Collection([shapes]))
-    multi = next(e for e in inventory.unattached_enis if e.eni_id == MULTI_ETH0)
+    multi = inventory.enis[MULTI_ETH0]
     assert multi.secondary_ipv4s == (IPv4Address("172.31.20.11"),)
 
 

@@ -35,8 +35,7 @@ PAGE_SIZE = {
     "describe_subnets": 1000,
     "describe_route_tables": 100,
 }
-IMAGE_BATCH = 200  # image IDs per describe_images call
-FILTER_VALUES_MAX = 200  # values one EC2 filter accepts
+IMAGE_BATCH = FILTER_VALUES_MAX = 200  # values one EC2 filter accepts: image IDs per call
 RETRY_ATTEMPTS = 10  # unless the user set AWS_MAX_ATTEMPTS
 DEFAULT_WORKERS = 16
 # The list calls that run side by side inside one region.
@@ -289,8 +288,12 @@ class AwsCollector:
     def _images(ec2: Any, image_ids: Sequence[str]) -> list[Shape]:
         images: list[Shape] = []
         for batch in _batches(image_ids, IMAGE_BATCH):
-            # Deregistered AMIs are simply absent: the inventory reports them as unknown.
-            answer = ec2.describe_images(ImageIds=list(batch), IncludeDeprecated=True)
+            # A filter, not ImageIds: one unknown or no-longer-shared AMI would fail the whole
+            # call (InvalidAMIID.NotFound); filtered, it is simply absent and the inventory
+            # reports it as unknown.
+            answer = ec2.describe_images(
+                Filters=[{"Name": "image-id", "Values": list(batch)}], IncludeDeprecated=True
+            )
             images.extend(answer.get("Images", []))
         return images
 

@@ -391,7 +391,15 @@ def build_inventory(collection: Collection) -> Inventory:
         subnets={key: subnet for key, (subnet, _) in subnets.items()},
         images={key: image for key, (image, _) in images.items()},
         route_tables=tuple(table for table, _ in route_tables.values()),
-        unattached_enis=tuple(eni for key, (eni, _) in enis.items() if key not in attached),
+        enis={
+            **{key: eni for key, (eni, _) in enis.items()},
+            **{eni.eni_id: eni for instance in instances for eni in instance.enis},
+        },
+        # attached to no instance at all (an ENI of an instance left out by a selection or
+        # listed a moment before its instance is not "unattached")
+        unattached_enis=tuple(
+            eni for key, (eni, _) in enis.items() if key not in attached and not eni.instance_id
+        ),
         problems=tuple(collection.problems),
     )
 
