@@ -30,6 +30,18 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     return code, captured.out, captured.err
 
 
+def eniplan_process(env: dict[str, str] | None, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m eniplan ARGS` in a child process (with `env`, or this one's)."""
+    return subprocess.run(
+        [sys.executable, "-m", "eniplan", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+
+
 def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
     assert code == 2, err
     lines = err.strip().splitlines()
@@ -217,18 +229,11 @@ def test_snapshot_is_not_half_written_when_collect_fails(
 
 
 def test_python_dash_m_and_help() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "eniplan", "--help"], capture_output=True, text=True, check=False
-    )
+    result = eniplan_process(None, "--help")
     assert result.returncode == 0
     for command in ("collect", "inspect", "demo"):
         assert command in result.stdout
-    result = subprocess.run(
-        [sys.executable, "-m", "eniplan", "collect", "--help"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = eniplan_process(None, "collect", "--help")
     assert "Examples:" in result.stdout and "--role-arn" in result.stdout
 
 
@@ -284,68 +289,27 @@ def test_collect_over_http_with_endpoint_url(moto_server: str, tmp_path: Path) -
 
     env = _fake_aws_env(tmp_path)
     snapshot = tmp_path / "http.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "eniplan",
-            "collect",
-            "--endpoint-url",
-            moto_server,
-            "--region",
-            "eu-central-1",
-            "-o",
-            str(snapshot),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=120,
+    result = eniplan_process(
+        env,
+        "collect",
+        "--endpoint-url",
+        moto_server,
+        "--region",
+        "eu-central-1",
+        "-o",
+        str(snapshot),
     )
     assert result.returncode == 0, result.stderr
-    shown = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "eniplan",
-            "inspect",
-            "--inventory",
-            str(snapshot),
-            "--instance-id",
-            instance,
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=120,
+    shown = eniplan_process(
+        env, "inspect", "--inventory", str(snapshot), "--instance-id", instance, "--format", "json"
     )
     instances = json.loads(shown.stdout)["instances"]
     assert [len(i["enis"]) for i in instances] == [2]
 
     # the standard AWS_ENDPOINT_URL works too, without the option
     env["AWS_ENDPOINT_URL"] = moto_server
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "eniplan",
-            "inspect",
-            "--region",
-            "eu-central-1",
-            "--instance-id",
-            instance,
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=120,
+    result = eniplan_process(
+        env, "inspect", "--region", "eu-central-1", "--instance-id", instance, "--format", "json"
     )
     assert result.returncode == 0, result.stderr
     assert [i["instance_id"] for i in json.loads(result.stdout)["instances"]] == [instance]
@@ -354,14 +318,7 @@ def test_collect_over_http_with_endpoint_url(moto_server: str, tmp_path: Path) -
 def test_sandbox_ignores_the_users_aws_settings(tmp_path: Path) -> None:
     env = _fake_aws_env(tmp_path)
     env.update(AWS_ENDPOINT_URL="http://127.0.0.1:9", AWS_PROFILE="does-not-exist")
-    result = subprocess.run(
-        [sys.executable, "-m", "eniplan", "inspect", "--sandbox", "--format", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=120,
-    )
+    result = eniplan_process(env, "inspect", "--sandbox", "--format", "json")
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)["instances"]) == 10
 
@@ -369,22 +326,8 @@ def test_sandbox_ignores_the_users_aws_settings(tmp_path: Path) -> None:
 def test_unreachable_endpoint_is_a_clear_error(tmp_path: Path) -> None:
     env = _fake_aws_env(tmp_path)
     env["AWS_MAX_ATTEMPTS"] = "1"  # the standard variable is honoured; no minute of retries
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "eniplan",
-            "inspect",
-            "--endpoint-url",
-            "http://127.0.0.1:9",
-            "--region",
-            "eu-west-1",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=120,
+    result = eniplan_process(
+        env, "inspect", "--endpoint-url", "http://127.0.0.1:9", "--region", "eu-west-1"
     )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
