@@ -208,10 +208,7 @@ class AwsCollector:
             for account, listing in region_lists:
                 try:
                     regions = listing.result()
-                except (
-                    botocore.exceptions.ClientError,
-                    botocore.exceptions.BotoCoreError,
-                ) as error:
+                except _AWS_ERRORS as error:
                     collection.problems.append(
                         FetchProblem(account.label, "", _code(error), _describe(error))
                     )
@@ -225,10 +222,7 @@ class AwsCollector:
                 account, region = jobs[future]
                 try:
                     collection.shapes.append(future.result())
-                except (
-                    botocore.exceptions.ClientError,
-                    botocore.exceptions.BotoCoreError,
-                ) as error:
+                except _AWS_ERRORS as error:
                     collection.problems.append(
                         FetchProblem(account.account_id, region, _code(error), _describe(error))
                     )
