@@ -21,6 +21,20 @@ from eniplan import __version__, values
 from eniplan.errors import InputError
 from eniplan.inventory import InventoryRequest, load_collection, load_inventory
 from eniplan.inventory_output import inventory_json, print_inventory, summary_line
+from eniplan.plan import (
+    DEFAULT_TABLE_BASE,
+    MANAGED,
+    InstancePlan,
+    PlanOptions,
+    check_table_base,
+    plan_inventory,
+    plan_json,
+)
+from eniplan.plan_output import print_plans
+from eniplan.render import TARGETS
+from eniplan.render import render as render_plan
+from eniplan.render.base import PERSIST_CHOICES, RenderOptions
+from eniplan.render.files import write_renderings
 from eniplan.sources.aws import DEFAULT_WORKERS, AwsOptions, ProgressCallback, check_regions
 from eniplan.sources.sandbox import DEFAULT_SCENARIO, STORY_TAG
 
@@ -299,6 +313,142 @@ def inspect(output_format: str, multi_eni_only: bool, **params: Any) -> None:
         click.echo(json.dumps(inventory_json(inventory), indent=2))
     else:
         print_inventory(_stdout(), inventory)
+
+
+def plan_options(command: F) -> F:
+    """The planning options shared by plan and render."""
+    options = [
+        click.option(
+            "--table-base",
+            type=int,
+            default=DEFAULT_TABLE_BASE,
+            show_default=True,
+            help="Table and rule priority of ENI i = BASE + 100*card + device index.",
+        ),
+        click.option(
+            "--no-guard",
+            is_flag=True,
+            help="Leave out the main-table guard (netdev group + suppress_ifgroup rule).",
+        ),
+        click.option(
+            "--force",
+            is_flag=True,
+            help="Plan even where another agent already installs policy routing.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _plans(params: dict[str, Any]) -> list[InstancePlan]:
+    options = PlanOptions(
+        table_base=check_table_base(params.pop("table_base")),
+        guard=not params.pop("no_guard"),
+        force=params.pop("force"),
+    )
+    request = inventory_request(params)
+    inventory = _with_progress(lambda progress: load_inventory(request, progress))
+    _report_problems(inventory.problems)
+    return plan_inventory(inventory, options)
+
+
+@cli.command()
+@inventory_options
+@plan_options
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
+def plan(output_format: str, **params: Any) -> None:
+    """The per-ENI routing plan of each instance: tables, rules, routes, and what is left alone.
+
+    \b
+    Examples:
+      eniplan plan --sandbox
+      eniplan plan --inventory snapshot.json --instance-id i-0123456789abcdef0
+      eniplan plan --region eu-west-1 --format json --table-base 20000
+    """
+    plans = _plans(params)
+    if output_format == "json":
+        click.echo(json.dumps({"plans": [plan_json(p) for p in plans]}, indent=2))
+    else:
+        print_plans(_stdout(), plans)
+
+
+@cli.command()
+@inventory_options
+@plan_options
+@click.option(
+    "--target",
+    required=True,
+    type=click.Choice(sorted(TARGETS)),
+    help="What to render.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["static"]),
+    default="static",
+    show_default=True,
+    help="static: every ENI, MAC and address hard-coded from the inventory.",
+)
+@click.option(
+    "--persist",
+    type=click.Choice(PERSIST_CHOICES),
+    default="auto",
+    show_default=True,
+    help="cloud-init only: how the routing is made persistent (auto: by the AMI's OS).",
+)
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write DIR/INSTANCE_ID/<path on the instance> (required unless one file results).",
+)
+def render(target: str, mode: str, persist: str, output_dir: str | None, **params: Any) -> None:
+    """Render the plan as persistent configuration for one network stack.
+
+    One instance and one file go to stdout; otherwise pass -o DIR. Instances with nothing
+    to do, or handled by another agent, are listed on stderr and skipped.
+
+    \b
+    Examples:
+      eniplan render --sandbox --instance-id i-0123456789abcdef0 --target iproute2 > routing.sh
+      eniplan render --inventory snap.json --tag role=web --target cloud-init -o out/
+      eniplan render --sandbox --target netplan -o out/ && ls out/*/etc/netplan/
+    """
+    plans = _plans(params)
+    options = RenderOptions(mode=mode, persist=persist)
+    renderings = []
+    for instance_plan in plans:
+        if instance_plan.status != MANAGED:
+            click.echo(
+                f"eniplan: {instance_plan.instance_id} ({instance_plan.name or 'no name'}): "
+                f"skipped, {instance_plan.status}: {instance_plan.reason}",
+                err=True,
+            )
+            continue
+        renderings.append(render_plan(target, instance_plan, options))
+    if not renderings:
+        raise InputError("nothing to render: no selected instance needs policy routing")
+    files = [file for rendering in renderings for file in rendering.files]
+    if output_dir is None:
+        if len(renderings) != 1 or len(files) != 1:
+            raise InputError(
+                f"{len(renderings)} instance(s) and {len(files)} file(s) to write: "
+                "pass -o DIR (stdout takes one instance with one file)"
+            )
+        click.echo(files[0].content, nl=False)
+        for note in renderings[0].notes:
+            click.echo(f"eniplan: note: {note}", err=True)
+        return
+    written = write_renderings(output_dir, renderings)
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
 
 
 @cli.command()

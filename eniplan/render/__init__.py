@@ -1,0 +1,31 @@
+"""One renderer per target, behind one interface (render/base.py).
+
+TARGETS maps the `--target` name to the module that renders it; each module exposes
+`render(plan, options) -> Rendering`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from eniplan.plan import InstancePlan
+from eniplan.render.base import Renderer, Rendering, RenderOptions
+
+TARGETS: dict[str, str] = {
+    "iproute2": "eniplan.render.iproute2",
+    "cloud-init": "eniplan.render.cloudinit",
+    "netplan": "eniplan.render.netplan",
+    "networkd": "eniplan.render.networkd",
+    "networkmanager": "eniplan.render.networkmanager",
+    "ifcfg": "eniplan.render.ifcfg",
+}
+
+
+def renderer(target: str) -> Renderer:
+    module = importlib.import_module(TARGETS[target])
+    function: Renderer = module.render
+    return function
+
+
+def render(target: str, plan: InstancePlan, options: RenderOptions) -> Rendering:
+    return renderer(target)(plan, options)

@@ -1,0 +1,56 @@
+"""What every renderer returns, and the options they share.
+
+A renderer is a module in eniplan/render/ with one function,
+`render(plan: InstancePlan, options: RenderOptions) -> Rendering`. It is pure: the plan in,
+file contents out. Writing them (stdout or `-o DIR`, atomically) is the CLI's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from eniplan import __version__
+from eniplan.plan import InstancePlan
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    path: str  # where it goes on the instance (absolute), e.g. /etc/netplan/60-eniplan.yaml
+    content: str
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class Rendering:
+    target: str
+    instance_id: str
+    files: tuple[RenderedFile, ...]
+    # What the target cannot express and what was added to make it whole, and what the
+    # user must know (also written as comments inside the files where the format allows).
+    notes: tuple[str, ...] = ()
+    # How to activate the files now, on the instance, without a reboot.
+    activate: tuple[str, ...] = ()
+
+
+PERSIST_CHOICES = ("auto", "script", "ifcfg", "networkmanager", "netplan", "networkd")
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    mode: str = "static"  # static | dynamic
+    persist: str = (
+        "auto"  # cloud-init only: script | ifcfg | networkmanager | netplan | networkd | auto
+    )
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Renderer(Protocol):
+    def __call__(self, plan: InstancePlan, options: RenderOptions) -> Rendering: ...
+
+
+def marker(plan: InstancePlan, comment: str = "#") -> str:
+    """The line that records who wrote a file and from which plan (drift detection)."""
+    return (
+        f"{comment} eniplan {__version__} instance={plan.instance_id} plan=sha256:{plan.digest()}"
+    )

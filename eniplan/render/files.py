@@ -1,0 +1,36 @@
+"""Writing renderings to a directory: DIR/INSTANCE_ID/<path on the instance>."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from eniplan.errors import InputError
+from eniplan.fileio import write_atomic
+from eniplan.render.base import Rendering
+
+
+def output_path(root: Path, instance_id: str, file_path: str) -> Path:
+    relative = PurePosixPath(file_path.lstrip("/"))
+    if ".." in relative.parts or not relative.parts:
+        raise ValueError(f"renderer produced an unsafe path {file_path!r}")  # a bug, not input
+    return root / instance_id / Path(*relative.parts)
+
+
+def write_renderings(output_dir: str, renderings: Iterable[Rendering]) -> list[Path]:
+    """Write every file atomically; each lands whole or not at all."""
+    root = Path(output_dir)
+    planned = [
+        (output_path(root, rendering.instance_id, file.path), file)
+        for rendering in renderings
+        for file in rendering.files
+    ]
+    written = []
+    for path, file in planned:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InputError(f"{path.parent}: cannot create directory: {error.strerror}") from None
+        write_atomic(path, file.content, mode=file.mode)
+        written.append(path)
+    return written
