@@ -442,7 +442,14 @@ def render(target: str, mode: str, persist: str, output_dir: str | None, **param
                 f"{len(renderings)} instance(s) and {len(files)} file(s) to write: "
                 "pass -o DIR (stdout takes one instance with one file)"
             )
-        click.echo(files[0].content, nl=False)
+        content = files[0].content
+        if isinstance(content, bytes):
+            if sys.stdout.isatty():
+                raise InputError("the output is gzip-compressed: redirect it to a file or pass -o")
+            sys.stdout.buffer.write(content)
+            sys.stdout.flush()
+        else:
+            click.echo(content, nl=False)
         for note in renderings[0].notes:
             click.echo(f"eniplan: note: {note}", err=True)
         return

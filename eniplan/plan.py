@@ -27,9 +27,11 @@ from eniplan.errors import InputError
 from eniplan.model import Eni, Instance, Inventory
 
 DEFAULT_TABLE_BASE = 10000
-# Rule priorities and tables must stay below the main rule (32766) and above local (0);
-# 15 network cards x 100 leaves room under 32766 only up to this base.
-MAX_TABLE_BASE = 32766 - 1 - 100 * 15
+# Rule priorities (= tables) must stay below the main rule (32766). The largest instances
+# have 32 network cards; with up to 100 devices per card this is the highest safe base.
+MAIN_RULE_PRIORITY = 32766
+MAX_NETWORK_CARDS = 32
+MAX_TABLE_BASE = MAIN_RULE_PRIORITY - 1 - 100 * (MAX_NETWORK_CARDS - 1) - 99
 MIN_TABLE_BASE = 1000
 
 
@@ -254,6 +256,12 @@ def _check_unique_tables(instance: Instance, plans: tuple[EniPlan, ...]) -> None
 def _plan_eni(instance: Instance, eni: Eni, inventory: Inventory, base: int) -> EniPlan:
     assert eni.device_index is not None  # unattached ENIs were skipped
     table = base + 100 * eni.network_card_index + eni.device_index
+    if table >= MAIN_RULE_PRIORITY or eni.device_index >= 100:
+        raise InputError(
+            f"{instance.instance_id} {eni.eni_id}: network card {eni.network_card_index} device "
+            f"{eni.device_index} gives table {table}, not below the main rule's priority "
+            f"{MAIN_RULE_PRIORITY}"
+        )
     subnet = inventory.subnet(eni)
     where = f"{instance.instance_id} {eni.eni_id}"
 
@@ -290,7 +298,7 @@ def _plan_eni(instance: Instance, eni: Eni, inventory: Inventory, base: int) -> 
     rules += [Rule(p, table, table) for p in eni.ipv6_prefixes]
 
     routes: list[Route] = []
-    if subnet.cidr is not None and subnet.router is not None:
+    if eni.primary_ipv4 is not None and subnet.cidr is not None and subnet.router is not None:
         routes.append(Route(IPv4Network("0.0.0.0/0"), table, gateway=subnet.router))
         routes.append(Route(subnet.cidr, table, source=eni.primary_ipv4))
     if eni.ipv6_addresses or eni.ipv6_prefixes:

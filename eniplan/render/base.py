@@ -17,7 +17,7 @@ from eniplan.plan import InstancePlan
 @dataclass(frozen=True)
 class RenderedFile:
     path: str  # where it goes on the instance (absolute), e.g. /etc/netplan/60-eniplan.yaml
-    content: str
+    content: str | bytes  # bytes: compressed user data
     mode: int = 0o644
 
 
