@@ -33,7 +33,7 @@ from collections.abc import Iterable
 
 from eniplan.plan import EniPlan, InstancePlan, Route, Rule
 from eniplan.render.base import RenderedFile, Rendering, RenderOptions, marker
-from eniplan.render.networkmanager import (
+from eniplan.render.common import (
     check_renderable,
     mac,
     rule_source,

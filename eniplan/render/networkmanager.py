@@ -34,17 +34,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from ipaddress import IPv4Network
 
 from eniplan import values
-from eniplan.errors import InputError
-from eniplan.plan import MANAGED, EniPlan, InstancePlan, Route, Rule
+from eniplan.plan import EniPlan, InstancePlan, Route, Rule
 from eniplan.render.base import RenderedFile, Rendering, RenderOptions, marker
+from eniplan.render.common import (
+    UDEV_RULE_PATH,
+    check_renderable,
+    mac,
+    rule_source,
+    text,
+    udev_activate,
+    udev_netdev_group_rule,
+)
 
 TARGET = "networkmanager"
 CONNECTIONS_DIR = "/etc/NetworkManager/system-connections"
 DISPATCHER_PATH = "/etc/NetworkManager/dispatcher.d/60-eniplan-guard"
-UDEV_RULE_PATH = "/etc/udev/rules.d/61-eniplan-netdev-group.rules"
 # Higher than cloud-init's profiles (120), ifcfg-rh's "System ethX" (0) and NetworkManager's
 # automatic "Wired connection N" (-999): at autoconnect, eniplan's profile wins. Max is 999.
 AUTOCONNECT_PRIORITY = 200
@@ -71,70 +77,6 @@ def render(plan: InstancePlan, options: RenderOptions) -> Rendering:
 
 
 # --- shared with the ifcfg renderer -----------------------------------------------------
-
-
-def check_renderable(plan: InstancePlan, options: RenderOptions, target: str) -> None:
-    if plan.status != MANAGED:
-        raise ValueError(f"{plan.instance_id}: only managed plans are rendered ({plan.status})")
-    if options.mode != "static":
-        raise InputError(
-            f"--target {target} writes static configuration: use --mode static "
-            "(--mode dynamic is for the boot agent of the cloud-init and iproute2 targets)"
-        )
-
-
-def text(value: object) -> str:
-    """A plan value as it goes into a file: one line, no control characters."""
-    result = str(value)
-    assert not any(char in result for char in "\r\n\x00"), f"unsafe value {result!r}"
-    return result
-
-
-def mac(eni: EniPlan) -> str:
-    """The ENI's MAC, validated again (lowercase colon form)."""
-    checked = values.mac_address(eni.mac)
-    assert checked == eni.mac, f"MAC {eni.mac!r} is not normalised"
-    return text(checked)
-
-
-def udev_netdev_group_rule(plan: InstancePlan) -> RenderedFile:
-    """udev rule: every managed ENI, found by MAC, joins the guard's netdev group at boot
-    and on hotplug (`udevadm trigger` with the default action, change, applies it now)."""
-    assert plan.guard is not None
-    group = int(plan.guard.group)
-    lines = [
-        marker(plan),
-        f"# eniplan: put every managed ENI (matched by MAC) in netdev group {group}, which the",
-        f"# rule 'lookup main suppress_ifgroup {group} priority {int(plan.guard.priority)}' "
-        "refers to",
-        "# (the main-table guard). The network stack's own configuration cannot set a group.",
-    ]
-    lines += [
-        f'SUBSYSTEM=="net", ACTION!="remove", ATTR{{address}}=="{mac(eni)}", '
-        f'ATTR{{netdev_group}}="{group}"'
-        for eni in plan.enis
-    ]
-    return RenderedFile(UDEV_RULE_PATH, "\n".join(lines) + "\n", mode=0o644)
-
-
-def udev_activate(plan: InstancePlan) -> list[str]:
-    """Commands that apply the udev rule to the ENIs that are already there."""
-    if plan.guard is None:
-        return []
-    commands = ["udevadm control --reload"]
-    commands += [
-        f"udevadm trigger --subsystem-match=net --attr-match=address={mac(eni)}"
-        for eni in plan.enis
-    ]
-    commands.append("udevadm settle")
-    return commands
-
-
-def rule_source(rule: Rule) -> str:
-    """`from` of a rule: a bare address for a /32 or /128, else the prefix."""
-    source = rule.source
-    full = 32 if isinstance(source, IPv4Network) else 128
-    return text(source.network_address if source.prefixlen == full else source)
 
 
 # --- keyfiles ----------------------------------------------------------------------------
