@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from eniplan.plan import InstancePlan
+from eniplan.plan import MAX_NETWORK_CARDS, InstancePlan
 
 NETNS_REASON = "needs root, iproute2 and network namespaces (CI runs as root)"
 
@@ -132,7 +132,7 @@ def _rule_key(rule: dict[str, Any]) -> tuple[Any, ...]:
 def rules_state(ns: Namespace, plan: InstancePlan) -> set[tuple[Any, ...]]:
     """The kernel's rules in the plan's priority range, IPv4 and IPv6."""
     low = plan.table_base - 1
-    high = plan.table_base + 100 * 16
+    high = plan.table_base + 100 * MAX_NETWORK_CARDS
     rules = ns.ip_json("-4", "rule", "show") + ns.ip_json("-6", "rule", "show")
     return {_rule_key(r) for r in rules if low <= int(r.get("priority", -1)) < high}
 
@@ -173,7 +173,7 @@ def routes_state(ns: Namespace, plan: InstancePlan) -> set[tuple[Any, ...]]:
 
 
 def expected_routes(plan: InstancePlan, ra_gateway: str = "fe80::1") -> set[tuple[Any, ...]]:
-    expected = set()
+    expected: set[tuple[Any, ...]] = set()
     for eni in plan.enis:
         for route in eni.routes:
             gateway = (

@@ -364,3 +364,83 @@ def test_all_regions_reads_only_enabled_regions(
     assert opted_out  # moto lists some; none of them may have been read
     assert "ap-southeast-2" in read and len(read) > 10
     assert not set(read) & set(opted_out)
+
+
+# --- plan ---------------------------------------------------------------------------------
+
+
+def test_plan_text_reads_like_the_ip_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["plan", "--sandbox", "--tag", "Name=centos7-same-24"], capsys)
+    assert code == 0, err
+    assert "ip rule add from 10.0.0.254 lookup 10001 priority 10001" in out
+    assert "ip route replace default via 10.0.0.1 dev eth1 table 10001" in out
+    assert "ip route replace 10.0.0.0/24 dev eth1 src 10.0.0.254 table 10001" in out
+    assert "suppress_ifgroup 10000 priority 9999" in out
+
+
+def test_plan_json_and_options(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        ["plan", "--sandbox", "--format", "json", "--table-base", "20000", "--no-guard"], capsys
+    )
+    assert code == 0, err
+    plans = {p["name"]: p for p in json.loads(out)["plans"]}
+    assert plans["al2023-two-enis"]["status"] == "handled-elsewhere"
+    assert plans["bastion"]["status"] == "nothing-to-do"
+    centos = plans["centos7-same-24"]
+    assert centos["guard"] is None
+    assert [e["table"] for e in centos["enis"]] == [20000, 20001]
+
+
+def test_plan_bad_table_base_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["plan", "--sandbox", "--table-base", "40000"], capsys)
+    assert_one_line_error(code, err, "--table-base", "40000")
+
+
+def test_render_needs_a_directory_for_several_files(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["render", "--sandbox", "--target", "iproute2"], capsys)
+    assert code == 2 and "-o DIR" in err.strip().splitlines()[-1]
+
+
+def test_render_of_an_instance_left_alone_says_why(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(
+        ["render", "--sandbox", "--tag", "Name=bastion", "--target", "iproute2"], capsys
+    )
+    assert code == 2
+    assert "single ENI" in err and "nothing to render" in err
+
+
+def test_render_one_file_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        ["render", "--sandbox", "--tag", "Name=centos7-same-24", "--target", "iproute2"], capsys
+    )
+    assert code == 0, err
+    assert out.startswith("#!/bin/sh\n")
+    assert "02:00:00:1a:5d:66" in out  # the secondary ENI, found by MAC
+
+
+def test_render_to_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(
+        ["render", "--sandbox", "--target", "cloud-init", "--persist", "auto", "-o", str(tmp_path)],
+        capsys,
+    )
+    assert code == 0, err
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("user-data"))
+    assert len(written) == 5  # the five managed sandbox instances
+    assert "skipped, handled-elsewhere" in err  # al2023-two-enis, said so
+    first = (tmp_path / written[0]).read_text()
+    assert first.startswith("#cloud-config\n# eniplan ")
+    code, _, err = run(
+        [
+            "render",
+            "--sandbox",
+            "--tag",
+            "Name=web-balanced",
+            "--target",
+            "netplan",
+            "-o",
+            str(tmp_path / "np"),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert list((tmp_path / "np").glob("i-*/etc/netplan/60-eniplan.yaml"))

@@ -1,0 +1,291 @@
+"""What the iproute2 script costs on the largest instance, against `ip -batch` alone.
+
+Builds a synthetic plan of 15 ENIs x 50 IPv4 addresses (one subnet each, every ENI with its
+primary and 49 secondary addresses; the primary ENI's primary address is DHCP's, as on EC2)
+and times, each in fresh network namespaces (veth links with the plan's MACs, the DHCP
+address in place), the median of --repeat runs:
+
+  lower bound   the same changes as ip commands, fed once to `ip -batch` (links, addresses,
+                routes, IPv4 rules, IPv4 guard) plus one `ip -6 -batch` (the IPv6 guard
+                rule: ip takes a rule's family from -6 only): the fewest ip processes that
+                can make them;
+  rules+routes  the narrower bound: only the rules and routes (addresses and links
+                already in place before timing);
+  first run     the script on the fresh namespace;
+  second run    the script again on the configured namespace (must change nothing).
+
+Every timing is one `ip netns exec NS sh ...` process, so the namespace switch and the shell
+start are in the bound as in the script. Root and network namespaces are needed; nothing in
+the root namespace is touched.
+
+    python benchmarks/bench_iproute2.py                # 15 ENIs x 50 addresses, 5 runs
+    python benchmarks/bench_iproute2.py --quick        # 4 ENIs x 10 addresses, 3 runs
+    python benchmarks/bench_iproute2.py --shell bash   # as on RHEL, where sh is bash
+
+The rules+routes ratios are for information: the script must also add the addresses, which
+that bound leaves out, so it cannot come near it; the target is against the full bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv4Interface, IPv4Network
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # eniplan from this checkout
+
+from eniplan.model import Eni, Instance, Inventory, Subnet  # noqa: E402
+from eniplan.plan import InstancePlan, PlanOptions, plan_instance  # noqa: E402
+from eniplan.render.iproute2 import PROTOCOL, script  # noqa: E402
+
+TARGET_RATIO = 1.5
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+VPC = "vpc-0123456789abcdef0"
+
+
+def synthetic_plan(enis: int, addresses: int) -> InstancePlan:
+    """One instance, `enis` ENIs on network card 0, `addresses` IPv4 addresses each."""
+    instance_id = "i-0b5e7c0ffee000001"
+    subnets = {}
+    eni_list = []
+    for index in range(enis):
+        subnet_id = f"subnet-{index:017x}"
+        cidr = IPv4Network(f"10.{index}.0.0/24")
+        subnets[subnet_id] = Subnet(
+            subnet_id, VPC, ACCOUNT, REGION, f"{REGION}a", cidr=cidr, ipv6_cidrs=()
+        )
+        hosts = [cidr.network_address + 10 + offset for offset in range(addresses)]
+        eni_list.append(
+            Eni(
+                eni_id=f"eni-{index:017x}",
+                mac=f"02:00:00:be:{index // 256:02x}:{index % 256:02x}",
+                subnet_id=subnet_id,
+                vpc_id=VPC,
+                primary_ipv4=hosts[0],
+                secondary_ipv4s=tuple(hosts[1:]),
+                instance_id=instance_id,
+                device_index=index,
+            )
+        )
+    instance = Instance(
+        instance_id=instance_id,
+        account_id=ACCOUNT,
+        region=REGION,
+        availability_zone=f"{REGION}a",
+        image_id="ami-0123456789abcdef0",  # unknown image: no agent, eniplan plans it
+        instance_type="c6in.32xlarge",
+        state="running",
+        enis=tuple(eni_list),
+    )
+    inventory = Inventory(instances=(instance,), subnets=subnets)
+    return plan_instance(instance, inventory, PlanOptions())
+
+
+# --- the lower bound: the same changes, in `ip -batch` form ---------------------------
+
+
+def bound_batches(plan: InstancePlan, names: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """(links and addresses, IPv4 routes and rules and guard, IPv6 rules) as batch lines."""
+    setup: list[str] = []
+    changes: list[str] = []
+    changes6: list[str] = []
+    for eni, name in zip(plan.enis, names, strict=True):
+        if plan.guard:
+            setup.append(f"link set dev {name} group {plan.guard.group}")
+        setup += [f"addr replace {address} dev {name}" for address in eni.ipv4_addresses]
+        for route in eni.routes:
+            destination = "0.0.0.0/0" if route.is_default else str(route.destination)
+            via = f" via {route.gateway}" if route.gateway else ""
+            source = f" src {route.source}" if route.source else ""
+            changes.append(
+                f"route replace {destination}{via} dev {name}{source} table {route.table} "
+                f"proto {PROTOCOL}"
+            )
+        for rule in eni.rules:
+            line = (
+                f"rule add from {rule.source} lookup {rule.table} priority {rule.priority} "
+                f"protocol {PROTOCOL}"
+            )
+            (changes6 if rule.family == 6 else changes).append(line)
+    if plan.guard:
+        guard = (
+            f"rule add from all lookup main suppress_ifgroup {plan.guard.group} "
+            f"priority {plan.guard.priority} protocol {PROTOCOL}"
+        )
+        changes.append(guard)
+        changes6.append(guard)
+    return setup, changes, changes6
+
+
+# --- namespaces ---------------------------------------------------------------------
+
+
+class Namespace:
+    """A fresh namespace with one veth per ENI (MAC from the plan) and DHCP's address."""
+
+    def __init__(self, plan: InstancePlan) -> None:
+        self.name = f"eniplan-bench-{uuid.uuid4().hex[:10]}"
+        self.plan = plan
+        self.links = [f"ens{5 + index}" for index in range(len(plan.enis))]
+
+    def __enter__(self) -> Namespace:
+        subprocess.run(["ip", "netns", "add", self.name], check=True)
+        try:
+            lines = ["link set dev lo up"]
+            for index, (eni, link) in enumerate(zip(self.plan.enis, self.links, strict=True)):
+                lines += [
+                    f"link add {link} address {eni.mac} type veth peer name p{index}",
+                    f"link set dev p{index} up",
+                    f"link set dev {link} up",
+                ]
+                if eni.is_primary and eni.primary_ipv4 and eni.subnet_cidr:
+                    address = IPv4Interface(f"{eni.primary_ipv4}/{eni.subnet_cidr.prefixlen}")
+                    lines.append(f"addr add {address} dev {link}")
+            self.batch(lines)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["ip", "netns", "delete", self.name], check=False, capture_output=True)
+
+    def batch(self, lines: list[str], family: str = "") -> None:
+        command = ["ip", "-n", self.name, *([family] if family else []), "-batch", "-"]
+        subprocess.run(command, input="\n".join(lines) + "\n", text=True, check=True)
+
+    def timed_sh(
+        self, path: Path, shell: str = "sh"
+    ) -> tuple[float, subprocess.CompletedProcess[str]]:
+        command = ["ip", "netns", "exec", self.name, shell, str(path)]
+        start = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        elapsed = time.perf_counter() - start
+        if result.returncode != 0:
+            raise RuntimeError(f"{path.name} exited {result.returncode}: {result.stderr}")
+        return elapsed, result
+
+    def dump(self) -> str:
+        parts = []
+        for family in ("-4", "-6"):
+            for what in (["rule", "show"], ["route", "show", "table", "all"]):
+                parts.append(
+                    subprocess.run(
+                        ["ip", "-n", self.name, family, *what],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    ).stdout
+                )
+        return "".join(parts)
+
+
+@dataclass
+class Results:
+    bound: list[float]
+    narrow: list[float]
+    first: list[float]
+    second: list[float]
+
+
+def measure(plan: InstancePlan, repeat: int, workdir: Path, shell: str) -> Results:
+    script_path = workdir / "eniplan-routing"
+    script_path.write_text(script(plan))
+    results = Results([], [], [], [])
+    for _ in range(repeat):  # alternating, so drift in the machine hits all alike
+        with Namespace(plan) as ns:
+            setup, changes, changes6 = bound_batches(plan, ns.links)
+            (workdir / "all4").write_text("\n".join(setup + changes) + "\n")
+            (workdir / "rules6").write_text("\n".join(changes6) + "\n")
+            (workdir / "bound.sh").write_text(
+                f"ip -batch {workdir / 'all4'} && ip -6 -batch {workdir / 'rules6'}\n"
+            )
+            elapsed, _ = ns.timed_sh(workdir / "bound.sh")
+            results.bound.append(elapsed)
+            bound_state = ns.dump()
+        with Namespace(plan) as ns:
+            setup, changes, changes6 = bound_batches(plan, ns.links)
+            ns.batch(setup)
+            (workdir / "changes4").write_text("\n".join(changes) + "\n")
+            (workdir / "narrow.sh").write_text(
+                f"ip -batch {workdir / 'changes4'} && ip -6 -batch {workdir / 'rules6'}\n"
+            )
+            elapsed, _ = ns.timed_sh(workdir / "narrow.sh")
+            results.narrow.append(elapsed)
+        with Namespace(plan) as ns:
+            elapsed, _ = ns.timed_sh(script_path, shell)
+            results.first.append(elapsed)
+            state = ns.dump()
+            if state != bound_state:
+                raise RuntimeError("the script's rules and routes differ from the bound's")
+            elapsed, second = ns.timed_sh(script_path, shell)
+            results.second.append(elapsed)
+            if ns.dump() != state or "nothing changed" not in second.stdout:
+                raise RuntimeError(f"the second run changed something: {second.stdout}")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--enis", type=int, default=15)
+    parser.add_argument("--addresses", type=int, default=50, help="IPv4 addresses per ENI")
+    parser.add_argument("--repeat", type=int, help="runs of each (default 5, --quick 3)")
+    parser.add_argument("--quick", action="store_true", help="4 ENIs x 10 addresses")
+    parser.add_argument(
+        "--shell", default="sh", help="the shell that runs the script (sh, dash, bash, ...)"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.enis, args.addresses = 4, 10
+    repeat = args.repeat or (3 if args.quick else 5)
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        print("error: needs root and iproute2 (network namespaces)", file=sys.stderr)
+        return 2
+    plan = synthetic_plan(args.enis, args.addresses)
+    text = script(plan)
+    with tempfile.TemporaryDirectory(prefix="eniplan-bench-") as temp:
+        results = measure(plan, repeat, Path(temp), args.shell)
+    median: Callable[[list[float]], float] = statistics.median
+    bound, narrow = median(results.bound), median(results.narrow)
+    first, second = median(results.first), median(results.second)
+    rules = sum(len(eni.rules) for eni in plan.enis) + (2 if plan.guard else 0)
+    routes = sum(len(eni.routes) for eni in plan.enis)
+    addresses = sum(len(eni.ipv4_addresses) for eni in plan.enis)
+    print(f"first run / lower bound: {first / bound:.2f} (target <= {TARGET_RATIO})")
+    print(f"second run / lower bound: {second / bound:.2f} (target <= {TARGET_RATIO})")
+    print(f"first run / rules+routes bound: {first / narrow:.2f}")
+    print(f"second run / rules+routes bound: {second / narrow:.2f}")
+    print()
+    print(
+        f"  plan: {len(plan.enis)} ENIs x {args.addresses} IPv4 addresses: {rules} rules, "
+        f"{routes} routes, {addresses} addresses to add (the primary's first is DHCP's)"
+    )
+    print(
+        f"  script: {len(text.encode())} bytes, {text.count(chr(10)) + 1} lines, "
+        f"run by {shutil.which(args.shell) or args.shell}"
+    )
+    for label, values in (
+        ("lower bound (ip -batch + ip -6 -batch)", results.bound),
+        ("rules+routes bound", results.narrow),
+        ("first run", results.first),
+        ("second run", results.second),
+    ):
+        runs = ", ".join(f"{value * 1000:.1f}" for value in values)
+        print(f"  {label}: median {median(values) * 1000:.1f} ms (runs: {runs})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

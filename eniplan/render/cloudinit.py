@@ -1,0 +1,141 @@
+"""The `cloud-init` target: `#cloud-config` user data that installs the routing for good.
+
+The user data carries the files of one persistence target (`--persist`) in `write_files`
+and activates them with `runcmd`, so the routing applies at first boot and at every boot
+after it:
+
+- `script` (any systemd distro): the `iproute2` target's script and a systemd unit that
+  runs it at every boot, ordered before network-online.target so that services which wait
+  for the network start with the routing in place;
+- `ifcfg`, `networkmanager`, `netplan`, `networkd`: that target's files, activated by its
+  own commands; the distro's network stack then keeps the routing across reboots;
+- `auto`: chosen from the instance's OS (from its AMI).
+
+User data larger than EC2's 16 KB limit is gzip-compressed (cloud-init reads gzip), and
+the Rendering says so. The second line is eniplan's marker: version and plan digest.
+"""
+
+from __future__ import annotations
+
+import gzip
+
+import yaml
+
+from eniplan import agents
+from eniplan.plan import InstancePlan
+from eniplan.render import base
+
+USER_DATA_LIMIT = 16 * 1024  # bytes, before base64
+UNIT_NAME = "eniplan-routing.service"
+UNIT_PATH = f"/etc/systemd/system/{UNIT_NAME}"
+USER_DATA_PATH = "/user-data"  # -o DIR writes DIR/INSTANCE_ID/user-data
+
+# The persistence that fits each OS family (the network stack it runs).
+PERSIST_BY_OS = {
+    agents.RHEL_7: "ifcfg",
+    agents.RHEL_8_PLUS: "networkmanager",
+    agents.UBUNTU: "netplan",
+}
+
+_UNIT = """\
+[Unit]
+Description=eniplan per-ENI policy routing (one routing table per ENI)
+Documentation=https://github.com/eniplan/eniplan
+# after the primary interface has its DHCP address, before services that need the network
+After=network.target networking.service systemd-networkd-wait-online.service \
+NetworkManager-wait-online.service
+Before=network-online.target
+Wants=network.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart={script}
+
+[Install]
+WantedBy=network-online.target multi-user.target
+"""
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings as literal blocks (`|`), so the files read as they will be."""
+
+
+def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _str_representer)
+
+
+def persist_for(plan: InstancePlan, persist: str) -> str:
+    if persist != "auto":
+        return persist
+    return PERSIST_BY_OS.get(plan.os.family, "script")
+
+
+def _script_files(plan: InstancePlan) -> tuple[list[base.RenderedFile], list[str]]:
+    from eniplan.render import iproute2
+
+    script = iproute2.render(plan, base.RenderOptions())
+    (script_file,) = script.files
+    unit = base.RenderedFile(UNIT_PATH, _UNIT.format(script=script_file.path))
+    commands = ["systemctl daemon-reload", f"systemctl enable --now {UNIT_NAME}"]
+    return [script_file, unit], commands
+
+
+def _target_files(
+    plan: InstancePlan, persist: str
+) -> tuple[list[base.RenderedFile], list[str], tuple[str, ...]]:
+    if persist == "script":
+        files, commands = _script_files(plan)
+        return files, commands, ()
+    from eniplan.render import render
+
+    rendering = render(persist, plan, base.RenderOptions())
+    return list(rendering.files), list(rendering.activate), rendering.notes
+
+
+def user_data(plan: InstancePlan, persist: str) -> tuple[str, tuple[str, ...]]:
+    """The #cloud-config text and the notes of the persistence used."""
+    files, commands, notes = _target_files(plan, persist)
+    document = {
+        "write_files": [
+            {
+                "path": file.path,
+                "permissions": f"0{file.mode:o}",
+                "owner": "root:root",
+                "content": file.content,
+            }
+            for file in files
+        ],
+        "runcmd": [["sh", "-c", command] for command in commands],
+    }
+    body = yaml.dump(
+        document, Dumper=_BlockDumper, sort_keys=False, default_flow_style=False, width=1000
+    )
+    header = f"#cloud-config\n{base.marker(plan)} persist={persist}\n"
+    return header + body, notes
+
+
+def render(plan: InstancePlan, options: base.RenderOptions) -> base.Rendering:
+    persist = persist_for(plan, options.persist)
+    text, notes = user_data(plan, persist)
+    raw = text.encode()
+    notes_list = [f"persistence: {persist} (for {plan.os.family}: {plan.os.evidence})", *notes]
+    content: str | bytes = text
+    if len(raw) > USER_DATA_LIMIT:
+        content = gzip.compress(raw, mtime=0)
+        notes_list.append(
+            f"user data is {len(raw)} bytes, over EC2's 16 KB limit: gzip-compressed to "
+            f"{len(content)} bytes (cloud-init reads gzip user data)"
+        )
+        if len(content) > USER_DATA_LIMIT:
+            notes_list.append("even compressed it exceeds 16 KB: use --mode dynamic")
+    return base.Rendering(
+        target="cloud-init",
+        instance_id=plan.instance_id,
+        files=(base.RenderedFile(USER_DATA_PATH, content, 0o600),),
+        notes=tuple(notes_list),
+    )

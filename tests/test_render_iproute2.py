@@ -1,0 +1,569 @@
+"""The iproute2 target: a POSIX sh script that applies one instance's plan with `ip` alone.
+
+Pure tests check the text (only the plan's values, valid sh, no way in for free text); the
+netns tests run it on the real kernel in throw-away namespaces (tests/netns.py) and compare
+the kernel's rules and routes with the plan.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from ipaddress import IPv4Address, IPv4Network, IPv6Address
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from netns import (
+    Namespace,
+    expected_routes,
+    expected_rules,
+    link_groups,
+    requires_netns,
+    routes_state,
+    rules_state,
+)
+
+from eniplan import values
+from eniplan.plan import MANAGED, NOTHING_TO_DO, EniPlan, InstancePlan, Route, Rule
+from eniplan.render import renderer
+from eniplan.render.base import RenderOptions, marker
+from eniplan.render.iproute2 import PROTOCOL, SCRIPT_MODE, SCRIPT_PATH, inet6_ntop, render, script
+
+BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_iproute2.py"
+PROOF_PLANS = ("centos7-same-24", "rhel-same-20", "multi-subnet")
+MAC = re.compile(r"\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b")
+IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?\b")
+IPV6 = re.compile(r"(?<![\w:])[0-9a-f]{1,4}(?::[0-9a-f]{0,4}){2,7}(?:/\d{1,3})?(?![\w:])")
+AWS_ID = re.compile(r"\b(?:i|eni|subnet|vpc)-[0-9a-f]{8,17}\b")
+
+
+@pytest.fixture(scope="module")
+def plans(sandbox_plans: dict[str, InstancePlan]) -> dict[str, InstancePlan]:
+    for name in PROOF_PLANS:
+        assert sandbox_plans[name].status == MANAGED, name
+    return sandbox_plans
+
+
+# --- the text ------------------------------------------------------------------------
+
+
+def test_render_gives_one_executable_script(plans: dict[str, InstancePlan]) -> None:
+    plan = plans["multi-subnet"]
+    rendering = render(plan, RenderOptions())
+    assert renderer("iproute2") is render
+    assert rendering.target == "iproute2"
+    assert rendering.instance_id == plan.instance_id
+    (file,) = rendering.files
+    assert (file.path, file.mode) == (SCRIPT_PATH, SCRIPT_MODE) == (file.path, 0o755)
+    assert file.content == script(plan)
+    lines = file.content.splitlines()
+    assert lines[:2] == ["#!/bin/sh", marker(plan)]
+    assert "set -u" in lines[:25]
+    assert rendering.activate == (SCRIPT_PATH,)
+
+
+@pytest.mark.parametrize("name", PROOF_PLANS)
+def test_script_holds_only_the_plans_values(plans: dict[str, InstancePlan], name: str) -> None:
+    plan = plans[name]
+    text = script(plan)
+    macs = {eni.mac for eni in plan.enis}
+    assert set(MAC.findall(text)) == macs
+    allowed: set[str] = {"0.0.0.0/0", "::/0"}
+    for eni in plan.enis:
+        networks = [eni.subnet_cidr, *eni.ipv6_subnets, *(r.source for r in eni.rules)]
+        addresses = [eni.primary_ipv4, eni.router, *(r.gateway for r in eni.routes)]
+        allowed |= {str(n) for n in networks if n is not None}
+        allowed |= {str(n.network_address) for n in networks if n is not None}
+        allowed |= {str(a) for a in addresses if a is not None}
+        allowed |= {str(a) for a in (*eni.ipv4_addresses, *eni.ipv6_addresses)}
+    ipv6 = {a for a in IPV6.findall(text) if "::" in a or a.count(":") >= 3} - macs
+    found = set(IPV4.findall(text)) | ipv6
+    assert found <= allowed, found - allowed
+    ids = {plan.instance_id, *(e.eni_id for e in plan.enis), *(e.subnet_id for e in plan.enis)}
+    assert set(AWS_ID.findall(text)) <= ids
+    assert plan.name and plan.name not in text  # the Name tag: free text, never embedded
+
+
+@pytest.mark.parametrize("name", PROOF_PLANS)
+@pytest.mark.parametrize("shell", ["sh", "dash", "bash"])
+def test_script_parses(plans: dict[str, InstancePlan], name: str, shell: str) -> None:
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    result = subprocess.run(
+        [shell, "-n"], input=script(plans[name]), text=True, capture_output=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+@pytest.mark.parametrize("dialect", ["sh", "dash", "bash"])
+def test_shellcheck_is_clean(plans: dict[str, InstancePlan], dialect: str) -> None:
+    result = subprocess.run(
+        ["shellcheck", "-s", dialect, "-"],
+        input=script(plans["multi-subnet"]),
+        text=True,
+        capture_output=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_script_stays_a_literal_block_in_yaml(plans: dict[str, InstancePlan]) -> None:
+    """No tab, no trailing blank, ASCII only: cloud-init's YAML can keep it as it reads."""
+    text = script(plans["multi-subnet"])
+    assert text.isascii()
+    assert "\t" not in text
+    assert not [line for line in text.splitlines() if line != line.rstrip()]
+
+
+def test_every_plan_renders(sandbox_plans: dict[str, InstancePlan]) -> None:
+    for plan in sandbox_plans.values():
+        if plan.status == MANAGED:
+            assert script(plan).startswith("#!/bin/sh\n")
+        else:
+            with pytest.raises(ValueError, match="nothing to apply"):
+                script(plan)
+
+
+# --- no way in for free text ---------------------------------------------------------
+
+NASTY = "02:00:00:00:00:01;reboot"
+
+
+def test_the_model_rejects_shell_metacharacters() -> None:
+    """Every value the sources put in the model passes these validators first (shapes.py),
+    so a tag or a crafted API answer cannot carry shell text into a plan."""
+    for bad in (NASTY, "02:00:00:00:00:01 x", "$(reboot)", "02:00:00:00:00:01`id`"):
+        with pytest.raises(ValueError):
+            values.mac_address(bad)
+    with pytest.raises(ValueError):
+        values.ipv6_address("fe80::1%eth0;reboot")
+    with pytest.raises(ValueError):
+        values.resource_id("eni", "eni-0123456789abcdef0;reboot")
+    with pytest.raises(ValueError):
+        values.ipv4_address("10.0.0.1 || reboot")
+
+
+CORRUPTIONS: dict[str, Callable[[EniPlan], dict[str, object]]] = {
+    "mac with a command": lambda eni: {"mac": NASTY},
+    "mac not normalised": lambda eni: {"mac": eni.mac.upper()},
+    "eni id with a command": lambda eni: {"eni_id": f"{eni.eni_id}$(reboot)"},
+    "subnet id with a command": lambda eni: {"subnet_id": "subnet-0123;reboot"},
+    "table as text": lambda eni: {"table": f"{eni.table}; reboot"},
+    "table as a bool": lambda eni: {"table": True},
+    "table main": lambda eni: {"table": 254},
+    "address as text": lambda eni: {"ipv4_addresses": ("10.0.0.5/24; reboot",)},
+    "address of the other family": lambda eni: {"ipv4_addresses": (IPv6Address("2001:db8::1"),)},
+    "rule source as text": lambda eni: {"rules": ("from 10.0.0.5 lookup 10000",)},
+    "rule priority not the table": lambda eni: {
+        "rules": (Rule(IPv4Network("10.0.0.5/32"), eni.table, eni.table + 1),)
+    },
+    "route of another table": lambda eni: {
+        "routes": (Route(IPv4Network("0.0.0.0/0"), eni.table + 1, IPv4Address("10.0.0.1")),)
+    },
+    "IPv4 route via the RA router": lambda eni: {
+        "routes": (Route(IPv4Network("0.0.0.0/0"), eni.table, via_ra=True),)
+    },
+    "route gateway as text": lambda eni: {
+        "routes": (Route(IPv4Network("0.0.0.0/0"), eni.table, "10.0.0.1;reboot"),)  # type: ignore[arg-type]
+    },
+}
+
+
+@pytest.mark.parametrize("corruption", CORRUPTIONS)
+def test_the_renderer_takes_only_typed_checked_values(
+    plans: dict[str, InstancePlan], corruption: str
+) -> None:
+    """A plan built by hand around the model's checks still cannot put text in the script."""
+    plan = plans["centos7-same-24"]
+    first = plan.enis[0]
+    changed = dataclasses.replace(first, **CORRUPTIONS[corruption](first))  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        script(dataclasses.replace(plan, enis=(changed, *plan.enis[1:])))
+
+
+def test_a_bad_instance_id_or_status_is_refused(plans: dict[str, InstancePlan]) -> None:
+    plan = plans["centos7-same-24"]
+    with pytest.raises(ValueError):
+        script(dataclasses.replace(plan, instance_id="i-0123456789abcdef0`reboot`"))
+    with pytest.raises(ValueError):
+        script(dataclasses.replace(plan, status=NOTHING_TO_DO))
+
+
+def test_addresses_are_written_as_ip_prints_them() -> None:
+    """`ip` prints IPv6 with glibc's inet_ntop; the script compares text with it."""
+    samples = [
+        "::",
+        "::1",
+        "::ffff:10.0.0.1",
+        "::10.0.0.1",
+        "::1:0:0:1",
+        "1::",
+        "2001:db8::",
+        "2001:db8:0:0:1::1",
+        "2001:0:0:1::1",
+        "2001:db8:0:1:0:0:0:1",
+        "fe80::1",
+        "2600:1f18:1:100:0:1:0:0",
+    ]
+    rng = random.Random(2013)
+    for _ in range(2000):
+        words = [rng.choice([0, 0, 0, 1, 0xFFFF, rng.randrange(1 << 16)]) for _ in range(8)]
+        samples.append(":".join(f"{word:x}" for word in words))
+    for text in samples:
+        address = IPv6Address(text)
+        assert inet6_ntop(address) == socket.inet_ntop(socket.AF_INET6, address.packed), text
+
+
+# --- on the real kernel ----------------------------------------------------------------
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def on_the_kernel(test: F) -> F:
+    """Runs as root in throw-away network namespaces (CI runs it); skipped elsewhere."""
+    marked: F = requires_netns(pytest.mark.netns(test))
+    return marked
+
+
+def _apply(
+    ns: Namespace, text: str, *, shell: str = "sh", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    command = ["ip", "netns", "exec", ns.name, "env", *(f"{k}={v}" for k, v in (env or {}).items())]
+    return subprocess.run(
+        [*command, shell, "-c", text, "eniplan-routing"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def _dump(ns: Namespace) -> str:
+    return "".join(
+        ns.run("ip", family, *what).stdout
+        for family in ("-4", "-6")
+        for what in (("rule", "show"), ("route", "show", "table", "all"), ("-br", "addr"))
+    )
+
+
+def _assert_applied(ns: Namespace, plan: InstancePlan) -> None:
+    assert rules_state(ns, plan) == expected_rules(plan)
+    assert routes_state(ns, plan) == expected_routes(plan)
+    groups = link_groups(ns)
+    assert plan.guard is not None
+    assert {groups[eni.mac] for eni in plan.enis} == {plan.guard.group}
+    addresses = ns.run("ip", "-br", "addr").stdout
+    for eni in plan.enis:
+        for address in (*eni.ipv4_addresses, *eni.ipv6_addresses):
+            assert f" {address} " in f" {addresses} ".replace("\n", " "), address
+
+
+@contextmanager
+def _monitor(ns: Namespace) -> Iterator[list[str]]:
+    """The rtnetlink events (rules, routes, addresses, links) while the block runs."""
+    events: list[str] = []
+    process = subprocess.Popen(
+        ["ip", "netns", "exec", ns.name, "ip", "monitor", "rule", "route", "address", "link"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        time.sleep(0.3)  # let it subscribe
+        yield events
+        time.sleep(0.3)
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=10)
+        events.extend(line for line in output.splitlines() if line.strip())
+
+
+@pytest.mark.parametrize("name", PROOF_PLANS)
+@on_the_kernel
+def test_the_kernel_ends_up_with_the_plan(plans: dict[str, InstancePlan], name: str) -> None:
+    plan = plans[name]
+    text = script(plan)
+    with Namespace() as ns:
+        ns.add_enis(plan)  # links named ens5, ens6: not what the plan's name hints say
+        first = _apply(ns, text)
+        assert first.returncode == 0, first.stderr
+        assert first.stderr == ""
+        assert re.search(r"\d+ added, 0 removed", first.stdout), first.stdout
+        _assert_applied(ns, plan)
+
+        before = _dump(ns)
+        with _monitor(ns) as events:
+            second = _apply(ns, text)
+        assert second.returncode == 0, second.stderr
+        assert "nothing changed" in second.stdout
+        assert _dump(ns) == before
+        assert not [e for e in events if e.startswith("Deleted")], events
+        assert not [e for e in events if f"proto {PROTOCOL}" in e or "lookup" in e], events
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+@on_the_kernel
+def test_dash_and_bash_agree(plans: dict[str, InstancePlan], shell: str) -> None:
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    plan = plans["multi-subnet"]
+    with Namespace() as ns:
+        ns.add_enis(plan)
+        for _ in range(2):
+            result = _apply(ns, script(plan), shell=shell)
+            assert result.returncode == 0, result.stderr
+        assert "nothing changed" in result.stdout
+        _assert_applied(ns, plan)
+
+
+@on_the_kernel
+def test_names_do_not_matter_only_macs(plans: dict[str, InstancePlan]) -> None:
+    """The links swap the names EC2 images would give them: eth1 is the primary."""
+    plan = plans["multi-subnet"]
+    with Namespace() as ns:
+        ns.add_enis(plan, names=["eth1", "eth0"])
+        result = _apply(ns, script(plan))
+        assert result.returncode == 0, result.stderr
+        _assert_applied(ns, plan)
+        names = ns.link_names_by_mac()
+        primary = next(eni for eni in plan.enis if eni.is_primary)
+        assert names[primary.mac] == "eth1"
+        routes = ns.run("ip", "route", "show", "table", str(primary.table)).stdout
+        assert "dev eth1 " in routes and "eth0" not in routes
+
+
+@on_the_kernel
+def test_a_later_link_with_the_enis_mac_is_not_taken_for_it(
+    plans: dict[str, InstancePlan],
+) -> None:
+    """A VLAN (or a bond) on an ENI has its MAC too; it comes after the ENI's link."""
+    plan = plans["centos7-same-24"]
+    with Namespace() as ns:
+        ns.add_enis(plan)
+        ns.add_link("ens6v7", plan.enis[1].mac)  # (no 8021q module here: a veth stands in)
+        result = _apply(ns, script(plan))
+        assert result.returncode == 0, result.stderr
+        ours = ns.run("ip", "route", "show", "table", "all", "proto", str(PROTOCOL)).stdout
+        assert "dev ens6 " in ours and "ens6v7" not in ours
+        address = str(plan.enis[1].ipv4_addresses[0])
+        assert address in ns.run("ip", "-br", "addr", "show", "dev", "ens6").stdout
+        assert address not in ns.run("ip", "-br", "addr", "show", "dev", "ens6v7").stdout
+        assert rules_state(ns, plan) == expected_rules(plan)
+
+
+@on_the_kernel
+def test_a_failed_change_is_reported_and_the_rest_applied(
+    plans: dict[str, InstancePlan],
+) -> None:
+    """Without DHCP's address on the primary, its link route (src) cannot be set."""
+    plan = plans["centos7-same-24"]
+    primary = next(eni for eni in plan.enis if eni.is_primary)
+    assert primary.subnet_cidr is not None
+    with Namespace() as ns:
+        ns.add_enis(plan)
+        dhcp = f"{primary.primary_ipv4}/{primary.subnet_cidr.prefixlen}"
+        ns.run("ip", "addr", "del", dhcp, "dev", "ens5")
+        result = _apply(ns, script(plan))
+        assert result.returncode == 1
+        assert "not all of" in result.stderr and "prefsrc" in result.stderr
+        assert rules_state(ns, plan) == expected_rules(plan)
+        secondary = next(eni for eni in plan.enis if not eni.is_primary)
+        assert {r for r in routes_state(ns, plan) if r[0] == secondary.table} == {
+            r for r in expected_routes(plan) if r[0] == secondary.table
+        }
+        ns.run("ip", "addr", "add", dhcp, "dev", "ens5")  # DHCP is back: the next run mends
+        result = _apply(ns, script(plan))
+        assert result.returncode == 0 and "2 added, 0 removed" in result.stdout, result
+        _assert_applied(ns, plan)
+
+
+@on_the_kernel
+def test_foreign_rules_and_routes_survive(plans: dict[str, InstancePlan]) -> None:
+    plan = plans["multi-subnet"]
+    table = plan.enis[1].table
+    foreign = [
+        ("rule", "add", "from", "192.0.2.1", "lookup", "500", "priority", "500"),
+        ("route", "add", "192.0.2.0/24", "dev", "ens5", "table", "500"),
+        # inside eniplan's range (its priority and table), without its protocol
+        ("rule", "add", "from", "192.0.2.2", "lookup", str(table), "priority", str(table)),
+        ("route", "add", "198.51.100.0/24", "dev", "ens6", "table", str(table)),
+        ("-6", "rule", "add", "from", "2001:db8::2", "lookup", str(table), "priority", "9999"),
+    ]
+    fewer = dataclasses.replace(plan, enis=plan.enis[:1])
+    with Namespace() as ns:
+        ns.add_enis(plan)
+        for command in foreign:
+            ns.run("ip", *command)
+        marks = _foreign_marks(ns)
+        assert len(marks) == 5
+        for text in (script(plan), script(plan), script(fewer)):
+            result = _apply(ns, text)
+            assert result.returncode == 0, result.stderr
+            assert _foreign_marks(ns) == marks
+
+
+def _foreign_marks(ns: Namespace) -> list[str]:
+    listing = _dump(ns)
+    return sorted(
+        line.strip()
+        for line in listing.splitlines()
+        if ("192.0.2." in line or "198.51.100." in line or "2001:db8::2" in line)
+        and "proto 247" not in line
+    )
+
+
+@on_the_kernel
+def test_an_eni_gone_from_the_plan_is_cleaned_up(plans: dict[str, InstancePlan]) -> None:
+    plan = plans["multi-subnet"]
+    gone = plan.enis[1]
+    fewer = dataclasses.replace(plan, enis=plan.enis[:1])
+    with Namespace() as ns:
+        ns.add_enis(plan)
+        assert _apply(ns, script(plan)).returncode == 0
+        kept_routes = {r for r in routes_state(ns, plan) if r[0] != gone.table}
+        result = _apply(ns, script(fewer))
+        assert result.returncode == 0, result.stderr
+        assert re.search(r"0 added, [1-9]\d* removed", result.stdout), result.stdout
+        # rules_state looks at the whole range, so the gone ENI's rules would show
+        assert rules_state(ns, fewer) == expected_rules(fewer)
+        assert routes_state(ns, plan) == kept_routes == expected_routes(fewer)
+        assert ns.run("ip", "route", "show", "table", str(gone.table)).stdout == ""
+        assert ns.run("ip", "-6", "route", "show", "table", str(gone.table)).stdout == ""
+        assert link_groups(ns)[gone.mac] == 0  # out of the guard group too
+        again = _apply(ns, script(fewer))
+        assert "nothing changed" in again.stdout
+
+
+@on_the_kernel
+def test_eniplans_own_strays_are_removed(plans: dict[str, InstancePlan]) -> None:
+    """A protocol-247 rule or route that the plan does not have goes; the rest stays."""
+    plan = plans["multi-subnet"]
+    table = str(plan.enis[0].table)
+    with Namespace() as ns:
+        ns.add_enis(plan)
+        assert _apply(ns, script(plan)).returncode == 0
+        ns.run("ip", "rule", "add", "from", "10.0.0.99", "lookup", table, "priority", table,
+               "protocol", str(PROTOCOL))  # fmt: skip
+        ns.run("ip", "route", "add", "203.0.113.0/24", "dev", "ens5", "table", table,
+               "proto", str(PROTOCOL))  # fmt: skip
+        with _monitor(ns) as events:
+            result = _apply(ns, script(plan))
+        assert result.returncode == 0, result.stderr
+        assert "0 added, 2 removed" in result.stdout
+        _assert_applied(ns, plan)
+        deleted = [e for e in events if e.startswith("Deleted")]
+        assert len(deleted) == 2 and all("10.0.0.99" in e or "203.0.113" in e for e in deleted)
+
+
+@on_the_kernel
+def test_a_missing_mac_is_reported_and_the_rest_applied(plans: dict[str, InstancePlan]) -> None:
+    plan = plans["multi-subnet"]
+    missing = plan.enis[1]
+    present = dataclasses.replace(plan, enis=plan.enis[:1])
+    with Namespace() as ns:
+        ns.add_enis(present)  # the second ENI's link is not there (not attached yet)
+        for run in range(2):
+            result = _apply(ns, script(plan))
+            assert result.returncode == 1
+            assert missing.mac in result.stderr and missing.eni_id in result.stderr
+            assert rules_state(ns, present) == expected_rules(present)
+            assert routes_state(ns, plan) == expected_routes(present)
+            assert ("nothing changed" in result.stdout) == (run == 1)
+
+
+@on_the_kernel
+def test_ipv6_default_waits_for_a_router_advertisement(plans: dict[str, InstancePlan]) -> None:
+    plan = plans["multi-subnet"]
+    eni = next(e for e in plan.enis if e.ipv6_addresses)
+    with Namespace() as ns:
+        ns.add_enis(plan)
+        link = ns.link_names_by_mac()[eni.mac]
+        ns.run("ip", "-6", "route", "del", "default", "dev", link)  # no RA heard yet
+        started = time.monotonic()
+        result = _apply(ns, script(plan), env={"ENIPLAN_RA_WAIT": "1"})
+        assert time.monotonic() - started < 10
+        assert result.returncode == 0, result.stderr
+        assert "router advertisement" in result.stderr and eni.eni_id in result.stderr
+        ipv6_default = (eni.table, "::/0", "fe80::1", eni.mac, None)
+        assert routes_state(ns, plan) == expected_routes(plan) - {ipv6_default}
+        # the router is heard (a new one): the next run copies it
+        ns.run("ip", "-6", "route", "add", "default", "via", "fe80::2", "dev", link,
+               "proto", "ra")  # fmt: skip
+        result = _apply(ns, script(plan))
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        assert routes_state(ns, plan) == expected_routes(plan, ra_gateway="fe80::2")
+        # and when it changes again, `route replace` follows it, deleting nothing
+        ns.run("ip", "-6", "route", "replace", "default", "via", "fe80::3", "dev", link,
+               "proto", "ra")  # fmt: skip
+        with _monitor(ns) as events:
+            result = _apply(ns, script(plan))
+        assert "1 added, 0 removed" in result.stdout
+        assert routes_state(ns, plan) == expected_routes(plan, ra_gateway="fe80::3")
+        assert not [e for e in events if e.startswith("Deleted")], events
+
+
+@on_the_kernel
+def test_dry_run_prints_and_changes_nothing(plans: dict[str, InstancePlan]) -> None:
+    plan = plans["centos7-same-24"]
+    with Namespace() as ns:
+        ns.add_enis(plan)
+        before = _dump(ns)
+        result = _apply(ns, script(plan), env={"ENIPLAN_DRY_RUN": "1"})
+        assert result.returncode == 0, result.stderr
+        assert _dump(ns) == before
+        lines = result.stdout.splitlines()
+        assert lines[0] == "# ip -6 -batch" and "# ip -batch" in lines, lines
+        commands = [line for line in lines if line and not line.startswith("#")]
+        assert all(line.split()[0] in ("link", "addr", "route", "rule") for line in commands)
+        assert sum(line.startswith("rule add") for line in commands) == len(plan.rules) + 2
+        applied = _apply(ns, script(plan))
+        assert f"{len(commands)} added, 0 removed" in applied.stdout
+
+
+@on_the_kernel
+def test_secondary_addresses_and_prefix_rules(plans: dict[str, InstancePlan]) -> None:
+    """The multi-subnet plan's secondaries are on their links and its /28 prefix has a rule."""
+    plan = plans["multi-subnet"]
+    prefixes = [r.source for r in plan.rules if r.source.prefixlen not in (32, 128)]
+    assert prefixes
+    with Namespace() as ns:
+        ns.add_enis(plan)
+        assert _apply(ns, script(plan)).returncode == 0
+        names = ns.link_names_by_mac()
+        for eni in plan.enis:
+            shown = ns.run("ip", "-br", "addr", "show", "dev", names[eni.mac]).stdout.split()
+            for address in (*eni.ipv4_addresses, *eni.ipv6_addresses):
+                assert str(address) in shown, address
+        listed = ns.run("ip", "rule", "show").stdout
+        assert all(str(prefix) in listed for prefix in prefixes)
+
+
+# --- the benchmark ---------------------------------------------------------------------
+
+
+@on_the_kernel
+def test_quick_benchmark_prints_its_ratios() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(BENCHMARK.parent.parent)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert re.fullmatch(r"first run / lower bound: \d+\.\d\d \(target <= 1\.5\)", lines[0])
+    assert re.fullmatch(r"second run / lower bound: \d+\.\d\d \(target <= 1\.5\)", lines[1])
+    assert re.search(r"^  script: \d+ bytes", result.stdout, re.MULTILINE)
