@@ -39,58 +39,21 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from ipaddress import IPv4Interface, IPv4Network
+from ipaddress import IPv4Interface
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # eniplan from this checkout
+sys.path.insert(0, str(ROOT / "tests"))  # the synthetic inventories the tests use too
 
-from eniplan.model import Eni, Instance, Inventory, Subnet  # noqa: E402
-from eniplan.plan import InstancePlan, PlanOptions, plan_instance  # noqa: E402
+from builders import largest_instance_plan  # noqa: E402
+
+from eniplan.plan import InstancePlan  # noqa: E402
+from eniplan.render import cloudinit  # noqa: E402
+from eniplan.render.base import RenderOptions  # noqa: E402
 from eniplan.render.iproute2 import PROTOCOL, script  # noqa: E402
 
 TARGET_RATIO = 1.5
-REGION = "eu-west-1"
-ACCOUNT = "123456789012"
-VPC = "vpc-0123456789abcdef0"
-
-
-def synthetic_plan(enis: int, addresses: int) -> InstancePlan:
-    """One instance, `enis` ENIs on network card 0, `addresses` IPv4 addresses each."""
-    instance_id = "i-0b5e7c0ffee000001"
-    subnets = {}
-    eni_list = []
-    for index in range(enis):
-        subnet_id = f"subnet-{index:017x}"
-        cidr = IPv4Network(f"10.{index}.0.0/24")
-        subnets[subnet_id] = Subnet(
-            subnet_id, VPC, ACCOUNT, REGION, f"{REGION}a", cidr=cidr, ipv6_cidrs=()
-        )
-        hosts = [cidr.network_address + 10 + offset for offset in range(addresses)]
-        eni_list.append(
-            Eni(
-                eni_id=f"eni-{index:017x}",
-                mac=f"02:00:00:be:{index // 256:02x}:{index % 256:02x}",
-                subnet_id=subnet_id,
-                vpc_id=VPC,
-                primary_ipv4=hosts[0],
-                secondary_ipv4s=tuple(hosts[1:]),
-                instance_id=instance_id,
-                device_index=index,
-            )
-        )
-    instance = Instance(
-        instance_id=instance_id,
-        account_id=ACCOUNT,
-        region=REGION,
-        availability_zone=f"{REGION}a",
-        image_id="ami-0123456789abcdef0",  # unknown image: no agent, eniplan plans it
-        instance_type="c6in.32xlarge",
-        state="running",
-        enis=tuple(eni_list),
-    )
-    inventory = Inventory(instances=(instance,), subnets=subnets)
-    return plan_instance(instance, inventory, PlanOptions())
 
 
 # --- the lower bound: the same changes, in `ip -batch` form ---------------------------
@@ -253,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0 or shutil.which("ip") is None:
         print("error: needs root and iproute2 (network namespaces)", file=sys.stderr)
         return 2
-    plan = synthetic_plan(args.enis, args.addresses)
+    plan = largest_instance_plan(args.enis, args.addresses)
     text = script(plan)
     with tempfile.TemporaryDirectory(prefix="eniplan-bench-") as temp:
         results = measure(plan, repeat, Path(temp), args.shell)
@@ -275,6 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  script: {len(text.encode())} bytes, {text.count(chr(10)) + 1} lines, "
         f"run by {shutil.which(args.shell) or args.shell}"
+    )
+    user_data = cloudinit.render(plan, RenderOptions(persist="script"))
+    (user_data_file,) = user_data.files
+    compressed = isinstance(user_data_file.content, bytes)
+    size = len(user_data_file.content)
+    print(
+        f"  static user data (cloud-init, --persist script): {size} bytes"
+        + (", gzip-compressed (the text is over EC2's 16 KB)" if compressed else ", plain text")
     )
     for label, values in (
         ("lower bound (ip -batch + ip -6 -batch)", results.bound),
