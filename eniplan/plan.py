@@ -47,6 +47,13 @@ class Rule:
     def family(self) -> int:
         return self.source.version
 
+    @property
+    def source_text(self) -> str:
+        """`from` as `ip rule` prints it: a bare address for a /32 or /128, else the prefix."""
+        if self.source.prefixlen == self.source.max_prefixlen:
+            return str(self.source.network_address)
+        return str(self.source)
+
 
 @dataclass(frozen=True)
 class Route:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network, IPv6Network
-
 from rich.console import Console
 from rich.text import Text
 
@@ -23,20 +21,13 @@ def route_command(route: Route, device: str) -> str:
     return f"ip {family}route replace {destination}{via} dev {device}{source} table {route.table}"
 
 
-def source_text(network: IPv4Network | IPv6Network) -> str:
-    """An address for a host network (/32, /128), else the prefix: as `ip rule` prints it."""
-    if network.prefixlen == network.max_prefixlen:
-        return str(network.network_address)
-    return str(network)
-
-
 def eni_commands(eni: EniPlan) -> list[str]:
     device = eni.name_hint
     lines = [f"ip addr replace {address} dev {device}" for address in eni.ipv4_addresses]
     lines += [f"ip -6 addr replace {address} dev {device}" for address in eni.ipv6_addresses]
     lines += [route_command(route, device) for route in eni.routes]
     lines += [
-        f"ip {'-6 ' if rule.family == 6 else ''}rule add from {source_text(rule.source)} "
+        f"ip {'-6 ' if rule.family == 6 else ''}rule add from {rule.source_text} "
         f"lookup {rule.table} priority {rule.priority}"
         for rule in eni.rules
     ]

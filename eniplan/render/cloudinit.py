@@ -40,7 +40,6 @@ PERSIST_BY_OS = {
 _UNIT = """\
 [Unit]
 Description=eniplan per-ENI policy routing (one routing table per ENI)
-Documentation=https://github.com/eniplan/eniplan
 # after the primary interface has its DHCP address, before services that need the network
 After=network.target networking.service systemd-networkd-wait-online.service \
 NetworkManager-wait-online.service

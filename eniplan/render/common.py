@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network
-
 from eniplan import values
 from eniplan.errors import InputError
 from eniplan.plan import MANAGED, EniPlan, InstancePlan, Rule
@@ -70,7 +68,5 @@ def udev_activate(plan: InstancePlan) -> list[str]:
 
 
 def rule_source(rule: Rule) -> str:
-    """`from` of a rule: a bare address for a /32 or /128, else the prefix."""
-    source = rule.source
-    full = 32 if isinstance(source, IPv4Network) else 128
-    return text(source.network_address if source.prefixlen == full else source)
+    """`from` of a rule, checked to be one line."""
+    return text(rule.source_text)
