@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from eniplan.cli import main
+from eniplan.model import Inventory
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -409,13 +410,17 @@ def test_render_of_an_instance_left_alone_says_why(capsys: pytest.CaptureFixture
     assert "single ENI" in err and "nothing to render" in err
 
 
-def test_render_one_file_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+def test_render_one_file_to_stdout(
+    capsys: pytest.CaptureFixture[str], sandbox_inventory: Inventory
+) -> None:
     code, out, err = run(
         ["render", "--sandbox", "--tag", "Name=centos7-same-24", "--target", "iproute2"], capsys
     )
     assert code == 0, err
     assert out.startswith("#!/bin/sh\n")
-    assert "02:00:00:1a:5d:66" in out  # the secondary ENI, found by MAC
+    (instance,) = sandbox_inventory.select(tags=[("Name", "centos7-same-24")]).instances
+    secondary = next(eni for eni in instance.enis if not eni.is_primary)
+    assert f"mac_2={secondary.mac}" in out  # the secondary ENI, found by MAC
 
 
 def test_render_to_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
