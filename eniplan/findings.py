@@ -1,0 +1,158 @@
+"""Findings: what `audit` and `check-plan` report, and the catalogue of rule IDs.
+
+One model for every report format (eniplan/report/) and both commands. Rule IDs are a
+contract (../DESIGN.md §4): an ID keeps its meaning forever; new rules take new IDs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+SEVERITIES = ("info", "low", "medium", "high")  # ascending
+FAIL_ON_CHOICES = (*SEVERITIES, "never")
+
+
+def severity_rank(severity: str) -> int:
+    return SEVERITIES.index(severity)
+
+
+def at_or_above(severity: str, threshold: str) -> bool:
+    """True when a finding of `severity` makes `--fail-on threshold` fail."""
+    if threshold == "never":
+        return False
+    return severity_rank(severity) >= severity_rank(threshold)
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """A rule of the catalogue: what SARIF lists as a `rule`, the docs list as a check."""
+
+    rule_id: str
+    severity: str
+    title: str  # one line
+    explanation: str  # why it matters, a short paragraph
+
+
+RULES: dict[str, RuleInfo] = {
+    rule.rule_id: rule
+    for rule in (
+        RuleInfo(
+            "ENI001",
+            "high",
+            "Two or more ENIs in one subnet without policy routing",
+            "Replies from a secondary ENI's address leave through the primary ENI: the EC2 "
+            "source/destination check drops them and rp_filter may drop the requests, so the "
+            "secondary address does not answer.",
+        ),
+        RuleInfo(
+            "ENI002",
+            "high",
+            "ENIs in different subnets without policy routing",
+            "Traffic from a secondary ENI's address leaves through the primary ENI's subnet: "
+            "replies are dropped by the source/destination check or take an asymmetric path.",
+        ),
+        RuleInfo(
+            "ENI003",
+            "medium",
+            "Source/destination check disabled on an ENI that no route targets",
+            "No VPC route sends traffic to this ENI or instance, so it is not a NAT, router or "
+            "firewall: disabling the check is most likely the wrong fix for asymmetric "
+            "routing, and it lets the instance send traffic from addresses it does not own.",
+        ),
+        RuleInfo(
+            "ENI004",
+            "medium",
+            "Installed eniplan configuration no longer matches the ENIs (drift)",
+            "The static routing that eniplan rendered into the user data was computed for "
+            "other ENIs, addresses or subnets than the instance has now.",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a finding points in a file (check-plan: the plan or .tf file)."""
+
+    path: str
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule_id: str
+    severity: str
+    message: str  # one line, names the resource
+    remediation: str  # what to do: the exact eniplan command where there is one
+    instance_id: str | None = None  # audit
+    address: str | None = None  # check-plan: the Terraform resource address
+    account_id: str = ""
+    region: str = ""
+    eni_ids: tuple[str, ...] = ()
+    location: Location | None = None
+    suppressed: bool = False
+    suppression_reason: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    @property
+    def subject(self) -> str:
+        """What the finding is about, for people: instance ID or Terraform address."""
+        return self.instance_id or self.address or "?"
+
+    @property
+    def rule(self) -> RuleInfo | None:
+        return RULES.get(self.rule_id)
+
+
+@dataclass(frozen=True)
+class Report:
+    """The result of one `audit` or `check-plan` run, as every format receives it."""
+
+    command: str  # "audit" or "check-plan"
+    findings: tuple[Finding, ...]
+    scanned: int = 0  # instances (audit) or resources (check-plan) looked at
+    # instances or resources left alone, with the reason (handled by another agent, ...)
+    excluded: tuple[tuple[str, str], ...] = ()
+    partial: bool = False
+    problems: tuple[str, ...] = ()  # accounts/regions that could not be read
+    fail_on: str = "high"
+
+    @property
+    def active(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if not f.suppressed)
+
+    @property
+    def failing(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.active if at_or_above(f.severity, self.fail_on))
+
+    def summary(self) -> dict[str, Any]:
+        by_severity = Counter(f.severity for f in self.active)
+        return {
+            "scanned": self.scanned,
+            "findings": len(self.active),
+            "suppressed": len(self.findings) - len(self.active),
+            "by_severity": {severity: by_severity.get(severity, 0) for severity in SEVERITIES},
+            "excluded": len(self.excluded),
+            "fail_on": self.fail_on,
+            "failing": len(self.failing),
+            "partial": self.partial,
+        }
+
+
+def sort_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:
+    """Most severe first, then by account, region, subject and rule: a stable order."""
+    return tuple(
+        sorted(
+            findings,
+            key=lambda f: (
+                -severity_rank(f.severity),
+                f.account_id,
+                f.region,
+                f.subject,
+                f.rule_id,
+            ),
+        )
+    )
