@@ -69,8 +69,47 @@ RULES: dict[str, RuleInfo] = {
             "The static routing that eniplan rendered into the user data was computed for "
             "other ENIs, addresses or subnets than the instance has now.",
         ),
+        RuleInfo(
+            "ENI005",
+            "medium",
+            "Policy routing of a multi-ENI instance cannot be verified",
+            "The instance's user data is not known before apply (a reference, a template or a "
+            "file eniplan cannot read), so nothing shows that it installs per-ENI policy "
+            "routing. Use eniplan's user data or Terraform module, or waive the check with an "
+            "`eniplan:ignore` tag that says why.",
+        ),
     )
 }
+
+
+IGNORE_TAG = "eniplan:ignore"
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """An `eniplan:ignore` tag: the rule IDs it waives and why.
+
+    Tag value: `ENI001,ENI003: the reason` (IDs separated by commas or spaces, then an
+    optional colon and the reason). `all` waives every rule. Unknown IDs are kept, so the
+    caller can warn about them; they waive nothing.
+    """
+
+    rule_ids: frozenset[str]
+    reason: str
+    unknown_ids: tuple[str, ...] = ()
+
+    def covers(self, rule_id: str) -> bool:
+        return "all" in self.rule_ids or rule_id in self.rule_ids
+
+
+def parse_waiver(value: str) -> Waiver:
+    head, _, reason = value.partition(":")
+    ids = [item.strip() for item in head.replace(",", " ").split() if item.strip()]
+    known = {item.upper() for item in ids if item.upper() in RULES}
+    if any(item.lower() == "all" for item in ids):
+        known.add("all")
+    unknown = tuple(item for item in ids if item.upper() not in RULES and item.lower() != "all")
+    return Waiver(frozenset(known), reason.strip() or "no reason given", unknown)
 
 
 @dataclass(frozen=True)
