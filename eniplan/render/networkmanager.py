@@ -76,9 +76,6 @@ def render(plan: InstancePlan, options: RenderOptions) -> Rendering:
     )
 
 
-# --- shared with the ifcfg renderer -----------------------------------------------------
-
-
 # --- keyfiles ----------------------------------------------------------------------------
 
 
