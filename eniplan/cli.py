@@ -497,7 +497,13 @@ def demo(scenario: str) -> None:
 
 
 @cli.command("check-plan")
-@click.argument("plan_file", metavar="PLAN.json", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument(
+    "plan_files",
+    metavar="PLAN.json...",
+    nargs=-1,
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+)
 @click.option(
     "--format",
     "output_format",
@@ -529,7 +535,7 @@ def demo(scenario: str) -> None:
     help="Write the report to FILE (atomically) instead of stdout.",
 )
 def check_plan(
-    plan_file: str,
+    plan_files: tuple[str, ...],
     output_format: str,
     fail_on: str,
     user_data_paths: tuple[str, ...],
@@ -537,9 +543,9 @@ def check_plan(
 ) -> None:
     """Check a Terraform plan before merge: multi-ENI instances without policy routing.
 
-    PLAN.json is the output of `terraform show -json PLANFILE` ('-' reads stdin). Findings
-    carry Terraform addresses; waive one with a tag `eniplan:ignore = "ENI005: reason"` on
-    the instance or ENI.
+    PLAN.json is the output of `terraform show -json PLANFILE` ('-' reads stdin); several
+    plans make one report. Findings carry Terraform addresses; waive one with a tag
+    `eniplan:ignore = "ENI005: reason"` on the instance or ENI.
 
     \b
     Examples:
@@ -549,11 +555,10 @@ def check_plan(
     """
     from eniplan.fileio import write_atomic
     from eniplan.sources.tfplan import read_plan, read_user_data_files
-    from eniplan.tfcheck import check_plan as run_check
-    from eniplan.tfcheck import digests_of_files
+    from eniplan.tfcheck import check_plans, digests_of_files
 
     digests = digests_of_files(read_user_data_files(user_data_paths))
-    result = run_check(read_plan(plan_file), fail_on, digests)
+    result = check_plans((read_plan(path) for path in plan_files), fail_on, digests)
     for message in result.warnings:
         warn(message)
     text = format_report(output_format, result.report)

@@ -639,6 +639,32 @@ def check_plan(
     return CheckResult(report, tuple(checker.warnings))
 
 
+def check_plans(
+    plans: Iterable[TfPlan],
+    fail_on: str = "high",
+    user_data_digests: Mapping[str, str] | None = None,
+) -> CheckResult:
+    """One report for several plans (each read, checked and dropped in turn)."""
+    findings: list[Finding] = []
+    excluded: list[tuple[str, str]] = []
+    warnings: list[str] = []
+    scanned = 0
+    for plan in plans:
+        result = check_plan(plan, fail_on, user_data_digests)
+        findings.extend(result.report.findings)
+        excluded.extend(result.report.excluded)
+        warnings.extend(result.warnings)
+        scanned += result.report.scanned
+    report = Report(
+        command="check-plan",
+        findings=sort_findings(findings),
+        scanned=scanned,
+        excluded=tuple(excluded),
+        fail_on=fail_on,
+    )
+    return CheckResult(report, tuple(warnings))
+
+
 def digests_of_files(files: Iterable[tuple[str, bytes]]) -> dict[str, str]:
     """SHA-1 digests (as the provider stores user_data) of the given user data files that
     install policy routing, with the file names: for --user-data."""

@@ -7,6 +7,7 @@ import base64
 import gzip
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -500,6 +501,7 @@ def test_cli_exit_codes_formats_and_output_file(tmp_path: Path) -> None:
     [
         ("", "empty"),
         ("PK\x03\x04binary", "binary plan file"),
+        ("\x00\xff\xfe", "not JSON"),
         ("terraform plan output", "not JSON"),
         ('{"format_version": "1.2", "planned_values": {"root_module": {', "truncated"),
         ("[1, 2]", "not a Terraform plan"),
@@ -600,3 +602,50 @@ def test_addresses_and_references() -> None:
     assert parse_resource_ref("module.x.user_data") is None
     assert has_marker("#cloud-config\n# eniplan 0.1.0 instance=i-1 plan=x\n")
     assert compare_subnets([]) == "different"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"PK\x03\x04\x14\x00\x08\x00\x08\x00\xff\xfe\x00\x00tfplan", "a binary plan file"),
+        (b'{"format_version": "1.2", "x": "\xff\xfe"}', "not JSON text \\(not UTF-8\\)"),
+        (b"", "the file is empty"),
+    ],
+)
+def test_binary_and_non_utf8_files(
+    tmp_path: Path, content: bytes, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "tfplan"
+    path.write_bytes(content)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check-plan", str(path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert re.search(message, err), err
+
+
+def test_several_plans_make_one_report(tmp_path: Path) -> None:
+    first = tmp_path / "a.tfplan.json"
+    first.write_text(waived_plan("ENI003: not this one").dumps())
+    second = tmp_path / "b.tfplan.json"
+    second.write_text((FIXTURES / "format-0.1.json").read_text())
+    result = CliRunner().invoke(cli, ["check-plan", str(first), str(second), "--format", "json"])
+    assert result.exit_code == 1  # ENI001 (high) in the second
+    document = json.loads(result.stdout)
+    found = {(f["rule_id"], f["location"]["path"]) for f in document["findings"]}
+    assert found == {("ENI005", str(first)), ("ENI001", str(second))}
+
+
+def test_pre_commit_hook_runs_check_plan() -> None:
+    import yaml
+
+    hooks = yaml.safe_load((Path(__file__).parent.parent / ".pre-commit-hooks.yaml").read_text())
+    (hook,) = hooks
+    assert hook["id"] == "eniplan-check-plan"
+    assert hook["entry"].split() == ["eniplan", "check-plan"]
+    pattern = re.compile(hook["files"])
+    for name in ("plan.json", "infra/prod.tfplan.json", "tfplan.json", "x/staging.plan.json"):
+        assert pattern.search(name), name
+    for name in ("package.json", "planet.json", "plan.json.bak"):
+        assert not pattern.search(name), name

@@ -33,6 +33,33 @@ RELEVANT_TYPES = frozenset(
         "aws_subnet",
     }
 )
+# The attributes check-plan reads from a resource's values (tfcheck.py): the rest of each
+# resource's values are dropped while the JSON is parsed, so a large plan costs little
+# more memory than its text.
+AFTER_KEYS = frozenset(
+    {
+        "attachment",
+        "device_index",
+        "id",
+        "instance",
+        "instance_id",
+        "launch_template",
+        "network_card_index",
+        "network_interface",
+        "network_interface_id",
+        "network_interfaces",
+        "primary_network_interface",
+        "primary_network_interface_id",
+        "route",
+        "source_dest_check",
+        "subnet_id",
+        "tags",
+        "user_data",
+        "user_data_base64",
+    }
+)
+# what a resource of another type (or a data source) becomes while parsing
+_SKIPPED: dict[str, Any] = {"mode": "skipped"}
 _FORMAT = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
 # one step of a module address: module.NAME, module.NAME[0], module.NAME["key"]
 _MODULE_STEP = re.compile(r'module\.([A-Za-z_][A-Za-z0-9_-]*)(\[(?:[0-9]+|"(?:[^"\\]|\\.)*")\])?')
@@ -137,33 +164,83 @@ def module_key(module_address: str) -> str:
 
 def read_plan(path: str) -> TfPlan:
     """Read and check a plan JSON file ('-': stdin)."""
-    origin = "<stdin>" if path == "-" else path
+    if path == "-":
+        return parse_plan(sys.stdin.buffer.read(), "<stdin>")
     try:
-        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        # text, not bytes: json.loads(bytes) would decode a second copy beside them
+        with open(path, encoding="utf-8") as stream:
+            text = stream.read()
+    except UnicodeDecodeError:
+        with open(path, "rb") as stream:
+            return parse_plan(stream.read(4096), path)  # names what it is
     except OSError as error:
-        raise InputError(f"{origin}: cannot read: {error.strerror}") from None
-    return parse_plan(data, origin)
+        raise InputError(f"{path}: cannot read: {error.strerror}") from None
+    return parse_plan_text(text, path)
+
+
+def _binary_plan(origin: str) -> InputError:
+    return InputError(
+        f"{origin}: a binary plan file, not JSON: run `terraform show -json PLANFILE > "
+        "plan.json` and check that"
+    )
 
 
 def parse_plan(data: bytes, origin: str) -> TfPlan:
-    if not data.strip():
-        raise InputError(f"{origin}: the file is empty (expected `terraform show -json` output)")
-    if data.startswith(b"PK"):
-        raise InputError(
-            f"{origin}: a binary plan file, not JSON: run `terraform show -json {origin} > "
-            "plan.json` and check that"
-        )
+    if data.startswith(b"PK\x03\x04"):
+        raise _binary_plan(origin)
     try:
-        document = json.loads(data)
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{origin}: not JSON text (not UTF-8)") from None
+    del data
+    return parse_plan_text(text, origin)
+
+
+def _trimmed(values: Any) -> Any:
+    if isinstance(values, dict):
+        return {key: value for key, value in values.items() if key in AFTER_KEYS}
+    return values
+
+
+def _slim(obj: dict[str, Any]) -> Any:
+    """json object_hook: resources of other types become _SKIPPED, and the values of the
+    others keep only AFTER_KEYS (every other object passes unchanged)."""
+    if "mode" not in obj or "type" not in obj:
+        return obj
+    kind = obj["type"]
+    if not isinstance(kind, str) or not isinstance(obj["mode"], str):
+        return obj
+    if "change" in obj:
+        if kind not in RELEVANT_TYPES or obj["mode"] != "managed":
+            return _SKIPPED
+        change = obj["change"]
+        if isinstance(change, dict):
+            obj["change"] = {
+                "actions": change.get("actions"),
+                "after": _trimmed(change.get("after")),
+                "after_unknown": _trimmed(change.get("after_unknown")),
+            }
+    elif "values" in obj:  # planned_values and prior_state
+        if kind not in RELEVANT_TYPES or obj["mode"] != "managed":
+            return _SKIPPED
+        obj["values"] = _trimmed(obj["values"])
+    return obj
+
+
+def parse_plan_text(text: str, origin: str) -> TfPlan:
+    if not text.strip():
+        raise InputError(f"{origin}: the file is empty (expected `terraform show -json` output)")
+    if text.startswith("PK\x03\x04"):
+        raise _binary_plan(origin)
+    try:
+        document = json.loads(text, object_hook=_slim)
     except json.JSONDecodeError as error:
-        ends_early = error.pos >= len(data.rstrip()) - 1
+        ends_early = error.pos >= len(text.rstrip()) - 1
         what = "truncated JSON: it ends early" if ends_early else "not JSON"
         raise InputError(
             f"{origin}: {what} ({error.msg} at line {error.lineno} column {error.colno})"
         ) from None
-    del data
+    del text
     return plan_from_document(document, origin)
 
 
