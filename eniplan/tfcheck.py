@@ -50,7 +50,7 @@ from eniplan.sources.tfplan import Resource, TfPlan, parse_resource_ref
 MODULE_SOURCE_SUFFIX = "eni-policy-routing"
 USER_DATA_MAX = 1024 * 1024  # bytes of decompressed user data looked at
 _ROUTING = re.compile(
-    r"\bip\s+(?:-[46]\s+)?rule\s+(?:add|replace)\s+(?:pref\S*\s+\S+\s+)?from\b"
+    r"\bip\s+(?:-[46]\s+)?rule\s+(?:add|replace)\s+(?:(?:pref\S*|priority)\s+\S+\s+)?from\b"
     r"|^\s*routing-policy\s*:"
     r"|^\s*\[RoutingPolicyRule\]"
     r"|^\s*routing-rule\d+\s*="
@@ -550,16 +550,19 @@ def check_plan(
             )
         )
 
+    for resource in plan.resources:
+        waiver = waiver_of(resource)
+        if waiver is not None and waiver.unknown_ids:
+            checker.warnings.append(
+                f"{resource.address}: {IGNORE_TAG} names unknown rule IDs "
+                f"{', '.join(waiver.unknown_ids)}: they waive nothing"
+            )
     excluded: list[tuple[str, str]] = []
     for key, host in sorted(checker.hosts.items()):
         nics = sorted(
             host.nics.values(), key=lambda n: (n.device_index is None, n.device_index or 0, n.key)
         )
         waiver = waiver_of(host.resource)
-        if waiver is not None and waiver.unknown_ids:
-            checker.warnings.append(
-                f"{key}: {IGNORE_TAG} names unknown rule IDs {', '.join(waiver.unknown_ids)}"
-            )
         if len(nics) < 2:
             continue
         enis = [nic.key for nic in nics]

@@ -29,6 +29,8 @@ MARKED = (
 )
 DYNAMIC = "#!/bin/sh\n# eniplan 0.2.0 mode=dynamic\nexec /usr/local/sbin/eniplan-agent\n"
 ROUTING_BY_HAND = "#!/bin/sh\nip rule add from 10.0.0.12 lookup 101 priority 101\n"
+ROUTING_PRIORITY_FIRST = "#!/bin/sh\nip -4 rule add priority 101 from 10.0.0.12 table 101\n"
+NETPLAN_POLICY = "#cloud-config\nwrite_files:\n- content: |\n    routing-policy:\n"
 PLAIN = "#!/bin/sh\necho hello\n"
 
 
@@ -335,6 +337,10 @@ def test_launch_templates() -> None:
         (MARKED, True),
         (DYNAMIC, True),
         (ROUTING_BY_HAND, True),
+        (ROUTING_PRIORITY_FIRST, True),
+        (NETPLAN_POLICY, True),  # a netplan file inside cloud-config
+        ("#!/bin/sh\n# routing-policy: see the wiki\n", False),
+        ("#!/bin/sh\necho ip rule add from 10.0.0.12\n", True),  # text, not parsed: lenient
         (PLAIN, False),
         ("#cloud-config\n# eniplan is great\n", False),
         ("x\n  # eniplan 1 instance=i-1\n", False),
@@ -649,3 +655,39 @@ def test_pre_commit_hook_runs_check_plan() -> None:
         assert pattern.search(name), name
     for name in ("package.json", "planet.json", "plan.json.bak"):
         assert not pattern.search(name), name
+
+
+def test_deleted_and_forgotten_resources_are_gone() -> None:
+    builder = PlanBuilder()
+    instance(builder, user_data=PLAIN, after={"subnet_id": SUBNET_A, "id": "i-0123456789abcdef0"})
+    for name, actions in (("deleted", ("delete",)), ("forgotten", ("forget",))):
+        eni(
+            builder,
+            name,
+            after={
+                "source_dest_check": False,
+                "attachment": [{"instance": "i-0123456789abcdef0", "device_index": 1}],
+            },
+            actions=actions,
+        )
+    assert run(builder) == []
+    eni(
+        builder,
+        "replaced",
+        after={"attachment": [{"instance": "i-0123456789abcdef0"}]},
+        actions=("delete", "create"),
+    )
+    assert rules(run(builder)) == [("ENI001", "aws_instance.web")]
+
+
+def test_eni003_waived_on_the_eni() -> None:
+    builder = PlanBuilder()
+    eni(
+        builder,
+        "appliance",
+        after={"source_dest_check": False, "tags": {"eniplan:ignore": "ENI003: GWLB appliance"}},
+    )
+    plan = parse_plan(builder.dumps().encode(), "p")
+    (finding,) = check_plan(plan).report.findings
+    assert finding.rule_id == "ENI003" and finding.suppressed
+    assert finding.suppression_reason == "GWLB appliance"

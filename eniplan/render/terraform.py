@@ -1,7 +1,8 @@
 """The `terraform` target: snippets that adopt an instance's secondary ENIs into Terraform.
 
 For one existing instance it writes a directory to copy into the root module of a
-configuration (import blocks are allowed only there; Terraform 1.5+, AWS provider 6.x):
+configuration (import blocks are allowed only there; Terraform 1.5+, AWS provider 6.11+,
+the first with `network_card_index` on attachments):
 
 - `eniplan_<instance>.tf`: for every secondary ENI, an `import` block and an
   `aws_network_interface` (subnet, security groups, private IPs in order through
@@ -198,7 +199,7 @@ def enis_tf(plan: InstancePlan) -> str:
         f"The secondary ENIs of {plan.instance_id}"
         + (f" ({plan.name})" if plan.name else "")
         + ", adopted with import blocks (Terraform 1.5+,\n"
-        "AWS provider 6.x). Read README.md before terraform apply."
+        "AWS provider 6.11+). Read README.md before terraform apply."
     )
     items: list[hcl.Block | hcl.Comment | hcl.Blank] = [
         header,
@@ -255,7 +256,8 @@ def readme(plan: InstancePlan, names: dict[str, str], enis: tuple[EniResource, .
         f"| `{names['user_data']}` | the static cloud-init user data (per-ENI policy routing) |",
         "",
         "Copy the files into the **root module** (import blocks are allowed only there);",
-        "Terraform 1.5 or newer, AWS provider 6.x.",
+        "Terraform 1.5 or newer, AWS provider 6.11 or newer (`network_card_index` on",
+        "`aws_network_interface_attachment`).",
         "",
         "## Review before `terraform apply`",
         "",

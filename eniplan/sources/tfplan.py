@@ -392,8 +392,8 @@ def plan_from_document(document: Any, origin: str) -> TfPlan:
             for a in _list(details.get("actions"), origin, f"{where}.change.actions")
             if isinstance(a, str)
         )
-        if actions == ("delete",):
-            continue  # gone after apply
+        if actions in (("delete",), ("forget",)):
+            continue  # gone after apply, or no longer managed (a `removed` block)
         index = change.get("index")
         if index is not None and (isinstance(index, bool) or not isinstance(index, (int, str))):
             raise InputError(
