@@ -16,8 +16,9 @@ by the configuration's references. Then:
 User data counts as installing policy routing when its text carries eniplan's marker
 (`# eniplan ... instance=` or `mode=dynamic`) or `ip rule` / routing-policy configuration,
 when it comes from eniplan's Terraform module (a module whose source ends in
-`eni-policy-routing`), or when its digest in the plan (`after.user_data` is a SHA-1) is
-that of a user data file given with --user-data.
+`eni-policy-routing`). The text is the configuration's constant, or the plan's
+`after.user_data` (the AWS provider 6.x keeps the text there; 5.x and older keep only its
+SHA-1 digest, which matches when a user data file given with --user-data has it).
 
 Waivers: a tag `eniplan:ignore` on the instance (or launch template) or ENI resource, in
 the configuration: `ENI001,ENI005: the reason` (findings.parse_waiver).
@@ -58,6 +59,8 @@ _ROUTING = re.compile(
     re.MULTILINE,
 )
 
+_SHA1 = re.compile(r"[0-9a-f]{40}")
+
 # user data verdicts
 COVERED, NOT_COVERED, UNKNOWN = "covered", "not-covered", "unknown"
 
@@ -77,6 +80,13 @@ def has_marker(text: str) -> bool:
 
 def text_verdict(text: str) -> str:
     return COVERED if has_marker(text) or _ROUTING.search(text) else NOT_COVERED
+
+
+def known_text_verdict(text: str) -> str:
+    """The verdict on user data as the plan holds it: text, or base64 (maybe gzip)."""
+    verdict = text_verdict(text)
+    raw = from_base64(text) if verdict == NOT_COVERED else None
+    return verdict if raw is None else text_verdict(decode_user_data(raw))
 
 
 def decode_user_data(raw: bytes) -> str:
@@ -421,11 +431,16 @@ class Checker:
             if raw is None:
                 return UNKNOWN, "user_data_base64 is not base64"
             return text_verdict(decode_user_data(raw)), "user_data_base64"
-        digest = after.get("user_data")
-        if isinstance(digest, str) and digest:
-            if digest in self.digests:
-                return COVERED, f"user data from {self.digests[digest]}"
-            return UNKNOWN, "user_data is computed (a reference or a function), not a constant"
+        known = after.get("user_data")
+        if isinstance(known, str) and known:
+            if not _SHA1.fullmatch(known):  # AWS provider 6.x: the text itself
+                return known_text_verdict(known), "user_data in the plan"
+            if known in self.digests:  # AWS provider 5.x and older: a SHA-1 digest
+                return COVERED, f"user data from {self.digests[known]}"
+            return UNKNOWN, (
+                "user_data is computed (a reference or a function), and the plan holds only "
+                "its digest (AWS provider 5.x)"
+            )
         if instance.unknown.get("user_data") or instance.unknown.get("user_data_base64"):
             return UNKNOWN, "user_data is known only after apply"
         if plain is not None or encoded is not None:

@@ -383,9 +383,27 @@ def test_user_data_base64_and_digest_of_a_given_file(tmp_path: Path) -> None:
             expressions={"attachment": [{"instance": ref(f"aws_instance.{name}.id")}]},
         )
     assert rules(run(builder)) == [("ENI005", "aws_instance.from_file")]
+    # AWS provider 6.x keeps the text in the plan
+    for name, text in (("v6_marked", MARKED), ("v6_plain", PLAIN)):
+        instance(
+            builder,
+            name,
+            after={"subnet_id": SUBNET_A, "user_data": text},
+            expressions={"user_data": ref("local.rendered")},
+        )
+        eni(
+            builder,
+            name,
+            after={"attachment": [{"device_index": 1}]},
+            expressions={"attachment": [{"instance": ref(f"aws_instance.{name}.id")}]},
+        )
+    assert rules(run(builder)) == [
+        ("ENI001", "aws_instance.v6_plain"),
+        ("ENI005", "aws_instance.from_file"),
+    ]
     digests = digests_of_files([("user-data.yaml", MARKED.encode()), ("other", PLAIN.encode())])
     assert list(digests.values()) == ["user-data.yaml"] * len(digests)
-    assert rules(run(builder, user_data_digests=digests)) == []
+    assert rules(run(builder, user_data_digests=digests)) == [("ENI001", "aws_instance.v6_plain")]
 
 
 # --- ENI003 ----------------------------------------------------------------------------

@@ -216,3 +216,12 @@ def test_unmanaged_plan_is_refused(sandbox_plans: dict[str, InstancePlan]) -> No
     unmanaged = next(plan for plan in sandbox_plans.values() if plan.status != MANAGED)
     with pytest.raises(ValueError, match="nothing to render"):
         terraform.render(unmanaged, RenderOptions())
+
+
+def test_persist_option_reaches_the_user_data(sandbox_plans: dict[str, InstancePlan]) -> None:
+    plan = managed_plans(sandbox_plans)[0]
+    for persist in ("script", "networkd"):
+        rendering = terraform.render(plan, RenderOptions(persist=persist))
+        (user_data,) = [f for f in rendering.files if ".cloud-config" in f.path]
+        assert isinstance(user_data.content, str)
+        assert user_data.content.splitlines()[1].endswith(f" persist={persist}")

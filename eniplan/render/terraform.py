@@ -284,17 +284,18 @@ def readme(plan: InstancePlan, names: dict[str, str], enis: tuple[EniResource, .
         "   ```",
         "",
         "   and keep the user data for the instances that replace this one.",
-        "6. `eniplan check-plan` on `terraform show -json` of the plan verifies the result",
-        f"   (pass `--user-data {names['user_data']}` so that it can recognise the user data).",
+        "6. `terraform show -json` of the saved plan, checked by `eniplan check-plan`,",
+        "   verifies the result: every ENI attached, the user data installing policy routing.",
         "",
     ]
     return "\n".join(lines)
 
 
 def render(plan: InstancePlan, options: base.RenderOptions) -> base.Rendering:
-    del options  # static: the ENIs as the inventory has them
+    """Static: the ENIs as the inventory has them; `options.persist` chooses how the
+    cloud-init user data makes the routing persistent."""
     enis = eni_resources(plan)
-    user_data = cloudinit.render(plan, base.RenderOptions())
+    user_data = cloudinit.render(plan, base.RenderOptions(persist=options.persist))
     (user_data_file,) = user_data.files
     gzipped = isinstance(user_data_file.content, bytes)
     names = file_names(plan.instance_id, gzipped)
