@@ -524,8 +524,9 @@ def demo(scenario: str) -> None:
     multiple=True,
     metavar="PATH",
     type=click.Path(exists=True),
-    help="User data files (or directories of them) that the configuration reads with file(): "
-    "an instance whose user_data digest matches one that installs policy routing is covered.",
+    help="User data files (or directories of them) that the configuration reads with file(), "
+    "for plans of the AWS provider 5.x and older, which hold only a digest of user_data: an "
+    "instance whose digest matches a file that installs policy routing is covered.",
 )
 @click.option(
     "-o",
