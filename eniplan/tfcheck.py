@@ -251,6 +251,10 @@ class Checker:
         if len(subnets) == 1:
             known_id = subnets[0].after.get("id")
             return ("id", known_id) if isinstance(known_id, str) else ("res", subnets[0].address)
+        if subnets or any(ref.startswith(("count.", "each.")) for ref in refs):
+            # one of several subnets, by an index or a function the references do not show
+            return ("unknown", resource.address)
+        # the same expression in the same module instance (a module output, a data source)
         return ("expr", resource.module, *sorted(refs))
 
     def eni_nic(self, eni: Resource, device_index: int | None) -> Nic:

@@ -83,6 +83,7 @@ def eni(
         unknown["subnet_id"] = True
     values.update(after or {})
     exprs.update(expressions or {})
+    unknown.update(options.pop("unknown", None) or {})
     return builder.resource(
         "aws_network_interface", name, values, expressions=exprs, unknown=unknown, **options
     )
@@ -709,3 +710,60 @@ def test_eni003_waived_on_the_eni() -> None:
     (finding,) = check_plan(plan).report.findings
     assert finding.rule_id == "ENI003" and finding.suppressed
     assert finding.suppression_reason == "GWLB appliance"
+
+
+def test_subnets_by_expression() -> None:
+    """The same expression is the same subnet; an index or a function that references do
+    not show (count.index, one of several subnets) leaves it undetermined."""
+    builder = PlanBuilder()
+    for index in (0, 1):
+        builder.resource("aws_subnet", "all", {}, expressions={}, index=index, unknown={"id": True})
+    cases = {
+        "same": ("module.net.app_subnet_id", "module.net.app_subnet_id"),
+        "undetermined": ("aws_subnet.all", "aws_subnet.all"),
+    }
+    for name, (first, second) in cases.items():
+        instance(
+            builder,
+            name,
+            user_data=PLAIN,
+            expressions={"subnet_id": ref(first, first.rsplit(".", 1)[0])},
+            unknown={"subnet_id": True, "id": True},
+        )
+        eni(
+            builder,
+            name,
+            None,
+            after={"attachment": [{"device_index": 1}]},
+            expressions={
+                "subnet_id": ref(second, second.rsplit(".", 1)[0]),
+                "attachment": [{"instance": ref(f"aws_instance.{name}.id")}],
+            },
+            unknown={"subnet_id": True, "id": True},
+        )
+    instance(
+        builder,
+        "indexed",
+        user_data=PLAIN,
+        index=0,
+        expressions={"subnet_id": ref("var.subnets", "count.index")},
+        unknown={"subnet_id": True, "id": True},
+    )
+    eni(
+        builder,
+        "indexed",
+        None,
+        index=0,
+        after={"attachment": [{"device_index": 1}]},
+        expressions={
+            "subnet_id": ref("var.subnets", "count.index"),
+            "attachment": [{"instance": ref("aws_instance.indexed", "count.index")}],
+        },
+        unknown={"subnet_id": True, "id": True},
+    )
+    found = {f.address: (f.rule_id, f.details["subnets"]) for f in run(builder)}
+    assert found == {
+        "aws_instance.same": ("ENI001", "same"),
+        "aws_instance.undetermined": ("ENI002", "undetermined"),
+        "aws_instance.indexed[0]": ("ENI002", "undetermined"),
+    }
