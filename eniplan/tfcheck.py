@@ -133,6 +133,7 @@ class Host:
     nics: dict[str, Nic] = field(default_factory=dict)
     user_data: str = UNKNOWN
     user_data_why: str = ""
+    via: str = ""  # outside the configuration: the resource that attaches an ENI to it
 
     def add(self, nic: Nic) -> None:
         known = self.nics.get(nic.key)
@@ -294,7 +295,8 @@ class Checker:
         if instances:
             return self.hosts.get(instances[0].address)
         if isinstance(value, str):
-            return self.hosts.setdefault(value, Host(value, None))  # outside this configuration
+            # an instance outside this configuration
+            return self.hosts.setdefault(value, Host(value, None, via=origin.address))
         return None
 
     # hosts -----------------------------------------------------------------------------
@@ -552,6 +554,7 @@ def check_plan(
         message: str,
         remediation: str,
         waiver: Waiver | None,
+        instance_id: str | None = None,
         **details: Any,
     ) -> None:
         suppressed = waiver is not None and waiver.covers(rule_id)
@@ -561,6 +564,7 @@ def check_plan(
                 severity=RULES[rule_id].severity,
                 message=message,
                 remediation=remediation,
+                instance_id=instance_id,
                 address=address,
                 location=location,
                 suppressed=suppressed,
@@ -581,9 +585,16 @@ def check_plan(
         nics = sorted(
             host.nics.values(), key=lambda n: (n.device_index is None, n.device_index or 0, n.key)
         )
-        waiver = waiver_of(host.resource)
         if len(nics) < 2:
             continue
+        # an instance outside the configuration: the finding points at the resource that
+        # attaches to it, and takes a waiver from its ENIs' tags
+        subject = key if host.resource is not None else (host.via or key)
+        instance_id = None if host.resource is not None else key
+        waivers = [waiver_of(host.resource)] + (
+            [waiver_of(nic.resource) for nic in nics] if host.resource is None else []
+        )
+        waiver = next((w for w in waivers if w is not None), None)
         enis = [nic.key for nic in nics]
         if host.user_data == COVERED:
             excluded.append((key, f"{len(nics)} ENIs, policy routing from {host.user_data_why}"))
@@ -593,7 +604,7 @@ def check_plan(
         if host.user_data == UNKNOWN:
             finding(
                 "ENI005",
-                key,
+                subject,
                 f"{key}: {len(nics)} ENIs and policy routing cannot be verified: "
                 f"{host.user_data_why}",
                 "Use eniplan's user data (`eniplan render --target cloud-init`, and pass the file "
@@ -601,6 +612,7 @@ def check_plan(
                 "user data does install per-ENI policy routing, waive with "
                 + WAIVE_HINT.format(rule="ENI005"),
                 waiver,
+                instance_id,
                 **details,
             )
             continue
@@ -616,13 +628,14 @@ def check_plan(
         )
         finding(
             rule,
-            key,
+            subject,
             f"{key}: {len(nics)} ENIs {where} and the user data installs no policy routing "
             f"({host.user_data_why})",
             "Give the instance eniplan's user data (`eniplan render --target cloud-init`) or "
             "the eni-policy-routing module's `user_data` output; or waive with "
             + WAIVE_HINT.format(rule=rule),
             waiver,
+            instance_id,
             **details,
         )
 

@@ -231,9 +231,15 @@ def test_attachment_to_an_instance_outside_the_configuration_cannot_be_verified(
         unknown={"network_interface_id": True},
     )
     (finding,) = run(builder)
-    assert (finding.rule_id, finding.address) == ("ENI005", "i-0fedcba9876543210")
+    assert (finding.rule_id, finding.instance_id) == ("ENI005", "i-0fedcba9876543210")
+    assert finding.address == "aws_network_interface_attachment.eth1"
     assert "not in this configuration" in finding.message
     assert "eniplan:ignore" in finding.remediation
+    # waived by a tag on the ENI (the instance is not here to carry it)
+    builder.changes[0]["change"]["after"]["tags"] = {"eniplan:ignore": "ENI005: AMI does it"}
+    plan = parse_plan(builder.dumps().encode(), "p")
+    (waived,) = check_plan(plan).report.findings
+    assert waived.suppressed and waived.suppression_reason == "AMI does it"
 
 
 def test_for_each_module_instances_and_eniplan_module_user_data() -> None:
