@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from eniplan import __version__, values
 from eniplan.errors import InputError
+from eniplan.findings import FAIL_ON_CHOICES
 from eniplan.inventory import InventoryRequest, load_collection, load_inventory
 from eniplan.inventory_output import inventory_json, print_inventory, summary_line
 from eniplan.plan import (
@@ -35,6 +36,8 @@ from eniplan.render import TARGETS
 from eniplan.render import render as render_plan
 from eniplan.render.base import PERSIST_CHOICES, RenderOptions
 from eniplan.render.files import write_renderings
+from eniplan.report import FORMATS as REPORT_FORMATS
+from eniplan.report import format_report
 from eniplan.sources.aws import DEFAULT_WORKERS, AwsOptions, ProgressCallback, check_regions
 from eniplan.sources.sandbox import DEFAULT_SCENARIO, STORY_TAG
 
@@ -491,6 +494,81 @@ def demo(scenario: str) -> None:
     console.print(
         "  eniplan collect --sandbox -o sandbox.json       a snapshot to work offline with"
     )
+
+
+@cli.command("check-plan")
+@click.argument(
+    "plan_files",
+    metavar="PLAN.json...",
+    nargs=-1,
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(sorted(REPORT_FORMATS)),
+    default="table" if "table" in REPORT_FORMATS else "json",
+    show_default=True,
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(FAIL_ON_CHOICES),
+    default="high",
+    show_default=True,
+    help="Exit 1 when a finding is at or above this severity.",
+)
+@click.option(
+    "--user-data",
+    "user_data_paths",
+    multiple=True,
+    metavar="PATH",
+    type=click.Path(exists=True),
+    help="User data files (or directories of them) that the configuration reads with file(), "
+    "for plans of the AWS provider 5.x and older, which hold only a digest of user_data: an "
+    "instance whose digest matches a file that installs policy routing is covered.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write the report to FILE (atomically) instead of stdout.",
+)
+def check_plan(
+    plan_files: tuple[str, ...],
+    output_format: str,
+    fail_on: str,
+    user_data_paths: tuple[str, ...],
+    output: str | None,
+) -> None:
+    """Check a Terraform plan before merge: multi-ENI instances without policy routing.
+
+    PLAN.json is the output of `terraform show -json PLANFILE` ('-' reads stdin); several
+    plans make one report. Findings carry Terraform addresses; waive one with a tag
+    `eniplan:ignore = "ENI005: reason"` on the instance or ENI.
+
+    \b
+    Examples:
+      terraform plan -out tfplan && terraform show -json tfplan > plan.json
+      eniplan check-plan plan.json
+      eniplan check-plan plan.json --format sarif -o eniplan.sarif --fail-on medium
+    """
+    from eniplan.fileio import write_atomic
+    from eniplan.sources.tfplan import read_plan, read_user_data_files
+    from eniplan.tfcheck import check_plans, digests_of_files
+
+    digests = digests_of_files(read_user_data_files(user_data_paths))
+    result = check_plans((read_plan(path) for path in plan_files), fail_on, digests)
+    for message in result.warnings:
+        warn(message)
+    text = format_report(output_format, result.report)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomic(output, text)
+    if result.report.failing:
+        sys.exit(EXIT_FINDINGS)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -50,6 +50,8 @@ class Eni:
     requester_managed: bool = False
     status: str = "in-use"
     tags: Tags = field(default_factory=dict, hash=False)
+    security_group_ids: tuple[str, ...] = ()  # `Groups`, in the order AWS lists them
+    attachment_id: str | None = None  # eni-attach-...: what Terraform imports an attachment by
 
     @property
     def ipv4_addresses(self) -> tuple[IPv4Address, ...]:

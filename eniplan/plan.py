@@ -94,6 +94,9 @@ class EniPlan:
     primary_ipv4: IPv4Address | None
     rules: tuple[Rule, ...]
     routes: tuple[Route, ...]
+    # the inventory's record of the ENI (security groups, tags, attachment ID, source/dest
+    # check): for targets that describe the ENI itself (terraform); not part of the digest
+    eni: Eni | None = field(default=None, compare=False, repr=False)
 
     @property
     def name_hint(self) -> str:
@@ -328,6 +331,7 @@ def _plan_eni(instance: Instance, eni: Eni, inventory: Inventory, base: int) -> 
         primary_ipv4=eni.primary_ipv4,
         rules=tuple(rules),
         routes=tuple(routes),
+        eni=eni,
     )
 
 

@@ -18,6 +18,7 @@ TARGETS: dict[str, str] = {
     "networkd": "eniplan.render.networkd",
     "networkmanager": "eniplan.render.networkmanager",
     "ifcfg": "eniplan.render.ifcfg",
+    "terraform": "eniplan.render.terraform",
 }
 
 

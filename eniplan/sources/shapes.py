@@ -7,6 +7,7 @@ origin (file or account/region), the field path and what was expected.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn, TypeVar
@@ -160,10 +161,12 @@ def _eni(item: Shape, where: Where, instance_id: str | None = None) -> Eni:
             secondaries.append(address)
     attachment = item.get("Attachment")
     device_index: int | None = None
+    attachment_id: str | None = None
     card = 0
     if isinstance(attachment, dict) and attachment:
         place = where.at("Attachment")
         device_index = _optional(attachment, "DeviceIndex", place, _int, None)
+        attachment_id = _optional(attachment, "AttachmentId", place, _attachment_id, None)
         card = _optional(attachment, "NetworkCardIndex", place, _int, 0)
         attached_to = _optional(attachment, "InstanceId", place, _id("i"), None)
         if instance_id is not None and attached_to not in (None, instance_id):
@@ -202,7 +205,23 @@ def _eni(item: Shape, where: Where, instance_id: str | None = None) -> Eni:
         requester_managed=_optional(item, "RequesterManaged", where, _bool, False),
         status=_optional(item, "Status", where, _short_text, "in-use"),
         tags=_tags(item, "TagSet", where),
+        security_group_ids=tuple(
+            _field(group, "GroupId", place, _id("sg"))
+            for group, place in _objects(item, "Groups", where)
+        ),
+        attachment_id=attachment_id,
     )
+
+
+_SERVICE_ATTACHMENT = re.compile(r"[a-z]{2,16}-attach-[0-9a-f]{8,17}")
+
+
+def _attachment_id(value: Any) -> str | None:
+    """An `eni-attach-` ID; a service's attachment (`ela-attach-`, ...) gives None: it is
+    not an ENI attachment that anyone imports or detaches."""
+    if isinstance(value, str) and _SERVICE_ATTACHMENT.fullmatch(value):
+        return value if value.startswith("eni-attach-") else None
+    raise ValueError(f"{value!r} is not an attachment ID (expected eni-attach- and hex digits)")
 
 
 def _short_text(value: Any) -> str:

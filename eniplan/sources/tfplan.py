@@ -1,0 +1,439 @@
+"""Terraform plan JSON (`terraform show -json PLANFILE`) -> the resources check-plan needs.
+
+Reads format_version 0.1 to 1.x. A resource instance carries what the plan knows about it
+after apply (`change.after`: known values only), which of its values are unknown until
+apply (`after_unknown`), and its configuration's expressions (`configuration`, found by
+the module path without instance keys): constants and the references that link it to
+other resources when IDs do not exist yet.
+
+Only the resource types that check-plan looks at are kept (RELEVANT_TYPES), so a plan of
+tens of thousands of resources costs little more than reading its JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eniplan.errors import InputError
+
+RELEVANT_TYPES = frozenset(
+    {
+        "aws_instance",
+        "aws_network_interface",
+        "aws_network_interface_attachment",
+        "aws_launch_template",
+        "aws_route",
+        "aws_route_table",
+        "aws_subnet",
+    }
+)
+# The attributes check-plan reads from a resource's values (tfcheck.py): the rest of each
+# resource's values are dropped while the JSON is parsed, so a large plan costs little
+# more memory than its text.
+AFTER_KEYS = frozenset(
+    {
+        "attachment",
+        "device_index",
+        "id",
+        "instance",
+        "instance_id",
+        "launch_template",
+        "network_card_index",
+        "network_interface",
+        "network_interface_id",
+        "network_interfaces",
+        "primary_network_interface",
+        "primary_network_interface_id",
+        "route",
+        "source_dest_check",
+        "subnet_id",
+        "tags",
+        "user_data",
+        "user_data_base64",
+    }
+)
+# what a resource of another type (or a data source) becomes while parsing
+_SKIPPED: dict[str, Any] = {"mode": "skipped"}
+_FORMAT = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
+# one step of a module address: module.NAME, module.NAME[0], module.NAME["key"]
+_MODULE_STEP = re.compile(r'module\.([A-Za-z_][A-Za-z0-9_-]*)(\[(?:[0-9]+|"(?:[^"\\]|\\.)*")\])?')
+# a reference to a managed resource, with an optional instance key and attribute path
+_RESOURCE_REF = re.compile(
+    r"(?P<type>[A-Za-z_][A-Za-z0-9_-]*)\.(?P<name>[A-Za-z_][A-Za-z0-9_-]*)"
+    r'(?:\[(?P<index>[0-9]+|"(?:[^"\\]|\\.)*")\])?(?P<rest>\..*)?'
+)
+# references that are not resources
+NON_RESOURCE_PREFIXES = (
+    "var",
+    "local",
+    "module",
+    "data",
+    "each",
+    "count",
+    "path",
+    "self",
+    "terraform",
+)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource instance of the plan."""
+
+    address: str  # module.a[0].aws_instance.web["x"]
+    module: str  # the module instance: "" (root) or module.a[0]
+    module_key: str  # the module in the configuration: "" or module.a
+    type: str
+    name: str
+    index: int | str | None
+    after: Mapping[str, Any]  # known values after apply
+    unknown: Mapping[str, Any]  # after_unknown: True where a value is unknown until apply
+    expressions: Mapping[str, Any]  # the configuration's expressions ({} if not found)
+    actions: tuple[str, ...] = ()
+
+    @property
+    def config_address(self) -> str:
+        return f"{self.type}.{self.name}"
+
+
+@dataclass(frozen=True)
+class TfPlan:
+    origin: str  # the file name, for messages
+    format_version: str
+    resources: tuple[Resource, ...]
+    # module key (module.a.module.b) -> its source, as the configuration wrote it
+    module_sources: Mapping[str, str] = field(default_factory=dict)
+    scanned: int = 0  # resource instances in the plan, of every type
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    """A reference such as `aws_network_interface.b[0].id`."""
+
+    type: str
+    name: str
+    index: int | str | None  # None: no key in the reference
+    attribute: str  # "id", "primary_network_interface_id", ... ("" for the whole object)
+
+
+def parse_resource_ref(text: str) -> ResourceRef | None:
+    match = _RESOURCE_REF.fullmatch(text)
+    if match is None or match["type"] in NON_RESOURCE_PREFIXES:
+        return None
+    return ResourceRef(
+        match["type"], match["name"], _index(match["index"]), (match["rest"] or "")[1:]
+    )
+
+
+def _index(text: str | None) -> int | str | None:
+    if text is None:
+        return None
+    if text.startswith('"'):
+        decoded: str = json.loads(text)
+        return decoded
+    return int(text)
+
+
+def module_key(module_address: str) -> str:
+    """module.a[0].module.b["x"] -> module.a.module.b (the module in the configuration)."""
+    if not module_address:
+        return ""
+    steps = []
+    position = 0
+    while position < len(module_address):
+        match = _MODULE_STEP.match(module_address, position)
+        if match is None:
+            raise ValueError(f"{module_address!r} is not a module address")
+        steps.append(f"module.{match[1]}")
+        position = match.end()
+        if position < len(module_address):
+            if module_address[position] != ".":
+                raise ValueError(f"{module_address!r} is not a module address")
+            position += 1
+    return ".".join(steps)
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def read_plan(path: str) -> TfPlan:
+    """Read and check a plan JSON file ('-': stdin)."""
+    if path == "-":
+        return parse_plan(sys.stdin.buffer.read(), "<stdin>")
+    try:
+        # text, not bytes: json.loads(bytes) would decode a second copy beside them
+        with open(path, encoding="utf-8") as stream:
+            text = stream.read()
+    except UnicodeDecodeError:
+        with open(path, "rb") as stream:
+            return parse_plan(stream.read(4096), path)  # names what it is
+    except OSError as error:
+        raise InputError(f"{path}: cannot read: {error.strerror}") from None
+    return parse_plan_text(text, path)
+
+
+def _binary_plan(origin: str) -> InputError:
+    return InputError(
+        f"{origin}: a binary plan file, not JSON: run `terraform show -json PLANFILE > "
+        "plan.json` and check that"
+    )
+
+
+def parse_plan(data: bytes, origin: str) -> TfPlan:
+    if data.startswith(b"PK\x03\x04"):
+        raise _binary_plan(origin)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{origin}: not JSON text (not UTF-8)") from None
+    del data
+    return parse_plan_text(text, origin)
+
+
+def _trimmed(values: Any) -> Any:
+    if isinstance(values, dict):
+        return {key: value for key, value in values.items() if key in AFTER_KEYS}
+    return values
+
+
+def _slim(obj: dict[str, Any]) -> Any:
+    """json object_hook: resources of other types become _SKIPPED, and the values of the
+    others keep only AFTER_KEYS (every other object passes unchanged)."""
+    if "mode" not in obj or "type" not in obj:
+        return obj
+    kind = obj["type"]
+    if not isinstance(kind, str) or not isinstance(obj["mode"], str):
+        return obj
+    if "change" in obj:
+        if kind not in RELEVANT_TYPES or obj["mode"] != "managed":
+            return _SKIPPED
+        change = obj["change"]
+        if isinstance(change, dict):
+            obj["change"] = {
+                "actions": change.get("actions"),
+                "after": _trimmed(change.get("after")),
+                "after_unknown": _trimmed(change.get("after_unknown")),
+            }
+    elif "values" in obj:  # planned_values and prior_state
+        if kind not in RELEVANT_TYPES or obj["mode"] != "managed":
+            return _SKIPPED
+        obj["values"] = _trimmed(obj["values"])
+    return obj
+
+
+def parse_plan_text(text: str, origin: str) -> TfPlan:
+    if not text.strip():
+        raise InputError(f"{origin}: the file is empty (expected `terraform show -json` output)")
+    if text.startswith("PK\x03\x04"):
+        raise _binary_plan(origin)
+    try:
+        document = json.loads(text, object_hook=_slim)
+    except json.JSONDecodeError as error:
+        ends_early = error.pos >= len(text.rstrip()) - 1
+        what = "truncated JSON: it ends early" if ends_early else "not JSON"
+        raise InputError(
+            f"{origin}: {what} ({error.msg} at line {error.lineno} column {error.colno})"
+        ) from None
+    del text
+    return plan_from_document(document, origin)
+
+
+def _check_format(document: Any, origin: str) -> str:
+    if not isinstance(document, dict):
+        raise InputError(
+            f"{origin}: not a Terraform plan (expected a JSON object from `terraform show -json`, "
+            f"got {type(document).__name__})"
+        )
+    version = document.get("format_version")
+    if version is None:
+        raise InputError(
+            f"{origin}: not a Terraform plan (no format_version: expected the output of "
+            "`terraform show -json PLANFILE`)"
+        )
+    match = _FORMAT.fullmatch(version) if isinstance(version, str) else None
+    if match is None or not ((match[1] == "0" and int(match[2]) >= 1) or match[1] == "1"):
+        raise InputError(
+            f"{origin}: format_version {version!r} is not supported (expected 0.1 to 1.x, "
+            "the plan JSON of Terraform 0.12 and newer)"
+        )
+    if "planned_values" not in document and "resource_changes" not in document:
+        if "values" in document:
+            raise InputError(
+                f"{origin}: Terraform state, not a plan (run `terraform show -json PLANFILE` "
+                "on a saved plan)"
+            )
+        raise InputError(f"{origin}: not a Terraform plan (no planned_values or resource_changes)")
+    return str(version)
+
+
+def _object(value: Any, origin: str, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"{origin}: {where}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _list(value: Any, origin: str, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError(f"{origin}: {where}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def _configurations(
+    document: dict[str, Any], origin: str
+) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, str]]:
+    """(module key, type.name) -> expressions, and module key -> source."""
+    expressions: dict[tuple[str, str], dict[str, Any]] = {}
+    sources: dict[str, str] = {}
+    configuration = _object(document.get("configuration"), origin, "configuration")
+    stack: list[tuple[str, Any, str]] = [
+        ("", configuration.get("root_module"), "configuration.root_module")
+    ]
+    while stack:
+        key, module, where = stack.pop()
+        module = _object(module, origin, where)
+        for index, resource in enumerate(
+            _list(module.get("resources"), origin, f"{where}.resources")
+        ):
+            place = f"{where}.resources[{index}]"
+            resource = _object(resource, origin, place)
+            if (
+                resource.get("mode", "managed") != "managed"
+                or resource.get("type") not in RELEVANT_TYPES
+            ):
+                continue
+            address = f"{resource.get('type')}.{resource.get('name')}"
+            expressions[(key, address)] = _object(
+                resource.get("expressions"), origin, f"{place}.expressions"
+            )
+        calls = _object(module.get("module_calls"), origin, f"{where}.module_calls")
+        for name, call in calls.items():
+            place = f"{where}.module_calls.{name}"
+            call = _object(call, origin, place)
+            child = f"{key}.module.{name}" if key else f"module.{name}"
+            source = call.get("source")
+            if isinstance(source, str):
+                sources[child] = source
+            stack.append((child, call.get("module"), f"{place}.module"))
+    return expressions, sources
+
+
+def _changes(document: dict[str, Any], origin: str) -> Iterator[tuple[dict[str, Any], str]]:
+    """Every managed resource instance: from resource_changes, else from planned_values."""
+    if "resource_changes" in document:
+        for index, change in enumerate(
+            _list(document["resource_changes"], origin, "resource_changes")
+        ):
+            yield (
+                _object(change, origin, f"resource_changes[{index}]"),
+                f"resource_changes[{index}]",
+            )
+        return
+    planned = _object(document.get("planned_values"), origin, "planned_values")
+    stack: list[tuple[Any, str]] = [(planned.get("root_module"), "planned_values.root_module")]
+    while stack:
+        module, where = stack.pop()
+        module = _object(module, origin, where)
+        for index, resource in enumerate(
+            _list(module.get("resources"), origin, f"{where}.resources")
+        ):
+            place = f"{where}.resources[{index}]"
+            resource = _object(resource, origin, place)
+            module_address = module.get("address", "")
+            yield (
+                {
+                    **resource,
+                    "module_address": module_address,
+                    "change": {
+                        "actions": ["no-op"],
+                        "after": resource.get("values"),
+                        "after_unknown": {},
+                    },
+                },
+                place,
+            )
+        for index, child in enumerate(
+            _list(module.get("child_modules"), origin, f"{where}.child_modules")
+        ):
+            stack.append((child, f"{where}.child_modules[{index}]"))
+
+
+def plan_from_document(document: Any, origin: str) -> TfPlan:
+    version = _check_format(document, origin)
+    expressions, sources = _configurations(document, origin)
+    resources = []
+    scanned = 0
+    for change, where in _changes(document, origin):
+        scanned += 1
+        type_ = change.get("type")
+        if change.get("mode", "managed") != "managed" or type_ not in RELEVANT_TYPES:
+            continue
+        name = change.get("name")
+        address = change.get("address")
+        module_address = change.get("module_address") or ""
+        if (
+            not isinstance(name, str)
+            or not isinstance(address, str)
+            or not isinstance(module_address, str)
+        ):
+            raise InputError(f"{origin}: {where}: expected string address, name and module_address")
+        details = _object(change.get("change"), origin, f"{where}.change")
+        actions = tuple(
+            a
+            for a in _list(details.get("actions"), origin, f"{where}.change.actions")
+            if isinstance(a, str)
+        )
+        if actions in (("delete",), ("forget",)):
+            continue  # gone after apply, or no longer managed (a `removed` block)
+        index = change.get("index")
+        if index is not None and (isinstance(index, bool) or not isinstance(index, (int, str))):
+            raise InputError(
+                f"{origin}: {where}.index: expected a number or a string, got {index!r}"
+            )
+        try:
+            key = module_key(module_address)
+        except ValueError as error:
+            raise InputError(f"{origin}: {where}.module_address: {error}") from None
+        unknown = details.get("after_unknown")
+        resources.append(
+            Resource(
+                address=address,
+                module=module_address,
+                module_key=key,
+                type=type_,
+                name=name,
+                index=index,
+                after=_object(details.get("after"), origin, f"{where}.change.after"),
+                unknown=unknown if isinstance(unknown, dict) else {},
+                expressions=expressions.get((key, f"{type_}.{name}"), {}),
+                actions=actions,
+            )
+        )
+    return TfPlan(origin, version, tuple(resources), sources, scanned)
+
+
+USER_DATA_FILE_MAX = 1024 * 1024
+
+
+def read_user_data_files(paths: Iterable[str]) -> list[tuple[str, bytes]]:
+    """The files given with --user-data (a directory: the files in it, not recursive)."""
+    found: list[tuple[str, bytes]] = []
+    for name in paths:
+        path = Path(name)
+        files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            try:
+                with file.open("rb") as stream:
+                    found.append((str(file), stream.read(USER_DATA_FILE_MAX + 1)))
+            except OSError as error:
+                raise InputError(f"--user-data: {file}: cannot read: {error.strerror}") from None
+    return [(name, data) for name, data in found if len(data) <= USER_DATA_FILE_MAX]

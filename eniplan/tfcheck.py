@@ -1,0 +1,714 @@
+"""`eniplan check-plan`: the pre-merge check of a Terraform plan (pure: plan in, Report out).
+
+Finds every instance that will have two or more ENIs, through every way a configuration
+can give it them (inline `network_interface` / `primary_network_interface` blocks,
+`aws_network_interface.attachment`, `aws_network_interface_attachment`, a launch
+template's `network_interfaces`), linked by known IDs or, when IDs exist only after apply,
+by the configuration's references. Then:
+
+- ENI001 / ENI002: the ENIs share a subnet / are in different subnets, and the user data
+  does not install policy routing (subnets are compared by ID, or by the resource or
+  expression they come from when the ID is unknown);
+- ENI005: the user data cannot be read before apply (a reference, a template), so nothing
+  shows that it installs policy routing;
+- ENI003: source/dest check disabled on an instance or ENI that no route targets.
+
+User data counts as installing policy routing when its text carries eniplan's marker
+(`# eniplan ... instance=` or `mode=dynamic`) or `ip rule` / routing-policy configuration,
+when it comes from eniplan's Terraform module (a module whose source ends in
+`eni-policy-routing`). The text is the configuration's constant, or the plan's
+`after.user_data` (the AWS provider 6.x keeps the text there; 5.x and older keep only its
+SHA-1 digest, which matches when a user data file given with --user-data has it).
+
+Waivers: a tag `eniplan:ignore` on the instance (or launch template) or ENI resource, in
+the configuration: `ENI001,ENI005: the reason` (findings.parse_waiver).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eniplan.findings import (
+    IGNORE_TAG,
+    RULES,
+    Finding,
+    Location,
+    Report,
+    Waiver,
+    parse_waiver,
+    sort_findings,
+)
+from eniplan.sources.tfplan import Resource, TfPlan, parse_resource_ref
+
+MODULE_SOURCE_SUFFIX = "eni-policy-routing"
+USER_DATA_MAX = 1024 * 1024  # bytes of decompressed user data looked at
+_ROUTING = re.compile(
+    r"\bip\s+(?:-[46]\s+)?rule\s+(?:add|replace)\s+(?:(?:pref\S*|priority)\s+\S+\s+)?from\b"
+    r"|^\s*routing-policy\s*:"
+    r"|^\s*\[RoutingPolicyRule\]"
+    r"|^\s*routing-rule\d+\s*="
+    r"|\bipv[46]\.routing-rules\b",
+    re.MULTILINE,
+)
+
+_SHA1 = re.compile(r"[0-9a-f]{40}")
+
+# user data verdicts
+COVERED, NOT_COVERED, UNKNOWN = "covered", "not-covered", "unknown"
+
+SubnetKey = tuple[str, ...]
+
+
+# --- user data -------------------------------------------------------------------------
+
+
+def has_marker(text: str) -> bool:
+    """eniplan's marker line: `# eniplan VERSION instance=...` or `... mode=dynamic`."""
+    return any(
+        line.startswith("# eniplan ") and ("instance=" in line or "mode=dynamic" in line)
+        for line in text.splitlines()
+    )
+
+
+def text_verdict(text: str) -> str:
+    return COVERED if has_marker(text) or _ROUTING.search(text) else NOT_COVERED
+
+
+def known_text_verdict(text: str) -> str:
+    """The verdict on user data as the plan holds it: text, or base64 (maybe gzip)."""
+    verdict = text_verdict(text)
+    raw = from_base64(text) if verdict == NOT_COVERED else None
+    return verdict if raw is None else text_verdict(decode_user_data(raw))
+
+
+def decode_user_data(raw: bytes) -> str:
+    """Text of user data bytes: gunzipped when gzip (bounded), decoded leniently."""
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, USER_DATA_MAX)
+        except zlib.error:
+            return ""
+    return raw[:USER_DATA_MAX].decode("utf-8", "replace")
+
+
+def from_base64(text: str) -> bytes | None:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def user_data_digest(text: str) -> str:
+    """What the AWS provider stores as `user_data`: SHA-1 (hex) of the value, of its
+    base64-decoded bytes when it is valid base64."""
+    decoded = from_base64(text)
+    return hashlib.sha1(decoded if decoded is not None else text.encode()).hexdigest()
+
+
+# --- the graph of instances and ENIs ---------------------------------------------------
+
+
+@dataclass
+class Nic:
+    key: str  # the ENI resource's address, an ENI ID, or "<instance address> primary"
+    subnet: SubnetKey
+    device_index: int | None
+    resource: Resource | None = None  # the aws_network_interface, if in the plan
+
+
+@dataclass
+class Host:
+    """An instance (or a launch template) that gets ENIs."""
+
+    key: str  # the resource address, or the instance ID of an instance outside the plan
+    resource: Resource | None
+    nics: dict[str, Nic] = field(default_factory=dict)
+    user_data: str = UNKNOWN
+    user_data_why: str = ""
+    via: str = ""  # outside the configuration: the resource that attaches an ENI to it
+
+    def add(self, nic: Nic) -> None:
+        known = self.nics.get(nic.key)
+        if known is None or (known.device_index is None and nic.device_index is not None):
+            self.nics[nic.key] = nic
+
+
+class Index:
+    """The plan's resources by type, by known ID and by configuration address."""
+
+    def __init__(self, plan: TfPlan) -> None:
+        self.plan = plan
+        self.by_type: dict[str, list[Resource]] = defaultdict(list)
+        self.by_id: dict[str, Resource] = {}
+        self.by_config: dict[tuple[str, str, str], list[Resource]] = defaultdict(list)
+        for resource in plan.resources:
+            self.by_type[resource.type].append(resource)
+            known_id = resource.after.get("id")
+            if isinstance(known_id, str):
+                self.by_id[known_id] = resource
+            self.by_config[(resource.module, resource.type, resource.name)].append(resource)
+
+    def resolve(
+        self, origin: Resource, reference: str, types: Iterable[str] = ()
+    ) -> list[Resource]:
+        """The resource instances a reference in `origin`'s configuration points at."""
+        ref = parse_resource_ref(reference)
+        if ref is None or (types and ref.type not in types):
+            return []
+        candidates = self.by_config.get((origin.module, ref.type, ref.name), [])
+        if ref.index is not None:
+            return [c for c in candidates if c.index == ref.index]
+        if len(candidates) > 1:
+            same = [c for c in candidates if c.index == origin.index]
+            if same:
+                return same
+        return list(candidates)
+
+    def resolve_all(
+        self, origin: Resource, references: Sequence[str], types: Iterable[str] = ()
+    ) -> list[Resource]:
+        found: dict[str, Resource] = {}
+        for reference in references:
+            for resource in self.resolve(origin, reference, types):
+                found.setdefault(resource.address, resource)
+        return list(found.values())
+
+
+def _references(expression: Any) -> list[str]:
+    if isinstance(expression, dict):
+        refs = expression.get("references")
+        if isinstance(refs, list):
+            return [r for r in refs if isinstance(r, str)]
+    return []
+
+
+def _constant(expression: Any) -> Any:
+    return expression.get("constant_value") if isinstance(expression, dict) else None
+
+
+def _all_references(expressions: Any) -> Iterator[str]:
+    if isinstance(expressions, dict):
+        yield from _references(expressions)
+        for value in expressions.values():
+            if isinstance(value, (dict, list)):
+                yield from _all_references(value)
+    elif isinstance(expressions, list):
+        for item in expressions:
+            yield from _all_references(item)
+
+
+def _blocks(resource: Resource, name: str) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    """A nested block's instances as (known values, expressions) pairs, matched by
+    device_index where both sides have several."""
+    after = resource.after.get(name)
+    known = [b for b in after if isinstance(b, dict)] if isinstance(after, list) else []
+    config = resource.expressions.get(name)
+    exprs = [b for b in config if isinstance(b, dict)] if isinstance(config, list) else []
+    empty: Mapping[str, Any] = {}
+    if not exprs:
+        return [(block, empty) for block in known]
+    pairs: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
+    for position, expression in enumerate(exprs):
+        device = _constant(expression.get("device_index"))
+        match: Mapping[str, Any] = {}
+        if device is not None:
+            match = next((b for b in known if b.get("device_index") == device), {})
+        elif len(known) == len(exprs):
+            match = known[position]
+        pairs.append((match, expression))
+    return pairs
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class Checker:
+    def __init__(self, plan: TfPlan, user_data_digests: Mapping[str, str]) -> None:
+        self.plan = plan
+        self.index = Index(plan)
+        self.digests = user_data_digests
+        self.hosts: dict[str, Host] = {}
+        self.warnings: list[str] = []
+
+    # subnets ---------------------------------------------------------------------------
+
+    def subnet_key(self, resource: Resource, value: Any, expression: Any) -> SubnetKey:
+        if isinstance(value, str) and value:
+            return ("id", value)
+        refs = _references(expression)
+        if not refs:
+            constant = _constant(expression)
+            return ("id", constant) if isinstance(constant, str) else ("unknown", resource.address)
+        subnets = self.index.resolve_all(resource, refs, ("aws_subnet",))
+        if len(subnets) == 1:
+            known_id = subnets[0].after.get("id")
+            return ("id", known_id) if isinstance(known_id, str) else ("res", subnets[0].address)
+        if subnets or any(ref.startswith(("count.", "each.")) for ref in refs):
+            # one of several subnets, by an index or a function the references do not show
+            return ("unknown", resource.address)
+        # the same expression in the same module instance (a module output, a data source)
+        return ("expr", resource.module, *sorted(refs))
+
+    def eni_nic(self, eni: Resource, device_index: int | None) -> Nic:
+        return Nic(
+            key=eni.address,
+            subnet=self.subnet_key(
+                eni, eni.after.get("subnet_id"), eni.expressions.get("subnet_id")
+            ),
+            device_index=device_index,
+            resource=eni,
+        )
+
+    def eni_for(self, origin: Resource, value: Any, expression: Any) -> Nic | None:
+        """The ENI a `network_interface_id` names: a resource of the plan, or an ID."""
+        if isinstance(value, str) and value in self.index.by_id:
+            found = self.index.by_id[value]
+            return self.eni_nic(found, None) if found.type == "aws_network_interface" else None
+        enis = self.index.resolve_all(origin, _references(expression), ("aws_network_interface",))
+        if len(enis) == 1:
+            return self.eni_nic(enis[0], None)
+        if isinstance(value, str):
+            return Nic(value, ("unknown", value), None)  # an ENI outside this configuration
+        refs = _references(expression)
+        if refs:
+            return Nic(
+                f"{origin.module}:{'|'.join(sorted(refs))}", ("unknown", origin.address), None
+            )
+        return None
+
+    def host_for(self, origin: Resource, value: Any, expression: Any) -> Host | None:
+        """The instance an `instance_id` / `instance` names."""
+        if isinstance(value, str) and value in self.index.by_id:
+            found = self.index.by_id[value]
+            if found.type == "aws_instance":
+                return self.hosts.get(found.address)
+        instances = self.index.resolve_all(origin, _references(expression), ("aws_instance",))
+        if instances:
+            return self.hosts.get(instances[0].address)
+        if isinstance(value, str):
+            # an instance outside this configuration
+            return self.hosts.setdefault(value, Host(value, None, via=origin.address))
+        return None
+
+    # hosts -----------------------------------------------------------------------------
+
+    def build(self) -> None:
+        templates_used: set[str] = set()
+        for instance in self.index.by_type["aws_instance"]:
+            host = Host(instance.address, instance)
+            self.hosts[instance.address] = host
+            for after, expr in _blocks(instance, "primary_network_interface"):
+                nic = self.eni_for(
+                    instance, after.get("network_interface_id"), expr.get("network_interface_id")
+                )
+                if nic is not None:
+                    nic.device_index = 0
+                    host.add(nic)
+            for after, expr in _blocks(instance, "network_interface"):
+                nic = self.eni_for(
+                    instance, after.get("network_interface_id"), expr.get("network_interface_id")
+                )
+                if nic is not None:
+                    device = after.get("device_index", _constant(expr.get("device_index")))
+                    nic.device_index = _int(device)
+                    host.add(nic)
+            template = self.launch_template(instance)
+            if template is not None:
+                templates_used.add(template.address)
+            if not host.nics and template is not None:
+                for nic in self.template_nics(template):
+                    host.add(nic)
+            if not any(nic.device_index == 0 for nic in host.nics.values()):
+                host.add(
+                    Nic(
+                        f"{instance.address} primary",
+                        self.subnet_key(
+                            instance,
+                            instance.after.get("subnet_id"),
+                            instance.expressions.get("subnet_id"),
+                        ),
+                        0,
+                    )
+                )
+            host.user_data, host.user_data_why = self.instance_user_data(instance, template)
+        for eni in self.index.by_type["aws_network_interface"]:
+            for after, expr in _blocks(eni, "attachment"):
+                owner = self.host_for(eni, after.get("instance"), expr.get("instance"))
+                if owner is not None:
+                    device = after.get("device_index", _constant(expr.get("device_index")))
+                    owner.add(self.eni_nic(eni, _int(device)))
+        for attachment in self.index.by_type["aws_network_interface_attachment"]:
+            after, expr = attachment.after, attachment.expressions
+            target = self.host_for(attachment, after.get("instance_id"), expr.get("instance_id"))
+            nic = self.eni_for(
+                attachment, after.get("network_interface_id"), expr.get("network_interface_id")
+            )
+            if target is not None and nic is not None:
+                device = after.get("device_index", _constant(expr.get("device_index")))
+                nic.device_index = _int(device)
+                target.add(nic)
+        for template in self.index.by_type["aws_launch_template"]:
+            if template.address in templates_used:
+                continue
+            host = Host(template.address, template)
+            for nic in self.template_nics(template):
+                host.add(nic)
+            host.user_data, host.user_data_why = self.template_user_data(template)
+            self.hosts[template.address] = host
+        for key, host in self.hosts.items():
+            if host.resource is None:  # an instance outside this configuration
+                if not any(nic.device_index == 0 for nic in host.nics.values()):
+                    host.add(Nic(f"{key} primary", ("unknown", key), 0))
+                host.user_data = UNKNOWN
+                host.user_data_why = f"instance {key} is not in this configuration"
+
+    def launch_template(self, instance: Resource) -> Resource | None:
+        for after, expr in _blocks(instance, "launch_template"):
+            for key in ("id", "name"):
+                value = after.get(key)
+                if isinstance(value, str) and value in self.index.by_id:
+                    return self.index.by_id[value]
+                found = self.index.resolve_all(
+                    instance, _references(expr.get(key)), ("aws_launch_template",)
+                )
+                if found:
+                    return found[0]
+        return None
+
+    def template_nics(self, template: Resource) -> list[Nic]:
+        nics = []
+        for position, (after, expr) in enumerate(_blocks(template, "network_interfaces")):
+            device = _int(after.get("device_index", _constant(expr.get("device_index"))))
+            eni = self.eni_for(
+                template, after.get("network_interface_id"), expr.get("network_interface_id")
+            )
+            if eni is not None:
+                eni.device_index = device
+                nics.append(eni)
+                continue
+            nics.append(
+                Nic(
+                    f"{template.address} network_interfaces[{position}]",
+                    self.subnet_key(template, after.get("subnet_id"), expr.get("subnet_id")),
+                    device if device is not None else position,
+                )
+            )
+        return nics
+
+    # user data -------------------------------------------------------------------------
+
+    def _from_module(self, resource: Resource, expression: Any) -> bool:
+        for reference in _references(expression):
+            parts = reference.split(".")
+            if len(parts) >= 2 and parts[0] == "module":
+                name = parts[1].split("[", 1)[0]
+                key = (
+                    f"{resource.module_key}.module.{name}"
+                    if resource.module_key
+                    else f"module.{name}"
+                )
+                source = self.plan.module_sources.get(key, "")
+                if source.split("?", 1)[0].rstrip("/").endswith(MODULE_SOURCE_SUFFIX):
+                    return True
+        return False
+
+    def instance_user_data(self, instance: Resource, template: Resource | None) -> tuple[str, str]:
+        exprs, after = instance.expressions, instance.after
+        plain, encoded = exprs.get("user_data"), exprs.get("user_data_base64")
+        if self._from_module(instance, plain) or self._from_module(instance, encoded):
+            return COVERED, "eniplan's Terraform module"
+        constant = _constant(plain)
+        if isinstance(constant, str):
+            return text_verdict(constant), "constant user_data"
+        constant = _constant(encoded)
+        if not isinstance(constant, str):
+            constant = after.get("user_data_base64")
+        if isinstance(constant, str) and constant:
+            raw = from_base64(constant)
+            if raw is None:
+                return UNKNOWN, "user_data_base64 is not base64"
+            return text_verdict(decode_user_data(raw)), "user_data_base64"
+        known = after.get("user_data")
+        if isinstance(known, str) and known:
+            if not _SHA1.fullmatch(known):  # AWS provider 6.x: the text itself
+                return known_text_verdict(known), "user_data in the plan"
+            if known in self.digests:  # AWS provider 5.x and older: a SHA-1 digest
+                return COVERED, f"user data from {self.digests[known]}"
+            return UNKNOWN, (
+                "user_data is computed (a reference or a function), and the plan holds only "
+                "its digest (AWS provider 5.x)"
+            )
+        if instance.unknown.get("user_data") or instance.unknown.get("user_data_base64"):
+            return UNKNOWN, "user_data is known only after apply"
+        if plain is not None or encoded is not None:
+            return UNKNOWN, "user_data is not a constant"
+        if template is not None:
+            return self.template_user_data(template)
+        return NOT_COVERED, "no user data"
+
+    def template_user_data(self, template: Resource) -> tuple[str, str]:
+        expression = template.expressions.get("user_data")
+        if self._from_module(template, expression):
+            return COVERED, "eniplan's Terraform module"
+        value = _constant(expression)
+        if not isinstance(value, str):
+            value = template.after.get("user_data")
+        if isinstance(value, str) and value:
+            raw = from_base64(value)
+            if raw is None:
+                return UNKNOWN, "the launch template's user_data is not base64"
+            return text_verdict(decode_user_data(raw)), "the launch template's user_data"
+        if template.unknown.get("user_data") or expression is not None:
+            return UNKNOWN, "the launch template's user_data is known only after apply"
+        return NOT_COVERED, "no user data"
+
+    # route targets ---------------------------------------------------------------------
+
+    def route_targets(self) -> tuple[set[str], set[str]]:
+        """(known ENI and instance IDs, resource addresses) that some route targets."""
+        ids: set[str] = set()
+        addresses: set[str] = set()
+        for route in self.index.by_type["aws_route"]:
+            for key in ("network_interface_id", "instance_id"):
+                value = route.after.get(key)
+                if isinstance(value, str):
+                    ids.add(value)
+        for table in self.index.by_type["aws_route_table"]:
+            routes = table.after.get("route")
+            for item in routes if isinstance(routes, list) else []:
+                if isinstance(item, dict):
+                    for key in ("network_interface_id", "instance_id"):
+                        if isinstance(item.get(key), str):
+                            ids.add(item[key])
+        for resource in (*self.index.by_type["aws_route"], *self.index.by_type["aws_route_table"]):
+            refs = list(_all_references(resource.expressions))
+            for target in self.index.resolve_all(
+                resource, refs, ("aws_network_interface", "aws_instance")
+            ):
+                addresses.add(target.address)
+        return ids, addresses
+
+
+# --- findings --------------------------------------------------------------------------
+
+
+def _tags(resource: Resource | None) -> Mapping[str, Any]:
+    if resource is None:
+        return {}
+    tags = resource.after.get("tags")
+    if isinstance(tags, dict):
+        return tags
+    constant = _constant(resource.expressions.get("tags"))
+    return constant if isinstance(constant, dict) else {}
+
+
+def waiver_of(resource: Resource | None) -> Waiver | None:
+    value = _tags(resource).get(IGNORE_TAG)
+    return parse_waiver(value) if isinstance(value, str) else None
+
+
+def compare_subnets(nics: Sequence[Nic]) -> str:
+    """ "same" if two ENIs surely share a subnet, "different" if all surely differ, else
+    "undetermined"."""
+    keys = [nic.subnet for nic in nics]
+    for i, first in enumerate(keys):
+        for second in keys[i + 1 :]:
+            if first == second and first[0] != "unknown":
+                return "same"
+    for i, first in enumerate(keys):
+        for second in keys[i + 1 :]:
+            if first[0] not in ("id", "res") or second[0] not in ("id", "res"):
+                return "undetermined"
+    return "different"
+
+
+WAIVE_HINT = 'tags = {{ "eniplan:ignore" = "{rule}: the reason" }}'
+
+
+@dataclass
+class CheckResult:
+    report: Report
+    warnings: tuple[str, ...]
+
+
+def check_plan(
+    plan: TfPlan, fail_on: str = "high", user_data_digests: Mapping[str, str] | None = None
+) -> CheckResult:
+    checker = Checker(plan, user_data_digests or {})
+    checker.build()
+    findings: list[Finding] = []
+    location = Location(plan.origin)
+
+    def finding(
+        rule_id: str,
+        address: str,
+        message: str,
+        remediation: str,
+        waiver: Waiver | None,
+        instance_id: str | None = None,
+        **details: Any,
+    ) -> None:
+        suppressed = waiver is not None and waiver.covers(rule_id)
+        findings.append(
+            Finding(
+                rule_id=rule_id,
+                severity=RULES[rule_id].severity,
+                message=message,
+                remediation=remediation,
+                instance_id=instance_id,
+                address=address,
+                location=location,
+                suppressed=suppressed,
+                suppression_reason=waiver.reason if suppressed and waiver else "",
+                details=details,
+            )
+        )
+
+    for resource in plan.resources:
+        waiver = waiver_of(resource)
+        if waiver is not None and waiver.unknown_ids:
+            checker.warnings.append(
+                f"{resource.address}: {IGNORE_TAG} names unknown rule IDs "
+                f"{', '.join(waiver.unknown_ids)}: they waive nothing"
+            )
+    excluded: list[tuple[str, str]] = []
+    for key, host in sorted(checker.hosts.items()):
+        nics = sorted(
+            host.nics.values(), key=lambda n: (n.device_index is None, n.device_index or 0, n.key)
+        )
+        if len(nics) < 2:
+            continue
+        # an instance outside the configuration: the finding points at the resource that
+        # attaches to it, and takes a waiver from its ENIs' tags
+        subject = key if host.resource is not None else (host.via or key)
+        instance_id = None if host.resource is not None else key
+        waivers = [waiver_of(host.resource)] + (
+            [waiver_of(nic.resource) for nic in nics] if host.resource is None else []
+        )
+        waiver = next((w for w in waivers if w is not None), None)
+        enis = [nic.key for nic in nics]
+        if host.user_data == COVERED:
+            excluded.append((key, f"{len(nics)} ENIs, policy routing from {host.user_data_why}"))
+            continue
+        relation = compare_subnets(nics)
+        details = {"enis": enis, "subnets": relation, "user_data": host.user_data_why}
+        if host.user_data == UNKNOWN:
+            finding(
+                "ENI005",
+                subject,
+                f"{key}: {len(nics)} ENIs and policy routing cannot be verified: "
+                f"{host.user_data_why}",
+                "Use eniplan's user data (`eniplan render --target cloud-init`, and pass the file "
+                "to check-plan with --user-data) or the eni-policy-routing module; or, if the "
+                "user data does install per-ENI policy routing, waive with "
+                + WAIVE_HINT.format(rule="ENI005"),
+                waiver,
+                instance_id,
+                **details,
+            )
+            continue
+        rule = "ENI001" if relation == "same" else "ENI002"
+        where = (
+            "share a subnet"
+            if relation == "same"
+            else (
+                "are in different subnets"
+                if relation == "different"
+                else "are in subnets not known before apply"
+            )
+        )
+        finding(
+            rule,
+            subject,
+            f"{key}: {len(nics)} ENIs {where} and the user data installs no policy routing "
+            f"({host.user_data_why})",
+            "Give the instance eniplan's user data (`eniplan render --target cloud-init`) or "
+            "the eni-policy-routing module's `user_data` output; or waive with "
+            + WAIVE_HINT.format(rule=rule),
+            waiver,
+            instance_id,
+            **details,
+        )
+
+    ids, addresses = checker.route_targets()
+    for resource in (
+        *checker.index.by_type["aws_instance"],
+        *checker.index.by_type["aws_network_interface"],
+    ):
+        if resource.after.get("source_dest_check") is not False:
+            continue
+        targeted = resource.address in addresses or any(
+            resource.after.get(key) in ids for key in ("id", "primary_network_interface_id")
+        )
+        if targeted:
+            excluded.append((resource.address, "source/dest check off: a route targets it"))
+            continue
+        waiver = waiver_of(resource)
+        finding(
+            "ENI003",
+            resource.address,
+            f"{resource.address}: source_dest_check = false, and no aws_route or aws_route_table "
+            "in this plan targets it",
+            "Set source_dest_check = true and install per-ENI policy routing; if it is a NAT, "
+            "router or firewall, add the route that targets it; or waive with "
+            + WAIVE_HINT.format(rule="ENI003"),
+            waiver,
+        )
+
+    report = Report(
+        command="check-plan",
+        findings=sort_findings(findings),
+        scanned=plan.scanned,
+        excluded=tuple(excluded),
+        fail_on=fail_on,
+    )
+    return CheckResult(report, tuple(checker.warnings))
+
+
+def check_plans(
+    plans: Iterable[TfPlan],
+    fail_on: str = "high",
+    user_data_digests: Mapping[str, str] | None = None,
+) -> CheckResult:
+    """One report for several plans (each read, checked and dropped in turn)."""
+    findings: list[Finding] = []
+    excluded: list[tuple[str, str]] = []
+    warnings: list[str] = []
+    scanned = 0
+    for plan in plans:
+        result = check_plan(plan, fail_on, user_data_digests)
+        findings.extend(result.report.findings)
+        excluded.extend(result.report.excluded)
+        warnings.extend(result.warnings)
+        scanned += result.report.scanned
+    report = Report(
+        command="check-plan",
+        findings=sort_findings(findings),
+        scanned=scanned,
+        excluded=tuple(excluded),
+        fail_on=fail_on,
+    )
+    return CheckResult(report, tuple(warnings))
+
+
+def digests_of_files(files: Iterable[tuple[str, bytes]]) -> dict[str, str]:
+    """SHA-1 digests (as the provider stores user_data) of the given user data files that
+    install policy routing, with the file names: for --user-data."""
+    digests = {}
+    for name, raw in files:
+        text = decode_user_data(raw)
+        if text_verdict(text) != COVERED:
+            continue
+        if raw[:2] != b"\x1f\x8b":
+            digests[hashlib.sha1(raw).hexdigest()] = name
+            digests[user_data_digest(raw.decode("utf-8", "replace"))] = name
+    return digests
