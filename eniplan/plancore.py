@@ -140,7 +140,7 @@ def plan_eni(facts: EniFacts, base: int, where: str) -> EniPlan:
         )
     cidr = facts.subnet_cidr
     ipv4 = (() if facts.primary_ipv4 is None else (facts.primary_ipv4,)) + facts.secondary_ipv4s
-    ipv4_addresses = []
+    ipv4_addresses: list[IPv4Interface] = []
     for address in ipv4:
         if cidr is None or address not in cidr:
             raise PlanError(
@@ -152,7 +152,7 @@ def plan_eni(facts: EniFacts, base: int, where: str) -> EniPlan:
     for prefix in facts.ipv4_prefixes:
         if cidr is None or not prefix.subnet_of(cidr):
             raise PlanError(f"{where}: IPv4 prefix {prefix} is outside its subnet {cidr}")
-    ipv6_addresses = []
+    ipv6_addresses: list[IPv6Interface] = []
     for address6 in facts.ipv6_addresses:
         home = next((net for net in facts.ipv6_subnets if address6 in net), None)
         if home is None:
@@ -165,14 +165,14 @@ def plan_eni(facts: EniFacts, base: int, where: str) -> EniPlan:
         if not any(prefix6.subnet_of(net) for net in facts.ipv6_subnets):
             raise PlanError(f"{where}: IPv6 prefix {prefix6} is outside the subnet's blocks")
 
-    sources = [
+    sources: list[IPv4Network | IPv6Network] = [
         *(IPv4Network(a) for a in ipv4),
         *facts.ipv4_prefixes,
         *(IPv6Network(a) for a in facts.ipv6_addresses),
         *facts.ipv6_prefixes,
     ]
     router = None if cidr is None else cidr.network_address + 1
-    routes = []
+    routes: list[Route] = []
     if facts.primary_ipv4 is not None and cidr is not None:
         routes.append(Route(IPv4Network("0.0.0.0/0"), table, gateway=router))
         routes.append(Route(cidr, table, source=facts.primary_ipv4))
