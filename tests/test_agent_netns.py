@@ -127,7 +127,8 @@ def test_boot_hotplug_and_teardown(
             assert routes_state(ns, plan) == expected_routes(plan)
             groups = link_groups(ns)
             assert all(groups[eni.mac] == plan.table_base for eni in plan.enis)
-            assert seconds < 2.0 * (3 if os.environ.get("CI") else 1)
+            assert seconds < 2.0, f"{seconds:.2f} s"
+            print(result.stderr + result.stdout)
             # again: nothing to do
             result, _ = agent.run(ns)
             assert result.returncode == 0 and "up to date" in result.stdout, result.stderr
