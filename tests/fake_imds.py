@@ -167,11 +167,14 @@ def _handler(imds: FakeImds) -> type[BaseHTTPRequestHandler]:
                 status = 200
             assert isinstance(status, int)
             data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (a timeout fault)
 
         do_GET = do_PUT = do_POST = _serve
 

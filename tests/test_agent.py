@@ -375,12 +375,16 @@ def _without_docs(source: str) -> str:
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef):
             node.returns = None
-            for arg in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs):
+            arguments = node.args
+            for arg in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs):
                 arg.annotation = None
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body:
+            for extra in (arguments.vararg, arguments.kwarg):
+                if extra is not None:
+                    extra.annotation = None
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and len(node.body) > 1:
             first = node.body[0]
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                node.body = node.body[1:] or [ast.Pass()]
+                node.body = node.body[1:]
     return ast.dump(tree)
 
 
@@ -401,3 +405,57 @@ def test_the_embedded_modules_are_the_packages_code() -> None:
     assert "Before=network-online.target" in unit and f"ExecStart={dynamic.LAUNCHER}" in unit
     assert f"ExecStart={dynamic.LAUNCHER} --hotplug %i" in files[dynamic.HOTPLUG_UNIT]
     assert 'ACTION=="add|remove"' in files[dynamic.UDEV_RULE]
+
+
+SAMPLE = '''"""Module docstring."""
+
+from __future__ import annotations
+
+import re  # trailing comment
+
+# a comment line
+TEMPLATE = """first
+
+# not a comment: inside a string
+last"""
+
+
+class Error(Exception):
+    """Only a docstring: it stays (the class needs a body)."""
+
+
+class Point:
+    """Docstring."""
+
+    x: int  # class annotations stay
+    y: int = 0
+
+
+def f(
+    a: dict[str, int],  # why
+    *rest: str,
+    b: re.Pattern[str] | None = None,
+    **more: object,
+) -> tuple[
+    int, str
+]:
+    """Docstring.
+
+    # with a hash
+    """
+    return len(a), "#" + TEMPLATE
+'''
+
+
+def test_compact_python_cuts_and_keeps_the_code() -> None:
+    from eniplan.render import compact
+
+    text = compact.python(SAMPLE)
+    assert ast.dump(ast.parse(text)) == _without_docs(SAMPLE)
+    assert '"""first\n\n# not a comment: inside a string\nlast"""' in text
+    assert "Only a docstring" in text and "Module docstring" not in text
+    assert "x: int\n" in text and "dict[str" not in text and "tuple[" not in text
+    assert "#" not in text.replace("# not a comment", "").replace('"#"', "")
+    assert "\n\n" not in text.replace("first\n\n#", "")
+    with pytest.raises(ValueError, match="ASCII"):
+        compact.python("x = 'é'\n")

@@ -7,15 +7,14 @@ instance's values: launch templates, auto scaling groups and Terraform's
 aws_network_interface_attachment share it.
 
 EC2 takes 16 KB of user data. The agent's modules therefore travel as one tar.xz
-(base64) in which the Python modules are compacted mechanically (comments and docstrings
-dropped, code unchanged: tests compare the syntax trees), and engine.sh loses its
-comment lines. The
+(base64), compacted by render/compact.py: comments, docstrings, function annotations
+and blank lines cut out of the Python (the code unchanged: tests compare the syntax trees),
+comment lines out of engine.sh. The
 units and the udev rule stay readable text.
 """
 
 from __future__ import annotations
 
-import ast
 import base64
 import io
 import lzma
@@ -26,7 +25,7 @@ import yaml
 
 from eniplan import __version__
 from eniplan.plancore import DEFAULT_TABLE_BASE
-from eniplan.render import base
+from eniplan.render import base, compact
 
 USER_DATA_LIMIT = 16 * 1024  # bytes, before base64 (EC2)
 LIB = "/usr/local/lib/eniplan"
@@ -94,42 +93,9 @@ RUN+="/bin/systemctl --no-block start eniplan-agent@$name.service"
 """
 
 
-def compact(source: str) -> str:
-    """The module without comments, docstrings and function annotations (which only type
-    checkers read); the same code otherwise (ast.unparse). Class annotations stay: they
-    make the dataclasses' fields."""
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef):
-            node.returns = None
-            arguments = node.args
-            for arg in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs):
-                arg.annotation = None
-            for extra in (arguments.vararg, arguments.kwarg):
-                if extra is not None:
-                    extra.annotation = None
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)):
-            first = node.body[0] if node.body else None
-            if (
-                isinstance(first, ast.Expr)
-                and isinstance(first.value, ast.Constant)
-                and isinstance(first.value.value, str)
-            ):
-                node.body = node.body[1:] or [ast.Pass()]
-    return ast.unparse(tree) + "\n"
-
-
-def compact_sh(source: str) -> str:
-    """The script without its whole-line comments (the engine has no heredoc that holds
-    one: tests run the compacted engine)."""
-    return "".join(
-        line for line in source.splitlines(keepends=True) if not line.lstrip().startswith("#")
-    )
-
-
 def module_text(name: str) -> str:
     text = resources.files("eniplan").joinpath(name).read_text(encoding="utf-8")
-    return compact(text) if name.endswith(".py") else compact_sh(text)
+    return compact.python(text) if name.endswith(".py") else compact.sh(text)
 
 
 def archive() -> bytes:
