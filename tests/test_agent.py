@@ -353,6 +353,15 @@ def test_dynamic_mode_takes_no_inventory(
     assert "does not apply" in capsys.readouterr().err
 
 
+def test_dynamic_to_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_main(["render", "--target", "cloud-init", "--mode", "dynamic", "--table-base", "20000",
+              "--no-guard", "-o", str(tmp_path)])  # fmt: skip
+    written = (tmp_path / "dynamic" / "user-data").read_text()
+    assert written == dynamic.user_data(20000, False)
+    assert "table-base=20000 guard=off" in written.splitlines()[1]
+    assert "--table-base 20000 --no-guard" in user_data_files(written)[dynamic.UNIT]
+
+
 def test_only_cloud_init_is_dynamic(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         cli_main(["render", "--target", "iproute2", "--mode", "dynamic"])
@@ -396,6 +405,7 @@ def test_the_embedded_modules_are_the_packages_code() -> None:
         original = (root / name).read_text()
         if name.endswith(".py"):
             assert ast.dump(ast.parse(embedded)) == _without_docs(original), name
+            ast.parse(embedded, feature_version=(3, 7))  # the oldest python3 it runs on
         else:  # the engine: its comment lines dropped, every other line as it is
             kept = [line for line in original.splitlines() if not line.lstrip().startswith("#")]
             assert embedded.splitlines() == kept

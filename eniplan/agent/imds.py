@@ -8,6 +8,7 @@ would add X-Forwarded-For, which IMDS refuses).
 
 from __future__ import annotations
 
+import http.client
 import time
 import urllib.error
 import urllib.request
@@ -83,7 +84,8 @@ class Imds:
                 if error.code != 429 and error.code < 500:
                     raise ImdsError(f"{method} {url}: HTTP {error.code} {error.reason}") from None
                 problem = f"HTTP {error.code}"
-            except (OSError, UnicodeDecodeError) as error:  # URLError, timeouts, resets
+            except (OSError, http.client.HTTPException, UnicodeDecodeError) as error:
+                # URLError, timeouts, resets, garbled answers
                 problem = f"{type(error).__name__}: {getattr(error, 'reason', error)}"
                 self.endpoints.append(self.endpoints.pop(0))  # the other endpoint next
             if self.clock() + delay > self.deadline:
