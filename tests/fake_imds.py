@@ -17,6 +17,7 @@ namespace: `python fake_imds.py TREE.json HOST PORT` (re-reads TREE.json when it
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import threading
 import time
@@ -76,14 +77,15 @@ class FakeImds:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.tokens: dict[str, float] = {}  # token -> expiry (monotonic)
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer((host, port), _handler(self))
+        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        self.server = server_class((host, port), _handler(self))
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://[{host}]:{port}" if ":" in str(host) else f"http://{host}:{port}"
 
     def __enter__(self) -> FakeImds:
         self.thread.start()
@@ -155,6 +157,10 @@ class FakeImds:
                     self.late[mac] = listings - 1
                     children = [c for c in children if c != f"{mac}/"]
         return (200, "\n".join(children)) if children else (404, "")
+
+
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 
 
 def _handler(imds: FakeImds) -> type[BaseHTTPRequestHandler]:

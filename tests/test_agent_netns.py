@@ -48,10 +48,10 @@ def write_tree(path: Path, tree: dict[str, str]) -> None:
 
 
 @contextmanager
-def fake_imds_in(ns: Namespace, tree_file: Path) -> Iterator[None]:
-    """The fake IMDS at 169.254.169.254:80 in namespace `ns` (a process we start and stop)."""
+def fake_imds_in(ns: Namespace, tree_file: Path, address: str = IMDS_ADDRESS) -> Iterator[None]:
+    """The fake IMDS at ADDRESS:80 in namespace `ns` (a process we start and stop)."""
     env = dict(os.environ, PYTHONPATH=f"{TESTS.parent}{os.pathsep}{TESTS}")
-    command = [sys.executable, str(TESTS / "fake_imds.py"), str(tree_file), IMDS_ADDRESS, "80"]
+    command = [sys.executable, str(TESTS / "fake_imds.py"), str(tree_file), address, "80"]
     process = subprocess.Popen(
         ["ip", "netns", "exec", ns.name, *command],
         stdout=subprocess.PIPE,
@@ -68,14 +68,24 @@ def fake_imds_in(ns: Namespace, tree_file: Path) -> Iterator[None]:
         process.wait(timeout=10)
 
 
-def connect(instance: Namespace, imds: Namespace) -> None:
-    """A veth from the instance to the IMDS namespace; link-local addresses, as on EC2."""
+def connect(instance: Namespace, imds: Namespace, ipv6_only: bool = False) -> None:
+    """A veth from the instance to the IMDS namespace: link-local IPv4 as on EC2, or only
+    IMDS's IPv6 address (fd00:ec2::254, as on Nitro instances)."""
     instance.run("ip", "link", "add", "imds0", "type", "veth", "peer", "name", "imds1",
                  "netns", imds.name)  # fmt: skip
-    instance.run("ip", "addr", "add", "169.254.0.1/16", "dev", "imds0")
+    if ipv6_only:
+        instance.run("ip", "addr", "add", "fd00:ec2::1/64", "dev", "imds0", "nodad")
+        imds.run("ip", "addr", "add", "fd00:ec2::254/64", "dev", "imds1", "nodad")
+    else:
+        instance.run("ip", "addr", "add", "169.254.0.1/16", "dev", "imds0")
+        imds.run("ip", "addr", "add", f"{IMDS_ADDRESS}/16", "dev", "imds1")
     instance.run("ip", "link", "set", "imds0", "up")
-    imds.run("ip", "addr", "add", f"{IMDS_ADDRESS}/16", "dev", "imds1")
     imds.run("ip", "link", "set", "imds1", "up")
+
+
+def route_get(ns: Namespace, source: str) -> str:
+    """The kernel's decision for a packet from SOURCE to the internet (no packet sent)."""
+    return ns.run("ip", "route", "get", "198.51.100.7", "from", source).stdout
 
 
 class Agent:
@@ -129,6 +139,12 @@ def test_boot_hotplug_and_teardown(
             assert all(groups[eni.mac] == plan.table_base for eni in plan.enis)
             assert seconds < 2.0, f"{seconds:.2f} s"
             print(result.stderr + result.stdout)
+            # replies leave by the ENI that owns the source address, via its subnet's router
+            names = ns.link_names_by_mac()
+            for eni in plan.enis:
+                for address in {eni.primary_ipv4, *(a.ip for a in eni.ipv4_addresses)}:
+                    decision = route_get(ns, str(address))
+                    assert f"via {eni.router} dev {names[eni.mac]}" in decision, decision
             # again: nothing to do
             result, _ = agent.run(ns)
             assert result.returncode == 0 and "up to date" in result.stdout, result.stderr
@@ -186,3 +202,22 @@ def test_imds_unreachable_changes_nothing(
         assert result.returncode == 1
         assert "failed, nothing changed" in result.stderr
         assert (ns.run("ip", "rule", "show").stdout, ns.run("ip", "route", "show").stdout) == before
+
+
+def test_imds_over_ipv6_when_ipv4_is_unreachable(
+    sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan], tmp_path: Path
+) -> None:
+    plan = sandbox_plans["web-balanced"]
+    instance = sandbox_inventory.instance(plan.instance_id)
+    assert instance is not None
+    tree_file = tmp_path / "tree.json"
+    write_tree(tree_file, metadata_tree(instance, sandbox_inventory))
+    agent = Agent(tmp_path)
+    with Namespace("eniplan-ag") as ns, Namespace("eniplan-im") as imds_ns:
+        connect(ns, imds_ns, ipv6_only=True)
+        ns.add_enis(plan)
+        with fake_imds_in(imds_ns, tree_file, "fd00:ec2::254"):
+            result, _ = agent.run(ns)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert rules_state(ns, plan) == expected_rules(plan)
+        assert routes_state(ns, plan) == expected_routes(plan)
