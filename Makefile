@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean terraform-user-data
 
 demo: $(VENV)/.sandbox
 	$(BIN)/eniplan demo
@@ -34,6 +34,9 @@ $(VENV)/.sandbox: pyproject.toml | $(VENV)/bin/python
 $(VENV)/.dev: pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.sandbox
+
+terraform-user-data: $(VENV)/.sandbox  # the Terraform module's copy of the dynamic user data
+	./scripts/render-terraform-user-data $(BIN)/python
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

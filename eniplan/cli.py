@@ -393,10 +393,12 @@ def plan(output_format: str, **params: Any) -> None:
 )
 @click.option(
     "--mode",
-    type=click.Choice(["static"]),
+    type=click.Choice(["static", "dynamic"]),
     default="static",
     show_default=True,
-    help="static: every ENI, MAC and address hard-coded from the inventory.",
+    help="static: every ENI, MAC and address hard-coded from the inventory. dynamic "
+    "(cloud-init): one user data for every instance, whose agent reads IMDSv2 at boot and "
+    "on ENI hotplug; it takes no inventory source or selection.",
 )
 @click.option(
     "--persist",
@@ -423,7 +425,11 @@ def render(target: str, mode: str, persist: str, output_dir: str | None, **param
       eniplan render --sandbox --instance-id i-0123456789abcdef0 --target iproute2 > routing.sh
       eniplan render --inventory snap.json --tag role=web --target cloud-init -o out/
       eniplan render --sandbox --target netplan -o out/ && ls out/*/etc/netplan/
+      eniplan render --target cloud-init --mode dynamic > user-data.yaml
     """
+    if mode == "dynamic":
+        _render_dynamic(target, persist, output_dir, params)
+        return
     plans = _plans(params)
     options = RenderOptions(mode=mode, persist=persist)
     renderings = []
@@ -459,6 +465,47 @@ def render(target: str, mode: str, persist: str, output_dir: str | None, **param
     written = write_renderings(output_dir, renderings)
     for path in written:
         click.echo(f"wrote {path}", err=True)
+
+
+def _render_dynamic(
+    target: str, persist: str, output_dir: str | None, params: dict[str, Any]
+) -> None:
+    """--mode dynamic: the same user data for every instance, so no inventory at all."""
+    from eniplan.render import dynamic
+
+    if target != "cloud-init":
+        raise InputError(f"--mode dynamic: only --target cloud-init has an agent, not {target}")
+    options = {
+        "profile": "--profile",
+        "regions": "--region",
+        "all_regions": "--all-regions",
+        "role_arns": "--role-arn",
+        "endpoint_url": "--endpoint-url",
+        "inventory_paths": "--inventory",
+        "sandbox": "--sandbox",
+        "instance_ids": "--instance-id",
+        "tags": "--tag",
+        "force": "--force",
+    }
+    given = [
+        option for name, option in options.items() if params.get(name) not in (None, (), False)
+    ]
+    if persist != "auto":
+        given.append("--persist")
+    if given:
+        raise InputError(
+            f"--mode dynamic renders one user data for every instance: {', '.join(given)} "
+            "does not apply (the agent reads each instance's ENIs from IMDS)"
+        )
+    rendering = dynamic.render(check_table_base(params["table_base"]), not params["no_guard"])
+    if output_dir is None:
+        (file,) = rendering.files
+        click.echo(file.content, nl=False)
+    else:
+        for path in write_renderings(output_dir, [rendering]):
+            click.echo(f"wrote {path}", err=True)
+    for note in rendering.notes:
+        click.echo(f"eniplan: note: {note}", err=True)
 
 
 @cli.command()

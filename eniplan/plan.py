@@ -11,6 +11,10 @@ plus the main-table guard: every managed ENI joins netdev group G and
 do not leave through an ENI. The IPv6 default route comes from router advertisements at
 apply time: the plan says "default via the RA router", never an address.
 
+The per-ENI computation is plancore.py's (standard library only), which the dynamic-mode
+agent runs on the instance from IMDS facts: one planner for both modes. This module adds
+what needs the inventory: other agents, skipped ENIs, the instance's status.
+
 Renderers turn an InstancePlan into files; they never look at the inventory again.
 """
 
@@ -18,92 +22,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
 from typing import Any
 
 from eniplan import agents
 from eniplan.errors import InputError
 from eniplan.model import Eni, Instance, Inventory
-
-DEFAULT_TABLE_BASE = 10000
-# Rule priorities (= tables) must stay below the main rule (32766). The largest instances
-# have 32 network cards; with up to 100 devices per card this is the highest safe base.
-MAIN_RULE_PRIORITY = 32766
-MAX_NETWORK_CARDS = 32
-MAX_TABLE_BASE = MAIN_RULE_PRIORITY - 1 - 100 * (MAX_NETWORK_CARDS - 1) - 99
-MIN_TABLE_BASE = 1000
-
-
-@dataclass(frozen=True)
-class Rule:
-    """`ip rule add from SOURCE lookup TABLE priority PRIORITY`."""
-
-    source: IPv4Network | IPv6Network  # a /32 or /128 for an address, else the prefix
-    table: int
-    priority: int
-
-    @property
-    def family(self) -> int:
-        return self.source.version
-
-    @property
-    def source_text(self) -> str:
-        """`from` as `ip rule` prints it: a bare address for a /32 or /128, else the prefix."""
-        if self.source.prefixlen == self.source.max_prefixlen:
-            return str(self.source.network_address)
-        return str(self.source)
-
-
-@dataclass(frozen=True)
-class Route:
-    """A route in an ENI's table. `gateway` None: on-link; `via_ra`: the IPv6 router that
-    router advertisements announce on the interface, learned at apply time."""
-
-    destination: IPv4Network | IPv6Network  # 0.0.0.0/0 or ::/0 for the default
-    table: int
-    gateway: IPv4Address | None = None
-    source: IPv4Address | None = None
-    via_ra: bool = False
-
-    @property
-    def family(self) -> int:
-        return self.destination.version
-
-    @property
-    def is_default(self) -> bool:
-        return self.destination.prefixlen == 0
-
-
-@dataclass(frozen=True)
-class EniPlan:
-    eni_id: str
-    mac: str
-    network_card_index: int
-    device_index: int
-    table: int
-    is_primary: bool
-    subnet_id: str
-    subnet_cidr: IPv4Network | None
-    router: IPv4Address | None
-    ipv6_subnets: tuple[IPv6Network, ...]
-    # addresses to configure on the interface (with the subnet's prefix length). On the
-    # primary ENI the OS (DHCP) owns the primary IPv4: it is not in this list.
-    ipv4_addresses: tuple[IPv4Interface, ...]
-    ipv6_addresses: tuple[IPv6Interface, ...]
-    primary_ipv4: IPv4Address | None
-    rules: tuple[Rule, ...]
-    routes: tuple[Route, ...]
-    # the inventory's record of the ENI (security groups, tags, attachment ID, source/dest
-    # check): for targets that describe the ENI itself (terraform); not part of the digest
-    eni: Eni | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def name_hint(self) -> str:
-        """The name EC2 Linux images give it (eth0, eth1, ...); only for formats that need
-        a name. Scripts find the interface by MAC."""
-        index = self.network_card_index * 100 + self.device_index
-        return f"eth{index}"
+from eniplan.plancore import (  # the core's types and bounds, re-exported
+    DEFAULT_TABLE_BASE as DEFAULT_TABLE_BASE,
+)
+from eniplan.plancore import MAIN_RULE_PRIORITY as MAIN_RULE_PRIORITY
+from eniplan.plancore import MAX_NETWORK_CARDS as MAX_NETWORK_CARDS
+from eniplan.plancore import MAX_TABLE_BASE as MAX_TABLE_BASE
+from eniplan.plancore import MIN_TABLE_BASE as MIN_TABLE_BASE
+from eniplan.plancore import EniFacts, PlanError, plan_enis
+from eniplan.plancore import EniPlan as EniPlan
+from eniplan.plancore import Guard as Guard
+from eniplan.plancore import Route as Route
+from eniplan.plancore import Rule as Rule
 
 
 @dataclass(frozen=True)
@@ -111,15 +48,6 @@ class SkippedEni:
     eni_id: str
     mac: str
     reason: str
-
-
-@dataclass(frozen=True)
-class Guard:
-    """`ip link set dev IF group GROUP` for every managed ENI, and
-    `ip rule add lookup main suppress_ifgroup GROUP priority PRIORITY`."""
-
-    group: int
-    priority: int
 
 
 # Instance statuses
@@ -142,6 +70,10 @@ class InstancePlan:
     skipped: tuple[SkippedEni, ...] = ()
     guard: Guard | None = None
     notes: tuple[str, ...] = field(default=())
+    # the inventory's records of the managed ENIs by ID (security groups, tags, attachment
+    # ID, source/dest check): for targets that describe the ENI itself (terraform); not
+    # part of the routing plan, nor of its digest
+    eni_records: Mapping[str, Eni] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -223,9 +155,12 @@ def plan_instance(
             skipped=tuple(skipped_enis),
         )
 
-    _check_unique_macs(instance, managed)
-    eni_plans = tuple(_plan_eni(instance, eni, inventory, base) for eni in managed)
-    _check_unique_tables(instance, eni_plans)
+    try:
+        eni_plans = plan_enis(
+            instance.instance_id, [eni_facts(eni, inventory) for eni in managed], base
+        )
+    except PlanError as error:
+        raise InputError(str(error)) from None
     notes = []
     if agent:
         notes.append(f"planned with --force although {agent} handles this OS")
@@ -237,6 +172,7 @@ def plan_instance(
         reason=f"{len(eni_plans)} ENIs, one routing table each",
         enis=eni_plans,
         skipped=tuple(skipped_enis),
+        eni_records={eni.eni_id: eni for eni in managed},
         guard=Guard(group=base, priority=base - 1) if options.guard else None,
         notes=tuple(notes),
     )
@@ -248,90 +184,23 @@ def plan_inventory(
     return [plan_instance(instance, inventory, options) for instance in inventory.instances]
 
 
-def _check_unique_macs(instance: Instance, enis: list[Eni]) -> None:
-    macs = [eni.mac for eni in enis]
-    if len(set(macs)) != len(macs):
-        raise InputError(f"{instance.instance_id}: two ENIs share one MAC address")
-
-
-def _check_unique_tables(instance: Instance, plans: tuple[EniPlan, ...]) -> None:
-    tables = [p.table for p in plans]
-    if len(set(tables)) != len(tables):
-        raise InputError(
-            f"{instance.instance_id}: two ENIs map to one routing table "
-            "(the same network card and device index)"
-        )
-
-
-def _plan_eni(instance: Instance, eni: Eni, inventory: Inventory, base: int) -> EniPlan:
+def eni_facts(eni: Eni, inventory: Inventory) -> EniFacts:
+    """What the planner core needs of an attached ENI, from the inventory."""
     assert eni.device_index is not None  # unattached ENIs were skipped
-    table = base + 100 * eni.network_card_index + eni.device_index
-    if table >= MAIN_RULE_PRIORITY or eni.device_index >= 100:
-        raise InputError(
-            f"{instance.instance_id} {eni.eni_id}: network card {eni.network_card_index} device "
-            f"{eni.device_index} gives table {table}, not below the main rule's priority "
-            f"{MAIN_RULE_PRIORITY}"
-        )
     subnet = inventory.subnet(eni)
-    where = f"{instance.instance_id} {eni.eni_id}"
-
-    ipv4_addresses: list[IPv4Interface] = []
-    for address in eni.ipv4_addresses:
-        if subnet.cidr is None or address not in subnet.cidr:
-            raise InputError(
-                f"{where}: address {address} is outside its subnet "
-                f"{subnet.subnet_id} ({subnet.cidr or 'IPv6-only'})"
-            )
-        if eni.is_primary and address == eni.primary_ipv4:
-            continue  # the OS's DHCP owns the primary ENI's primary address
-        ipv4_addresses.append(IPv4Interface(f"{address}/{subnet.cidr.prefixlen}"))
-    for prefix in eni.ipv4_prefixes:
-        if subnet.cidr is None or not prefix.subnet_of(subnet.cidr):
-            raise InputError(f"{where}: IPv4 prefix {prefix} is outside its subnet {subnet.cidr}")
-
-    ipv6_addresses: list[IPv6Interface] = []
-    for address6 in eni.ipv6_addresses:
-        home = next((net for net in subnet.ipv6_cidrs if address6 in net), None)
-        if home is None:
-            raise InputError(
-                f"{where}: IPv6 address {address6} is in none of the subnet's IPv6 blocks "
-                f"({', '.join(map(str, subnet.ipv6_cidrs)) or 'none'})"
-            )
-        ipv6_addresses.append(IPv6Interface(f"{address6}/{home.prefixlen}"))
-    for prefix6 in eni.ipv6_prefixes:
-        if not any(prefix6.subnet_of(net) for net in subnet.ipv6_cidrs):
-            raise InputError(f"{where}: IPv6 prefix {prefix6} is outside the subnet's blocks")
-
-    rules = [Rule(IPv4Network(a), table, table) for a in eni.ipv4_addresses]
-    rules += [Rule(p, table, table) for p in eni.ipv4_prefixes]
-    rules += [Rule(IPv6Network(a), table, table) for a in eni.ipv6_addresses]
-    rules += [Rule(p, table, table) for p in eni.ipv6_prefixes]
-
-    routes: list[Route] = []
-    if eni.primary_ipv4 is not None and subnet.cidr is not None and subnet.router is not None:
-        routes.append(Route(IPv4Network("0.0.0.0/0"), table, gateway=subnet.router))
-        routes.append(Route(subnet.cidr, table, source=eni.primary_ipv4))
-    if eni.ipv6_addresses or eni.ipv6_prefixes:
-        routes.append(Route(IPv6Network("::/0"), table, via_ra=True))
-        routes.extend(Route(net, table) for net in subnet.ipv6_cidrs)
-
-    return EniPlan(
+    return EniFacts(
         eni_id=eni.eni_id,
         mac=eni.mac,
         network_card_index=eni.network_card_index,
         device_index=eni.device_index,
-        table=table,
-        is_primary=eni.is_primary,
         subnet_id=subnet.subnet_id,
         subnet_cidr=subnet.cidr,
-        router=subnet.router,
         ipv6_subnets=subnet.ipv6_cidrs,
-        ipv4_addresses=tuple(ipv4_addresses),
-        ipv6_addresses=tuple(ipv6_addresses),
         primary_ipv4=eni.primary_ipv4,
-        rules=tuple(rules),
-        routes=tuple(routes),
-        eni=eni,
+        secondary_ipv4s=eni.secondary_ipv4s,
+        ipv4_prefixes=eni.ipv4_prefixes,
+        ipv6_addresses=eni.ipv6_addresses,
+        ipv6_prefixes=eni.ipv6_prefixes,
     )
 
 

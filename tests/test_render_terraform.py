@@ -37,11 +37,8 @@ def managed_plans(sandbox_plans: dict[str, InstancePlan]) -> list[InstancePlan]:
 
 def with_tags(plan: InstancePlan, tags: dict[str, str], name: str) -> InstancePlan:
     """The plan with every secondary ENI's tags replaced, and the instance renamed."""
-    enis = []
-    for eni in plan.enis:
-        assert eni.eni is not None
-        enis.append(dataclasses.replace(eni, eni=dataclasses.replace(eni.eni, tags=tags)))
-    return dataclasses.replace(plan, enis=tuple(enis), name=name)
+    records = {key: dataclasses.replace(eni, tags=tags) for key, eni in plan.eni_records.items()}
+    return dataclasses.replace(plan, eni_records=records, name=name)
 
 
 def test_registered_as_a_target() -> None:
@@ -140,20 +137,20 @@ def check_resources(plan: InstancePlan, parsed: dict[str, Any]) -> None:
     assert len(interfaces) == len(attachments) == len(secondaries)
     imports = {item["id"].strip('"'): item["to"].strip("${}") for item in parsed["import"]}
     for eni in secondaries:
-        assert eni.eni is not None
+        record = plan.eni_records[eni.eni_id]
         (name,) = [n for n, body in interfaces.items() if imports.get(eni.eni_id, "").endswith(n)]
         body = interfaces[name]
         assert body["subnet_id"] == f'"{eni.subnet_id}"'
-        assert body["private_ip_list"] == [f'"{a}"' for a in eni.eni.ipv4_addresses]
+        assert body["private_ip_list"] == [f'"{a}"' for a in record.ipv4_addresses]
         assert body["private_ip_list_enabled"] is True
         assert body["source_dest_check"] is True
-        assert body["security_groups"] == [f'"{g}"' for g in eni.eni.security_group_ids]
+        assert body["security_groups"] == [f'"{g}"' for g in record.security_group_ids]
         attachment = attachments[name]
         assert attachment["instance_id"] == f'"{plan.instance_id}"'
         assert attachment["device_index"] == eni.device_index
         assert attachment["network_card_index"] == eni.network_card_index
-        assert eni.eni.attachment_id is not None
-        assert imports[eni.eni.attachment_id] == f"aws_network_interface_attachment.{name}"
+        assert record.attachment_id is not None
+        assert imports[record.attachment_id] == f"aws_network_interface_attachment.{name}"
 
 
 def test_hostile_tags_stay_strings(sandbox_plans: dict[str, InstancePlan], tmp_path: Path) -> None:
@@ -197,9 +194,7 @@ def test_gzip_user_data_uses_filebase64(sandbox_plans: dict[str, InstancePlan]) 
     assert isinstance(user_data_tf, str)
     assert "filebase64(" in user_data_tf and "user_data_base64 = local." in user_data_tf
     # without the inventory's ENI records: the plan's addresses, no security groups
-    bare = dataclasses.replace(
-        plan, enis=tuple(dataclasses.replace(e, eni=None) for e in plan.enis)
-    )
+    bare = dataclasses.replace(plan, eni_records={})
     bare_tf = terraform.enis_tf(bare)
     assert "security groups unknown" in bare_tf and "terraform import" in bare_tf
     parsed = parse_hcl(bare_tf)

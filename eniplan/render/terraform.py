@@ -78,7 +78,7 @@ def eni_resources(plan: InstancePlan) -> tuple[EniResource, ...]:
 
 def _eni_resource(plan: InstancePlan, eni: EniPlan) -> EniResource:
     eni_id = values.resource_id("eni", eni.eni_id)
-    record = eni.eni
+    record = plan.eni_records.get(eni.eni_id)
     tags = dict(record.tags) if record is not None else {}
     base_name = tags.get("Name") or f"{plan.name or 'instance'}_eth{eni.name_hint[3:]}"
     name = hcl.sanitize_identifier(base_name[:NAME_MAX], "eni") + "_" + eni_id.replace("-", "_")

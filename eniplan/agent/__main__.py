@@ -1,0 +1,5 @@
+import sys
+
+from eniplan.agent.main import main
+
+sys.exit(main())

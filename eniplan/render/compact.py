@@ -1,0 +1,86 @@
+"""Compact Python and sh source for user data, by cutting text out, never rewriting it.
+
+Python loses its comments, docstrings, function annotations (only type checkers read them;
+class annotations stay, they make dataclass fields) and blank lines; sh loses its comment
+lines. What is left is the source's own text, so the result does not depend on the Python
+that renders it (ast.unparse would), and the tests compare syntax trees to prove the code is
+unchanged.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import tokenize
+
+
+def python(source: str) -> str:
+    if not source.isascii():
+        raise ValueError("compact.python takes ASCII source (ast columns are UTF-8 bytes)")
+    starts = [0]
+    for line in source.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+
+    def at(line: int, column: int) -> int:
+        return starts[line - 1] + column
+
+    def end(node: ast.expr) -> int:
+        assert node.end_lineno is not None and node.end_col_offset is not None
+        return at(node.end_lineno, node.end_col_offset)
+
+    cuts: list[tuple[int, int]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and len(node.body) > 1:
+            first = node.body[0]
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                assert first.end_lineno is not None
+                cuts.append((at(first.lineno, 0), starts[first.end_lineno]))
+        if isinstance(node, ast.FunctionDef):
+            arguments = node.args
+            for arg in (
+                *arguments.posonlyargs,
+                *arguments.args,
+                *arguments.kwonlyargs,
+                *(a for a in (arguments.vararg, arguments.kwarg) if a is not None),
+            ):
+                if arg.annotation is not None:
+                    cuts.append(
+                        (at(arg.lineno, arg.col_offset + len(arg.arg)), end(arg.annotation))
+                    )
+            if node.returns is not None:
+                arrow = source.rindex("->", 0, at(node.returns.lineno, node.returns.col_offset))
+                cuts.append((source.rindex(")", 0, arrow) + 1, end(node.returns)))
+    in_string: set[int] = set()  # lines inside multi-line strings: kept as they are
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.STRING:
+            in_string.update(range(token.start[0] + 1, token.end[0] + 1))
+        if token.type == tokenize.COMMENT:
+            start = at(*token.start)
+            line_start = starts[token.start[0] - 1]
+            before = source[line_start:start]
+            if before.strip():  # after code: the comment and the blanks before it
+                cuts.append((line_start + len(before.rstrip()), at(*token.end)))
+            else:  # a line of its own
+                cuts.append((line_start, starts[token.start[0]]))
+    for number, line in enumerate(source.splitlines(keepends=True), start=1):
+        if not line.strip() and number not in in_string:
+            cuts.append((starts[number - 1], starts[number]))
+    text, position = [], 0
+    for start, stop in sorted(cuts):
+        if start > position:
+            text.append(source[position:start])
+        position = max(position, stop)
+    text.append(source[position:])
+    return "".join(text)
+
+
+def sh(source: str) -> str:
+    """The script without its whole-line comments. Only for scripts with no here-document
+    or multi-line string that holds a line starting with #: the tests run the result."""
+    return "".join(
+        line for line in source.splitlines(keepends=True) if not line.lstrip().startswith("#")
+    )

@@ -1,0 +1,186 @@
+"""`render --target cloud-init --mode dynamic`: one user data for every instance.
+
+The user data installs the agent (eniplan/agent/: IMDSv2 -> plancore.py -> engine.sh),
+a systemd unit that runs it at every boot before network-online.target, and a udev rule
+with a template unit that runs it when an ENI is attached or detached. It holds no
+instance's values: launch templates, auto scaling groups and Terraform's
+aws_network_interface_attachment share it.
+
+EC2 takes 16 KB of user data. The agent's modules therefore travel as one tar.xz
+(base64), compacted by render/compact.py: comments, docstrings, function annotations
+and blank lines cut out of the Python (the code unchanged: tests compare the syntax trees),
+comment lines out of engine.sh. The
+units and the udev rule stay readable text.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import lzma
+import tarfile
+from importlib import resources
+
+import yaml
+
+from eniplan import __version__
+from eniplan.plancore import DEFAULT_TABLE_BASE
+from eniplan.render import base, compact
+
+USER_DATA_LIMIT = 16 * 1024  # bytes, before base64 (EC2)
+LIB = "/usr/local/lib/eniplan"
+ARCHIVE = f"{LIB}/agent.tar.xz"
+LAUNCHER = "/usr/local/sbin/eniplan-agent"
+UNIT = "/etc/systemd/system/eniplan-agent.service"
+HOTPLUG_UNIT = "/etc/systemd/system/eniplan-agent@.service"
+UDEV_RULE = "/etc/udev/rules.d/90-eniplan-agent.rules"
+USER_DATA_PATH = "/user-data"
+# (module in the eniplan package, path under LIB): everything the agent imports
+MODULES = (
+    ("__init__.py", "eniplan/__init__.py"),
+    ("plancore.py", "eniplan/plancore.py"),
+    ("agent/__init__.py", "eniplan/agent/__init__.py"),
+    ("agent/imds.py", "eniplan/agent/imds.py"),
+    ("agent/main.py", "eniplan/agent/main.py"),
+    ("agent/engine.sh", "eniplan/agent/engine.sh"),
+)
+
+# python3, not tar: the agent needs it anyway, and tar's -J needs xz, which not every
+# image has. The archive is eniplan's own; the "data" filter where Python has it.
+_FILTER = '**({"filter": "data"} if hasattr(t, "data_filter") else {})'
+EXTRACT = (
+    f"""python3 -c 'import tarfile as t; t.open("{ARCHIVE}").extractall("{LIB}", {_FILTER})'"""
+)
+
+_LAUNCHER = f"""\
+#!/bin/sh
+# eniplan {__version__} dynamic agent: per-ENI policy routing from IMDSv2 (--help)
+exec python3 -Es -c 'import sys; sys.path.insert(0, "{LIB}")
+from eniplan.agent.main import main; sys.exit(main())' "$@"
+"""
+
+_UNIT = """\
+[Unit]
+Description=eniplan per-ENI policy routing from IMDS
+After=network.target networking.service systemd-networkd-wait-online.service \
+NetworkManager-wait-online.service
+Before=network-online.target
+Wants=network.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart={launcher}{args}
+
+[Install]
+WantedBy=network-online.target multi-user.target
+"""
+
+_HOTPLUG_UNIT = """\
+[Unit]
+Description=eniplan policy routing after ENI link %i came or went
+After=eniplan-agent.service
+
+[Service]
+Type=oneshot
+ExecStart={launcher} --hotplug %i{args}
+"""
+
+_UDEV = """\
+# eniplan: re-plan the ENIs' routing when one is attached or detached
+SUBSYSTEM=="net", ACTION=="add|remove", KERNEL=="eth*|ens*|enp*|enX*", \
+RUN+="/bin/systemctl --no-block start eniplan-agent@$name.service"
+"""
+
+
+def module_text(name: str) -> str:
+    text = resources.files("eniplan").joinpath(name).read_text(encoding="utf-8")
+    return compact.python(text) if name.endswith(".py") else compact.sh(text)
+
+
+def archive() -> bytes:
+    """The agent's modules as a reproducible tar.xz (fixed owner, times and order)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, path in MODULES:
+            data = module_text(name).encode()
+            info = tarfile.TarInfo(path)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    return lzma.compress(buffer.getvalue(), preset=9 | lzma.PRESET_EXTREME)
+
+
+def agent_args(table_base: int, guard: bool) -> str:
+    args = "" if table_base == DEFAULT_TABLE_BASE else f" --table-base {int(table_base)}"
+    return args + ("" if guard else " --no-guard")
+
+
+def marker(table_base: int, guard: bool) -> str:
+    return (
+        f"# eniplan {__version__} mode=dynamic table-base={int(table_base)} "
+        f"guard={'on' if guard else 'off'}"
+    )
+
+
+def user_data(table_base: int = DEFAULT_TABLE_BASE, guard: bool = True) -> str:
+    args = agent_args(table_base, guard)
+    text_files = (
+        (LAUNCHER, _LAUNCHER, "0755"),
+        (UNIT, _UNIT.format(launcher=LAUNCHER, args=args), "0644"),
+        (HOTPLUG_UNIT, _HOTPLUG_UNIT.format(launcher=LAUNCHER, args=args), "0644"),
+        (UDEV_RULE, _UDEV, "0644"),
+    )
+    document = {
+        "write_files": [
+            {
+                "path": ARCHIVE,
+                "encoding": "b64",
+                "permissions": "0644",
+                "content": base64.b64encode(archive()).decode(),
+            },
+            *(
+                {"path": path, "permissions": mode, "content": content}
+                for path, content, mode in text_files
+            ),
+        ],
+        "runcmd": [
+            [
+                "sh",
+                "-c",
+                f"{EXTRACT} && systemctl daemon-reload && "
+                "systemctl enable --now eniplan-agent.service && udevadm control --reload",
+            ]
+        ],
+    }
+    body = yaml.dump(
+        document, Dumper=_BlockDumper, sort_keys=False, default_flow_style=False, width=1 << 20
+    )
+    return f"#cloud-config\n{marker(table_base, guard)}\n{body}"
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings as literal blocks (`|`), so the files read as they will be."""
+
+
+def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _str_representer)
+
+
+def render(table_base: int = DEFAULT_TABLE_BASE, guard: bool = True) -> base.Rendering:
+    text = user_data(table_base, guard)
+    size = len(text.encode())
+    if size >= USER_DATA_LIMIT:  # a bug: tests keep it under
+        raise AssertionError(f"dynamic user data is {size} bytes, over EC2's 16 KB")
+    return base.Rendering(
+        target="cloud-init",
+        instance_id="dynamic",
+        files=(base.RenderedFile(USER_DATA_PATH, text, 0o600),),
+        notes=(
+            f"dynamic user data: {size} bytes of EC2's {USER_DATA_LIMIT}; the same for "
+            "every instance (the agent reads IMDSv2 at boot and on ENI hotplug)",
+        ),
+    )

@@ -1,0 +1,471 @@
+"""The dynamic-mode agent: its IMDSv2 client against a fake IMDS (faults included), its
+plan (= the static planner's), its value checks, standing aside, and the user data that
+carries it (cloud-init schema, 16 KB, the compacted modules are the same code)."""
+
+from __future__ import annotations
+
+import ast
+import base64
+import io
+import lzma
+import re
+import shutil
+import subprocess
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from fake_imds import FakeImds, metadata_tree
+
+from eniplan import __version__
+from eniplan.agent import main as agent
+from eniplan.agent.imds import Imds, ImdsError
+from eniplan.cli import main as cli_main
+from eniplan.model import Inventory
+from eniplan.plan import InstancePlan
+from eniplan.plancore import plan_enis
+from eniplan.render import dynamic, iproute2
+
+MANAGED = ["centos7-same-24", "rhel-same-20", "web-balanced", "app-check-disabled", "multi-subnet"]
+MACS = "network/interfaces/macs/"
+
+
+def tree_of(inventory: Inventory, plan: InstancePlan) -> dict[str, str]:
+    instance = inventory.instance(plan.instance_id)
+    assert instance is not None
+    return metadata_tree(instance, inventory)
+
+
+@pytest.fixture
+def multi(sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan]) -> FakeImds:
+    return FakeImds(tree_of(sandbox_inventory, sandbox_plans["multi-subnet"]))
+
+
+def client(imds: FakeImds, **kwargs: float) -> Imds:
+    return Imds([imds.url], **kwargs)
+
+
+# --- the fake IMDS itself behaves as IMDSv2 ----------------------------------------------
+
+
+def _raw(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> int:
+    request = urllib.request.Request(url, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_fake_imds_has_imdsv2_semantics(multi: FakeImds) -> None:
+    with multi:
+        token_url = multi.url + "/latest/api/token"
+        assert _raw(multi.url + "/latest/meta-data/mac") == 401  # IMDSv1: refused
+        assert _raw(token_url, "PUT") == 400  # no TTL
+        assert _raw(token_url, "PUT", {"X-aws-ec2-metadata-token-ttl-seconds": "0"}) == 400
+        ttl = {"X-aws-ec2-metadata-token-ttl-seconds": "1"}
+        assert _raw(token_url, "PUT", {**ttl, "X-Forwarded-For": "10.0.0.9"}) == 403
+        request = urllib.request.Request(token_url, method="PUT", headers=ttl)
+        with urllib.request.urlopen(request, timeout=5) as response:
+            token = response.read().decode()
+        wrong = {"X-aws-ec2-metadata-token": "not-a-token"}
+        assert _raw(multi.url + "/latest/meta-data/mac", headers=wrong) == 401
+        good = {"X-aws-ec2-metadata-token": token}
+        assert _raw(multi.url + "/latest/meta-data/mac", headers=good) == 200
+        time.sleep(1.1)  # the TTL has passed
+        assert _raw(multi.url + "/latest/meta-data/mac", headers=good) == 401
+
+
+# --- the agent's plan is the static planner's --------------------------------------------
+
+
+def _variables(script: str) -> list[str]:
+    """The plan's sh variables, without comments: what the engine reads."""
+    head = script.split("# --- the engine")[0] if "# --- the engine" in script else script
+    lines = [line.split("  #")[0] for line in head.splitlines()]
+    return [line for line in lines if re.match(r"[A-Z_a-z0-9]+=", line)]
+
+
+@pytest.mark.parametrize("name", MANAGED)
+def test_the_agents_plan_is_the_static_plan(
+    sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan], name: str
+) -> None:
+    plan = sandbox_plans[name]
+    with FakeImds(tree_of(sandbox_inventory, plan)) as imds:
+        primary, enis = agent.read_enis(client(imds))
+    assert primary == next(eni.mac for eni in plan.enis if eni.is_primary)
+    plans = plan_enis(plan.instance_id, enis, plan.table_base)
+    assert plans == plan.enis
+    # and the engine gets the very variables the iproute2 target writes
+    ours = agent.script(plan.instance_id, plans, plan.table_base, plan.guard is not None)
+    assert _variables(ours) == _variables(iproute2.script(plan))
+    assert ours.endswith(iproute2.ENGINE)
+
+
+def test_no_guard_and_another_table_base(
+    sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan]
+) -> None:
+    plan = sandbox_plans["multi-subnet"]
+    with FakeImds(tree_of(sandbox_inventory, plan)) as imds:
+        _, enis = agent.read_enis(client(imds))
+    plans = plan_enis(plan.instance_id, enis, 20000)
+    assert [eni.table for eni in plans] == [20000 + eni.table - 10000 for eni in plan.enis]
+    text = agent.script(plan.instance_id, plans, 20000, False)
+    assert "GROUP=  #" in text and "GUARD_PRIO=\n" in text
+
+
+# --- the client: IMDSv2 only, retries, deadline, endpoints --------------------------------
+
+
+def _gets_without_token(imds: FakeImds) -> list[str]:
+    return [p for m, p, h in imds.requests if m == "GET" and "x-aws-ec2-metadata-token" not in h]
+
+
+@pytest.mark.parametrize("faults", [[500], [503, 503], [429, 429, 429], [500, 429, 502]])
+def test_server_errors_and_throttling_are_retried(multi: FakeImds, faults: list[int]) -> None:
+    multi.faults = list(faults)
+    with multi:
+        imds = client(multi, deadline=10)
+        assert imds.get("mac") is not None
+    assert imds.requests == len(faults) + 2  # the faults, then a token and the GET
+    assert not _gets_without_token(multi)
+
+
+def test_a_timeout_is_retried(multi: FakeImds) -> None:
+    multi.faults, multi.timeout_delay = ["timeout"], 0.6
+    with multi:
+        imds = client(multi, deadline=10, timeout=0.2)
+        assert imds.get("instance-id") is not None
+
+
+def test_the_deadline_ends_the_retries(multi: FakeImds) -> None:
+    multi.faults = [503] * 1000
+    with multi:
+        imds = client(multi, deadline=0.5)
+        started = time.monotonic()
+        with pytest.raises(ImdsError, match="deadline"):
+            imds.get("mac")
+        assert time.monotonic() - started < 2
+    assert not _gets_without_token(multi)
+
+
+@pytest.mark.parametrize("status", [403, 405, 400])
+def test_never_imdsv1_when_no_token_is_given(multi: FakeImds, status: int) -> None:
+    multi.faults = [status]  # the token PUT is refused (IMDSv2 disabled, hop limit, ...)
+    with multi, pytest.raises(ImdsError):
+        client(multi).get("mac")
+    assert [method for method, _, _ in multi.requests] == ["PUT"]
+
+
+def test_a_revoked_token_is_renewed(multi: FakeImds) -> None:
+    with multi:
+        imds = client(multi)
+        assert imds.get("mac")
+        multi.tokens.clear()  # revoked (or expired)
+        assert imds.get("instance-id")
+    assert [m for m, _, _ in multi.requests] == ["PUT", "GET", "GET", "PUT", "GET"]
+
+
+def test_the_second_endpoint_when_the_first_is_unreachable(multi: FakeImds) -> None:
+    with multi:
+        imds = Imds(["http://127.0.0.1:9", multi.url], deadline=10, timeout=0.5)
+        assert imds.get("mac")
+        assert imds.endpoints[0] == multi.url
+
+
+def test_a_late_eni_is_waited_for(
+    sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan]
+) -> None:
+    plan = sandbox_plans["multi-subnet"]
+    late = plan.enis[1].mac
+    with FakeImds(tree_of(sandbox_inventory, plan)) as imds:
+        imds.late = {late: 2}  # listed from the third listing on
+        enis = agent.stable_enis(client(imds), late, lambda mac: True, lambda s: None)
+    assert [eni.mac for eni in enis] == [eni.mac for eni in plan.enis]
+
+
+def test_a_stale_device_number_is_read_again(
+    sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan]
+) -> None:
+    plan = sandbox_plans["multi-subnet"]
+    second = plan.enis[1].mac
+    with FakeImds(tree_of(sandbox_inventory, plan)) as imds:
+        imds.stale = {second: ("0", 2)}  # the primary's number, for two reads
+        enis = agent.stable_enis(client(imds), None, lambda mac: True, lambda s: None)
+    assert plan_enis(plan.instance_id, enis, plan.table_base) == plan.enis
+
+
+def test_a_device_number_that_stays_stale_fails_at_the_deadline(
+    sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan]
+) -> None:
+    plan = sandbox_plans["multi-subnet"]
+    with FakeImds(tree_of(sandbox_inventory, plan)) as imds:
+        imds.stale = {plan.enis[1].mac: ("0", 10**6)}
+        with pytest.raises(agent.AgentError, match="not settled"):
+            agent.stable_enis(client(imds, deadline=0.3), None, lambda mac: True, time.sleep)
+
+
+# --- every value is checked before use ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "bad"),
+    [
+        ("local-ipv4s", "10.0.0.5; reboot"),
+        ("local-ipv4s", "10.0.0.5/24"),
+        ("subnet-ipv4-cidr-block", "10.0.1.7/24"),  # host bits
+        ("subnet-ipv4-cidr-block", "10.0.1.0"),
+        ("ipv6s", "fe80::1%eth0"),
+        ("ipv6-prefix", "$(id)"),
+        ("interface-id", "eni-123' x"),
+        ("subnet-id", "subnet-XYZ"),
+        ("device-number", "1e3"),
+        ("device-number", "٣"),  # a digit, but not 0-9
+        ("network-card", "-1"),
+    ],
+)
+def test_bad_values_are_refused(
+    sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan], key: str, bad: str
+) -> None:
+    plan = sandbox_plans["multi-subnet"]
+    tree = tree_of(sandbox_inventory, plan)
+    tree[f"{MACS}{plan.enis[1].mac}/{key}"] = bad
+    with FakeImds(tree) as imds, pytest.raises(agent.AgentError, match=re.escape(key)):
+        agent.read_enis(client(imds))
+
+
+def test_a_bad_mac_listing_is_refused(
+    sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan]
+) -> None:
+    tree = tree_of(sandbox_inventory, sandbox_plans["multi-subnet"])
+    tree[f"{MACS}02:00:00:00:00:zz/device-number"] = "3"
+    with FakeImds(tree) as imds, pytest.raises(agent.AgentError, match="not valid"):
+        agent.read_enis(client(imds))
+
+
+def test_a_failure_changes_nothing(
+    multi: FakeImds, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """IMDS gone: the agent exits 1 before it runs anything."""
+    multi.faults = [500] * 1000
+    with multi:
+        status = agent.main(
+            [
+                "--imds",
+                multi.url,
+                "--deadline",
+                "0.3",
+                "--lock",
+                str(tmp_path / "lock"),
+                "--root",
+                str(tmp_path),
+                "--sysfs",
+                str(tmp_path),
+            ]
+        )
+    assert status == 1
+    assert "failed, nothing changed" in capsys.readouterr().err
+
+
+# --- standing aside ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        ("usr/bin/setup-policy-routes", ""),
+        ("usr/lib/systemd/system/policy-routes@.service", ""),
+        ("etc/sysconfig/network-scripts/ec2net-functions", ""),
+        (
+            "etc/netplan/50-cloud-init.yaml",
+            "network:\n  ethernets:\n    ens6:\n      routing-policy:\n",
+        ),
+    ],
+)
+def test_it_stands_aside_where_another_agent_routes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], path: str, text: str
+) -> None:
+    file = tmp_path / path
+    file.parent.mkdir(parents=True)
+    file.write_text(text)
+    # no IMDS at all: standing aside asks it nothing
+    status = agent.main(["--root", str(tmp_path), "--lock", str(tmp_path / "lock"),
+                         "--imds", "http://127.0.0.1:9"])  # fmt: skip
+    assert status == 0
+    assert "standing aside" in capsys.readouterr().err
+
+
+def test_plain_netplan_is_no_other_agent(tmp_path: Path) -> None:
+    netplan = tmp_path / "etc/netplan/50-cloud-init.yaml"
+    netplan.parent.mkdir(parents=True)
+    netplan.write_text("network:\n  ethernets:\n    ens5:\n      dhcp4: true\n")
+    assert agent.other_owner(tmp_path) is None
+
+
+# --- the user data --------------------------------------------------------------------------
+
+
+def user_data_files(text: str) -> dict[str, str]:
+    """path -> content of the user data's files, the archive's members extracted."""
+    document = yaml.safe_load(text)
+    files: dict[str, str] = {}
+    for entry in document["write_files"]:
+        if entry.get("encoding") == "b64":
+            data = lzma.decompress(base64.b64decode(entry["content"]))
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                for member in tar.getmembers():
+                    extracted = tar.extractfile(member)
+                    assert extracted is not None and member.isfile()
+                    files[f"{dynamic.LIB}/{member.name}"] = extracted.read().decode()
+        else:
+            files[entry["path"]] = entry["content"]
+    return files
+
+
+def test_the_user_data_is_under_16_kb_and_the_same_for_all(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cli_main(["render", "--target", "cloud-init", "--mode", "dynamic"])
+    out, err = capsys.readouterr()
+    assert out == dynamic.user_data()
+    size = len(out.encode())
+    print(f"dynamic user data: {size} bytes")
+    assert size < dynamic.USER_DATA_LIMIT
+    assert f"{size} bytes" in err
+    lines = out.splitlines()
+    assert lines[0] == "#cloud-config"
+    assert lines[1] == f"# eniplan {__version__} mode=dynamic table-base=10000 guard=on"
+    assert out == dynamic.user_data()  # reproducible: byte-identical every time
+
+
+@pytest.mark.parametrize("argv", [["--sandbox"], ["--instance-id", "i-0123456789abcdef0"],
+                                  ["--persist", "netplan"], ["--force"]])  # fmt: skip
+def test_dynamic_mode_takes_no_inventory(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli_main(["render", "--target", "cloud-init", "--mode", "dynamic", *argv])
+    assert exited.value.code == 2
+    assert "does not apply" in capsys.readouterr().err
+
+
+def test_dynamic_to_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_main(["render", "--target", "cloud-init", "--mode", "dynamic", "--table-base", "20000",
+              "--no-guard", "-o", str(tmp_path)])  # fmt: skip
+    written = (tmp_path / "dynamic" / "user-data").read_text()
+    assert written == dynamic.user_data(20000, False)
+    assert "table-base=20000 guard=off" in written.splitlines()[1]
+    assert "--table-base 20000 --no-guard" in user_data_files(written)[dynamic.UNIT]
+
+
+def test_only_cloud_init_is_dynamic(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli_main(["render", "--target", "iproute2", "--mode", "dynamic"])
+    assert exited.value.code == 2
+
+
+@pytest.mark.skipif(shutil.which("cloud-init") is None, reason="needs Debian's cloud-init")
+@pytest.mark.parametrize(("base", "guard"), [(10000, True), (20000, False)])
+def test_the_user_data_passes_cloud_init_schema(tmp_path: Path, base: int, guard: bool) -> None:
+    path = tmp_path / "user-data"
+    path.write_text(dynamic.user_data(base, guard))
+    result = subprocess.run(["cloud-init", "schema", "--config-file", str(path)],
+                            capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Valid cloud-config" in result.stdout
+
+
+def _without_docs(source: str) -> str:
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            node.returns = None
+            arguments = node.args
+            for arg in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs):
+                arg.annotation = None
+            for extra in (arguments.vararg, arguments.kwarg):
+                if extra is not None:
+                    extra.annotation = None
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and len(node.body) > 1:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                node.body = node.body[1:]
+    return ast.dump(tree)
+
+
+def test_the_embedded_modules_are_the_packages_code() -> None:
+    files = user_data_files(dynamic.user_data())
+    root = Path(dynamic.__file__).resolve().parent.parent
+    for name, path in dynamic.MODULES:
+        embedded = files[f"{dynamic.LIB}/{path}"]
+        original = (root / name).read_text()
+        if name.endswith(".py"):
+            assert ast.dump(ast.parse(embedded)) == _without_docs(original), name
+            ast.parse(embedded, feature_version=(3, 7))  # the oldest python3 it runs on
+        else:  # the engine: its comment lines dropped, every other line as it is
+            kept = [line for line in original.splitlines() if not line.lstrip().startswith("#")]
+            assert embedded.splitlines() == kept
+    launcher = files[dynamic.LAUNCHER]
+    assert launcher.startswith("#!/bin/sh\n") and "eniplan.agent.main" in launcher
+    unit = files[dynamic.UNIT]
+    assert "Before=network-online.target" in unit and f"ExecStart={dynamic.LAUNCHER}" in unit
+    assert f"ExecStart={dynamic.LAUNCHER} --hotplug %i" in files[dynamic.HOTPLUG_UNIT]
+    assert 'ACTION=="add|remove"' in files[dynamic.UDEV_RULE]
+
+
+SAMPLE = '''"""Module docstring."""
+
+from __future__ import annotations
+
+import re  # trailing comment
+
+# a comment line
+TEMPLATE = """first
+
+# not a comment: inside a string
+last"""
+
+
+class Error(Exception):
+    """Only a docstring: it stays (the class needs a body)."""
+
+
+class Point:
+    """Docstring."""
+
+    x: int  # class annotations stay
+    y: int = 0
+
+
+def f(
+    a: dict[str, int],  # why
+    *rest: str,
+    b: re.Pattern[str] | None = None,
+    **more: object,
+) -> tuple[
+    int, str
+]:
+    """Docstring.
+
+    # with a hash
+    """
+    return len(a), "#" + TEMPLATE
+'''
+
+
+def test_compact_python_cuts_and_keeps_the_code() -> None:
+    from eniplan.render import compact
+
+    text = compact.python(SAMPLE)
+    assert ast.dump(ast.parse(text)) == _without_docs(SAMPLE)
+    assert '"""first\n\n# not a comment: inside a string\nlast"""' in text
+    assert "Only a docstring" in text and "Module docstring" not in text
+    assert "x: int\n" in text and "dict[str" not in text and "tuple[" not in text
+    assert "#" not in text.replace("# not a comment", "").replace('"#"', "")
+    assert "\n\n" not in text.replace("first\n\n#", "")
+    with pytest.raises(ValueError, match="ASCII"):
+        compact.python("x = 'é'\n")

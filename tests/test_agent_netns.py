@@ -1,0 +1,223 @@
+"""The agent on the real kernel: the fake IMDS answers at 169.254.169.254 from a second
+namespace; the agent (extracted from the rendered user data, as cloud-init would) brings
+up the same rules and routes as the static iproute2 target, follows ENI hotplug, and
+removes its state when fewer than two ENIs are left."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from ipaddress import IPv4Network
+from pathlib import Path
+
+import pytest
+from fake_imds import metadata_tree
+from netns import (
+    Namespace,
+    expected_routes,
+    expected_rules,
+    link_groups,
+    requires_netns,
+    routes_state,
+    rules_state,
+)
+from test_agent import user_data_files
+
+from eniplan.model import Inventory
+from eniplan.plan import InstancePlan
+from eniplan.plancore import EniFacts, plan_eni
+from eniplan.render import dynamic
+
+pytestmark = [pytest.mark.netns, requires_netns]
+TESTS = Path(__file__).resolve().parent
+IMDS_ADDRESS = "169.254.169.254"
+NEW_MAC = "02:e1:00:00:00:07"  # an ENI attached after boot (not one of the sandbox's)
+NEW_ENI = "eni-0e100000000000007"
+
+
+def write_tree(path: Path, tree: dict[str, str]) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(tree))
+    os.replace(temporary, path)
+
+
+@contextmanager
+def fake_imds_in(ns: Namespace, tree_file: Path, address: str = IMDS_ADDRESS) -> Iterator[None]:
+    """The fake IMDS at ADDRESS:80 in namespace `ns` (a process we start and stop)."""
+    env = dict(os.environ, PYTHONPATH=f"{TESTS.parent}{os.pathsep}{TESTS}")
+    command = [sys.executable, str(TESTS / "fake_imds.py"), str(tree_file), address, "80"]
+    process = subprocess.Popen(
+        ["ip", "netns", "exec", ns.name, *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready", process.stderr
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def connect(instance: Namespace, imds: Namespace, ipv6_only: bool = False) -> None:
+    """A veth from the instance to the IMDS namespace: link-local IPv4 as on EC2, or only
+    IMDS's IPv6 address (fd00:ec2::254, as on Nitro instances)."""
+    instance.run("ip", "link", "add", "imds0", "type", "veth", "peer", "name", "imds1",
+                 "netns", imds.name)  # fmt: skip
+    if ipv6_only:
+        instance.run("ip", "addr", "add", "fd00:ec2::1/64", "dev", "imds0", "nodad")
+        imds.run("ip", "addr", "add", "fd00:ec2::254/64", "dev", "imds1", "nodad")
+    else:
+        instance.run("ip", "addr", "add", "169.254.0.1/16", "dev", "imds0")
+        imds.run("ip", "addr", "add", f"{IMDS_ADDRESS}/16", "dev", "imds1")
+    instance.run("ip", "link", "set", "imds0", "up")
+    imds.run("ip", "link", "set", "imds1", "up")
+
+
+def route_get(ns: Namespace, source: str) -> str:
+    """The kernel's decision for a packet from SOURCE to the internet (no packet sent)."""
+    return ns.run("ip", "route", "get", "198.51.100.7", "from", source).stdout
+
+
+class Agent:
+    """The agent as the user data installs it: its archive extracted, run by the
+    launcher's command with the default IMDS endpoints."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.lib = tmp_path / "lib"
+        for path, content in user_data_files(dynamic.user_data()).items():
+            if path.startswith(dynamic.LIB + "/"):
+                target = self.lib / path[len(dynamic.LIB) + 1 :]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(content)
+        self.root = tmp_path / "root"  # no other agent's files
+        self.root.mkdir()
+        self.lock = tmp_path / "lock"
+
+    def run(self, ns: Namespace, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+        code = (
+            f"import sys; sys.path.insert(0, {str(self.lib)!r})\n"
+            "from eniplan.agent.main import main; sys.exit(main())"
+        )
+        started = time.monotonic()
+        result = ns.run("python3", "-Es", "-c", code, "--root", str(self.root),
+                        "--lock", str(self.lock), *args, check=False)  # fmt: skip
+        return result, time.monotonic() - started
+
+
+def test_boot_hotplug_and_teardown(
+    sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan], tmp_path: Path
+) -> None:
+    plan = sandbox_plans["multi-subnet"]  # two ENIs, two subnets, IPv6 and a prefix
+    instance = sandbox_inventory.instance(plan.instance_id)
+    assert instance is not None and len(plan.enis) == 2
+    tree = metadata_tree(instance, sandbox_inventory)
+    tree_file = tmp_path / "tree.json"
+    write_tree(tree_file, tree)
+    agent = Agent(tmp_path)
+
+    with Namespace("eniplan-ag") as ns, Namespace("eniplan-im") as imds_ns:
+        connect(ns, imds_ns)
+        ns.add_enis(plan)
+        with fake_imds_in(imds_ns, tree_file):
+            # boot
+            result, seconds = agent.run(ns)
+            print(f"agent, two-ENI instance, healthy IMDS: {seconds:.2f} s")
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert rules_state(ns, plan) == expected_rules(plan)
+            assert routes_state(ns, plan) == expected_routes(plan)
+            groups = link_groups(ns)
+            assert all(groups[eni.mac] == plan.table_base for eni in plan.enis)
+            assert seconds < 2.0, f"{seconds:.2f} s"
+            print(result.stderr + result.stdout)
+            # replies leave by the ENI that owns the source address, via its subnet's router
+            names = ns.link_names_by_mac()
+            for eni in plan.enis:
+                for address in {eni.primary_ipv4, *(a.ip for a in eni.ipv4_addresses)}:
+                    decision = route_get(ns, str(address))
+                    assert f"via {eni.router} dev {names[eni.mac]}" in decision, decision
+            # again: nothing to do
+            result, _ = agent.run(ns)
+            assert result.returncode == 0 and "up to date" in result.stdout, result.stderr
+
+            # hotplug: a third ENI in the second ENI's subnet, its link and its metadata
+            second = plan.enis[1]
+            assert second.subnet_cidr is not None and second.primary_ipv4 is not None
+            address = second.subnet_cidr.network_address + 200
+            facts = EniFacts(NEW_ENI, NEW_MAC, 0, 2, second.subnet_id, second.subnet_cidr,
+                             primary_ipv4=address)  # fmt: skip
+            base = f"network/interfaces/macs/{NEW_MAC}/"
+            tree.update({
+                base + "device-number": "2", base + "network-card": "0",
+                base + "interface-id": NEW_ENI, base + "subnet-id": second.subnet_id,
+                base + "local-ipv4s": str(address),
+                base + "subnet-ipv4-cidr-block": str(IPv4Network(second.subnet_cidr)),
+            })  # fmt: skip
+            write_tree(tree_file, tree)
+            ns.add_link("ens7", NEW_MAC)
+            grown = replace(plan, enis=(*plan.enis, plan_eni(facts, plan.table_base, "new")))
+            result, _ = agent.run(ns, "--hotplug", "ens7")
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "hotplug: ens7 added" in result.stderr
+            assert rules_state(ns, grown) == expected_rules(grown)
+            assert routes_state(ns, grown) == expected_routes(grown)
+
+            # detached: the link goes first; IMDS still lists the ENI for a while
+            ns.run("ip", "link", "del", "ens7")
+            result, _ = agent.run(ns, "--hotplug", "ens7")
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "no link with this MAC here" in result.stderr
+            assert rules_state(ns, grown) == expected_rules(plan)
+            assert routes_state(ns, grown) == expected_routes(plan)
+
+            # the second ENI detached too: one ENI, nothing to route, eniplan's state goes
+            ns.run("ip", "link", "del", "ens6")
+            result, _ = agent.run(ns, "--hotplug", "ens6")
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert rules_state(ns, plan) == set()
+            assert routes_state(ns, plan) == set()
+            assert link_groups(ns)[plan.enis[0].mac] == 0
+            main = ns.run("ip", "route", "show").stdout
+            assert "dev ens5" in main  # the primary's own routes are untouched
+
+
+def test_imds_unreachable_changes_nothing(
+    sandbox_plans: dict[str, InstancePlan], tmp_path: Path
+) -> None:
+    plan = sandbox_plans["multi-subnet"]
+    agent = Agent(tmp_path)
+    with Namespace("eniplan-ag") as ns:
+        ns.add_enis(plan)
+        before = ns.run("ip", "rule", "show").stdout, ns.run("ip", "route", "show").stdout
+        result, _ = agent.run(ns, "--deadline", "1")
+        assert result.returncode == 1
+        assert "failed, nothing changed" in result.stderr
+        assert (ns.run("ip", "rule", "show").stdout, ns.run("ip", "route", "show").stdout) == before
+
+
+def test_imds_over_ipv6_when_ipv4_is_unreachable(
+    sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan], tmp_path: Path
+) -> None:
+    plan = sandbox_plans["web-balanced"]
+    instance = sandbox_inventory.instance(plan.instance_id)
+    assert instance is not None
+    tree_file = tmp_path / "tree.json"
+    write_tree(tree_file, metadata_tree(instance, sandbox_inventory))
+    agent = Agent(tmp_path)
+    with Namespace("eniplan-ag") as ns, Namespace("eniplan-im") as imds_ns:
+        connect(ns, imds_ns, ipv6_only=True)
+        ns.add_enis(plan)
+        with fake_imds_in(imds_ns, tree_file, "fd00:ec2::254"):
+            result, _ = agent.run(ns)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert rules_state(ns, plan) == expected_rules(plan)
+        assert routes_state(ns, plan) == expected_routes(plan)
