@@ -73,6 +73,11 @@ class _Lines:
         self.lines = text.splitlines()
         if not any(line.strip() for line in self.lines):
             raise InputError(f"{path}: empty: expected the output of `{what}`")
+        if not text.endswith("\n"):
+            # `ip` ends every line with a newline: a capture cut short does not
+            raise self.error(
+                len(self.lines), "truncated: no newline at the end (`ip` always ends with one)"
+            )
 
     def __iter__(self) -> Iterator[tuple[int, str]]:
         for number, line in enumerate(self.lines, 1):

@@ -484,6 +484,19 @@ def _disagreements(
                 "reset (a subnet with three addresses is walked twice)",
             )
         )
+    unseen = [
+        v
+        for v in verdicts
+        if v.address.family == 4 and v.address.broadcast is None and v.status == FAIL
+    ]
+    if unseen:
+        found.append(
+            Disagreement(
+                str(unseen[0].address.ip),
+                "asymmetricroute only sees addresses printed with a broadcast address (brd): "
+                f"{', '.join(str(v.address.ip) for v in unseen)} fail here",
+            )
+        )
     failing6 = [v for v in verdicts if v.address.family == 6 and v.status == FAIL]
     if failing6:
         found.append(
