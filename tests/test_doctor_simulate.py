@@ -352,3 +352,43 @@ def test_parity_no_duplicates_and_documented_example() -> None:
         ("172.16.1.128", False),
         ("172.16.1.16", True),
     ]
+
+
+def test_owners_by_layout() -> None:
+    from eniplan.doctor import owners
+
+    listing = (
+        "0:\tfrom all lookup local\n"
+        "10:\tfrom all iif vlan.eth.1 lookup 101\n"
+        "512:\tfrom all to 10.0.97.30 lookup main\n"
+        "1024:\tfrom all fwmark 0x80/0x80 lookup main\n"
+        "1536:\tfrom 10.0.97.30 to 10.0.0.0/16 lookup 2\n"
+        "9999:\tfrom all lookup main suppress_ifgroup 10000 proto 247\n"
+        "10000:\tfrom 10.0.0.10 lookup 10000 proto 247\n"
+        "10001:\tfrom 10.0.1.20 lookup 10001 proto static\n"
+        "10001:\tfrom 10.0.1.21 lookup 10001 proto static\n"
+        "10102:\tfrom 10.0.2.20 lookup 10102\n"
+        "20000:\tfrom 10.0.5.5 lookup 7\n"
+        "32764:\tfrom 10.0.1.20 lookup 101 proto static\n"
+        "32765:\tfrom 10.0.0.10 lookup 100 proto static\n"
+        "32766:\tfrom all lookup main\n"
+        "32767:\tfrom all lookup default\n"
+    )
+    found = [(r.priority, owners.rule_owner(r)) for r in iptext.parse_rules(listing, "rules")]
+    assert found == [
+        (0, owners.KERNEL),
+        (10, owners.VPC_CNI),
+        (512, owners.VPC_CNI),
+        (1024, owners.VPC_CNI),
+        (1536, owners.VPC_CNI),
+        (9999, owners.ENIPLAN),
+        (10000, owners.ENIPLAN),
+        (10001, owners.EC2_NET_UTILS),
+        (10001, owners.EC2_NET_UTILS),
+        (10102, owners.EC2_NET_UTILS),  # card 1, device 2
+        (20000, owners.OTHER),
+        (32764, owners.CLOUD_INIT),
+        (32765, owners.CLOUD_INIT),
+        (32766, owners.KERNEL),
+        (32767, owners.KERNEL),
+    ]

@@ -9,7 +9,8 @@
 - cloud-init's netplan multi-NIC policy routing (Ubuntu 24.04+): `from ADDR lookup 100+N`
   without a priority, so the kernel numbers them below 32766 (32765, 32764, ...);
 - the Amazon VPC CNI (EKS): 10 (`iif vlanN`, pod ENIs), 20 (`lookup local`, moved),
-  512 `from all to POD lookup main`, 1024 `not from all to VPC-CIDR lookup main`,
+  512 `from all to POD lookup main`, 1024 `not from all to VPC-CIDR lookup main` or
+  `from all fwmark 0x80/0x80 lookup main` (connmark of NodePort traffic),
   1025-1535 external service CIDRs, 1536 `from POD [to VPC] lookup N` (N = device + 1).
 """
 
@@ -46,8 +47,8 @@ def rule_owner(rule: Rule) -> str:
         return VPC_CNI
     if rule.priority == 512 and rule.dst is not None and rule.table == "main" and not rule.src:
         return VPC_CNI
-    if rule.priority == 1024 and rule.invert and rule.dst is not None and rule.table == "main":
-        return VPC_CNI
+    if rule.priority == 1024 and rule.table == "main" and (rule.invert or rule.fwmark):
+        return VPC_CNI  # `not from all to VPC lookup main`, `fwmark 0x80/0x80 lookup main`
     if (
         1025 <= rule.priority <= 1536
         and rule.table is not None
