@@ -132,6 +132,13 @@ RULES.update(
                 "Rules of amazon-ec2-net-utils, cloud-init, the Amazon VPC CNI or eniplan were "
                 "found; they are listed with their priorities and tables.",
             ),
+            RuleInfo(
+                "ENI107",
+                "low",
+                "A policy rule names an address that is not on this host",
+                "A `from ADDRESS` rule whose address no interface has never matches a reply: "
+                "often a typo, or an address that moved to another ENI or instance.",
+            ),
         )
     }
 )

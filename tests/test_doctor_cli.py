@@ -69,8 +69,10 @@ def test_typo_in_the_article_fix_is_caught(capsys: pytest.CaptureFixture[str]) -
     argv = [*captured("seed000-rule-typo.txt", "seed000-route-before.txt"), "--format", "json"]
     code, out, _ = run(argv, capsys)
     assert code == 1
-    ids = {f["rule_id"] for f in json.loads(out)["findings"]}
-    assert {"ENI101", "ENI102"} <= ids
+    findings = json.loads(out)["findings"]
+    assert {"ENI101", "ENI102"} <= {f["rule_id"] for f in findings}
+    stray = sorted(f["details"]["address"] for f in findings if f["rule_id"] == "ENI107")
+    assert stray == ["10.0.0.100", "10.0.0.200"]
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,9 @@
   `from ADDR lookup T priority T`, T = 10000 + 100*network-card + device-number, for
   secondary ENIs only (lib/lib.sh, create_rules); 1.x (Amazon Linux 2) used 10000 + device;
 - cloud-init's netplan multi-NIC policy routing (Ubuntu 24.04+): `from ADDR lookup 100+N`
-  without a priority, so the kernel numbers them below 32766 (32765, 32764, ...);
+  without a priority, so the kernel numbers them below 32766 (32765, 32764, ...), and
+  `proto static` as systemd-networkd installs them (the same rule typed by hand has no
+  protocol: it is "other");
 - the Amazon VPC CNI (EKS): 10 (`iif vlanN`, pod ENIs), 20 (`lookup local`, moved),
   512 `from all to POD lookup main`, 1024 `not from all to VPC-CIDR lookup main` or
   `from all fwmark 0x80/0x80 lookup main` (connmark of NodePort traffic),
@@ -58,6 +60,6 @@ def rule_owner(rule: Rule) -> str:
     if table is not None and rule.src is not None:
         if table == rule.priority and 10000 <= table < 10000 + 100 * 32:
             return EC2_NET_UTILS
-        if 100 <= table < 200 and 32000 <= rule.priority < 32766:
-            return CLOUD_INIT
+        if 100 <= table < 200 and 32000 <= rule.priority < 32766 and rule.protocol == "static":
+            return CLOUD_INIT  # systemd-networkd marks its rules `proto static`
     return OTHER

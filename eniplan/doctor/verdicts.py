@@ -124,6 +124,7 @@ def diagnose(state: HostState, imds: ImdsInfo | None = None) -> Diagnosis:
     findings += _table_findings(state, interfaces, instance_id)
     findings += _imds_findings(interfaces, instance_id)
     findings += _agent_findings(rules, instance_id)
+    findings += _stray_rule_findings(state, rules, instance_id)
     parity = None
     disagreements: tuple[Disagreement, ...] = ()
     if state.raw_addr_text is not None and state.raw_rule_text is not None:
@@ -414,6 +415,40 @@ def _agent_findings(rules: tuple[RuleInfo, ...], instance_id: str | None) -> lis
                 agent=agent,
                 priorities=priorities,
                 tables=tables,
+            )
+        )
+    return findings
+
+
+def _stray_rule_findings(
+    state: HostState, rules: tuple[RuleInfo, ...], instance_id: str | None
+) -> list[Finding]:
+    """`from ADDRESS` rules (a host address) for an address no interface has; the VPC
+    CNI's pod addresses live in pod namespaces and are left out."""
+    local = state.local_ips()
+    findings = []
+    for info in rules:
+        src = info.rule.src
+        if (
+            src is None
+            or src.prefixlen != src.max_prefixlen
+            or info.rule.invert
+            or info.owner == owners.VPC_CNI
+            or src.network_address in local
+        ):
+            continue
+        findings.append(
+            _finding(
+                "ENI107",
+                "low",
+                f"rule {info.rule.priority} '{info.rule.describe()}' names "
+                f"{src.network_address}, which no interface has",
+                instance_id,
+                None,
+                remediation="correct the address in the rule (or delete the rule if the "
+                "address moved away)",
+                rule_priority=info.rule.priority,
+                address=str(src.network_address),
             )
         )
     return findings

@@ -104,6 +104,12 @@ def load_captured(
         )
     if 4 not in families:
         notes.append("no IPv4 rules given: IPv4 is decided with the kernel's default rules")
+    has_ipv6 = any(a.family == 6 and a.usable for link in links for a in link.addresses)
+    if has_ipv6 and not any(route.family == 6 for route in routes):
+        notes.append(
+            "IPv6 addresses but no IPv6 routes given (`ip -6 route show table all`): "
+            "IPv6 replies find no route"
+        )
     return HostState(
         links=links,
         rules=tuple(rules),
