@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from ipaddress import (
     IPv4Address,
     IPv4Interface,
@@ -41,6 +42,7 @@ from eniplan.errors import InputError
 _LINK_HEADER = re.compile(
     r"(?P<index>\d+):\s+(?P<name>[^\s:@]+)(?:@(?P<peer>[^\s:]+))?:\s+<(?P<flags>[^>]*)>(?P<rest>.*)"
 )
+_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 _ADDRESS_FLAGS = frozenset(
     {
         "secondary",
@@ -115,18 +117,38 @@ def _int(text: str, lines: _Lines, number: int, what: str) -> int:
 # --- ip addr show ------------------------------------------------------------------------
 
 
+@dataclass
+class _LinkDraft:
+    """A link while its lines are read."""
+
+    name: str
+    index: int
+    group: str
+    flags: tuple[str, ...]
+    kind: str = ""
+    mac: str | None = None
+    altnames: list[str] = field(default_factory=list)
+    addresses: list[Address] = field(default_factory=list)
+
+    def build(self) -> Link:
+        return Link(
+            name=self.name,
+            index=self.index,
+            mac=self.mac,
+            group=self.group,
+            up="UP" in self.flags,
+            flags=self.flags,
+            altnames=tuple(self.altnames),
+            addresses=tuple(self.addresses),
+            kind=self.kind,
+        )
+
+
 def parse_addr(text: str, path: str = "ip addr show") -> tuple[Link, ...]:
     """`ip addr show` (also `ip -4/-6 addr`, `ip -d addr`) -> links with their addresses."""
     lines = _Lines(text, path, "ip addr show")
-    links: list[Link] = []
-    current: dict[str, object] | None = None
-    addresses: list[Address] = []
+    drafts: list[_LinkDraft] = []
     pending_lft = 0  # line of the last address still waiting for its valid_lft line
-
-    def close() -> None:
-        if current is not None:
-            links.append(Link(addresses=tuple(addresses), **current))  # type: ignore[arg-type]
-
     for number, line in lines:
         if not line[0].isspace():
             match = _LINK_HEADER.fullmatch(line)
@@ -134,43 +156,34 @@ def parse_addr(text: str, path: str = "ip addr show") -> tuple[Link, ...]:
                 raise lines.error(
                     number, "not `ip addr show` output: expected 'N: NAME: <FLAGS> mtu ...'"
                 )
-            close()
-            addresses = []
             rest = match["rest"].split()
             group = rest[rest.index("group") + 1] if "group" in rest[:-1] else "0"
             flags = tuple(f for f in match["flags"].split(",") if f)
-            current = {
-                "name": match["name"],
-                "index": int(match["index"]),
-                "group": group_key(group),
-                "up": "UP" in flags,
-                "flags": flags,
-                "altnames": (),
-            }
+            drafts.append(_LinkDraft(match["name"], int(match["index"]), group_key(group), flags))
             pending_lft = 0
             continue
-        if current is None:
+        if not drafts:
             raise lines.error(number, "an indented line before the first interface")
+        current = drafts[-1]
         words = line.split()
         head = words[0]
         if head.startswith("link/"):
-            current["kind"] = head[len("link/") :]
-            if len(words) > 1 and re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", words[1]):
-                current["mac"] = words[1]
+            current.kind = head[len("link/") :]
+            if len(words) > 1 and _MAC.fullmatch(words[1]):
+                current.mac = words[1]
         elif head == "altname" and len(words) == 2:
-            current["altnames"] = (*current["altnames"], words[1])  # type: ignore[misc]
+            current.altnames.append(words[1])
         elif head in ("inet", "inet6"):
             if pending_lft:
                 raise lines.error(pending_lft, "address without its valid_lft line")
-            addresses.append(_parse_address(words, str(current["name"]), lines, number))
+            current.addresses.append(_parse_address(words, current.name, lines, number))
             pending_lft = number
         elif head == "valid_lft":
             pending_lft = 0
         # other indented lines: `ip -d` details, `vf` lines, ... (not needed)
     if pending_lft:
         raise lines.error(pending_lft, "truncated: the last address has no valid_lft line")
-    close()
-    return tuple(links)
+    return tuple(draft.build() for draft in drafts)
 
 
 def _parse_address(words: list[str], interface: str, lines: _Lines, number: int) -> Address:
@@ -288,8 +301,6 @@ def rule_families(rules: tuple[Rule, ...]) -> frozenset[int]:
 
 
 def _with_family(rule: Rule, family: int) -> Rule:
-    from dataclasses import replace
-
     return replace(rule, family=family)
 
 

@@ -17,7 +17,7 @@ from the interface are ENI105; other agents' rules are listed (ENI106, info).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
@@ -107,7 +107,6 @@ class Diagnosis:
     findings: tuple[Finding, ...]
     notes: tuple[str, ...] = ()
     instance_id: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 def diagnose(state: HostState, imds: ImdsInfo | None = None) -> Diagnosis:

@@ -6,7 +6,6 @@ Also reads the captured text of `ip addr show`, `ip rule show`, `ip route show t
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import urllib.error
@@ -18,7 +17,8 @@ from pathlib import Path
 
 from eniplan import values
 from eniplan.doctor import ipjson, iptext
-from eniplan.doctor.model import HostState, Route, Rule
+from eniplan.doctor.model import HostState, Link, Route, Rule
+from eniplan.doctor.simulate import host_route
 from eniplan.errors import InputError
 
 IMDS_URL = "http://169.254.169.254/latest"
@@ -126,20 +126,17 @@ def load_captured(
     )
 
 
-def routes_with_local(links: Sequence[object], routes: tuple[Route, ...]) -> tuple[Route, ...]:
-    """A capture of the main table alone lacks the local table: add what the kernel has."""
-    from eniplan.doctor.simulate import host_route
-
-    have = {(r.family, r.dst) for r in routes if r.table == "local"}
-    extra = []
-    for link in links:
-        for address in getattr(link, "addresses", ()):
-            route = host_route(address.ip)
-            if (route.family, route.dst) not in have and not any(
-                r.table == "local" and r.family == route.family for r in routes
-            ):
-                extra.append(route)
-    return routes + tuple(extra)
+def routes_with_local(links: Sequence[Link], routes: tuple[Route, ...]) -> tuple[Route, ...]:
+    """A capture without the local table (`ip route show` instead of `... table all`):
+    add the `local ADDRESS` routes the kernel has for every address."""
+    families = {r.family for r in routes if r.table == "local"}
+    extra = tuple(
+        host_route(address.ip)
+        for link in links
+        for address in link.addresses
+        if address.family not in families
+    )
+    return routes + extra
 
 
 # --- IMDS --------------------------------------------------------------------------------
@@ -251,22 +248,4 @@ def _imds_eni(fetch: Fetch, mac: str) -> ImdsEni:
         subnet_ipv4=subnet4[0] if subnet4 else None,  # type: ignore[arg-type]
         ipv6s=tuple(checked("ipv6s", values.ipv6_address)),  # type: ignore[arg-type]
         subnet_ipv6=tuple(checked("subnet-ipv6-cidr-blocks", values.ipv6_network)),  # type: ignore[arg-type]
-    )
-
-
-def dumps_imds(info: ImdsInfo) -> str:
-    """For --format json: what IMDS said."""
-    return json.dumps(
-        {
-            "instance_id": info.instance_id,
-            "enis": [
-                {
-                    "mac": e.mac,
-                    "device_number": e.device_number,
-                    "network_card": e.network_card,
-                    "interface_id": e.interface_id,
-                }
-                for e in info.enis
-            ],
-        }
     )
