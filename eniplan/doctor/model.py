@@ -132,7 +132,7 @@ class Rule:
     line: int | None = None  # line in the captured file
 
     def describe(self) -> str:
-        return self.text or rule_text(self)
+        return " ".join(self.text.split()) if self.text else rule_text(self)
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ class Route:
         return tuple(nh.dev for nh in self.nexthops if nh.dev)
 
     def describe(self) -> str:
-        return self.text or route_text(self)
+        return " ".join(self.text.split()) if self.text else route_text(self)
 
 
 @dataclass(frozen=True)
