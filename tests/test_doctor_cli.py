@@ -101,6 +101,22 @@ def test_bad_route_file_is_one_line_exit_2(
     assert_one_line_error(code, err, str(bad), fragment)
 
 
+def test_ipv6_rules_in_a_second_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    rule6 = tmp_path / "rule6.txt"
+    rule6.write_text("0:\tfrom all lookup local\n32766:\tfrom all lookup main\n")
+    argv = [*captured("seed000-rule-fixed.txt", "seed000-route-fixed.txt"), "--format", "json"]
+    code, out, _ = run([*argv, "--ip-rule", str(rule6)], capsys)
+    assert code == 0
+    document = json.loads(out)
+    assert sorted({(r["family"], r["priority"]) for r in document["rules"]})[-2:] == [
+        (6, 0),
+        (6, 32766),
+    ]
+    assert not any("IPv6 rules" in note for note in document["notes"])
+    code, _, err = run([*argv, "--ip-rule", str(FIXTURES / "seed000-rule-fixed.txt")], capsys)
+    assert_one_line_error(code, err, "IPv4 rules were already given")
+
+
 def test_captured_needs_all_three(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["doctor", "--ip-addr", str(FIXTURES / "seed000-addr.txt")], capsys)
     assert_one_line_error(code, err, "--ip-route")

@@ -130,8 +130,11 @@ def test_rules_ipv4_then_ipv6_in_one_file() -> None:
     # IPv6 first, then an IPv4 listing without addresses: the other family
     text = "0:\tfrom all lookup local\n5:\tfrom ::/0 lookup 5\n0:\tfrom all lookup local\n"
     assert [r.family for r in iptext.parse_rules(text, "f")] == [6, 6, 4]
-    # a lone listing without any address is `ip rule show`: IPv4
+    # a lone listing without any address is `ip rule show`: IPv4 ...
     assert {r.family for r in iptext.parse_rules("0:\tfrom all lookup local\n", "f")} == {4}
+    # ... unless another file already gave the IPv4 rules
+    lone = iptext.parse_rules("0:\tfrom all lookup local\n", "f", frozenset({4}))
+    assert {r.family for r in lone} == {6}
 
 
 def test_routes_types_flags_multipath_and_families() -> None:

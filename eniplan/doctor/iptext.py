@@ -248,14 +248,16 @@ _RULE_LINE = re.compile(r"(?P<priority>\d+):\s+(?P<body>\S.*)")
 _UNMODELLED_WITH_VALUE = ("tos", "dsfield", "uidrange", "ipproto", "sport", "dport", "tun_id")
 
 
-def parse_rules(text: str, path: str = "ip rule show") -> tuple[Rule, ...]:
+def parse_rules(
+    text: str, path: str = "ip rule show", taken: frozenset[int] = frozenset()
+) -> tuple[Rule, ...]:
     """`ip rule show` and/or `ip -6 rule show` -> rules with their family.
 
     The two may be in one file, one after the other: each family's listing is sorted by
     priority, so a priority lower than the one before starts the next listing. A listing's
     family is that of the addresses in its rules; a listing without any is IPv4 if it comes
     first and IPv6 if it follows another (`ip rule; ip -6 rule`), or the opposite of the
-    other listing's family.
+    other listing's family, or of `taken` (the families earlier files gave).
     """
     lines = _Lines(text, path, "ip rule show")
     sections: list[list[tuple[Rule, int | None]]] = [[]]
@@ -287,8 +289,9 @@ def parse_rules(text: str, path: str = "ip rule show") -> tuple[Rule, ...]:
     resolved: list[int] = []
     for position, family in enumerate(families):
         if family is None:
-            other = [f for f in families if f is not None]
-            family = (10 - other[0]) if other else (4 if position == 0 else 6)
+            other = [f for f in families if f is not None] + sorted(taken)
+            positional = 4 if position == 0 else 6
+            family = 10 - other[0] if len(set(other)) == 1 else positional
         resolved.append(family)
     rules: list[Rule] = []
     for family, section in zip(resolved, sections, strict=True):

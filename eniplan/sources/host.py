@@ -89,7 +89,13 @@ def load_captured(
     rules: list[Rule] = []
     v4_rule_text: list[str] = []
     for path in rule_paths:
-        parsed = iptext.parse_rules(_read(path, "--ip-rule"), path)
+        taken = frozenset(rule.family for rule in rules)
+        parsed = iptext.parse_rules(_read(path, "--ip-rule"), path, taken)
+        twice = taken & {rule.family for rule in parsed}
+        if twice:
+            raise InputError(
+                f"--ip-rule {path}: IPv{min(twice)} rules were already given by another file"
+            )
         rules += parsed
         v4_rule_text += [f"{r.priority}:\t{r.text}" for r in parsed if r.family == 4]
     routes: list[Route] = []
