@@ -392,3 +392,37 @@ def test_owners_by_layout() -> None:
         (32766, owners.KERNEL),
         (32767, owners.KERNEL),
     ]
+
+
+def test_amazon_linux_2023_with_ec2_net_utils() -> None:
+    """What amazon-ec2-net-utils 2.x leaves on AL2023: per-ENI metrics in main, table
+    10001 for the secondary ENI, a rule per address (its alias is a /32), none for the
+    primary."""
+    links = [
+        ("ens5", ["10.0.0.10/24 brd 10.0.0.255"], 0),
+        ("ens6", ["10.0.1.20/24 brd 10.0.1.255", "10.0.1.21/32"], 0),
+    ]
+    routes = (
+        "default via 10.0.0.1 dev ens5 proto dhcp src 10.0.0.10 metric 512\n"
+        "default via 10.0.1.1 dev ens6 proto dhcp src 10.0.1.20 metric 513\n"
+        "10.0.0.0/24 dev ens5 proto kernel scope link src 10.0.0.10 metric 512\n"
+        "10.0.1.0/24 dev ens6 proto kernel scope link src 10.0.1.20 metric 513\n"
+        "default via 10.0.1.1 dev ens6 table 10001 proto dhcp src 10.0.1.20 metric 513\n"
+        "10.0.1.0/24 dev ens6 table 10001 proto static scope link\n"
+    )
+    complete = (
+        "10001:\tfrom 10.0.1.20 lookup 10001 proto static\n"
+        "10001:\tfrom 10.0.1.21 lookup 10001 proto static\n"
+    )
+    diagnosis = diagnose(host(links, complete, routes))
+    assert [(str(v.address.ip), str(v.subnet), v.status) for v in diagnosis.addresses] == [
+        ("10.0.0.10", "10.0.0.0/24", OK),
+        ("10.0.1.20", "10.0.1.0/24", OK),
+        ("10.0.1.21", "10.0.1.0/24", OK),  # the /32 alias takes the ENI's subnet
+    ]
+    (agent,) = [f for f in diagnosis.findings if f.rule_id == "ENI106"]
+    assert "amazon-ec2-net-utils" in agent.message and agent.details["tables"] == ["10001"]
+    # the alias without its rule: replies from it leave through the primary ENI
+    partial = diagnose(host(links, complete.splitlines()[0] + "\n", routes))
+    alias = [v for v in partial.addresses if str(v.address.ip) == "10.0.1.21"]
+    assert alias[0].status == FAIL and alias[0].internet.decision.dev == "ens5"
