@@ -296,3 +296,24 @@ def route_text(route: Route) -> str:
                 words += ["dev", nh.dev]
             words += ["weight", str(nh.weight)]
     return " ".join(words)
+
+
+# --- what the instance metadata service says about the ENIs ---------------------------------
+
+
+@dataclass(frozen=True)
+class ImdsEni:
+    mac: str
+    device_number: int
+    network_card: int
+    interface_id: str | None
+    local_ipv4s: tuple[IPv4Address, ...]
+    subnet_ipv4: IPv4Network | None
+    ipv6s: tuple[IPv6Address, ...]
+    subnet_ipv6: tuple[IPv6Network, ...]
+
+
+@dataclass(frozen=True)
+class ImdsInfo:
+    instance_id: str | None
+    enis: tuple[ImdsEni, ...]

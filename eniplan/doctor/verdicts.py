@@ -11,7 +11,8 @@ decided by the simulator with source A, as a reply from A would be sent:
 A reply that leaves through another interface than I fails (ENI101 off-subnet, ENI102
 peer); one that finds no route while the host itself can reach the destination is ENI104.
 Rules for A pointing at tables without a default route are ENI103; IMDS addresses missing
-from the interface are ENI105; other agents' rules are listed (ENI106, info).
+from the interface are ENI105; other agents' rules are listed (ENI106, info); rules for
+addresses no interface has are ENI107.
 """
 
 from __future__ import annotations
@@ -23,10 +24,19 @@ from typing import Any
 
 from eniplan.doctor import owners
 from eniplan.doctor.ec2rescue import FAILURE, ParityResult, asymmetricroute
-from eniplan.doctor.model import LOOKUP, Address, HostState, IPAddress, IPNetwork, Link, Rule
+from eniplan.doctor.model import (
+    LOOKUP,
+    Address,
+    HostState,
+    ImdsEni,
+    ImdsInfo,
+    IPAddress,
+    IPNetwork,
+    Link,
+    Rule,
+)
 from eniplan.doctor.simulate import Decision, Flow, decide
 from eniplan.findings import Finding, sort_findings
-from eniplan.sources.host import ImdsEni, ImdsInfo
 
 INTERNET = {4: ip_address("8.8.8.8"), 6: ip_address("2600::1")}
 INTERNET_FALLBACK = {4: ip_address("1.1.1.1"), 6: ip_address("2606:4700::1111")}

@@ -11,13 +11,11 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 
 from eniplan import values
 from eniplan.doctor import ipjson, iptext
-from eniplan.doctor.model import HostState, Link, Route, Rule
+from eniplan.doctor.model import HostState, ImdsEni, ImdsInfo, Link, Route, Rule
 from eniplan.doctor.simulate import host_route
 from eniplan.errors import InputError
 
@@ -146,24 +144,6 @@ def routes_with_local(links: Sequence[Link], routes: tuple[Route, ...]) -> tuple
 
 
 # --- IMDS --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ImdsEni:
-    mac: str
-    device_number: int
-    network_card: int
-    interface_id: str | None
-    local_ipv4s: tuple[IPv4Address, ...]
-    subnet_ipv4: IPv4Network | None
-    ipv6s: tuple[IPv6Address, ...]
-    subnet_ipv6: tuple[IPv6Network, ...]
-
-
-@dataclass(frozen=True)
-class ImdsInfo:
-    instance_id: str | None
-    enis: tuple[ImdsEni, ...]
 
 
 Fetch = Callable[[str], str | None]
