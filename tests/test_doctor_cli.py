@@ -326,3 +326,21 @@ def test_no_ip_binary_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(InputError, match="iproute2"):
         host.capture_live()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("local-ipv4s", "10.0.0.20\n10.0.0.1;reboot"),
+        ("interface-id", "eni-$(id)"),
+        ("subnet-ipv4-cidr-block", "10.0.0.0/33"),
+        ("device-number", "1x"),
+    ],
+)
+def test_imds_values_are_validated(key: str, value: str) -> None:
+    from eniplan.errors import InputError
+
+    mac = "02:00:00:00:00:03"
+    data = {"network/interfaces/macs/": f"{mac}/", f"network/interfaces/macs/{mac}/{key}": value}
+    with pytest.raises(InputError, match=f"IMDS {mac}/{key}"):
+        host.read_imds(data.get)

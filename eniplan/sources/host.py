@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from eniplan import values
 from eniplan.doctor import ipjson, iptext
@@ -199,18 +200,18 @@ def read_imds(fetch: Fetch) -> ImdsInfo:
     return ImdsInfo(instance_id=instance_id, enis=tuple(enis))
 
 
+T = TypeVar("T")
+
+
 def _imds_eni(fetch: Fetch, mac: str) -> ImdsEni:
     def get(key: str) -> str:
         return (fetch(f"network/interfaces/macs/{mac}/{key}") or "").strip()
 
-    def checked(key: str, parse: Callable[[str], object]) -> list[object]:
-        parsed = []
-        for item in get(key).split():
-            try:
-                parsed.append(parse(item))
-            except ValueError as error:
-                raise InputError(f"IMDS {mac}/{key}: {error}") from None
-        return parsed
+    def checked(key: str, parse: Callable[[str], T]) -> tuple[T, ...]:
+        try:
+            return tuple(parse(item) for item in get(key).split())
+        except ValueError as error:
+            raise InputError(f"IMDS {mac}/{key}: {error}") from None
 
     def number(key: str) -> int:
         text = get(key) or "0"
@@ -218,20 +219,15 @@ def _imds_eni(fetch: Fetch, mac: str) -> ImdsEni:
             raise InputError(f"IMDS {mac}/{key}: {text!r} is not a number")
         return int(text)
 
-    interface_id = get("interface-id") or None
-    if interface_id is not None:
-        try:
-            interface_id = values.resource_id("eni", interface_id)
-        except ValueError as error:
-            raise InputError(f"IMDS {mac}/interface-id: {error}") from None
+    interface_ids = checked("interface-id", lambda value: values.resource_id("eni", value))
     subnet4 = checked("subnet-ipv4-cidr-block", values.ipv4_network)
     return ImdsEni(
         mac=mac,
         device_number=number("device-number"),
         network_card=number("network-card"),
-        interface_id=interface_id,
-        local_ipv4s=tuple(checked("local-ipv4s", values.ipv4_address)),  # type: ignore[arg-type]
-        subnet_ipv4=subnet4[0] if subnet4 else None,  # type: ignore[arg-type]
-        ipv6s=tuple(checked("ipv6s", values.ipv6_address)),  # type: ignore[arg-type]
-        subnet_ipv6=tuple(checked("subnet-ipv6-cidr-blocks", values.ipv6_network)),  # type: ignore[arg-type]
+        interface_id=interface_ids[0] if interface_ids else None,
+        local_ipv4s=checked("local-ipv4s", values.ipv4_address),
+        subnet_ipv4=subnet4[0] if subnet4 else None,
+        ipv6s=checked("ipv6s", values.ipv6_address),
+        subnet_ipv6=checked("subnet-ipv6-cidr-blocks", values.ipv6_network),
     )
