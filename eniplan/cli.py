@@ -618,6 +618,109 @@ def check_plan(
         sys.exit(EXIT_FINDINGS)
 
 
+@cli.command()
+@click.option("--ip-addr", "ip_addr", metavar="FILE", help="Captured `ip addr show` text.")
+@click.option(
+    "--ip-rule",
+    "ip_rules",
+    multiple=True,
+    metavar="FILE",
+    help="Captured `ip rule show` and/or `ip -6 rule show` text (repeatable).",
+)
+@click.option(
+    "--ip-route",
+    "ip_routes",
+    multiple=True,
+    metavar="FILE",
+    help="Captured `ip route show table all` (and -6) text (repeatable).",
+)
+@click.option(
+    "--imds/--no-imds",
+    default=True,
+    show_default=True,
+    help="Live mode: ask the instance metadata service (IMDSv2) which interface is which ENI.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(list(FAIL_ON_CHOICES)),
+    default="high",
+    show_default=True,
+    help="Exit 1 when a finding is at or above this severity.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
+def doctor(
+    ip_addr: str | None,
+    ip_rules: tuple[str, ...],
+    ip_routes: tuple[str, ...],
+    imds: bool,
+    output_format: str,
+    fail_on: str,
+    output: str | None,
+) -> None:
+    """Diagnose policy routing on this instance: for every address of every ENI, which
+    interface a reply leaves through toward a same-subnet peer and toward the internet.
+
+    Live (default): `ip -j addr/rule/route` and IMDSv2. Captured: pass the text of
+    `ip addr show`, `ip rule show` (and `ip -6 rule show`), `ip route show table all`.
+    Includes the verdict of EC2Rescue for Linux's asymmetricroute module on the same input.
+
+    \b
+    Examples:
+      sudo eniplan doctor
+      eniplan doctor --ip-addr addr.txt --ip-rule rule.txt --ip-rule rule6.txt \\
+                     --ip-route route.txt --format json
+    """
+    import io
+
+    from eniplan.doctor.output import diagnosis_json, print_diagnosis
+    from eniplan.doctor.verdicts import diagnose
+    from eniplan.fileio import write_atomic
+    from eniplan.findings import Report
+    from eniplan.sources import host
+
+    captured = (ip_addr, ip_rules, ip_routes)
+    if any(captured):
+        if not all(captured):
+            raise InputError("captured input needs --ip-addr, --ip-rule and --ip-route together")
+        assert ip_addr is not None
+        state = host.load_captured(ip_addr, ip_rules, ip_routes)
+        info = None
+    else:
+        state = host.capture_live()
+        fetch = host.imds_fetcher() if imds else None
+        info = host.read_imds(fetch) if fetch else None
+        if imds and info is None:
+            state = replace(state, notes=(*state.notes, "IMDS did not answer: ENIs told by name"))
+    diagnosis = diagnose(state, info)
+    report = Report(
+        command="doctor",
+        findings=diagnosis.findings,
+        scanned=len(diagnosis.addresses),
+        fail_on=fail_on,
+    )
+    if output_format == "json":
+        text = diagnosis_json(diagnosis, report)
+        if output:
+            write_atomic(output, text)
+        else:
+            click.echo(text, nl=False)
+    elif output:
+        console = Console(record=True, width=132, file=io.StringIO())
+        print_diagnosis(console, diagnosis, report)
+        write_atomic(output, console.export_text())
+    else:
+        print_diagnosis(_stdout(), diagnosis, report)
+    if report.failing:
+        sys.exit(EXIT_FINDINGS)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="eniplan", standalone_mode=False)

@@ -82,6 +82,68 @@ RULES: dict[str, RuleInfo] = {
 }
 
 
+# Host-level verdicts of `eniplan doctor` (run on the instance): ENI1xx.
+RULES.update(
+    {
+        rule.rule_id: rule
+        for rule in (
+            RuleInfo(
+                "ENI101",
+                "high",
+                "Replies toward off-subnet addresses leave through another interface",
+                "Packets from this address to the internet or another subnet are routed out of "
+                "an interface that does not own the address: the EC2 source/destination check "
+                "drops them (or, with the check disabled, the traffic is asymmetric).",
+            ),
+            RuleInfo(
+                "ENI102",
+                "high",
+                "Replies toward same-subnet peers leave through another interface",
+                "Packets from this address to a host in its own subnet leave through another "
+                "interface: with two ENIs in one subnet the secondary address does not answer "
+                "its neighbours (source/destination check, rp_filter, ARP).",
+            ),
+            RuleInfo(
+                "ENI103",
+                "medium",
+                "A policy rule for a local address points at a table without a default route",
+                "The lookup finds no route for most destinations and falls through to the next "
+                "rules (usually the main table and its default route through the primary "
+                "interface): the rule looks like policy routing but does not do it.",
+            ),
+            RuleInfo(
+                "ENI104",
+                "medium",
+                "No route from a local address",
+                "Replies from this address toward a destination the host can otherwise reach "
+                "hit an unreachable, blackhole or prohibit rule or route, or no route at all.",
+            ),
+            RuleInfo(
+                "ENI105",
+                "medium",
+                "Addresses of an ENI are not configured on its interface",
+                "The instance metadata lists private addresses of the ENI that the interface "
+                "does not have: traffic to them is not answered.",
+            ),
+            RuleInfo(
+                "ENI106",
+                "info",
+                "Policy routing installed by an agent",
+                "Rules of amazon-ec2-net-utils, cloud-init, the Amazon VPC CNI or eniplan were "
+                "found; they are listed with their priorities and tables.",
+            ),
+            RuleInfo(
+                "ENI107",
+                "low",
+                "A policy rule names an address that is not on this host",
+                "A `from ADDRESS` rule whose address no interface has never matches a reply: "
+                "often a typo, or an address that moved to another ENI or instance.",
+            ),
+        )
+    }
+)
+
+
 IGNORE_TAG = "eniplan:ignore"
 
 

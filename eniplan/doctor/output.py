@@ -1,0 +1,189 @@
+"""`eniplan doctor` output: a rich report for people, JSON (through the json module) for
+machines. Pure: a Diagnosis in, text or a console out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from eniplan.doctor.simulate import errno_name
+from eniplan.doctor.verdicts import FAIL, OK, AddressVerdict, Diagnosis, Toward
+from eniplan.findings import Report
+from eniplan.report.json_format import finding_json
+
+SCHEMA_VERSION = 1
+_STYLE = {OK: "green", FAIL: "bold red", "n/a": "dim"}
+
+
+def _toward_text(toward: Toward | None) -> str:
+    if toward is None:
+        return "[dim]subnet unknown[/dim]"
+    text = f"{toward.destination} → {toward.decision.describe()}"
+    if toward.reason and toward.status != OK:
+        text += f"\n[{_STYLE[toward.status]}]{toward.reason}[/]"
+    return text
+
+
+def print_diagnosis(console: Console, diagnosis: Diagnosis, report: Report) -> None:
+    title = "eniplan doctor" + (f": {diagnosis.instance_id}" if diagnosis.instance_id else "")
+    console.rule(title)
+    table = Table(title="Where replies leave, per local address", show_lines=True)
+    for column in ("interface", "address", "toward a same-subnet peer", "toward off-subnet", ""):
+        table.add_column(column)
+    for verdict in diagnosis.addresses:
+        table.add_row(
+            _interface_text(verdict),
+            f"{verdict.address.address}" + (" (secondary)" if verdict.address.secondary else ""),
+            _toward_text(verdict.peer),
+            _toward_text(verdict.internet),
+            f"[{_STYLE[verdict.status]}]{verdict.status.upper()}[/]",
+        )
+    console.print(table)
+    for name, reason in diagnosis.skipped_links:
+        console.print(f"  [dim]{name}: skipped, {reason}[/dim]")
+
+    rules = Table(title="Policy rules by owner")
+    for column in ("family", "priority", "rule", "owner", "table"):
+        rules.add_column(column)
+    for info in diagnosis.rules:
+        rules.add_row(
+            f"IPv{info.rule.family}",
+            str(info.rule.priority),
+            info.rule.describe(),
+            info.owner,
+            info.note,
+        )
+    console.print(rules)
+
+    console.rule("Parity: EC2Rescue for Linux, asymmetricroute", style="dim")
+    if diagnosis.parity is None:
+        console.print("  [dim]not run: no `ip addr show` / `ip rule show` text[/dim]")
+    else:
+        style = "red" if diagnosis.parity.status == "FAILURE" else "green"
+        console.print(f"  module run/asymmetricroute  [{style}]{diagnosis.parity.summary}[/]")
+        for disagreement in diagnosis.disagreements:
+            console.print(f"  [yellow]eniplan differs:[/yellow] {disagreement.text}")
+
+    if report.findings:
+        console.rule("Findings", style="dim")
+        for finding in report.findings:
+            style = {"high": "bold red", "medium": "yellow", "low": "cyan"}.get(
+                finding.severity, "dim"
+            )
+            console.print(f"  [{style}]{finding.rule_id} {finding.severity}[/] {finding.message}")
+            if finding.severity != "info":
+                console.print(f"      fix: {finding.remediation}", style="dim")
+    for note in diagnosis.notes:
+        console.print(f"  [dim]note: {note}[/dim]")
+    summary = report.summary()
+    failing = summary["failing"]
+    headline = "[bold red]FAIL[/]" if failing else "[green]OK[/]"
+    console.print(
+        f"\n{headline}: {len(diagnosis.addresses)} address(es) on {len(diagnosis.interfaces)} "
+        f"interface(s); {summary['findings']} finding(s), {failing} at or above "
+        f"--fail-on {report.fail_on}"
+    )
+
+
+def _interface_text(verdict: AddressVerdict) -> str:
+    interface = verdict.interface
+    text = interface.name
+    if interface.eni is not None:
+        eni = interface.eni
+        text += (
+            f"\n{eni.interface_id or eni.mac}\ncard {eni.network_card} device {eni.device_number}"
+        )
+    return text
+
+
+def _toward_json(toward: Toward | None) -> dict[str, Any] | None:
+    if toward is None:
+        return None
+    decision = toward.decision
+    return {
+        "destination": str(toward.destination),
+        "status": toward.status,
+        "reason": toward.reason,
+        "outcome": decision.outcome,
+        "error": errno_name(decision.outcome, decision.flow.family),
+        "dev": decision.dev,
+        "devs": list(decision.devs),
+        "gateway": str(decision.gateway) if decision.gateway is not None else None,
+        "table": decision.table,
+        "rule_priority": decision.rule.priority if decision.rule else None,
+        "rule": decision.rule.describe() if decision.rule else None,
+        "route": decision.route.describe() if decision.route else None,
+        "steps": list(decision.steps),
+    }
+
+
+def diagnosis_json(diagnosis: Diagnosis, report: Report) -> str:
+    parity = diagnosis.parity
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "command": "doctor",
+        "instance_id": diagnosis.instance_id,
+        "interfaces": [
+            {
+                "name": i.name,
+                "mac": i.link.mac,
+                "group": i.link.group,
+                "eni_id": i.eni.interface_id if i.eni else None,
+                "network_card": i.eni.network_card if i.eni else None,
+                "device_number": i.eni.device_number if i.eni else None,
+            }
+            for i in diagnosis.interfaces
+        ],
+        "skipped_interfaces": [{"name": n, "reason": r} for n, r in diagnosis.skipped_links],
+        "addresses": [
+            {
+                "interface": v.interface.name,
+                "address": str(v.address.address),
+                "family": v.address.family,
+                "secondary": v.address.secondary,
+                "subnet": str(v.subnet) if v.subnet else None,
+                "verdict": v.status,
+                "toward_peer": _toward_json(v.peer),
+                "toward_internet": _toward_json(v.internet),
+            }
+            for v in diagnosis.addresses
+        ],
+        "rules": [
+            {
+                "family": info.rule.family,
+                "priority": info.rule.priority,
+                "rule": info.rule.describe(),
+                "owner": info.owner,
+                "table_note": info.note,
+            }
+            for info in diagnosis.rules
+        ],
+        "parity": None
+        if parity is None
+        else {
+            "module": "asymmetricroute (EC2Rescue for Linux)",
+            "status": parity.status,
+            "message": parity.message,
+            "duplicate_broadcasts": list(parity.duplicate_broadcasts),
+            "checks": [
+                {
+                    "address": c.address,
+                    "broadcast": c.broadcast,
+                    "matched": c.matched,
+                    "matching_rules": list(c.matching_rules),
+                }
+                for c in parity.checks
+            ],
+            "verdicts": list(parity.verdicts),
+            "disagreements": [
+                {"address": d.address or None, "text": d.text} for d in diagnosis.disagreements
+            ],
+        },
+        "notes": list(diagnosis.notes),
+        "findings": [finding_json(f) for f in report.findings],
+        "summary": report.summary(),
+    }
+    return json.dumps(document, indent=2) + "\n"

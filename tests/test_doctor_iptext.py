@@ -1,0 +1,213 @@
+"""The text parsers on real `ip` output (the seeds, iproute2 3.x to 6.x spacing) and on
+bad input: empty, truncated, another tool's output."""
+
+from __future__ import annotations
+
+from ipaddress import ip_address, ip_interface, ip_network
+from pathlib import Path
+
+import pytest
+
+from eniplan.doctor import iptext
+from eniplan.doctor.model import BLACKHOLE, GOTO, LOOKUP, NOP, PROHIBIT, UNREACHABLE
+from eniplan.errors import InputError
+
+FIXTURES = Path(__file__).parent / "fixtures" / "doctor"
+
+
+def test_seed_addr_links_addresses_and_brd() -> None:
+    links = iptext.parse_addr((FIXTURES / "seed000-addr.txt").read_text(), "addr.txt")
+    assert [link.name for link in links] == ["lo", "eth0", "eth1"]
+    lo, eth0, eth1 = links
+    assert lo.is_loopback and not eth1.is_loopback
+    assert eth1.mac == "0e:3b:ae:ab:4e:84"
+    assert [str(a.address) for a in eth1.addresses] == [
+        "10.0.0.254/24",
+        "fe80::c3b:aeff:feab:4e84/64",
+    ]
+    v4 = eth1.addresses[0]
+    assert v4.broadcast == ip_address("10.0.0.255") and v4.scope == "global"
+    assert "dynamic" in v4.flags and v4.usable
+    assert not eth1.addresses[1].usable  # link-local
+    assert eth0.group == "0"
+
+
+def test_addr_forms_group_altname_peer_secondary_and_at_suffix() -> None:
+    text = (
+        "3: ens6@if7: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 qdisc mq master br0 "
+        "state UP group 10000 qlen 1000\n"
+        "    link/ether 02:aa:bb:cc:dd:ee brd ff:ff:ff:ff:ff:ff link-netnsid 0\n"
+        "    altname enp0s6\n"
+        "    altname eni-0123456789abcdef0\n"
+        "    veth addrgenmode eui64 numtxqueues 1\n"
+        "    inet 10.0.1.5/24 metric 100 brd 10.0.1.255 scope global dynamic ens6\n"
+        "       valid_lft 3100sec preferred_lft 3100sec\n"
+        "    inet 10.0.1.6/24 brd 10.0.1.255 scope global secondary ens6:1\n"
+        "       valid_lft forever preferred_lft forever\n"
+        "    inet 192.168.9.1 peer 192.168.9.2/32 scope global ens6\n"
+        "       valid_lft forever preferred_lft forever\n"
+        "    inet6 2600:1f18::5/128 scope global dynamic noprefixroute \n"
+        "       valid_lft 440sec preferred_lft 140sec\n"
+        "4: wg0: <POINTOPOINT,NOARP,UP,LOWER_UP> mtu 1420 qdisc noqueue state UNKNOWN\n"
+        "    link/none \n"
+    )
+    ens6, wg0 = iptext.parse_addr(text, "f")
+    assert ens6.name == "ens6" and ens6.group == "10000" and ens6.index == 3
+    assert ens6.altnames == ("enp0s6", "eni-0123456789abcdef0")
+    assert [str(a.address) for a in ens6.addresses] == [
+        "10.0.1.5/24",
+        "10.0.1.6/24",
+        "192.168.9.1/32",
+        "2600:1f18::5/128",
+    ]
+    assert [a.secondary for a in ens6.addresses] == [False, True, False, False]
+    assert ens6.addresses[2].peer == ip_network("192.168.9.2/32")
+    assert wg0.kind == "none" and wg0.mac is None and not wg0.addresses
+
+
+def test_ipv4_only_and_ipv6_only_listings() -> None:
+    v6 = (
+        "2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 state UP qlen 1000\n"
+        "    inet6 2001:db8::1/64 scope global \n"
+        "       valid_lft forever preferred_lft forever\n"
+    )
+    (link,) = iptext.parse_addr(v6, "f")
+    assert link.addresses[0].address == ip_interface("2001:db8::1/64")
+
+
+def test_rules_every_selector_and_action() -> None:
+    text = (
+        "0:\tfrom all lookup local\n"
+        "50:\tfrom all lookup main suppress_prefixlength 0\n"
+        "60:\tnot from 1.2.3.4 fwmark 0x5/0xff iif lo oif d0 lookup main "
+        "suppress_ifgroup 5 proto 247\n"
+        "70:\tfrom all to 1.0.0.0/8 goto 32766\n"
+        "71:\tfrom all to 2.0.0.0/8 prohibit\n"
+        "72:\tfrom all to 3.0.0.0/8 blackhole\n"
+        "73:\tfrom all to 4.0.0.0/8 unreachable\n"
+        "74:\tfrom all fwmark 0x1 nop\n"
+        "75:\tfrom all iif vlan5 [detached] lookup 5\n"
+        "76:\tfrom all ipproto tcp dport 443 lookup 7\n"
+        "77:\tfrom all goto 99 [unresolved]\n"
+        "9999:\tfrom all lookup main suppress_ifgroup default\n"
+        "10001:\tfrom 10.0.0.0/24 lookup 10001 proto static\n"
+        "32766:\tfrom all lookup main \n"
+        "32767:\tfrom all lookup 253 \n"
+    )
+    rules = {r.priority: r for r in iptext.parse_rules(text, "f")}
+    assert all(r.family == 4 for r in rules.values())
+    assert rules[50].suppress_prefixlength == 0 and rules[50].table == "main"
+    guard = rules[60]
+    assert guard.invert and guard.src == ip_network("1.2.3.4/32")
+    assert (guard.fwmark, guard.fwmask, guard.iif, guard.oif) == (5, 0xFF, "lo", "d0")
+    assert (guard.suppress_ifgroup, guard.protocol) == ("5", "247")
+    assert (rules[70].action, rules[70].goto) == (GOTO, 32766)
+    assert [rules[p].action for p in (71, 72, 73, 74)] == [PROHIBIT, BLACKHOLE, UNREACHABLE, NOP]
+    assert rules[74].fwmask == 0xFFFFFFFF
+    assert rules[75].iif == "vlan5"
+    assert rules[76].unmodelled == ("ipproto tcp", "dport 443") and rules[76].action == LOOKUP
+    assert rules[77].goto == 99
+    assert rules[9999].suppress_ifgroup == "0"
+    assert rules[10001].src == ip_network("10.0.0.0/24") and rules[10001].protocol == "static"
+    assert rules[32767].table == "default"
+
+
+def test_rules_ipv4_then_ipv6_in_one_file() -> None:
+    text = (
+        "0:\tfrom all lookup local\n32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n"
+        "0:\tfrom all lookup local\n10001:\tfrom 2600:1f18::5 lookup 10001\n"
+        "32766:\tfrom all lookup main\n"
+    )
+    rules = iptext.parse_rules(text, "f")
+    assert [(r.priority, r.family) for r in rules] == [
+        (0, 4),
+        (32766, 4),
+        (32767, 4),
+        (0, 6),
+        (10001, 6),
+        (32766, 6),
+    ]
+    # IPv6 first, then an IPv4 listing without addresses: the other family
+    text = "0:\tfrom all lookup local\n5:\tfrom ::/0 lookup 5\n0:\tfrom all lookup local\n"
+    assert [r.family for r in iptext.parse_rules(text, "f")] == [6, 6, 4]
+    # a lone listing without any address is `ip rule show`: IPv4 ...
+    assert {r.family for r in iptext.parse_rules("0:\tfrom all lookup local\n", "f")} == {4}
+    # ... unless another file already gave the IPv4 rules
+    lone = iptext.parse_rules("0:\tfrom all lookup local\n", "f", frozenset({4}))
+    assert {r.family for r in lone} == {6}
+
+
+def test_routes_types_flags_multipath_and_families() -> None:
+    text = (
+        "default via 172.31.0.1 dev eth0 proto dhcp src 172.31.15.216 metric 100 \n"
+        "default via 172.31.0.1 dev eth1  table 10001 \n"
+        "172.31.0.0/20 dev eth1  proto kernel  scope link  src 172.31.0.218 linkdown\n"
+        "unreachable 8.8.0.0/16 metric 5\n"
+        "blackhole 9.9.9.0/24 table 100\n"
+        "10.9.0.0/24 \n"
+        "\tnexthop via 10.0.0.1 dev e0 weight 1 \n"
+        "\tnexthop via 10.0.0.2 dev e1 weight 2 dead linkdown\n"
+        "local 172.31.0.218 dev eth1 table local proto kernel scope host src 172.31.0.218 \n"
+        "broadcast 172.31.15.255 dev eth1 table local proto kernel scope link src 172.31.0.218\n"
+        "::1 dev lo proto kernel metric 256 pref medium\n"
+        "2600:1f18::/64 dev eth0 proto ra metric 100 expires 2591999sec pref medium\n"
+        "default via fe80::1 dev eth0 proto ra metric 1024 expires 1799sec mtu 9001 pref medium\n"
+        "unreachable default dev lo table 10001 metric 4294967295 error -101 pref medium\n"
+        "default dev eth1 table 9 metric 5\n"
+    )
+    routes = iptext.parse_routes(text, "f")
+    first = routes[0]
+    assert first.is_default and first.family == 4 and first.table == "main"
+    assert first.nexthops[0].gateway == ip_address("172.31.0.1") and first.metric == 100
+    assert first.prefsrc == ip_address("172.31.15.216") and first.protocol == "dhcp"
+    assert routes[1].table == "10001"
+    assert "linkdown" in routes[2].nexthops[0].flags and routes[2].scope == "link"
+    assert (routes[3].type, routes[3].metric, routes[3].nexthops) == ("unreachable", 5, ())
+    assert (routes[4].type, routes[4].table) == ("blackhole", "100")
+    multipath = routes[5]
+    assert [nh.dev for nh in multipath.nexthops] == ["e0", "e1"]
+    assert multipath.nexthops[1].dead and multipath.nexthops[1].weight == 2
+    assert (routes[6].type, routes[6].table) == ("local", "local")
+    assert [r.family for r in routes[8:]] == [6, 6, 6, 6, 6]
+    assert routes[10].dst == ip_network("::/0") and routes[10].nexthops[0].dev == "eth0"
+    assert routes[11].type == "unreachable" and routes[11].is_default
+    # `default dev eth1` after IPv6 routes: the nearest known family before it
+    assert routes[12].family == 6
+
+
+BAD_INPUT = [
+    ("addr", "", "empty"),
+    ("addr", "   \n\n", "empty"),
+    ("addr", "eth0: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 9001\n", "line 1"),
+    ("addr", '[{"ifname": "eth0"}]\n', "line 1"),
+    (
+        "addr",
+        "2: eth0: <BROADCAST,UP> mtu 9001 state UP\n    inet 10.0.0.5/24 brd 10.0.0.255 sc",
+        "line 2",
+    ),
+    (
+        "addr",
+        "2: eth0: <BROADCAST,UP> mtu 9001 state UP\n    inet 10.0.0.5/24 scope global eth0\n",
+        "line 2",
+    ),
+    ("addr", "2: eth0: <BROADCAST,MULTI", "line 1"),
+    ("rule", "Kernel IP routing table\n", "line 1"),
+    ("rule", "0:\tfrom all lookup local\n32766:\tfrom all look", "line 2"),
+    ("rule", "0:\tfrom all lookup local\n32766:\tfrom all lookup\n", "line 2"),
+    ("rule", "100:\tfrom 10.0.0.300 lookup 100\n", "line 1"),
+    ("route", "Destination     Gateway         Genmask  Flags\n", "line 1"),
+    ("route", "default via 10.0.0.1 dev eth0\n10.0.0.0/24 dev eth0 proto ker", "line 2"),
+    ("route", "default via 10.0.0.1 dev\n", "line 1"),
+    ("route", "default via 10.0.0.999 dev eth0\n", "line 1"),
+    ("route", "\x00\x01binary", "binary"),
+]
+
+
+@pytest.mark.parametrize(("kind", "text", "fragment"), BAD_INPUT)
+def test_bad_input_names_file_and_line(kind: str, text: str, fragment: str) -> None:
+    parse = {"addr": iptext.parse_addr, "rule": iptext.parse_rules, "route": iptext.parse_routes}
+    with pytest.raises(InputError) as error:
+        parse[kind](text, "captured.txt")
+    message = str(error.value)
+    assert message.startswith("captured.txt: ") and fragment in message, message
+    assert "\n" not in message
