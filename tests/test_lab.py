@@ -184,6 +184,18 @@ def test_nft_table_enforces_the_vpc(sandbox_plans: dict[str, InstancePlan]) -> N
     )
 
 
+def test_nft_honours_a_source_dest_check_disabled_in_the_inventory(
+    sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan]
+) -> None:
+    instance = _instance(sandbox_inventory, "app-check-disabled")
+    unchecked = [eni.mac for eni in instance.enis if not eni.source_dest_check]
+    assert len(unchecked) == 1
+    lab = design(sandbox_plans["app-check-disabled"], "run8", unchecked=unchecked)
+    text = nft.ruleset(lab)
+    for eni in lab.enis:
+        assert (f'iifname "{eni.port}" ip saddr !=' in text) is (eni.mac not in unchecked)
+
+
 def test_nft_counters_parse() -> None:
     listing = {
         "nftables": [
@@ -303,9 +315,21 @@ def test_report_table_and_json() -> None:
 # --- on the real kernel ----------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The sandbox account as a snapshot file: child processes read it in a moment."""
+    from eniplan.inventory import InventoryRequest, load_collection
+    from eniplan.sources.aws import AwsOptions
+    from eniplan.sources.files import write_snapshot
+
+    path = tmp_path_factory.mktemp("lab") / "sandbox.json"
+    write_snapshot(load_collection(InventoryRequest(aws=AwsOptions(), sandbox="default")), path)
+    return str(path)
+
+
 def _lab_json(*args: str) -> tuple[int, dict[str, Any], str]:
     done = subprocess.run(
-        [sys.executable, "-m", "eniplan", "lab", "--sandbox", "--format", "json", *args],
+        [sys.executable, "-m", "eniplan", "lab", "--format", "json", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -314,16 +338,17 @@ def _lab_json(*args: str) -> tuple[int, dict[str, Any], str]:
     return done.returncode, json.loads(done.stdout or "{}"), done.stderr
 
 
-@pytest.mark.parametrize("target", ["iproute2", "cloud-init"])
+@pytest.mark.parametrize(("target", "source"), [("iproute2", "sandbox"), ("cloud-init", "file")])
 @on_the_kernel
 @pytest.mark.usefixtures("no_leftovers")
 def test_lab_command_proves_the_routing(
-    sandbox_plans: dict[str, InstancePlan], target: str
+    sandbox_plans: dict[str, InstancePlan], snapshot: str, target: str, source: str
 ) -> None:
     plan = sandbox_plans[SAME_SUBNET]
     primary, secondary = (str(eni.primary_ipv4) for eni in plan.enis)
+    inventory = ["--sandbox"] if source == "sandbox" else ["--inventory", snapshot]
     start = time.monotonic()
-    code, data, err = _lab_json("--tag", f"Name={SAME_SUBNET}", "--target", target)
+    code, data, err = _lab_json(*inventory, "--tag", f"Name={SAME_SUBNET}", "--target", target)
     took = time.monotonic() - start
     assert code == 0, err
     assert data["passed"] is True and data["target"] == target
@@ -345,12 +370,12 @@ def test_lab_command_proves_the_routing(
 @on_the_kernel
 @pytest.mark.usefixtures("no_leftovers")
 def test_lab_exits_1_when_a_proof_fails_after_applying(
-    sandbox_plans: dict[str, InstancePlan],
+    sandbox_plans: dict[str, InstancePlan], snapshot: str
 ) -> None:
     """Without the main-table guard, the container behind docker0 is unreachable from the
     ENI addresses (their tables send everything to the VPC router): the lab catches it."""
     addresses = [str(eni.primary_ipv4) for eni in sandbox_plans[SAME_SUBNET].enis]
-    code, data, _ = _lab_json("--tag", f"Name={SAME_SUBNET}", "--no-guard")
+    code, data, _ = _lab_json("--inventory", snapshot, "--tag", f"Name={SAME_SUBNET}", "--no-guard")
     assert code == 1 and data["passed"] is False
     coexistence = data["proofs"][3]["after"]
     assert coexistence["failures"] == [
@@ -362,10 +387,19 @@ def test_lab_exits_1_when_a_proof_fails_after_applying(
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 @on_the_kernel
 @pytest.mark.usefixtures("no_leftovers")
-def test_a_signal_removes_the_lab(signum: int) -> None:
+def test_a_signal_removes_the_lab(signum: int, snapshot: str) -> None:
     existing = _lab_namespaces()
     process = subprocess.Popen(
-        [sys.executable, "-m", "eniplan", "lab", "--sandbox", "--tag", f"Name={SAME_SUBNET}"],
+        [
+            sys.executable,
+            "-m",
+            "eniplan",
+            "lab",
+            "--inventory",
+            snapshot,
+            "--tag",
+            f"Name={SAME_SUBNET}",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

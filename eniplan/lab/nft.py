@@ -3,11 +3,13 @@
 It sits in the vpc namespace on the prerouting hook of the subnets' bridges, so it sees
 every frame that enters from a port (an ENI's transmissions):
 
-- counters, before any drop, for every ENI address A: `tx_<ifname>_<A>`, packets with
-  source A that left through ENI <ifname> (per-interface transmit counters by source);
+- counters, before any drop, for every ENI address A: `tx_<ifname>_<A>`, packets from
+  A to a probing host (a peer or the remote host: replies) that left through ENI
+  <ifname> (per-interface transmit counters by source);
   `direct_<A>` and `via_<A>`, packets from A to the same-subnet peer addressed to the
   peer's MAC or to the router's;
-- the source/dest check (unless the topology turns it off): an IPv4 frame entering from
+- the source/dest check (unless the topology turns it off, or the inventory shows it
+  disabled on that ENI): an IPv4 frame entering from
   an ENI's port whose source is not one of that ENI's addresses or delegated prefixes is
   dropped (and counted in `srcdst_<ifname>`);
 - ARP ownership: ARP from an ENI's port that claims an address the ENI does not own is
@@ -59,13 +61,17 @@ def ruleset(topology: Topology, *, replace: bool = False) -> str:
     """The table for `topology`; `replace`: atomically swap out the lab's previous one."""
     counters: list[str] = []
     rules: list[str] = []
+    probers = _set((*(lan.peer.ip for lan in topology.lans), topology.remote.ip))
     for eni in topology.enis:
         lan = topology.lan(eni)
         for address in eni.addresses:
             for port in topology.enis:
                 name = tx_counter(port.ifname, address)
                 counters.append(name)
-                rules.append(f'ip saddr {address} iifname "{port.port}" counter name "{name}"')
+                rules.append(
+                    f'ip saddr {address} ip daddr {probers} iifname "{port.port}" '
+                    f'counter name "{name}"'
+                )
             for name, mac in (
                 (direct_counter(address), lan.peer_mac),
                 (via_counter(address), lan.router_mac),
@@ -76,7 +82,7 @@ def ruleset(topology: Topology, *, replace: bool = False) -> str:
                     f'counter name "{name}"'
                 )
     for eni in topology.enis:
-        if topology.source_dest_check:
+        if topology.source_dest_check and eni.source_dest_check:
             name = srcdst_counter(eni.ifname)
             counters.append(name)
             rules.append(

@@ -34,9 +34,9 @@ from eniplan.lab.topology import (
     EniPort,
     Lab,
     Topology,
-    _free_host,
     agent_command,
     design,
+    free_host,
     owned_addresses,
 )
 from eniplan.model import Instance, Inventory
@@ -215,7 +215,10 @@ def _symmetric(t: Topology, delta: Mapping[str, int]) -> Outcome:
             }
             strays = ", ".join(f"{_packets(n)} through {name}" for name, n in wrong.items() if n)
             if strays:
-                dropped = " (dropped by the source/dest check)" if t.source_dest_check else ""
+                checked = t.source_dest_check and all(
+                    other.source_dest_check for other in t.enis if other is not eni
+                )
+                dropped = " (dropped by the source/dest check)" if checked else ""
                 failures.append(f"{address} ({eni.ifname}): {strays}{dropped}")
             elif own == 0:
                 failures.append(f"{address} ({eni.ifname}): sent nothing (no request got in)")
@@ -334,7 +337,7 @@ def attach_candidate(
     model = next(eni for eni in instance.enis if eni.mac == detached.mac)
     lan = topology.lan(detached)
     taken = owned_addresses(plan) | {lan.peer.ip for lan in topology.lans}
-    address = _free_host(lan.cidr, taken, "attached ENI")
+    address = free_host(lan.cidr, taken, "attached ENI")
     macs = {eni.mac for eni in instance.enis}
     mac = detached.mac
     while mac in macs:
@@ -429,7 +432,11 @@ def run_lab(
         raise LabError(f"{instance.instance_id}: {plan.status}: {plan.reason}")
     run_id = run_id or shell.unique_run_id()
     topology = design(
-        plan, run_id, source_dest_check=options.source_dest_check, rp_filter=options.rp_filter
+        plan,
+        run_id,
+        source_dest_check=options.source_dest_check,
+        rp_filter=options.rp_filter,
+        unchecked=[eni.mac for eni in instance.enis if not eni.source_dest_check],
     )
     clock = _Clock(progress)
     total_start = time.monotonic()
@@ -480,7 +487,16 @@ def run_lab(
 
         attached_instance, detached = attach_candidate(instance, lab.topology, plan)
         new_plan = plan_instance(attached_instance, inventory, plan_options)
-        lab.rewire(design(new_plan, run_id, previous=lab.topology, taken=detached.addresses))
+        unchecked = [eni.mac for eni in attached_instance.enis if not eni.source_dest_check]
+        lab.rewire(
+            design(
+                new_plan,
+                run_id,
+                previous=lab.topology,
+                taken=detached.addresses,
+                unchecked=unchecked,
+            )
+        )
         install.install(options.target, new_plan, lab.root)
         replugged = install.boot(topology.instance_ns, lab.root)
         outputs.append(replugged.output)

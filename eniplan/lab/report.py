@@ -29,6 +29,12 @@ def print_report(
         f"[bold]eniplan lab[/bold]  {report.name or 'no name'} {report.instance_id}  "
         f"target {report.target}  ({enis})"
     )
+    console.print(
+        "before: as booted (DHCP address on every ENI, rp_filter=1, the source/dest check as "
+        "in the inventory); "
+        f"after: with the {report.target} config applied",
+        style="dim",
+    )
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     table.add_column("#", justify="right")
     table.add_column("proof")
@@ -42,7 +48,7 @@ def print_report(
             if outcome is None or not outcome.failures:
                 continue
             if column == "before" and not verbose:
-                shown = outcome.failures[:1]
+                shown = outcome.failures[:2]
             else:
                 shown = outcome.failures if verbose else outcome.failures[:details]
             for line in shown:
@@ -103,5 +109,6 @@ def report_json(report: LabReport) -> dict[str, Any]:
             for row in report.rows
         ],
         "timings": dict(report.timings),
+        "apply_output": report.apply_output.splitlines(),
         "namespaces_left": list(report.leftovers),
     }

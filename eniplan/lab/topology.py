@@ -24,8 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
@@ -64,6 +63,7 @@ class EniPort:
     addresses: tuple[IPv4Address, ...]  # every IPv4 address it owns, primary first
     prefixes: tuple[IPv4Network, ...]  # delegated IPv4 prefixes it owns
     table: int
+    source_dest_check: bool = True  # as the inventory says (the VPC enforces it per ENI)
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def _first_free(candidates: Sequence[str], taken: Sequence[IPv4Network], what: s
     raise LabError(f"no free address block for the lab's {what}: the instance's subnets use all")
 
 
-def _free_host(cidr: IPv4Network, taken: set[IPv4Address], what: str) -> IPv4Address:
+def free_host(cidr: IPv4Network, taken: set[IPv4Address], what: str) -> IPv4Address:
     """The first host from base + 4 (EC2 reserves base + 1 to + 3) that nobody owns."""
     for offset in range(4, cidr.num_addresses - 1):
         address = cidr.network_address + offset
@@ -157,10 +157,12 @@ def design(
     source_dest_check: bool = True,
     rp_filter: int = 1,
     taken: Sequence[IPv4Address] = (),
+    unchecked: Collection[str] = (),
 ) -> Topology:
     """The lab for `plan` (pure). With `previous`, keeps its names, subnets and peers, so
     that the running lab can be rewired (ENIs detached and attached). `taken`: addresses
-    that the lab's peers must not use (ENIs that come and go)."""
+    that the lab's peers must not use (ENIs that come and go). `unchecked`: MACs of the
+    ENIs whose source/dest check the inventory shows disabled."""
     if plan.status != MANAGED or not plan.enis:
         raise LabError(f"{plan.instance_id}: {plan.status}: {plan.reason}")
     names = namespace_names(run_id)
@@ -180,7 +182,7 @@ def design(
         index = next((i for i, lan in enumerate(lans) if lan.subnet_id == eni.subnet_id), None)
         if index is None:
             index = len(lans)
-            peer = _free_host(cidr, owned, "peer host")
+            peer = free_host(cidr, owned, "peer host")
             owned.add(peer)
             lans.append(
                 Lan(
@@ -221,6 +223,7 @@ def design(
                 addresses=tuple(addresses),
                 prefixes=prefixes,
                 table=eni.table,
+                source_dest_check=eni.mac not in unchecked,
             )
         )
     lab_macs = {lan.router_mac for lan in lans} | {lan.peer_mac for lan in lans}
@@ -509,16 +512,3 @@ def _stop(process: subprocess.Popen[Any]) -> None:
     for stream in (process.stdout, process.stderr, process.stdin):
         if stream is not None:
             stream.close()
-
-
-def elapsed(start: float) -> float:
-    return round(time.monotonic() - start, 3)
-
-
-def lab_namespaces_left(run_id: str) -> list[str]:
-    """The namespaces of run `run_id` that still exist (for tests and diagnostics)."""
-    prefix = f"{NAME_PREFIX}-{run_id}-"
-    directory = Path("/run/netns")
-    if not directory.is_dir():
-        return []
-    return sorted(p.name for p in directory.iterdir() if p.name.startswith(prefix))
