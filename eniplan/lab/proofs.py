@@ -50,13 +50,13 @@ from eniplan.plan import (
 )
 
 PROOFS: tuple[tuple[str, str], ...] = (
-    ("reachable", "every ENI address answers ping and TCP (same-subnet peer, remote host)"),
+    ("reachable", "every ENI address answers ping and TCP (peer, remote host)"),
     ("symmetric", "replies leave through the ENI that owns the address"),
-    ("direct", "replies to a same-subnet peer go straight to it, not via the router"),
-    ("coexistence", "a docker0-like bridge and a static route in main keep working"),
+    ("direct", "replies to a same-subnet peer go straight, not via the router"),
+    ("coexistence", "a docker0-like bridge and a static route keep working"),
     ("idempotent", "applying twice: identical ip rule and ip route show table all"),
-    ("reboot", "routing flushed, the persisted files alone restore proofs 1-4"),
-    ("hotplug", "an ENI detached and another attached, re-applied: proofs 1-4 hold"),
+    ("reboot", "reboot: the persisted files alone restore proofs 1-4"),
+    ("hotplug", "an ENI detached, another attached, re-applied: proofs 1-4"),
 )
 ROUND_PROOFS = ("reachable", "symmetric", "direct", "coexistence")
 PROBE_TIMEOUT = 1.0  # seconds: a ping or a TCP connect between namespaces takes < 1 ms

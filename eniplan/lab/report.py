@@ -27,12 +27,11 @@ def print_report(
     enis = ", ".join(f"{eni.ifname} {' '.join(map(str, eni.addresses))}" for eni in report.enis)
     console.print(
         f"[bold]eniplan lab[/bold]  {report.name or 'no name'} {report.instance_id}  "
-        f"target {report.target}  ({enis})"
+        f"target {report.target}"
     )
+    console.print(f"ENIs: {enis}", markup=False, highlight=False)
     console.print(
-        "before: as booted (DHCP address on every ENI, rp_filter=1, the source/dest check as "
-        "in the inventory); "
-        f"after: with the {report.target} config applied",
+        f"before: as booted (DHCP on each ENI, rp_filter=1); after: {report.target} applied",
         style="dim",
     )
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
