@@ -414,6 +414,71 @@ def _combined(outcomes: Mapping[str, Outcome], extra: Sequence[str], checks: int
     return Outcome(total, tuple(failures))
 
 
+def _apply(lab: Lab, target: str, plan: InstancePlan, outputs: list[str]) -> install.Applied:
+    install.install(target, plan, lab.root)
+    return _boot(lab, outputs)
+
+
+def _boot(lab: Lab, outputs: list[str]) -> install.Applied:
+    applied = install.boot(lab.topology.instance_ns, lab.root)
+    outputs.append(applied.output)
+    return applied
+
+
+def _prove_idempotent(lab: Lab, first: install.Applied, outputs: list[str]) -> Outcome:
+    """Proof 5: a second apply changes neither the rules nor any route."""
+    applied_state = routing_snapshot(lab.topology.instance_ns)
+    second = _boot(lab, outputs)
+    again = routing_snapshot(lab.topology.instance_ns)
+    return Outcome(
+        1, (*_applied_outcome(first), *_applied_outcome(second), *_diff(applied_state, again))
+    )
+
+
+def _prove_reboot(
+    lab: Lab, plan: InstancePlan, boot_state: Sequence[str], outputs: list[str]
+) -> Outcome:
+    """Proof 6: flush what eniplan installed, boot from the persisted files, prove 1-4."""
+    flush_routing(lab, plan)
+    flushed = _diff(boot_state, routing_snapshot(lab.topology.instance_ns))
+    rebooted = _boot(lab, outputs)
+    extra = (*(f"flush left: {line}" for line in flushed), *_applied_outcome(rebooted))
+    return _combined(measure(lab), extra, 1)
+
+
+def _prove_hotplug(
+    lab: Lab,
+    instance: Instance,
+    inventory: Inventory,
+    plan: InstancePlan,
+    plan_options: PlanOptions,
+    target: str,
+    outputs: list[str],
+) -> Outcome:
+    """Proof 7: detach an ENI, attach a new one, re-render and re-apply, prove 1-4, and
+    nothing of the detached ENI's table is left."""
+    attached_instance, detached = attach_candidate(instance, lab.topology, plan)
+    new_plan = plan_instance(attached_instance, inventory, plan_options)
+    unchecked = [eni.mac for eni in attached_instance.enis if not eni.source_dest_check]
+    lab.rewire(
+        design(
+            new_plan,
+            lab.topology.run_id,
+            previous=lab.topology,
+            taken=detached.addresses,
+            unchecked=unchecked,
+        )
+    )
+    replugged = _apply(lab, target, new_plan, outputs)
+    table = str(detached.table)
+    stale = [
+        f"left of {detached.ifname}: {line}"
+        for line in routing_snapshot(lab.topology.instance_ns)
+        if f"lookup {table} " in f"{line} " or f"table {table} " in f"{line} "
+    ]
+    return _combined(measure(lab), (*_applied_outcome(replugged), *stale), 2)
+
+
 def run_lab(
     instance: Instance,
     inventory: Inventory,
@@ -430,18 +495,15 @@ def run_lab(
     plan = plan_instance(instance, inventory, plan_options)
     if plan.status != MANAGED:
         raise LabError(f"{instance.instance_id}: {plan.status}: {plan.reason}")
-    run_id = run_id or shell.unique_run_id()
     topology = design(
         plan,
-        run_id,
+        run_id or shell.unique_run_id(),
         source_dest_check=options.source_dest_check,
         rp_filter=options.rp_filter,
         unchecked=[eni.mac for eni in instance.enis if not eni.source_dest_check],
     )
     clock = _Clock(progress)
     total_start = time.monotonic()
-    before: dict[str, Outcome] = {}
-    after: dict[str, Outcome] = {}
     outputs: list[str] = []
     lab = Lab(topology)
     with lab:
@@ -450,65 +512,19 @@ def run_lab(
         boot_state = routing_snapshot(topology.instance_ns)
         clock.lap("before")
 
-        install.install(options.target, plan, lab.root)
-        first = install.boot(topology.instance_ns, lab.root)
-        outputs.append(first.output)
+        first = _apply(lab, options.target, plan, outputs)
         clock.lap("apply")
-        after = measure(lab)
-        if not first.ok:
-            after = {
-                k: replace(v, failures=(*_applied_outcome(first), *v.failures))
-                for k, v in after.items()
-            }
+        after = {
+            key: replace(outcome, failures=(*_applied_outcome(first), *outcome.failures))
+            for key, outcome in measure(lab).items()
+        }
         clock.lap("after")
-
-        applied_state = routing_snapshot(topology.instance_ns)
-        second = install.boot(topology.instance_ns, lab.root)
-        outputs.append(second.output)
-        again = routing_snapshot(topology.instance_ns)
-        after["idempotent"] = Outcome(
-            1, (*_applied_outcome(first), *_applied_outcome(second), *_diff(applied_state, again))
-        )
+        after["idempotent"] = _prove_idempotent(lab, first, outputs)
         clock.lap("idempotency")
-
-        flush_routing(lab, plan)
-        flushed = _diff(boot_state, routing_snapshot(topology.instance_ns))
-        rebooted = install.boot(topology.instance_ns, lab.root)
-        outputs.append(rebooted.output)
-        after["reboot"] = _combined(
-            measure(lab),
-            (
-                *(f"flush left: {line}" for line in flushed),
-                *_applied_outcome(rebooted),
-            ),
-            1,
-        )
+        after["reboot"] = _prove_reboot(lab, plan, boot_state, outputs)
         clock.lap("reboot")
-
-        attached_instance, detached = attach_candidate(instance, lab.topology, plan)
-        new_plan = plan_instance(attached_instance, inventory, plan_options)
-        unchecked = [eni.mac for eni in attached_instance.enis if not eni.source_dest_check]
-        lab.rewire(
-            design(
-                new_plan,
-                run_id,
-                previous=lab.topology,
-                taken=detached.addresses,
-                unchecked=unchecked,
-            )
-        )
-        install.install(options.target, new_plan, lab.root)
-        replugged = install.boot(topology.instance_ns, lab.root)
-        outputs.append(replugged.output)
-        stale = [
-            line
-            for line in routing_snapshot(topology.instance_ns)
-            if f"lookup {detached.table} " in f"{line} " or f"table {detached.table} " in f"{line} "
-        ]
-        after["hotplug"] = _combined(
-            measure(lab),
-            (*_applied_outcome(replugged), *(f"left of {detached.ifname}: {s}" for s in stale)),
-            2,
+        after["hotplug"] = _prove_hotplug(
+            lab, instance, inventory, plan, plan_options, options.target, outputs
         )
         clock.lap("hotplug")
     clock.lap("teardown")
