@@ -442,6 +442,61 @@ def test_an_error_removes_the_lab(
     assert seen and seen[0]  # it failed with the lab built
 
 
+def _lab_with_boots(
+    inventory: Inventory, monkeypatch: pytest.MonkeyPatch, boots: list[str]
+) -> dict[str, Outcome]:
+    """The lab with its applies replaced, in order: "real", "extra-rule" (real, then one
+    more rule), "nothing" (a boot that does nothing)."""
+    real_boot = install.boot
+    plan = list(boots)
+
+    def boot(ns: str, root: Path) -> install.Applied:
+        step = plan.pop(0)
+        if step == "nothing":
+            return install.Applied("boot", 0, "")
+        applied = real_boot(ns, root)
+        if step == "extra-rule":
+            shell.ip(
+                ns, "rule", "add", "from", "192.0.2.99", "lookup", "10000", "priority", "10000"
+            )
+        return applied
+
+    monkeypatch.setattr(install, "boot", boot)
+    result = run_lab(_instance(inventory, SAME_SUBNET), inventory, PlanOptions(), LabOptions())
+    assert plan == [] and result.passed is False
+    after = {row.key: row.after for row in result.rows if row.after is not None}
+    assert all(after[key].passed for key in proofs.ROUND_PROOFS)
+    return after
+
+
+@on_the_kernel
+@pytest.mark.usefixtures("no_leftovers")
+def test_proofs_5_and_6_fail_for_a_config_not_idempotent_nor_persistent(
+    sandbox_inventory: Inventory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    after = _lab_with_boots(
+        sandbox_inventory, monkeypatch, ["real", "extra-rule", "nothing", "real"]
+    )
+    assert after["idempotent"].failures == (
+        "+ip -4 rule show: 10000:\tfrom 192.0.2.99 lookup 10000",
+    )
+    secondary = "10.0.0.254 (ens6) from the peer: no answer to ping or TCP :8007"
+    assert f"proof 1: {secondary}" in after["reboot"].failures
+    assert after["hotplug"].passed
+
+
+@on_the_kernel
+@pytest.mark.usefixtures("no_leftovers")
+def test_proof_7_fails_when_the_attached_eni_is_not_applied(
+    sandbox_inventory: Inventory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    after = _lab_with_boots(sandbox_inventory, monkeypatch, ["real", "real", "real", "nothing"])
+    assert after["idempotent"].passed and after["reboot"].passed
+    failures = after["hotplug"].failures
+    assert any(line.startswith("proof 1: ") and "(ens7) from the peer" in line for line in failures)
+    assert any(line.startswith("left of ens6: ") and "lookup 10001" in line for line in failures)
+
+
 @on_the_kernel
 @pytest.mark.usefixtures("no_leftovers")
 def test_demo_section_runs_the_lab(sandbox_inventory: Inventory) -> None:
