@@ -721,6 +721,71 @@ def doctor(
         sys.exit(EXIT_FINDINGS)
 
 
+@cli.command()
+@inventory_options
+@plan_options
+@click.option(
+    "--target",
+    type=click.Choice(["iproute2", "cloud-init"]),
+    default="iproute2",
+    show_default=True,
+    help="What to apply: the iproute2 script, or the cloud-init user data (--persist "
+    "script), whose boot script runs as its systemd unit would.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option("-v", "--verbose", is_flag=True, help="Every failed check, and phase timings.")
+def lab(target: str, output_format: str, verbose: bool, **params: Any) -> None:
+    """(root) Prove the routing on the real kernel: the instance's VPC in network namespaces.
+
+    Builds one bridge per subnet owning the router address, the instance's ENIs as veths
+    with their MACs (ens5, ens6, ...), a peer per subnet, a remote host, rp_filter=1, and
+    the source/dest check and ARP ownership in nftables; proves before and after applying
+    the target; removes every namespace it made (also on Ctrl-C). Exit 1 if a proof fails
+    after applying.
+
+    \b
+    Examples:
+      sudo eniplan lab --sandbox --tag Name=centos7-same-24
+      sudo eniplan lab --inventory snapshot.json --instance-id i-0123456789abcdef0 \\
+                       --target cloud-init --format json
+    """
+    from eniplan.lab import (
+        LabOptions,
+        check_environment,
+        print_report,
+        report_json,
+        run_lab,
+        select_instance,
+    )
+
+    check_environment()
+    options = PlanOptions(
+        table_base=check_table_base(params.pop("table_base")),
+        guard=not params.pop("no_guard"),
+        force=params.pop("force"),
+    )
+    request = inventory_request(params)
+    inventory = _with_progress(lambda progress: load_inventory(request, progress))
+    _report_problems(inventory.problems)
+    instance = select_instance(inventory, options)
+    progress = None
+    if verbose:
+        progress = lambda phase: click.echo(f"eniplan lab: {phase} done", err=True)  # noqa: E731
+    report = run_lab(instance, inventory, options, LabOptions(target=target), progress=progress)
+    if output_format == "json":
+        click.echo(json.dumps(report_json(report), indent=2))
+    else:
+        print_report(_stdout(), report, verbose=verbose)
+    if not report.passed:
+        sys.exit(EXIT_FINDINGS)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="eniplan", standalone_mode=False)

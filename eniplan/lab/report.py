@@ -1,0 +1,113 @@
+"""A lab report as a table a person reads at a glance, and as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from eniplan.lab.proofs import LabReport, Outcome
+
+NOT_RUN = "-"
+
+
+def _cell(outcome: Outcome | None) -> str:
+    if outcome is None:
+        return NOT_RUN
+    count = f"{outcome.checks - len(outcome.failures)}/{outcome.checks}"
+    if outcome.passed:
+        return f"[green]PASS[/green] {count}"
+    return f"[red]FAIL[/red] {count}"
+
+
+def print_report(
+    console: Console, report: LabReport, *, verbose: bool = False, details: int = 4
+) -> None:
+    enis = ", ".join(f"{eni.ifname} {' '.join(map(str, eni.addresses))}" for eni in report.enis)
+    console.print(
+        f"[bold]eniplan lab[/bold]  {report.name or 'no name'} {report.instance_id}  "
+        f"target {report.target}"
+    )
+    console.print(f"ENIs: {enis}", markup=False, highlight=False)
+    console.print(
+        f"before: as booted (DHCP on each ENI, rp_filter=1); after: {report.target} applied",
+        style="dim",
+    )
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    table.add_column("#", justify="right")
+    table.add_column("proof")
+    table.add_column("before", no_wrap=True)
+    table.add_column("after", no_wrap=True)
+    for row in report.rows:
+        table.add_row(str(row.number), row.title, _cell(row.before), _cell(row.after))
+    console.print(table)
+    for row in report.rows:
+        for column, outcome in (("before", row.before), ("after", row.after)):
+            if outcome is None or not outcome.failures:
+                continue
+            if column == "before" and not verbose:
+                shown = outcome.failures[:2]
+            else:
+                shown = outcome.failures if verbose else outcome.failures[:details]
+            for line in shown:
+                console.print(f"  {row.number} {column}: {line}", markup=False, highlight=False)
+            hidden = len(outcome.failures) - len(shown)
+            if hidden:
+                console.print(f"  {row.number} {column}: ... {hidden} more (--verbose)")
+    verdict = (
+        "[green]all proofs hold after applying[/green]"
+        if report.passed
+        else "[red]some proofs fail after applying[/red]"
+    )
+    total = dict(report.timings).get("total", 0.0)
+    console.print(f"{verdict}  ({total:.1f} s)")
+    if report.leftovers:
+        console.print(f"[red]namespaces not removed:[/red] {' '.join(report.leftovers)}")
+    if verbose:
+        console.print(
+            "timings: " + ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in report.timings)
+        )
+
+
+def _outcome_json(outcome: Outcome | None) -> dict[str, Any] | None:
+    if outcome is None:
+        return None
+    return {
+        "passed": outcome.passed,
+        "checks": outcome.checks,
+        "failed": len(outcome.failures),
+        "failures": list(outcome.failures),
+    }
+
+
+def report_json(report: LabReport) -> dict[str, Any]:
+    return {
+        "instance_id": report.instance_id,
+        "name": report.name,
+        "target": report.target,
+        "passed": report.passed,
+        "enis": [
+            {
+                "eni_id": eni.eni_id,
+                "mac": eni.mac,
+                "interface": eni.ifname,
+                "addresses": [str(a) for a in eni.addresses],
+                "table": eni.table,
+            }
+            for eni in report.enis
+        ],
+        "proofs": [
+            {
+                "number": row.number,
+                "proof": row.key,
+                "title": row.title,
+                "before": _outcome_json(row.before),
+                "after": _outcome_json(row.after),
+            }
+            for row in report.rows
+        ],
+        "timings": dict(report.timings),
+        "apply_output": report.apply_output.splitlines(),
+        "namespaces_left": list(report.leftovers),
+    }

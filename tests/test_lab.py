@@ -1,0 +1,630 @@
+"""`eniplan lab` and the classic experiments on the real kernel.
+
+Pure tests (any user) check what the lab would build: names, addresses, the nftables
+table, the files a target installs. The netns tests (root; CI runs them) build the lab in
+throw-away namespaces: the command end to end for both targets, cleanup on errors and
+signals, and the two classic experiments:
+
+- unreachable secondary IP: two ENIs in one subnet, rp_filter=1, the source/dest check
+  enforced: the secondary IP answers only after policy routing, the primary throughout;
+- bottleneck: the same without the source/dest check, an HTTP server on both IPs: before,
+  the second interface sends (almost) nothing; after, each sends 45-55% of the bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from netns import requires_netns
+from rich.console import Console
+
+from eniplan.cli import main
+from eniplan.lab import demo_section, install, nft, proofs, report, shell, topology
+from eniplan.lab.proofs import LabOptions, Outcome, Probe, run_lab, run_probes
+from eniplan.lab.shell import LabError
+from eniplan.lab.topology import Lab, design
+from eniplan.model import Inventory
+from eniplan.plan import MANAGED, InstancePlan, PlanOptions
+from eniplan.render.iproute2 import SCRIPT_PATH
+
+F = TypeVar("F", bound=Callable[..., None])
+SAME_SUBNET = "centos7-same-24"
+
+
+def on_the_kernel(test: F) -> F:
+    """Runs as root in throw-away network namespaces (CI runs it); skipped elsewhere."""
+    marked: F = requires_netns(pytest.mark.netns(test))
+    return marked
+
+
+def _lab_namespaces() -> set[str]:
+    directory = Path("/run/netns")
+    if not directory.is_dir():
+        return set()
+    return {p.name for p in directory.iterdir() if p.name.startswith(f"{shell.NAME_PREFIX}-")}
+
+
+@pytest.fixture
+def no_leftovers() -> Iterator[None]:
+    """The test leaves no lab namespace behind (it may not delete anyone else's)."""
+    existing = _lab_namespaces()
+    yield
+    assert _lab_namespaces() - existing == set()
+
+
+def _instance(inventory: Inventory, name: str) -> Any:
+    return next(i for i in inventory.instances if i.name == name)
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# --- what the lab builds (pure) ------------------------------------------------------------
+
+
+def test_design_wires_every_eni_with_its_mac_and_a_free_peer(
+    sandbox_plans: dict[str, InstancePlan],
+) -> None:
+    plan = sandbox_plans["multi-subnet"]
+    lab = design(plan, "run1")
+    assert [eni.mac for eni in lab.enis] == [eni.mac for eni in plan.enis]
+    assert [eni.ifname for eni in lab.enis] == ["ens5", "ens6"]
+    assert len(lab.lans) == 2  # one bridge per subnet
+    owned = topology.owned_addresses(plan)
+    for lan, eni in zip(lab.lans, plan.enis, strict=True):
+        assert eni.subnet_cidr is not None
+        assert lan.cidr == eni.subnet_cidr
+        assert lan.router.ip == eni.subnet_cidr.network_address + 1
+        assert lan.peer.ip in lan.cidr and lan.peer.ip not in owned
+        assert int(lan.peer.ip) - int(lan.cidr.network_address) >= 4  # EC2's reserved
+    # every address the ENI owns, and its delegated prefix
+    second = lab.enis[1]
+    assert {str(a) for a in second.addresses} == {"10.0.1.50", "10.0.1.51", "10.0.1.52"}
+    assert second.prefixes == (IPv4Network("10.0.1.96/28"),)
+    # the lab's own networks overlap no subnet of the instance
+    for network in (lab.remote.network, lab.static_net, lab.container.network):
+        assert not any(network.overlaps(lan.cidr) for lan in lab.lans)
+    # unique names per run, all under the lab's prefix
+    other = design(plan, "run2")
+    assert set(lab.namespaces).isdisjoint(other.namespaces)
+    assert all(name.startswith("eniplan-lab-run1-") for name in lab.namespaces)
+    assert len(set(lab.namespaces)) == len(lab.namespaces)
+
+
+def test_design_avoids_blocks_the_subnets_use(sandbox_plans: dict[str, InstancePlan]) -> None:
+    plan = sandbox_plans[SAME_SUBNET]
+    eni = plan.enis[0]
+    assert eni.subnet_cidr is not None
+    # an instance whose subnet is the first documentation block
+    cidr = IPv4Network("198.51.100.0/24")
+    moved = [_moved(e, cidr, cidr.network_address + 10 + i) for i, e in enumerate(plan.enis)]
+    lab = design(_with_enis(plan, moved), "run3")
+    assert not lab.remote.network.overlaps(cidr)
+    assert lab.remote.network.overlaps(IPv4Network("192.0.2.0/24"))
+
+
+def _moved(eni: Any, cidr: IPv4Network, address: IPv4Address) -> Any:
+    from dataclasses import replace
+    from ipaddress import IPv4Interface
+
+    from eniplan.plan import Rule
+
+    return replace(
+        eni,
+        subnet_cidr=cidr,
+        router=cidr.network_address + 1,
+        primary_ipv4=address,
+        ipv4_addresses=() if eni.is_primary else (IPv4Interface(f"{address}/{cidr.prefixlen}"),),
+        rules=(Rule(IPv4Network(address), eni.table, eni.table),),
+        routes=(),
+    )
+
+
+def _with_enis(plan: InstancePlan, enis: list[Any]) -> InstancePlan:
+    from dataclasses import replace
+
+    return replace(plan, enis=tuple(enis))
+
+
+def test_design_refuses_what_it_cannot_emulate(sandbox_plans: dict[str, InstancePlan]) -> None:
+    from dataclasses import replace
+
+    plan = sandbox_plans[SAME_SUBNET]
+    ipv6_only = replace(plan.enis[1], primary_ipv4=None, subnet_cidr=None, router=None)
+    with pytest.raises(LabError, match="IPv6-only"):
+        design(_with_enis(plan, [plan.enis[0], ipv6_only]), "run4")
+    with pytest.raises(LabError, match="nothing-to-do"):
+        design(sandbox_plans["bastion"], "run5")
+
+
+def test_rewired_design_keeps_names_and_peers(sandbox_plans: dict[str, InstancePlan]) -> None:
+    plan = sandbox_plans[SAME_SUBNET]
+    first = design(plan, "run6")
+    second = design(_with_enis(plan, [plan.enis[0]]), "run6", previous=first)
+    assert second.namespaces == first.namespaces
+    assert second.lans == first.lans
+    assert second.enis == first.enis[:1]
+
+
+def test_nft_table_enforces_the_vpc(sandbox_plans: dict[str, InstancePlan]) -> None:
+    plan = sandbox_plans["multi-subnet"]
+    lab = design(plan, "run7")
+    text = nft.ruleset(lab)
+    for eni in lab.enis:
+        owned = ", ".join(str(a) for a in (*eni.addresses, *eni.prefixes))
+        assert f'iifname "{eni.port}" ip saddr != {{ {owned} }}' in text
+        arp = ", ".join(str(a) for a in eni.addresses)
+        assert f'iifname "{eni.port}" arp saddr ip != {{ {arp}, 0.0.0.0 }}' in text
+    assert text.count(" drop") == 2 * len(lab.enis)
+    # without the source/dest check: ARP ownership stays, the IPv4 source is free
+    from dataclasses import replace
+
+    open_lab = replace(lab, source_dest_check=False)
+    assert "ip saddr !=" not in nft.ruleset(open_lab)
+    assert nft.ruleset(open_lab).count(" drop") == len(lab.enis)
+    assert nft.ruleset(lab, replace=True).startswith(
+        "table bridge eniplan_lab\ndelete table bridge eniplan_lab\n"
+    )
+
+
+def test_nft_honours_a_source_dest_check_disabled_in_the_inventory(
+    sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan]
+) -> None:
+    instance = _instance(sandbox_inventory, "app-check-disabled")
+    unchecked = [eni.mac for eni in instance.enis if not eni.source_dest_check]
+    assert len(unchecked) == 1
+    lab = design(sandbox_plans["app-check-disabled"], "run8", unchecked=unchecked)
+    text = nft.ruleset(lab)
+    for eni in lab.enis:
+        assert (f'iifname "{eni.port}" ip saddr !=' in text) is (eni.mac not in unchecked)
+
+
+def test_nft_counters_parse() -> None:
+    listing = {
+        "nftables": [
+            {"metainfo": {"version": "1.0.6"}},
+            {"counter": {"table": "eniplan_lab", "name": "via_10_0_0_5", "packets": 3}},
+            {"counter": {"table": "other", "name": "x", "packets": 9}},
+        ]
+    }
+    assert nft.parse_counters(listing) == {"via_10_0_0_5": 3}
+
+
+def test_cloud_init_user_data_installs_and_boots_from_files(
+    sandbox_plans: dict[str, InstancePlan], tmp_path: Path
+) -> None:
+    install.install("cloud-init", sandbox_plans[SAME_SUBNET], tmp_path)
+    script = tmp_path / SCRIPT_PATH.lstrip("/")
+    assert script.read_text().startswith("#!/bin/sh\n")
+    assert os.access(script, os.X_OK)
+    unit = tmp_path / "etc/systemd/system/eniplan-routing.service"
+    assert f"ExecStart={SCRIPT_PATH}" in unit.read_text()
+    # booting runs what the unit's ExecStart says, from the files under the root
+    assert install.boot_commands(tmp_path) == [[str(script)]]
+    unit.write_text(unit.read_text().replace(SCRIPT_PATH, "/opt/other"))
+    assert install.boot_commands(tmp_path) == [[str(tmp_path / "opt/other")]]
+
+
+def test_iproute2_installs_the_script(
+    sandbox_plans: dict[str, InstancePlan], tmp_path: Path
+) -> None:
+    install.install("iproute2", sandbox_plans[SAME_SUBNET], tmp_path)
+    assert install.boot_commands(tmp_path) == [[str(tmp_path / SCRIPT_PATH.lstrip("/"))]]
+
+
+def test_user_data_paths_stay_inside_the_root(tmp_path: Path) -> None:
+    text = "#cloud-config\nwrite_files:\n- path: /etc/../../x\n  permissions: '0644'\n"
+    with pytest.raises(LabError, match="not an absolute path inside"):
+        install.run_cloud_init(text, tmp_path)
+    with pytest.raises(LabError, match="enables no systemd unit"):
+        install.run_cloud_init("#cloud-config\nwrite_files: []\n", tmp_path)
+    with pytest.raises(LabError, match="not #cloud-config"):
+        install.run_cloud_init("#!/bin/sh\n", tmp_path)
+
+
+def test_select_instance_wants_exactly_one_managed(sandbox_inventory: Inventory) -> None:
+    with pytest.raises(LabError, match="5 selected instances need policy routing"):
+        proofs.select_instance(sandbox_inventory, PlanOptions())
+    single = sandbox_inventory.select(tags=[("Name", "bastion")])
+    with pytest.raises(LabError, match="none of the 1 selected"):
+        proofs.select_instance(single, PlanOptions())
+    chosen = sandbox_inventory.select(tags=[("Name", SAME_SUBNET)])
+    assert proofs.select_instance(chosen, PlanOptions()).name == SAME_SUBNET
+
+
+def test_not_root_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    code, out, err = _cli(capsys, "lab", "--sandbox", "--tag", f"Name={SAME_SUBNET}")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("eniplan: error: eniplan lab needs root")
+
+
+def test_demo_section_says_how_to_run_it_without_root(
+    monkeypatch: pytest.MonkeyPatch, sandbox_inventory: Inventory
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    console = Console(record=True, width=120)
+    demo_section(console, sandbox_inventory)
+    text = console.export_text()
+    assert "needs root" in text
+    assert f"sudo eniplan lab --sandbox --tag Name={SAME_SUBNET}" in text
+
+
+def test_report_table_and_json() -> None:
+    rows = tuple(
+        proofs.ProofRow(
+            number=index,
+            key=key,
+            title=title,
+            before=Outcome(2, ("10.0.0.254 (ens6) from the peer: no answer",))
+            if index < 5
+            else None,
+            after=Outcome(2),
+        )
+        for index, (key, title) in enumerate(proofs.PROOFS, start=1)
+    )
+    lab_report = proofs.LabReport(
+        instance_id="i-0123456789abcdef0",
+        name="web",
+        target="iproute2",
+        enis=(),
+        rows=rows,
+        timings=(("build", 0.1), ("total", 2.5)),
+        apply_output="",
+    )
+    console = Console(record=True, width=140)
+    report.print_report(console, lab_report, verbose=True)
+    text = console.export_text()
+    assert "FAIL 1/2" in text and "PASS 2/2" in text
+    assert "1 before: 10.0.0.254 (ens6) from the peer: no answer" in text
+    assert "all proofs hold after applying" in text and "timings: build 0.10 s" in text
+    data = report.report_json(lab_report)
+    assert data["passed"] is True
+    assert [p["proof"] for p in data["proofs"]] == [key for key, _ in proofs.PROOFS]
+    assert data["proofs"][4]["before"] is None
+    assert data["proofs"][0]["before"]["failures"] == ["10.0.0.254 (ens6) from the peer: no answer"]
+    failing = proofs.LabReport(
+        **{
+            **lab_report.__dict__,
+            "rows": (proofs.ProofRow(1, "reachable", "t", None, Outcome(2, ("x",))),),
+        }
+    )
+    assert failing.passed is False
+
+
+# --- on the real kernel ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The sandbox account as a snapshot file: child processes read it in a moment."""
+    from eniplan.inventory import InventoryRequest, load_collection
+    from eniplan.sources.aws import AwsOptions
+    from eniplan.sources.files import write_snapshot
+
+    path = tmp_path_factory.mktemp("lab") / "sandbox.json"
+    write_snapshot(load_collection(InventoryRequest(aws=AwsOptions(), sandbox="default")), path)
+    return str(path)
+
+
+def _lab_json(*args: str) -> tuple[int, dict[str, Any], str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "eniplan", "lab", "--format", "json", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return done.returncode, json.loads(done.stdout or "{}"), done.stderr
+
+
+@pytest.mark.parametrize(("target", "source"), [("iproute2", "sandbox"), ("cloud-init", "file")])
+@on_the_kernel
+@pytest.mark.usefixtures("no_leftovers")
+def test_lab_command_proves_the_routing(
+    sandbox_plans: dict[str, InstancePlan], snapshot: str, target: str, source: str
+) -> None:
+    plan = sandbox_plans[SAME_SUBNET]
+    primary, secondary = (str(eni.primary_ipv4) for eni in plan.enis)
+    inventory = ["--sandbox"] if source == "sandbox" else ["--inventory", snapshot]
+    start = time.monotonic()
+    code, data, err = _lab_json(*inventory, "--tag", f"Name={SAME_SUBNET}", "--target", target)
+    took = time.monotonic() - start
+    assert code == 0, err
+    assert data["passed"] is True and data["target"] == target
+    assert data["namespaces_left"] == []
+    by_key = {proof["proof"]: proof for proof in data["proofs"]}
+    for key, _ in proofs.PROOFS:
+        assert by_key[key]["after"]["passed"] is True, by_key[key]
+    # before: the classic failure, and only it
+    before = by_key["reachable"]["before"]
+    assert before["passed"] is False
+    assert all(line.startswith(f"{secondary} (ens6)") for line in before["failures"])
+    assert before["failed"] == 2 and before["checks"] == 4  # peer and remote, secondary only
+    assert not any(primary in line for line in by_key["symmetric"]["before"]["failures"])
+    assert by_key["idempotent"]["before"] is None
+    assert data["timings"]["total"] < 20
+    assert took < 30  # the whole command, with the sandbox account
+
+
+@on_the_kernel
+@pytest.mark.usefixtures("no_leftovers")
+def test_lab_exits_1_when_a_proof_fails_after_applying(
+    sandbox_plans: dict[str, InstancePlan], snapshot: str
+) -> None:
+    """Without the main-table guard, the container behind docker0 is unreachable from the
+    ENI addresses (their tables send everything to the VPC router): the lab catches it."""
+    addresses = [str(eni.primary_ipv4) for eni in sandbox_plans[SAME_SUBNET].enis]
+    code, data, _ = _lab_json("--inventory", snapshot, "--tag", f"Name={SAME_SUBNET}", "--no-guard")
+    assert code == 1 and data["passed"] is False
+    coexistence = data["proofs"][3]["after"]
+    assert coexistence["failures"] == [
+        f"docker0 container 172.17.0.2 from {address}: no reply" for address in addresses
+    ]
+    assert data["proofs"][0]["after"]["passed"] is True
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@on_the_kernel
+@pytest.mark.usefixtures("no_leftovers")
+def test_a_signal_removes_the_lab(signum: int, snapshot: str) -> None:
+    existing = _lab_namespaces()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "eniplan",
+            "lab",
+            "--inventory",
+            snapshot,
+            "--tag",
+            f"Name={SAME_SUBNET}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _lab_namespaces() - existing and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _lab_namespaces() - existing, "the lab never started"
+        time.sleep(0.3)  # in the middle of the proofs
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130
+    assert "interrupted" in err
+
+
+@on_the_kernel
+@pytest.mark.usefixtures("no_leftovers")
+def test_an_error_removes_the_lab(
+    sandbox_inventory: Inventory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[str, ...]] = []
+
+    def broken(ns: str, root: Path) -> install.Applied:
+        seen.append(tuple(_lab_namespaces()))
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(install, "boot", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        run_lab(
+            _instance(sandbox_inventory, SAME_SUBNET),
+            sandbox_inventory,
+            PlanOptions(),
+            LabOptions(),
+        )
+    assert seen and seen[0]  # it failed with the lab built
+
+
+def _lab_with_boots(
+    inventory: Inventory, monkeypatch: pytest.MonkeyPatch, boots: list[str]
+) -> dict[str, Outcome]:
+    """The lab with its applies replaced, in order: "real", "extra-rule" (real, then one
+    more rule), "nothing" (a boot that does nothing)."""
+    real_boot = install.boot
+    plan = list(boots)
+
+    def boot(ns: str, root: Path) -> install.Applied:
+        step = plan.pop(0)
+        if step == "nothing":
+            return install.Applied("boot", 0, "")
+        applied = real_boot(ns, root)
+        if step == "extra-rule":
+            shell.ip(
+                ns, "rule", "add", "from", "192.0.2.99", "lookup", "10000", "priority", "10000"
+            )
+        return applied
+
+    monkeypatch.setattr(install, "boot", boot)
+    result = run_lab(_instance(inventory, SAME_SUBNET), inventory, PlanOptions(), LabOptions())
+    assert plan == [] and result.passed is False
+    after = {row.key: row.after for row in result.rows if row.after is not None}
+    assert all(after[key].passed for key in proofs.ROUND_PROOFS)
+    return after
+
+
+@on_the_kernel
+@pytest.mark.usefixtures("no_leftovers")
+def test_proofs_5_and_6_fail_for_a_config_not_idempotent_nor_persistent(
+    sandbox_inventory: Inventory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    after = _lab_with_boots(
+        sandbox_inventory, monkeypatch, ["real", "extra-rule", "nothing", "real"]
+    )
+    assert after["idempotent"].failures == (
+        "+ip -4 rule show: 10000:\tfrom 192.0.2.99 lookup 10000",
+    )
+    secondary = "10.0.0.254 (ens6) from the peer: no answer to ping or TCP :8007"
+    assert f"proof 1: {secondary}" in after["reboot"].failures
+    assert after["hotplug"].passed
+
+
+@on_the_kernel
+@pytest.mark.usefixtures("no_leftovers")
+def test_proof_7_fails_when_the_attached_eni_is_not_applied(
+    sandbox_inventory: Inventory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    after = _lab_with_boots(sandbox_inventory, monkeypatch, ["real", "real", "real", "nothing"])
+    assert after["idempotent"].passed and after["reboot"].passed
+    failures = after["hotplug"].failures
+    assert any(line.startswith("proof 1: ") and "(ens7) from the peer" in line for line in failures)
+    assert any(line.startswith("left of ens6: ") and "lookup 10001" in line for line in failures)
+
+
+@on_the_kernel
+@pytest.mark.usefixtures("no_leftovers")
+def test_demo_section_runs_the_lab(sandbox_inventory: Inventory) -> None:
+    console = Console(record=True, width=140)
+    demo_section(console, sandbox_inventory)
+    text = console.export_text()
+    assert "all proofs hold after applying" in text
+    assert text.count("PASS") == 7
+
+
+# --- the classic experiments -------------------------------------------------------------------
+
+
+def _apply(lab: Lab, plan: InstancePlan) -> None:
+    install.install("iproute2", plan, lab.root)
+    applied = install.boot(lab.topology.instance_ns, lab.root)
+    assert applied.ok, applied.output
+
+
+def _pings(lab: Lab, addresses: list[IPv4Address]) -> dict[IPv4Address, bool]:
+    lab.flush_neighbours()
+    peer = lab.topology.lans[0].peer_ns
+    results = run_probes([Probe(peer, "ping", address) for address in addresses])
+    return {probe.target: ok for probe, ok in results.items()}
+
+
+@on_the_kernel
+@pytest.mark.usefixtures("no_leftovers")
+def test_unreachable_secondary_ip(sandbox_plans: dict[str, InstancePlan]) -> None:
+    """Two ENIs in one subnet, rp_filter=1, source/dest check: the secondary IP does not
+    answer until policy routing is applied; the primary answers throughout."""
+    plan = sandbox_plans[SAME_SUBNET]
+    assert plan.status == MANAGED
+    primary, secondary = (eni.primary_ipv4 for eni in plan.enis)
+    assert primary is not None and secondary is not None
+    lab_topology = design(plan, shell.unique_run_id(), source_dest_check=True, rp_filter=1)
+    with Lab(lab_topology) as lab:
+        ns = lab_topology.instance_ns
+        rp = shell.run(
+            ns, ["sysctl", "-n", "net.ipv4.conf.all.rp_filter", "net.ipv4.conf.ens6.rp_filter"]
+        )
+        assert rp.stdout.split() == ["1", "1"]
+        assert _pings(lab, [primary, secondary]) == {primary: True, secondary: False}
+        _apply(lab, plan)
+        assert _pings(lab, [primary, secondary]) == {primary: True, secondary: True}
+
+
+DOWNLOADS = 240
+FILE_SIZE = 90 * 1024
+PARALLEL = 8
+HTTP_PORT = 8080
+
+_CLIENT = """
+import json, sys, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+urls = json.loads(sys.argv[1])
+def get(url):
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return len(answer.read())
+with ThreadPoolExecutor(int(sys.argv[2])) as pool:
+    sizes = list(pool.map(get, urls))
+print(json.dumps(sizes))
+"""
+
+
+def _tx_rx(ns: str) -> dict[str, tuple[int, int]]:
+    links = shell.ip_json(ns, "-s", "link", "show")
+    return {
+        link["ifname"]: (link["stats64"]["tx"]["bytes"], link["stats64"]["rx"]["bytes"])
+        for link in links
+    }
+
+
+def _download(lab: Lab, addresses: list[IPv4Address]) -> dict[str, tuple[float, float]]:
+    """DOWNLOADS downloads spread evenly over `addresses`, from the subnet's peer; the
+    share of the bytes each ENI transmitted and received meanwhile."""
+    t = lab.topology
+    urls = [f"http://{addresses[i % len(addresses)]}:{HTTP_PORT}/file" for i in range(DOWNLOADS)]
+    start = _tx_rx(t.instance_ns)
+    done = shell.run(
+        t.lans[0].peer_ns,
+        [sys.executable, "-I", "-S", "-c", _CLIENT, json.dumps(urls), str(PARALLEL)],
+        timeout=120,
+    )
+    assert json.loads(done.stdout) == [FILE_SIZE] * DOWNLOADS
+    end = _tx_rx(t.instance_ns)
+    names = [eni.ifname for eni in t.enis]
+    tx = {n: end[n][0] - start[n][0] for n in names}
+    rx = {n: end[n][1] - start[n][1] for n in names}
+    return {n: (tx[n] / sum(tx.values()), rx[n] / sum(rx.values())) for n in names}
+
+
+@on_the_kernel
+@pytest.mark.usefixtures("no_leftovers")
+def test_bottleneck(sandbox_plans: dict[str, InstancePlan], tmp_path: Path) -> None:
+    """A plain multi-homed web server behind a switch (no source/dest check, rp_filter=0):
+    requests balanced over both IPs; the replies leave through one interface until policy
+    routing sends each reply out of the interface its request came in on."""
+    plan = sandbox_plans["web-balanced"]
+    addresses = [eni.primary_ipv4 for eni in plan.enis]
+    assert len(addresses) == 2 and None not in addresses
+    (tmp_path / "file").write_bytes(os.urandom(FILE_SIZE))
+    lab_topology = design(plan, shell.unique_run_id(), source_dest_check=False, rp_filter=0)
+    with Lab(lab_topology) as lab:
+        lab.spawn(
+            lab_topology.instance_ns,
+            [
+                sys.executable,
+                "-u",
+                "-m",
+                "http.server",
+                str(HTTP_PORT),
+                "--bind",
+                "0.0.0.0",
+                "--directory",
+                str(tmp_path),
+            ],
+            ready="Serving HTTP",
+        )
+        valid = [a for a in addresses if a is not None]
+        before = _download(lab, valid)
+        _apply(lab, plan)
+        after = _download(lab, valid)
+    (first, second) = (eni.ifname for eni in lab_topology.enis)
+    # before: requests arrive on both, every reply leaves the first interface
+    assert 0.35 <= before[second][1] <= 0.65, before
+    assert before[second][0] < 0.02, before
+    # after: each interface transmits 45-55% of the bytes
+    for name in (first, second):
+        assert 0.45 <= after[name][0] <= 0.55, after
+        assert 0.35 <= after[name][1] <= 0.65, after
