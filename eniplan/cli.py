@@ -18,7 +18,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from eniplan import __version__, values
+from eniplan.audit import SourceArgs
 from eniplan.errors import InputError
+from eniplan.fileio import write_atomic
+from eniplan.findings import FAIL_ON_CHOICES
 from eniplan.inventory import InventoryRequest, load_collection, load_inventory
 from eniplan.inventory_output import inventory_json, print_inventory, summary_line
 from eniplan.plan import (
@@ -35,6 +38,7 @@ from eniplan.render import TARGETS
 from eniplan.render import render as render_plan
 from eniplan.render.base import PERSIST_CHOICES, RenderOptions
 from eniplan.render.files import write_renderings
+from eniplan.report import FORMATS, format_report
 from eniplan.sources.aws import DEFAULT_WORKERS, AwsOptions, ProgressCallback, check_regions
 from eniplan.sources.sandbox import DEFAULT_SCENARIO, STORY_TAG
 
@@ -491,6 +495,104 @@ def demo(scenario: str) -> None:
     console.print(
         "  eniplan collect --sandbox -o sandbox.json       a snapshot to work offline with"
     )
+
+
+# --- audit -----------------------------------------------------------------------------
+
+
+def _source_args(request: InventoryRequest) -> SourceArgs:
+    """How the `eniplan render` commands in findings name the audited inventory."""
+    if request.sandbox is not None:
+        sandbox = ["--sandbox"] if request.sandbox == DEFAULT_SCENARIO else []
+        return SourceArgs(tuple(sandbox or ["--sandbox", request.sandbox]))
+    if request.inventory_paths:
+        return SourceArgs(
+            tuple(arg for path in request.inventory_paths for arg in ("--inventory", path))
+        )
+    common: list[str] = []
+    if request.aws.profile:
+        common += ["--profile", request.aws.profile]
+    if request.aws.endpoint_url:
+        common += ["--endpoint-url", request.aws.endpoint_url]
+    roles = {values.account_of_role_arn(arn): arn for arn in request.aws.role_arns}
+    return SourceArgs(tuple(common), aws=True, role_by_account=roles)
+
+
+def _write_output(text: str, output: str | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomic(output, text)
+        click.echo(f"wrote {output}", err=True)
+
+
+@cli.command()
+@inventory_options
+@plan_options
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(list(FORMATS)),
+    default="table",
+    show_default=True,
+    help="table for people; json, sarif, junit, github (workflow annotations) for machines.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(FAIL_ON_CHOICES),
+    default="high",
+    show_default=True,
+    help="Exit 1 when a finding (not suppressed) has this severity or higher.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the report to FILE (atomically) instead of stdout.",
+)
+def audit(output_format: str, fail_on: str, output: str | None, **params: Any) -> None:
+    """Findings for every instance: missing policy routing, a source/dest check switched off
+    as a "fix", eniplan user data that drifted. Each finding names the command that fixes it.
+
+    \b
+    Rules: ENI001 (high) several ENIs in one subnet, no policy routing
+           ENI002 (high) ENIs in several subnets, no policy routing
+           ENI003 (medium) source/dest check off and no route targets the ENI
+           ENI004 (medium) eniplan's static user data no longer matches the ENIs
+    Waive with a tag on the instance or ENI:  eniplan:ignore = ENI003: NAT appliance
+
+    \b
+    Examples:
+      eniplan audit --sandbox
+      eniplan audit --region eu-west-1 --format sarif -o eniplan.sarif --fail-on medium
+      eniplan audit --inventory snapshot.json --format github
+    """
+    from eniplan.audit import AuditOptions
+    from eniplan.audit import audit as run_audit
+    from eniplan.report.table import print_report
+
+    plan_options_ = PlanOptions(
+        table_base=check_table_base(params.pop("table_base")),
+        guard=not params.pop("no_guard"),
+        force=params.pop("force"),
+    )
+    request = inventory_request(params)
+    inventory = _with_progress(lambda progress: load_inventory(request, progress))
+    _report_problems(inventory.problems)
+    report = run_audit(
+        inventory,
+        AuditOptions(plan=plan_options_, source=_source_args(request), fail_on=fail_on),
+    )
+    for message in report.warnings:
+        warn(message)
+    if output_format == "table" and output is None:
+        print_report(_stdout(), report)
+    else:
+        _write_output(format_report(output_format, report), output)
+    if report.failing:
+        sys.exit(EXIT_FINDINGS)
 
 
 def main(argv: list[str] | None = None) -> None:
