@@ -121,9 +121,11 @@ def audit(inventory: Inventory, options: AuditOptions = AuditOptions()) -> Repor
         except InputError as error:  # one broken instance must not hide the others
             problems.append(f"{instance.instance_id}: cannot plan: {error}")
             continue
-        if context.handled_by and context.plan and context.plan.status != NOTHING_TO_DO:
-            excluded.append((instance.instance_id, context.handled_by))
         instance_findings = [f for check in REGISTRY for f in check.run(context)]
+        drifted = any(f.rule_id == "ENI004" for f in instance_findings)
+        handled = context.plan is not None and context.plan.status != NOTHING_TO_DO
+        if context.handled_by and handled and not drifted:
+            excluded.append((instance.instance_id, context.handled_by))
         findings.extend(_apply_waivers(instance, instance_findings, warnings))
     return Report(
         command="audit",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -487,6 +488,8 @@ def demo(scenario: str) -> None:
     notes = {i.instance_id: i.tags.get(STORY_TAG, "") for i in inventory.instances}
     print_inventory(console, inventory, notes)
     console.print()
+    _demo_audit(console, inventory, scenario)
+    console.print()
     console.print("Next:", style="bold")
     console.print(
         "  eniplan inspect --sandbox --multi-eni-only      only instances with several ENIs"
@@ -495,6 +498,7 @@ def demo(scenario: str) -> None:
     console.print(
         "  eniplan collect --sandbox -o sandbox.json       a snapshot to work offline with"
     )
+    console.print("  eniplan audit --sandbox --format sarif          the audit, for code scanning")
 
 
 # --- audit -----------------------------------------------------------------------------
@@ -593,6 +597,39 @@ def audit(output_format: str, fail_on: str, output: str | None, **params: Any) -
         _write_output(format_report(output_format, report), output)
     if report.failing:
         sys.exit(EXIT_FINDINGS)
+
+
+def _demo_audit(console: Console, inventory: Any, scenario: str) -> None:
+    """The demo's audit section: every finding, and the command that fixes it."""
+    from rich.text import Text
+
+    from eniplan.audit import AuditOptions
+    from eniplan.audit import audit as run_audit
+    from eniplan.report.table import summary_line
+
+    source = SourceArgs(("--sandbox",) if scenario == DEFAULT_SCENARIO else ("--sandbox", scenario))
+    report = run_audit(inventory, AuditOptions(source=source))
+    console.rule("eniplan audit --sandbox")
+    labels = {subject.name: subject.label for subject in report.subjects}
+    for finding in report.findings:
+        name = labels.get(finding.subject) or finding.subject
+        head = Text(f"{finding.rule_id} {finding.severity:<6} ", style="bold")
+        head.append(name)
+        if finding.suppressed:
+            head.append(f"  suppressed ({finding.suppression_reason})", style="dim")
+            console.print(head)
+            continue
+        console.print(head)
+        console.print(Text(f"  {finding.message}"))
+        commands = finding.details.get("commands") or []
+        for fix in [shlex.join(argv) for argv in commands] or [finding.remediation]:
+            console.print(Text(f"  fix: {fix}", style="green"))
+    for subject, reason in report.excluded:
+        line = Text("left alone ", style="bold")
+        line.append(labels.get(subject) or subject)
+        line.append(f": {reason}", style="dim")
+        console.print(line)
+    console.print(Text(summary_line(report), style="bold"))
 
 
 def main(argv: list[str] | None = None) -> None:

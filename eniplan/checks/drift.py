@@ -56,6 +56,6 @@ def check(context: InstanceContext) -> Iterator[Finding]:
         details={
             "installed_digest": f"sha256:{marker.digest}",
             "current_digest": f"sha256:{plan.digest()}" if plan.status == MANAGED else None,
-            "command": list(context.render_command(persist)),
+            "commands": [list(context.render_command(persist))],
         },
     )

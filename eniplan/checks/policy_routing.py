@@ -31,7 +31,7 @@ def check(context: InstanceContext) -> Iterator[Finding]:
         "os": context.plan.os.family,
         "os_evidence": context.plan.os.evidence,
         "user_data": context.user_data.describe(),
-        "command": list(context.render_command("auto")),
+        "commands": [list(context.render_command("auto"))],
     }
     remediation = _remediation(context)
     for subnet_id, members in by_subnet.items():

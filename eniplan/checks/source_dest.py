@@ -35,19 +35,20 @@ def check(context: InstanceContext) -> Iterator[Finding]:
             else f"and the route tables of {eni.vpc_id} were not collected (cannot tell if "
             "it is a NAT, router or firewall)"
         )
-        enable = shlex.join(
-            [
-                "aws",
-                "ec2",
-                "modify-network-interface-attribute",
-                "--region",
-                instance.region,
-                "--network-interface-id",
-                eni.eni_id,
-                "--source-dest-check",
-            ]
-        )
+        enable_argv = [
+            "aws",
+            "ec2",
+            "modify-network-interface-attribute",
+            "--region",
+            instance.region,
+            "--network-interface-id",
+            eni.eni_id,
+            "--source-dest-check",
+        ]
+        enable = shlex.join(enable_argv)
+        commands = [enable_argv]
         if context.plan is not None and context.plan.status == MANAGED:
+            commands.insert(0, list(context.render_command("auto")))
             remediation = (
                 f"Install per-ENI policy routing (`{context.fix_command()}`), then turn the "
                 f"check back on: `{enable}`."
@@ -59,5 +60,5 @@ def check(context: InstanceContext) -> Iterator[Finding]:
             f"{context.label}: source/dest check disabled on {eni.eni_id} ({address}) {where}",
             remediation,
             eni_ids=(eni.eni_id,),
-            details={"route_tables_collected": known, "command": shlex.split(enable)},
+            details={"route_tables_collected": known, "commands": commands},
         )
