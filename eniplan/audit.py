@@ -149,8 +149,8 @@ def _context(
     vpcs_with_routes: frozenset[str],
 ) -> InstanceContext:
     plan = plan_instance(instance, inventory, options.plan)
-    # User data is collected for multi-ENI instances only; for the others it is not needed.
-    info = userdata.analyse(instance.user_data) if len(instance.enis) > 1 else userdata.UNKNOWN
+    # User data is collected for multi-ENI instances only (None, unknown, for the others).
+    info = userdata.analyse(instance.user_data)
     drift_plan: InstancePlan | None = None
     if info.marker is not None and info.marker.static:
         drift_plan = (

@@ -138,6 +138,8 @@ def _gunzip(raw: bytes) -> tuple[bytes | None, str]:
         return None, f"gzip data is corrupt ({error})"
     if inflater.unconsumed_tail:
         return None, f"more than {MAX_DECOMPRESSED} bytes once decompressed"
+    if not inflater.eof:
+        return None, "gzip data is truncated or corrupt"
     return data, ""
 
 
