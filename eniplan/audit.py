@@ -35,7 +35,9 @@ from eniplan.plan import (
     NOTHING_TO_DO,
     InstancePlan,
     PlanOptions,
+    Triage,
     plan_instance,
+    triage,
 )
 
 
@@ -123,7 +125,7 @@ def audit(inventory: Inventory, options: AuditOptions = AuditOptions()) -> Repor
             continue
         instance_findings = [f for check in REGISTRY for f in check.run(context)]
         drifted = any(f.rule_id == "ENI004" for f in instance_findings)
-        handled = context.plan is not None and context.plan.status != NOTHING_TO_DO
+        handled = context.triage.status != NOTHING_TO_DO
         if context.handled_by and handled and not drifted:
             excluded.append((instance.instance_id, context.handled_by))
         findings.extend(_apply_waivers(instance, instance_findings, warnings))
@@ -148,22 +150,19 @@ def _context(
     routed_targets: frozenset[str],
     vpcs_with_routes: frozenset[str],
 ) -> InstanceContext:
-    plan = plan_instance(instance, inventory, options.plan)
+    decided = triage(instance, inventory, options.plan)
     # User data is collected for multi-ENI instances only (None, unknown, for the others).
     info = userdata.analyse(instance.user_data)
     drift_plan: InstancePlan | None = None
     if info.marker is not None and info.marker.static:
-        drift_plan = (
-            plan
-            if options.plan.force
-            else plan_instance(instance, inventory, replace(options.plan, force=True))
-        )
+        # the full plan (routes, digest) only where there is a digest to compare
+        drift_plan = plan_instance(instance, inventory, replace(options.plan, force=True))
     return InstanceContext(
         instance=instance,
         inventory=inventory,
-        plan=plan,
+        triage=decided,
         user_data=info,
-        handled_by=_handled_by(plan, info),
+        handled_by=_handled_by(decided, info),
         drift_plan=drift_plan,
         routed_targets=routed_targets,
         vpcs_with_routes=vpcs_with_routes,
@@ -171,9 +170,9 @@ def _context(
     )
 
 
-def _handled_by(plan: InstancePlan, info: userdata.UserDataInfo) -> str | None:
-    if plan.status == HANDLED_ELSEWHERE:
-        return plan.reason
+def _handled_by(decided: Triage, info: userdata.UserDataInfo) -> str | None:
+    if decided.status == HANDLED_ELSEWHERE:
+        return decided.reason
     if info.marker is not None:
         if info.marker.static:
             return f"eniplan static user data ({info.marker.version}, checked for drift)"

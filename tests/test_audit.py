@@ -431,15 +431,16 @@ def test_failing_follows_fail_on() -> None:
 
 
 def test_an_instance_that_cannot_be_planned_is_a_problem_not_an_abort() -> None:
-    broken = replace(eni(1), primary_ipv4=IPv4Address("192.0.2.1"))  # outside its subnet
-    good = instance(
-        eni(0, instance_id="i-0aaaaaaaaaaaaaaa1"),
-        eni(1, instance_id="i-0aaaaaaaaaaaaaaa1"),
-        instance_id="i-0aaaaaaaaaaaaaaa1",
-    )
-    report = audit(inventory(instance(eni(0), broken), good))
+    # eniplan user data, then an address that is outside its subnet: the drift check must
+    # plan the instance, cannot, and says so; the other instance is still audited
+    data = eniplan_user_data(inventory(instance(eni(0), eni(1))))
+    broken = replace(eni(1), primary_ipv4=IPv4Address("192.0.2.1"))
+    other = "i-0aaaaaaaaaaaaaaa1"
+    good = instance(eni(2, instance_id=other), eni(3, instance_id=other), instance_id=other)
+    report = audit(inventory(instance(eni(0), broken, user_data=data), good))
     assert report.partial and INSTANCE_ID in report.problems[0]
-    assert [f.instance_id for f in report.findings] == ["i-0aaaaaaaaaaaaaaa1"]
+    assert "outside its subnet" in report.problems[0]
+    assert [f.instance_id for f in report.findings] == [other]
 
 
 # --- the sandbox account -----------------------------------------------------------------
@@ -485,3 +486,15 @@ def test_sandbox_audit_tells_each_story(
     excluded = {names[subject] for subject, _ in sandbox_report.excluded}
     assert excluded == {"al2023-two-enis", "eniplan-static-ok", "ubuntu2404-two-enis"}
     assert sandbox_report.warnings == () and not sandbox_report.partial
+
+
+def test_triage_agrees_with_the_planner(sandbox_inventory: Inventory) -> None:
+    from eniplan.plan import triage
+
+    for item in sandbox_inventory.instances:
+        for force in (False, True):
+            options = PlanOptions(force=force)
+            decided = triage(item, sandbox_inventory, options)
+            plan = plan_instance(item, sandbox_inventory, options)
+            assert decided.status == plan.status, item.name
+            assert [e.eni_id for e in decided.managed] == [e.eni_id for e in plan.enis]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from eniplan.findings import RULES, Finding
 from eniplan.model import Eni, Instance, Inventory
-from eniplan.plan import InstancePlan
+from eniplan.plan import InstancePlan, Triage
 from eniplan.userdata import UserDataInfo
 
 
@@ -21,15 +21,16 @@ from eniplan.userdata import UserDataInfo
 class InstanceContext:
     instance: Instance
     inventory: Inventory
-    # The plan with the audit's options: MANAGED means the OS needs policy routing and no
-    # agent known from the AMI installs it. None: the instance could not be planned.
-    plan: InstancePlan | None
+    # The planner's decision with the audit's options: MANAGED means the OS must route two
+    # or more ENIs and no agent known from the AMI does it.
+    triage: Triage
     user_data: UserDataInfo
     # Who installs policy routing on this instance, when someone does (an agent known from
     # the AMI, eniplan's own user data, an agent the user data installs).
     handled_by: str | None
     # The plan to compare eniplan's static user data with: the plan with --force, so that
-    # user data rendered with --force is compared with what --force plans now.
+    # user data rendered with --force is compared with what --force plans now. Only made
+    # for instances whose user data is eniplan's static user data.
     drift_plan: InstancePlan | None
     routed_targets: frozenset[str]  # ENI and instance IDs some VPC route targets
     vpcs_with_routes: frozenset[str]  # VPCs whose route tables are in the inventory
@@ -57,11 +58,8 @@ class InstanceContext:
         return shlex.join(self.render_command(persist))
 
     def managed_enis(self) -> tuple[Eni, ...]:
-        """The ENIs the OS must route (the plan's), in slot order."""
-        if self.plan is None:
-            return ()
-        wanted = {eni.eni_id for eni in self.plan.enis}
-        return tuple(eni for eni in self.instance.enis if eni.eni_id in wanted)
+        """The ENIs the OS must route, in slot order."""
+        return self.triage.managed
 
 
 Check = Callable[[InstanceContext], Iterable[Finding]]

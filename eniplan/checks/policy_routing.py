@@ -20,7 +20,7 @@ RULE_IDS = ("ENI001", "ENI002")
 
 
 def check(context: InstanceContext) -> Iterator[Finding]:
-    if context.plan is None or context.plan.status != MANAGED or context.handled_by:
+    if context.triage.status != MANAGED or context.handled_by:
         return
     enis = context.managed_enis()
     by_subnet: dict[str, list[Eni]] = defaultdict(list)
@@ -28,8 +28,8 @@ def check(context: InstanceContext) -> Iterator[Finding]:
         by_subnet[eni.subnet_id].append(eni)
     why = _why_unhandled(context)
     details = {
-        "os": context.plan.os.family,
-        "os_evidence": context.plan.os.evidence,
+        "os": context.triage.os.family,
+        "os_evidence": context.triage.os.evidence,
         "user_data": context.user_data.describe(),
         "commands": [list(context.render_command("auto"))],
     }
@@ -58,8 +58,7 @@ def check(context: InstanceContext) -> Iterator[Finding]:
 
 
 def _why_unhandled(context: InstanceContext) -> str:
-    assert context.plan is not None
-    os_guess = context.plan.os
+    os_guess = context.triage.os
     if os_guess.known:
         version = f", version {os_guess.version}" if os_guess.version else ""
         os_text = f"no agent installs it on this OS ({os_guess.family}{version})"

@@ -47,7 +47,7 @@ def check(context: InstanceContext) -> Iterator[Finding]:
         ]
         enable = shlex.join(enable_argv)
         commands = [enable_argv]
-        if context.plan is not None and context.plan.status == MANAGED:
+        if context.triage.status == MANAGED and not context.handled_by:
             commands.insert(0, list(context.render_command("auto")))
             remediation = (
                 f"Install per-ENI policy routing (`{context.fix_command()}`), then turn the "
