@@ -5,7 +5,9 @@ region with --instances instances and --enis ENIs (every instance has its primar
 rest are secondaries at device index 1), then measures:
 
   (a) EC2 requests eniplan makes, against the lower bound
-      ceil(I/1000) + ceil(E/1000) + ceil(S/1000) + ceil(AMIs/200) + ceil(RT/100);
+      ceil(I/1000) + ceil(E/1000) + ceil(S/1000) + ceil(AMIs/200) + ceil(RT/100) + M,
+      where M is the number of multi-ENI instances: the audit needs their user data, and
+      describe_instance_attribute takes one instance a call;
   (b) wall time of eniplan's collect path (collect + snapshot + inventory), and of
       `eniplan collect` when the CLI is there, against a bare sequential boto3 fetch of the
       same APIs; median of --repeat runs, alternating.
@@ -141,7 +143,8 @@ class RequestCounter:
 
 
 def bare_fetch(url: str) -> dict[str, list[Any]]:
-    """What a plain boto3 script would do: sequential paginators, then the AMIs in use."""
+    """What a plain boto3 script would do: sequential paginators, then the AMIs in use, then
+    the user data of each multi-ENI instance, one call each."""
     import boto3
 
     ec2: Any = boto3.Session().client("ec2", region_name=REGION, endpoint_url=url)
@@ -163,7 +166,20 @@ def bare_fetch(url: str) -> dict[str, list[Any]]:
     for start in range(0, len(image_ids), 200):
         answer = ec2.describe_images(ImageIds=image_ids[start : start + 200])
         lists["Images"].extend(answer["Images"])
+    lists["InstanceUserData"] = [
+        ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
+        for instance_id in multi_eni_instances(lists)
+    ]
     return lists
+
+
+def multi_eni_instances(lists: dict[str, list[Any]]) -> list[str]:
+    return [
+        i["InstanceId"]
+        for r in lists["Reservations"]
+        for i in r["Instances"]
+        if len(i.get("NetworkInterfaces", [])) >= 2
+    ]
 
 
 def eniplan_path(url: str, snapshot: Path, hook: Callable[[Any], None] | None = None) -> Any:
@@ -255,6 +271,7 @@ def _measure(url: str, instances: int, enis: int, repeat: int, workdir: Path) ->
         "DescribeSubnets": (len(lists["Subnets"]), 1000),
         "DescribeImages": (len(lists["Images"]), 200),
         "DescribeRouteTables": (len(lists["RouteTables"]), 100),
+        "DescribeInstanceAttribute": (len(multi_eni_instances(lists)), 1),
     }
     bound = {op: math.ceil(n / page) for op, (n, page) in sizes.items()}
 

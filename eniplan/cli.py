@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -18,7 +19,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from eniplan import __version__, values
+from eniplan.audit import SourceArgs
 from eniplan.errors import InputError
+from eniplan.fileio import write_atomic
 from eniplan.findings import FAIL_ON_CHOICES
 from eniplan.inventory import InventoryRequest, load_collection, load_inventory
 from eniplan.inventory_output import inventory_json, print_inventory, summary_line
@@ -533,6 +536,8 @@ def demo(scenario: str) -> None:
     notes = {i.instance_id: i.tags.get(STORY_TAG, "") for i in inventory.instances}
     print_inventory(console, inventory, notes)
     console.print()
+    _demo_audit(console, inventory, scenario)
+    console.print()
     console.print("Next:", style="bold")
     console.print(
         "  eniplan inspect --sandbox --multi-eni-only      only instances with several ENIs"
@@ -541,6 +546,138 @@ def demo(scenario: str) -> None:
     console.print(
         "  eniplan collect --sandbox -o sandbox.json       a snapshot to work offline with"
     )
+    console.print("  eniplan audit --sandbox --format sarif          the audit, for code scanning")
+
+
+# --- audit -----------------------------------------------------------------------------
+
+
+def _source_args(request: InventoryRequest) -> SourceArgs:
+    """How the `eniplan render` commands in findings name the audited inventory."""
+    if request.sandbox is not None:
+        sandbox = ["--sandbox"] if request.sandbox == DEFAULT_SCENARIO else []
+        return SourceArgs(tuple(sandbox or ["--sandbox", request.sandbox]))
+    if request.inventory_paths:
+        return SourceArgs(
+            tuple(arg for path in request.inventory_paths for arg in ("--inventory", path))
+        )
+    common: list[str] = []
+    if request.aws.profile:
+        common += ["--profile", request.aws.profile]
+    if request.aws.endpoint_url:
+        common += ["--endpoint-url", request.aws.endpoint_url]
+    roles = {values.account_of_role_arn(arn): arn for arn in request.aws.role_arns}
+    return SourceArgs(tuple(common), aws=True, role_by_account=roles)
+
+
+def _write_output(text: str, output: str | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomic(output, text)
+        click.echo(f"wrote {output}", err=True)
+
+
+@cli.command()
+@inventory_options
+@plan_options
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(list(REPORT_FORMATS)),
+    default="table",
+    show_default=True,
+    help="table for people; json, sarif, junit, github (workflow annotations) for machines.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(FAIL_ON_CHOICES),
+    default="high",
+    show_default=True,
+    help="Exit 1 when a finding (not suppressed) has this severity or higher.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the report to FILE (atomically) instead of stdout.",
+)
+def audit(output_format: str, fail_on: str, output: str | None, **params: Any) -> None:
+    """Findings for every instance: missing policy routing, a source/dest check switched off
+    as a "fix", eniplan user data that drifted. Each finding names the command that fixes it.
+
+    \b
+    Rules: ENI001 (high) several ENIs in one subnet, no policy routing
+           ENI002 (high) ENIs in several subnets, no policy routing
+           ENI003 (medium) source/dest check off and no route targets the ENI
+           ENI004 (medium) eniplan's static user data no longer matches the ENIs
+    Waive with a tag on the instance or ENI:  eniplan:ignore = ENI003: NAT appliance
+
+    \b
+    Examples:
+      eniplan audit --sandbox
+      eniplan audit --region eu-west-1 --format sarif -o eniplan.sarif --fail-on medium
+      eniplan audit --inventory snapshot.json --format github
+    """
+    from eniplan.audit import AuditOptions
+    from eniplan.audit import audit as run_audit
+    from eniplan.report.table import print_report
+
+    plan_options_ = PlanOptions(
+        table_base=check_table_base(params.pop("table_base")),
+        guard=not params.pop("no_guard"),
+        force=params.pop("force"),
+    )
+    request = inventory_request(params)
+    inventory = _with_progress(lambda progress: load_inventory(request, progress))
+    _report_problems(inventory.problems)
+    report = run_audit(
+        inventory,
+        AuditOptions(plan=plan_options_, source=_source_args(request), fail_on=fail_on),
+    )
+    for message in report.warnings:
+        warn(message)
+    if output_format == "table" and output is None:
+        print_report(_stdout(), report)
+    else:
+        _write_output(format_report(output_format, report), output)
+    if report.failing:
+        sys.exit(EXIT_FINDINGS)
+
+
+def _demo_audit(console: Console, inventory: Any, scenario: str) -> None:
+    """The demo's audit section: every finding, and the command that fixes it."""
+    from rich.text import Text
+
+    from eniplan.audit import AuditOptions
+    from eniplan.audit import audit as run_audit
+    from eniplan.report.table import summary_line
+
+    source = SourceArgs(("--sandbox",) if scenario == DEFAULT_SCENARIO else ("--sandbox", scenario))
+    report = run_audit(inventory, AuditOptions(source=source))
+    console.rule("eniplan audit --sandbox")
+    labels = {subject.name: subject.label for subject in report.subjects}
+    for finding in report.findings:
+        name = labels.get(finding.subject) or finding.subject
+        head = Text(f"{finding.rule_id} {finding.severity:<6} ", style="bold")
+        head.append(name)
+        if finding.suppressed:
+            head.append(f"  suppressed ({finding.suppression_reason})", style="dim")
+            console.print(head)
+            continue
+        console.print(head)
+        console.print(Text(f"  {finding.message}"))
+        commands = finding.details.get("commands") or []
+        for fix in [shlex.join(argv) for argv in commands] or [finding.remediation]:
+            console.print(Text(f"  fix: {fix}", style="green"))
+    for subject, reason in report.excluded:
+        line = Text("left alone ", style="bold")
+        line.append(labels.get(subject) or subject)
+        line.append(f": {reason}", style="dim")
+        console.print(line)
+    console.print(Text(summary_line(report), style="bold"))
 
 
 @cli.command("check-plan")
@@ -601,7 +738,6 @@ def check_plan(
       eniplan check-plan plan.json
       eniplan check-plan plan.json --format sarif -o eniplan.sarif --fail-on medium
     """
-    from eniplan.fileio import write_atomic
     from eniplan.sources.tfplan import read_plan, read_user_data_files
     from eniplan.tfcheck import check_plans, digests_of_files
 
@@ -681,7 +817,6 @@ def doctor(
 
     from eniplan.doctor.output import diagnosis_json, print_diagnosis
     from eniplan.doctor.verdicts import diagnose
-    from eniplan.fileio import write_atomic
     from eniplan.findings import Report
     from eniplan.sources import host
 

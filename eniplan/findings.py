@@ -209,6 +209,17 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Subject:
+    """Something a command checked (an instance, a Terraform resource), for formats that
+    list every check of every subject (JUnit) rather than only the findings."""
+
+    name: str  # instance ID or Terraform address
+    account_id: str = ""
+    region: str = ""
+    label: str = ""  # a name for people (the Name tag)
+
+
+@dataclass(frozen=True)
 class Report:
     """The result of one `audit` or `check-plan` run, as every format receives it."""
 
@@ -220,6 +231,13 @@ class Report:
     partial: bool = False
     problems: tuple[str, ...] = ()  # accounts/regions that could not be read
     fail_on: str = "high"
+    subjects: tuple[Subject, ...] = ()  # everything checked (empty: formats use findings)
+    rule_ids: tuple[str, ...] = ()  # the rules the command checked (empty: all of RULES)
+    warnings: tuple[str, ...] = ()  # e.g. unknown rule IDs in an eniplan:ignore tag
+
+    @property
+    def checked_rules(self) -> tuple[str, ...]:
+        return self.rule_ids or tuple(RULES)
 
     @property
     def active(self) -> tuple[Finding, ...]:

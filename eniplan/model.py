@@ -112,6 +112,10 @@ class Instance:
     platform_details: str = ""
     vpc_id: str = ""
     tags: Tags = field(default_factory=dict, hash=False)
+    # The user data, base64-decoded (still gzip or MIME if it was sent so): b"" when the
+    # instance has none, None when it is not known (not fetched: single-ENI instances,
+    # snapshots older than user data collection, AWS CLI dumps without it).
+    user_data: bytes | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:

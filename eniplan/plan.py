@@ -108,23 +108,28 @@ def check_table_base(base: int) -> int:
 # --- planning --------------------------------------------------------------------------
 
 
-def plan_instance(
+@dataclass(frozen=True)
+class Triage:
+    """What the planner decides before it plans any route: whether the OS must route two
+    or more ENIs (MANAGED) and which, or why not. Cheap; the audit needs no more for most
+    instances."""
+
+    status: str
+    reason: str
+    os: agents.OsGuess
+    managed: tuple[Eni, ...] = ()
+    skipped: tuple[SkippedEni, ...] = ()
+    agent: str | None = None  # the agent that handles this OS, if any (MANAGED with --force)
+
+
+def triage(
     instance: Instance, inventory: Inventory, options: PlanOptions = PlanOptions()
-) -> InstancePlan:
-    base = check_table_base(options.table_base)
+) -> Triage:
     os_guess = agents.guess_os(instance, inventory.image(instance))
-    common: dict[str, Any] = {
-        "instance_id": instance.instance_id,
-        "name": instance.name,
-        "account_id": instance.account_id,
-        "region": instance.region,
-        "os": os_guess,
-        "table_base": base,
-    }
     owner = agents.instance_owner(instance)
     if owner:
         skipped = tuple(SkippedEni(e.eni_id, e.mac, owner) for e in instance.enis)
-        return InstancePlan(**common, status=HANDLED_ELSEWHERE, reason=owner, skipped=skipped)
+        return Triage(HANDLED_ELSEWHERE, owner, os_guess, skipped=skipped)
 
     managed: list[Eni] = []
     skipped_enis: list[SkippedEni] = []
@@ -142,18 +147,43 @@ def plan_instance(
             if len(instance.enis) < 2
             else "fewer than two ENIs for the OS to route: nothing to do"
         )
-        return InstancePlan(
-            **common, status=NOTHING_TO_DO, reason=reason, skipped=tuple(skipped_enis)
-        )
+        return Triage(NOTHING_TO_DO, reason, os_guess, skipped=tuple(skipped_enis))
 
     agent = agents.policy_routing_agent(os_guess)
     if agent and not options.force:
-        return InstancePlan(
-            **common,
-            status=HANDLED_ELSEWHERE,
-            reason=f"{agent} already installs per-ENI policy routing on {os_guess.family}",
+        return Triage(
+            HANDLED_ELSEWHERE,
+            f"{agent} already installs per-ENI policy routing on {os_guess.family}",
+            os_guess,
             skipped=tuple(skipped_enis),
+            agent=agent,
         )
+    return Triage(
+        MANAGED, "", os_guess, managed=tuple(managed), skipped=tuple(skipped_enis), agent=agent
+    )
+
+
+def plan_instance(
+    instance: Instance, inventory: Inventory, options: PlanOptions = PlanOptions()
+) -> InstancePlan:
+    base = check_table_base(options.table_base)
+    decided = triage(instance, inventory, options)
+    os_guess = decided.os
+    common: dict[str, Any] = {
+        "instance_id": instance.instance_id,
+        "name": instance.name,
+        "account_id": instance.account_id,
+        "region": instance.region,
+        "os": os_guess,
+        "table_base": base,
+    }
+    if decided.status != MANAGED:
+        return InstancePlan(
+            **common, status=decided.status, reason=decided.reason, skipped=decided.skipped
+        )
+    managed = list(decided.managed)
+    skipped_enis = list(decided.skipped)
+    agent = decided.agent
 
     try:
         eni_plans = plan_enis(

@@ -12,7 +12,11 @@ from typing import Protocol
 from eniplan.findings import Report
 
 FORMATS: dict[str, str] = {
+    "table": "eniplan.report.table",
     "json": "eniplan.report.json_format",
+    "sarif": "eniplan.report.sarif",
+    "junit": "eniplan.report.junit",
+    "github": "eniplan.report.github",
 }
 
 

@@ -3,8 +3,11 @@
 Per account and region it makes ceil(n/page) calls per API and never one per instance:
 describe_instances, describe_network_interfaces and describe_subnets in pages of 1000 (the
 API maximum), describe_route_tables in pages of 100 (its maximum), and describe_images only
-for the AMIs in use, in batches. Accounts (one assumed role each) and regions are fetched
-concurrently, and so are the four list calls inside a region. A region or account that
+for the AMIs in use, in batches. The one per-instance call is
+describe_instance_attribute(userData), made only for instances with two or more ENIs (the
+audit reads their user data) and concurrently, USER_DATA_WORKERS at a time per region.
+Accounts (one assumed role each) and regions are fetched concurrently, and so are the four
+list calls inside a region. A region or account that
 fails becomes a FetchProblem; the others stand.
 """
 
@@ -38,6 +41,7 @@ PAGE_SIZE = {
 IMAGE_BATCH = FILTER_VALUES_MAX = 200  # values one EC2 filter accepts: image IDs per call
 RETRY_ATTEMPTS = 10  # unless the user set AWS_MAX_ATTEMPTS
 DEFAULT_WORKERS = 16
+USER_DATA_WORKERS = 8  # concurrent describe_instance_attribute calls per region
 # The list calls that run side by side inside one region.
 _LISTS = (
     ("Reservations", "describe_instances"),
@@ -221,7 +225,10 @@ class AwsCollector:
             for done, future in enumerate(as_completed(jobs), start=1):
                 account, region = jobs[future]
                 try:
-                    collection.shapes.append(future.result())
+                    shapes = future.result()
+                    collection.shapes.append(shapes)
+                    collection.problems.extend(shapes.problems)
+                    shapes.problems.clear()
                 except _AWS_ERRORS as error:
                     collection.problems.append(
                         FetchProblem(account.account_id, region, _code(error), _describe(error))
@@ -253,7 +260,54 @@ class AwsCollector:
             }
         )
         lists["Images"] = self._images(ec2, image_ids)
-        return Shapes(f"aws {account.account_id} {region}", account.account_id, region, lists)
+        lists["InstanceUserData"], problem = self._user_data(ec2, lists["Reservations"])
+        shapes = Shapes(f"aws {account.account_id} {region}", account.account_id, region, lists)
+        if problem is not None:
+            shapes.problems.append(FetchProblem(account.account_id, region, *problem))
+        return shapes
+
+    @staticmethod
+    def _user_data(
+        ec2: Any, reservations: list[Shape]
+    ) -> tuple[list[Shape], tuple[str, str] | None]:
+        """describe_instance_attribute(userData) of every instance with two or more ENIs,
+        concurrently. An instance whose call fails is left out (its user data is then
+        unknown) and the failures become one problem for the region."""
+        wanted = sorted(
+            {
+                instance["InstanceId"]
+                for reservation in reservations
+                for instance in reservation.get("Instances", [])
+                if isinstance(instance.get("InstanceId"), str)
+                and isinstance(instance.get("NetworkInterfaces"), list)
+                and len(instance["NetworkInterfaces"]) >= 2
+            }
+        )
+        if not wanted:
+            return [], None
+
+        def fetch(instance_id: str) -> Shape:
+            answer = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
+            return {"InstanceId": instance_id, "UserData": answer.get("UserData") or {}}
+
+        found: list[Shape] = []
+        failures: list[Exception] = []
+        with ThreadPoolExecutor(max_workers=min(USER_DATA_WORKERS, len(wanted))) as pool:
+            for future in [pool.submit(fetch, instance_id) for instance_id in wanted]:
+                try:
+                    found.append(future.result())
+                except _AWS_ERRORS as error:
+                    if _code(error) != "InvalidInstanceID.NotFound":  # terminated meanwhile
+                        failures.append(error)
+        if not failures:
+            return found, None
+        first = failures[0]
+        return found, (
+            _code(first),
+            f"describe_instance_attribute(userData) failed for {len(failures)} of "
+            f"{len(wanted)} multi-ENI instances, whose user data is then unknown: "
+            f"{_describe(first)}",
+        )
 
     def _filters(self, operation: str) -> list[dict[str, Any]]:
         """Server-side selection for describe_instances; the inventory filters again."""

@@ -16,7 +16,16 @@ from eniplan.model import FetchProblem
 Shape = dict[str, Any]
 
 # The lists of a Shapes, by the key the AWS API (and the AWS CLI) gives them.
-SHAPE_KEYS = ("Reservations", "NetworkInterfaces", "Subnets", "Images", "RouteTables")
+SHAPE_KEYS = (
+    "Reservations",
+    "NetworkInterfaces",
+    "Subnets",
+    "Images",
+    "RouteTables",
+    # describe_instance_attribute(Attribute="userData") answers, one per multi-ENI
+    # instance: {"InstanceId": ..., "UserData": {"Value": BASE64}} ("UserData": {} if none)
+    "InstanceUserData",
+)
 
 
 @dataclass
@@ -25,6 +34,8 @@ class Shapes:
     account_id: str | None = None  # None: take it from each item (AWS CLI dumps)
     region: str | None = None
     lists: dict[str, list[Shape]] = field(default_factory=dict)
+    # what went wrong while reading them, moved into Collection.problems by the collector
+    problems: list[FetchProblem] = field(default_factory=list)
 
     def items(self, key: str) -> list[Shape]:
         return self.lists.get(key, [])

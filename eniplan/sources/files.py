@@ -3,8 +3,9 @@
 A snapshot is versioned JSON holding the AWS API shapes per account and region, exactly as
 the AWS source collected them, so `eniplan collect` once and every command offline later.
 AWS CLI output (`aws ec2 describe-instances`, `describe-network-interfaces`,
-`describe-subnets`, and optionally `describe-images`, `describe-route-tables`) is read as it
-is, from files or a directory of them: account and region come from each item.
+`describe-subnets`, and optionally `describe-images`, `describe-route-tables` and
+`describe-instance-attribute --attribute userData`) is read as it is, from files or a
+directory of them: account and region come from each item.
 """
 
 from __future__ import annotations
@@ -128,11 +129,14 @@ def _read_file(file: str) -> Collection:
         raise InputError(f"{name}: expected a JSON object, got {type(document).__name__}")
     if "format" in document:
         return _read_snapshot(document, name)
+    if "InstanceId" in document and "UserData" in document:
+        # `aws ec2 describe-instance-attribute --attribute userData`: one instance a file
+        return Collection(shapes=[Shapes(origin=name, lists={"InstanceUserData": [document]})])
     found = [key for key in SHAPE_KEYS if key in document]
     if not found:
         raise InputError(
             f"{name}: neither an eniplan snapshot nor AWS CLI output (expected a key "
-            f"'format' or one of {', '.join(SHAPE_KEYS)})"
+            f"'format' or one of {', '.join(SHAPE_KEYS)}, or 'InstanceId' and 'UserData')"
         )
     lists = {}
     for key in found:

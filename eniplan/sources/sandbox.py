@@ -8,6 +8,7 @@ prefixes) the seeding sets it on moto's objects directly; those spots say so.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ipaddress
 import os
@@ -48,6 +49,8 @@ class EniSpec:
     ipv4_prefixes: tuple[str, ...] = ()
     ipv6_count: int = 0
     source_dest_check: bool = True
+    # assigned after eniplan's user data was rendered: the installed routing drifts
+    later_secondary_ips: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class InstanceSpec:
     source_dest_check: bool = True
     tags: dict[str, str] = field(default_factory=dict)
     routes: tuple[tuple[str, str], ...] = ()  # (route table, destination)
+    user_data: str = ""  # literal user data given to run_instances
+    eniplan_user_data: bool = False  # eniplan's static cloud-init user data, set after seeding
 
 
 @dataclass(frozen=True)
@@ -118,8 +123,13 @@ def _parse_scenario(document: Any, origin: str, name: str) -> Scenario:
         where = f"instances[{index}]"
         if not isinstance(item, dict):
             raise fail(where, "expected a mapping")
-        if item.get("image") not in sections["images"]:
-            raise fail(f"{where}.image", f"{item.get('image')!r} is not an image of the scenario")
+        image_ref = item.get("image")
+        if image_ref not in sections["images"] and not str(image_ref).startswith("ami-"):
+            raise fail(
+                f"{where}.image",
+                f"{image_ref!r} is neither an image of the scenario nor an AMI ID (an AMI "
+                "ID that no image defines is an unknown or deregistered AMI)",
+            )
         enis = []
         for e_index, eni in enumerate(item.get("enis") or []):
             e_where = f"{where}.enis[{e_index}]"
@@ -133,6 +143,7 @@ def _parse_scenario(document: Any, origin: str, name: str) -> Scenario:
                     ipv4_prefixes=tuple(str(p) for p in eni.get("ipv4_prefixes", [])),
                     ipv6_count=int(eni.get("ipv6_count", 0)),
                     source_dest_check=bool(eni.get("source_dest_check", True)),
+                    later_secondary_ips=tuple(str(ip) for ip in eni.get("later_secondary_ips", [])),
                 )
             )
         if not enis:
@@ -155,6 +166,8 @@ def _parse_scenario(document: Any, origin: str, name: str) -> Scenario:
                 source_dest_check=bool(item.get("source_dest_check", True)),
                 tags={str(k): str(v) for k, v in (item.get("tags") or {}).items()},
                 routes=tuple(routes),
+                user_data=str(item.get("user_data", "")),
+                eniplan_user_data=bool(item.get("eniplan_user_data", False)),
             )
         )
     return Scenario(
@@ -205,6 +218,7 @@ class _Seeder:
         self.vpc_ipv6: dict[str, list[ipaddress.IPv6Network]] = {}
         self.subnet_ids: dict[str, str] = {}
         self.route_table_ids: dict[str, str] = {}
+        self.launched: dict[str, tuple[str, list[str]]] = {}  # name -> (instance, ENIs)
 
     def _tags(self, resource: str, tags: dict[str, str]) -> list[dict[str, Any]]:
         return [
@@ -264,6 +278,8 @@ class _Seeder:
                 )
         for instance in self.scenario.instances:
             self._instance(instance)
+        # After every instance, so that the IDs and MACs of the others do not move.
+        self._eniplan_user_data()
 
     def _default_vpc(self) -> str:
         vpcs = self.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
@@ -299,8 +315,13 @@ class _Seeder:
     def _instance(self, spec: InstanceSpec) -> None:
         primary = spec.enis[0]
         tags = {"Name": spec.name, STORY_TAG: spec.story, **spec.tags}
+        image = self.scenario.images.get(spec.image)
+        extra: dict[str, Any] = {"UserData": spec.user_data} if spec.user_data else {}
         instance = self.ec2.run_instances(
-            ImageId=self.scenario.images[spec.image]["id"],
+            # an AMI ID that no image defines: moto launches it, describe_images does not
+            # know it (as for a deregistered AMI)
+            ImageId=image["id"] if image else spec.image,
+            **extra,
             InstanceType=spec.type,
             MinCount=1,
             MaxCount=1,
@@ -345,6 +366,42 @@ class _Seeder:
                 DestinationCidrBlock=destination,
                 NetworkInterfaceId=eni_ids[0],
             )
+        self.launched[spec.name] = (instance_id, eni_ids)
+
+    def _eniplan_user_data(self) -> None:
+        """eniplan's static cloud-init user data for the instances that ask for it, rendered
+        from the instance as collected, then the addresses that make some of it drift."""
+        wanted = [spec for spec in self.scenario.instances if spec.eniplan_user_data]
+        if not wanted:
+            return
+        from moto.core.types import Base64EncodedString
+
+        from eniplan.plan import plan_instance
+        from eniplan.render import cloudinit
+        from eniplan.render.base import RenderOptions
+        from eniplan.sources.shapes import build_inventory
+
+        ids = tuple(self.launched[spec.name][0] for spec in wanted)
+        session = boto3.Session(region_name=self.scenario.region)
+        options = AwsOptions(regions=(self.scenario.region,), instance_ids=ids)
+        inventory = build_inventory(AwsCollector(options, session=session).collect())
+        backend = self._backend()
+        for instance in inventory.instances:
+            plan = plan_instance(instance, inventory)
+            (user_data,) = cloudinit.render(plan, RenderOptions()).files
+            raw = user_data.content
+            data = raw.encode() if isinstance(raw, str) else raw
+            # moto's ModifyInstanceAttribute rejects the UserData boto3 sends (it expects it
+            # base64-encoded twice): set it on moto's instance object, as EC2 would store it.
+            backend.get_instance(instance.instance_id).user_data = Base64EncodedString(
+                base64.b64encode(data).decode()
+            )
+        for spec in wanted:
+            for eni_id, eni in zip(self.launched[spec.name][1], spec.enis, strict=True):
+                if eni.later_secondary_ips:
+                    self.ec2.assign_private_ip_addresses(
+                        NetworkInterfaceId=eni_id, PrivateIpAddresses=list(eni.later_secondary_ips)
+                    )
 
     def _addresses(self, eni_id: str, spec: EniSpec) -> None:
         if spec.secondary_ips:

@@ -7,6 +7,8 @@ origin (file or account/region), the field path and what was expected.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -312,6 +314,32 @@ def _route_table(item: Shape, where: Where, shapes: Shapes, region: str) -> Rout
     )
 
 
+# --- user data -------------------------------------------------------------------------
+
+USER_DATA_MAX = 64 * 1024  # bytes after base64 decoding; EC2 allows 16 KB
+
+
+def _user_data_value(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a base64 string, got {type(value).__name__}")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not valid base64") from None
+    if len(raw) > USER_DATA_MAX:
+        raise ValueError(f"{len(raw)} bytes of user data, more than EC2 allows")
+    return raw
+
+
+def _user_data(item: Shape, where: Where) -> tuple[str, bytes]:
+    """An answer of describe_instance_attribute(userData): instance ID and the decoded
+    user data (b"" when the instance has none)."""
+    instance_id = _field(item, "InstanceId", where, _id("i"))
+    attribute = _object(item.get("UserData") or {}, where.at("UserData"))
+    value = _optional(attribute, "Value", where.at("UserData"), _user_data_value, b"")
+    return instance_id, value
+
+
 def _id(kind: str) -> Callable[[Any], str]:
     return lambda value: values.resource_id(kind, value)
 
@@ -350,8 +378,12 @@ def build_inventory(collection: Collection) -> Inventory:
     images: dict[str, tuple[Image, Where]] = {}
     drafts: dict[str, tuple[_InstanceDraft, Where]] = {}
     route_tables: dict[str, tuple[RouteTable, Where]] = {}
+    user_data: dict[str, bytes] = {}
 
     for shapes in collection.shapes:
+        for item, where in _each(shapes, "InstanceUserData"):
+            instance_id, value = _user_data(item, where)
+            user_data.setdefault(instance_id, value)
         for item, where in _each(shapes, "Subnets"):
             subnet = _subnet(item, where, shapes)
             _add_unique(subnets, subnet.subnet_id, subnet, where)
@@ -387,7 +419,10 @@ def build_inventory(collection: Collection) -> Inventory:
                 eni = _eni(embedded, place, draft.instance.instance_id)
             instance_enis.append(eni)
             attached.add(eni_id)
-        instances.append(_with_enis(draft.instance, instance_enis, draft.where))
+        instance = _with_enis(draft.instance, instance_enis, draft.where)
+        if instance.instance_id in user_data:
+            instance = replace(instance, user_data=user_data[instance.instance_id])
+        instances.append(instance)
 
     for eni, where in enis.values():
         if eni.subnet_id not in subnets:

@@ -1,0 +1,280 @@
+"""How long `eniplan audit` takes on a large account, against reading the snapshot.
+
+Generates a snapshot (AWS API shapes, as `eniplan collect` writes them) with --instances
+instances of three ENIs each (two in one subnet, one in another) and their user data, in
+a mix that exercises every check:
+
+  1 in 4  Debian, no user data                  -> ENI001 + ENI002
+  1 in 4  Amazon Linux 2023                     -> handled by amazon-ec2-net-utils
+  1 in 4  Debian, eniplan static user data      -> up to date (plan digest compared)
+  1 in 4  Debian, eniplan user data, drifted    -> ENI004
+  1 in 10 source/dest check off on eth2         -> ENI003 (or a route targets it)
+
+The eniplan user data is real: the cloud-init target's output for one instance (gzip, as
+eniplan compresses user data over 16 KB), with each instance's own marker line. Then, in
+one run, it measures:
+
+  load+parse  json.load of the snapshot and its conversion into the validated model
+              (read_inventory_paths + build_inventory)
+  audit       every check on every instance (planning, user data, digests, waivers)
+  report      the JSON report
+
+and prints audit / load+parse and (load+parse + audit + report) / load+parse; the target
+is that the whole audit costs at most twice what reading the snapshot costs. The findings
+are counted against the mix, so a fast wrong audit fails.
+
+    python benchmarks/bench_audit.py            # 20,000 instances, 60,000 ENIs
+    python benchmarks/bench_audit.py --quick    # 1,000 instances
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import functools
+import gzip
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from eniplan.audit import audit  # noqa: E402
+from eniplan.plan import plan_instance  # noqa: E402
+from eniplan.render import cloudinit  # noqa: E402
+from eniplan.render.base import RenderOptions  # noqa: E402
+from eniplan.report import format_report  # noqa: E402
+from eniplan.sources.collection import Collection, Shapes  # noqa: E402
+from eniplan.sources.files import read_inventory_paths, write_snapshot  # noqa: E402
+from eniplan.sources.shapes import build_inventory  # noqa: E402
+
+ACCOUNT, REGION, ZONE = "123456789012", "eu-west-1", "eu-west-1a"
+VPC = "vpc-0b0b0b0b0b0b0b0b1"
+PER_PAIR = 1000  # instances per pair of subnets (/20s: 2,000 + 1,000 addresses)
+DEBIAN = ("ami-0d3e4f5061728394a", "debian-12-amd64-20240717-1811")
+AL2023 = ("ami-0e4f5061728394a5b", "al2023-ami-2023.6.20241010.0-kernel-6.1-x86_64")
+T = TypeVar("T")
+
+
+def _subnets(pairs: int) -> list[dict[str, Any]]:
+    subnets = []
+    for k in range(pairs):
+        for half in (0, 16):
+            subnets.append(
+                {
+                    "SubnetId": f"subnet-{2 * k + half // 16:017x}",
+                    "VpcId": VPC,
+                    "OwnerId": ACCOUNT,
+                    "AvailabilityZone": ZONE,
+                    "CidrBlock": f"10.{k}.{half}.0/20",
+                }
+            )
+    return subnets
+
+
+def _eni(
+    instance: int, device: int, subnet: dict[str, Any], address: IPv4Address
+) -> dict[str, Any]:
+    number = 3 * instance + device
+    return {
+        "NetworkInterfaceId": f"eni-{number + 1:017x}",
+        "MacAddress": "02:00:00:"
+        + ":".join(f"{number >> shift & 255:02x}" for shift in (16, 8, 0)),
+        "SubnetId": subnet["SubnetId"],
+        "VpcId": VPC,
+        "PrivateIpAddress": str(address),
+        "PrivateIpAddresses": [{"PrivateIpAddress": str(address), "Primary": True}],
+        "Attachment": {
+            "DeviceIndex": device,
+            "NetworkCardIndex": 0,
+            "InstanceId": f"i-{instance + 1:017x}",
+            "Status": "attached",
+        },
+        "SourceDestCheck": not (device == 2 and instance % 10 == 0),
+        "InterfaceType": "interface",
+        "Status": "in-use",
+        "Description": "",
+        "TagSet": [],
+    }
+
+
+def shapes(instances: int) -> dict[str, list[Any]]:
+    pairs = -(-instances // PER_PAIR)
+    subnets = _subnets(pairs)
+    reservations: list[dict[str, Any]] = []
+    enis: list[dict[str, Any]] = []
+    for i in range(instances):
+        pair, slot = divmod(i, PER_PAIR)
+        first, second = subnets[2 * pair], subnets[2 * pair + 1]
+        base_a = IPv4Network(first["CidrBlock"]).network_address + 10
+        base_b = IPv4Network(second["CidrBlock"]).network_address + 10
+        own = [
+            _eni(i, 0, first, base_a + 2 * slot),
+            _eni(i, 1, first, base_a + 2 * slot + 1),
+            _eni(i, 2, second, base_b + slot),
+        ]
+        enis.extend(own)
+        image = AL2023 if i % 4 == 1 else DEBIAN
+        item = {
+            "InstanceId": f"i-{i + 1:017x}",
+            "ImageId": image[0],
+            "InstanceType": "c6i.large",
+            "State": {"Name": "running"},
+            "Placement": {"AvailabilityZone": ZONE},
+            "VpcId": VPC,
+            "SourceDestCheck": True,
+            "PlatformDetails": "Linux/UNIX",
+            "Tags": [{"Key": "Name", "Value": f"node-{i}"}],
+            "NetworkInterfaces": own,
+        }
+        if i % 100 == 0:
+            reservations.append(
+                {"ReservationId": f"r-{i:017x}", "OwnerId": ACCOUNT, "Instances": []}
+            )
+        reservations[-1]["Instances"].append(item)
+    # every 20th disabled check is legitimate: a route targets that ENI
+    routes = [
+        {
+            "DestinationCidrBlock": f"192.168.{n % 256}.0/24",
+            "NetworkInterfaceId": f"eni-{3 * i + 3:017x}",
+        }
+        for n, i in enumerate(range(0, instances, 20))
+    ]
+    return {
+        "Reservations": reservations,
+        "NetworkInterfaces": enis,
+        "Subnets": subnets,
+        "Images": [
+            {"ImageId": ami, "Name": name, "PlatformDetails": "Linux/UNIX", "OwnerId": ACCOUNT}
+            for ami, name in (DEBIAN, AL2023)
+        ],
+        "RouteTables": [
+            {
+                "RouteTableId": "rtb-0c0c0c0c0c0c0c0c1",
+                "VpcId": VPC,
+                "OwnerId": ACCOUNT,
+                "Routes": routes,
+                "Associations": [{"Main": True}],
+            }
+        ],
+    }
+
+
+def add_user_data(lists: dict[str, list[Any]]) -> Counter[str]:
+    """eniplan user data for half the Debian instances (one in two of them drifted); returns
+    the findings the audit must report."""
+    collection = Collection([Shapes("bench", ACCOUNT, REGION, lists)])
+    inventory = build_inventory(collection)
+    template: str | None = None
+    entries = []
+    expected: Counter[str] = Counter()
+    for number, instance in enumerate(sorted(inventory.instances, key=lambda i: i.instance_id)):
+        kind = number % 4
+        disabled = number % 10 == 0
+        routed = number % 20 == 0
+        if disabled and not routed:
+            expected["ENI003"] += 1
+        if kind == 0:
+            expected["ENI001"] += 1
+            expected["ENI002"] += 1
+        if kind not in (2, 3):
+            continue
+        plan = plan_instance(instance, inventory)
+        if template is None:
+            (file,) = cloudinit.render(plan, RenderOptions(persist="script")).files
+            content = file.content
+            text = gzip.decompress(content).decode() if isinstance(content, bytes) else content
+            template = text.split("\n", 2)[2]  # the body after the marker line
+        digest = plan.digest() if kind == 2 else "0" * 64
+        if kind == 3:
+            expected["ENI004"] += 1
+        header = (
+            f"#cloud-config\n# eniplan 0.1.0 instance={instance.instance_id} "
+            f"plan=sha256:{digest} persist=script\n"
+        )
+        raw = gzip.compress((header + template).encode(), compresslevel=6, mtime=0)
+        entries.append(
+            {
+                "InstanceId": instance.instance_id,
+                "UserData": {"Value": base64.b64encode(raw).decode()},
+            }
+        )
+    with_user_data = {e["InstanceId"] for e in entries}
+    entries += [
+        {"InstanceId": i.instance_id, "UserData": {}}
+        for i in inventory.instances
+        if i.instance_id not in with_user_data
+    ]
+    lists["InstanceUserData"] = entries
+    return expected
+
+
+def timed(run: Callable[[], T]) -> tuple[float, T]:
+    start = time.perf_counter()
+    value = run()
+    return time.perf_counter() - start, value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, help="timed runs (default 3, --quick 1)")
+    parser.add_argument("--quick", action="store_true", help="1,000 instances")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.instances = 1000
+    repeat = args.repeat or (1 if args.quick else 3)
+
+    started = time.perf_counter()
+    lists = shapes(args.instances)
+    expected = add_user_data(lists)
+    with tempfile.TemporaryDirectory(prefix="eniplan-bench-audit-") as temp:
+        path = Path(temp) / "snapshot.json"
+        write_snapshot(Collection([Shapes("bench", ACCOUNT, REGION, lists)]), path)
+        size = path.stat().st_size
+        generation = time.perf_counter() - started
+
+        def load() -> Any:
+            return build_inventory(read_inventory_paths([str(path)]))
+
+        loads, audits, reports = [], [], []
+        report = None
+        for _ in range(repeat):
+            load_time, inventory = timed(load)
+            audit_time, report = timed(functools.partial(audit, inventory))
+            report_time, _ = timed(functools.partial(format_report, "json", report))
+            loads.append(load_time)
+            audits.append(audit_time)
+            reports.append(report_time)
+    assert report is not None
+    found = Counter(f.rule_id for f in report.active)
+    if found != expected:
+        print(f"error: the audit found {dict(found)}, expected {dict(expected)}")
+        return 1
+
+    load_s, audit_s, report_s = (statistics.median(x) for x in (loads, audits, reports))
+    print(f"time ratio (audit / load+parse): {audit_s / load_s:.2f}")
+    total = (load_s + audit_s + report_s) / load_s
+    print(f"time ratio (load+parse + audit + json report / load+parse): {total:.2f} (target <= 2)")
+    print()
+    print(
+        f"  {args.instances} instances, {3 * args.instances} ENIs, snapshot {size / 1e6:.1f} MB "
+        f"(generated in {generation:.1f} s)"
+    )
+    counts = ", ".join(f"{rule} {n}" for rule, n in sorted(found.items()))
+    print(f"  findings: {counts}; excluded {len(report.excluded)}")
+    for label, values in (("load+parse", loads), ("audit", audits), ("json report", reports)):
+        runs = ", ".join(f"{v:.2f}" for v in values)
+        print(f"  {label}: median {statistics.median(values):.2f} s (runs: {runs})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

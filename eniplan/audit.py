@@ -1,0 +1,225 @@
+"""`eniplan audit`: every check of the registry on every instance, then the waivers (pure).
+
+Per instance: ENIs owned by a service (VPC CNI, ECS trunk/branch, EFA-only,
+requester-managed) and instances whose whole routing a service owns (EKS nodes) are
+excluded with the reason; the planner says whether the OS must route several ENIs and
+whether an agent known from the AMI does it; the user data (collected for multi-ENI
+instances only) says whether eniplan or an agent it installs does. The checks then report
+findings, and `eniplan:ignore` tags on the instance or an ENI of a finding suppress it
+(suppressed findings stay in the report, marked so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from eniplan import agents, userdata
+from eniplan.checks import REGISTRY, RULE_IDS, InstanceContext
+from eniplan.errors import InputError
+from eniplan.findings import (
+    FAIL_ON_CHOICES,
+    IGNORE_TAG,
+    RULES,
+    Finding,
+    Report,
+    Subject,
+    Waiver,
+    parse_waiver,
+    sort_findings,
+)
+from eniplan.model import Instance, Inventory
+from eniplan.plan import (
+    DEFAULT_TABLE_BASE,
+    HANDLED_ELSEWHERE,
+    NOTHING_TO_DO,
+    InstancePlan,
+    PlanOptions,
+    Triage,
+    plan_instance,
+    triage,
+)
+
+
+@dataclass(frozen=True)
+class SourceArgs:
+    """How a printed `eniplan render` command names the inventory the audit ran on."""
+
+    common: tuple[str, ...] = ()  # --sandbox, --inventory PATH..., --profile P, --endpoint-url
+    aws: bool = False  # add the instance's --region (and its account's --role-arn)
+    role_by_account: Mapping[str, str] = field(default_factory=dict)
+
+    def for_instance(self, instance: Instance) -> tuple[str, ...]:
+        if not self.aws:
+            return self.common
+        args = [*self.common, "--region", instance.region]
+        role = self.role_by_account.get(instance.account_id)
+        if role:
+            args += ["--role-arn", role]
+        return tuple(args)
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    plan: PlanOptions = field(default_factory=PlanOptions)
+    source: SourceArgs = field(default_factory=SourceArgs)
+    fail_on: str = "high"
+
+
+def render_command(
+    instance: Instance, options: AuditOptions, persist: str = "auto"
+) -> tuple[str, ...]:
+    """The exact `eniplan render` command that fixes this instance."""
+    plan_args: list[str] = []
+    if options.plan.table_base != DEFAULT_TABLE_BASE:
+        plan_args += ["--table-base", str(options.plan.table_base)]
+    if not options.plan.guard:
+        plan_args.append("--no-guard")
+    return (
+        "eniplan",
+        "render",
+        *options.source.for_instance(instance),
+        "--instance-id",
+        instance.instance_id,
+        "--target",
+        "cloud-init",
+        "--persist",
+        persist,
+        *plan_args,
+        "-o",
+        "out/",
+    )
+
+
+def audit(inventory: Inventory, options: AuditOptions = AuditOptions()) -> Report:
+    if options.fail_on not in FAIL_ON_CHOICES:
+        raise InputError(f"--fail-on: {options.fail_on!r} is not one of {FAIL_ON_CHOICES}")
+    routed: set[str] = set()
+    for table in inventory.route_tables:
+        for route in table.routes:
+            routed.update(target for target in (route.eni_id, route.instance_id) if target)
+    routed_targets = frozenset(routed)
+    vpcs_with_routes = frozenset(table.vpc_id for table in inventory.route_tables)
+
+    findings: list[Finding] = []
+    excluded: list[tuple[str, str]] = []
+    problems = [problem.describe() for problem in inventory.problems]
+    warnings: list[str] = []
+    subjects: list[Subject] = []
+    for instance in inventory.instances:
+        subjects.append(
+            Subject(instance.instance_id, instance.account_id, instance.region, instance.name)
+        )
+        owner = agents.instance_owner(instance)
+        if owner:
+            excluded.append((instance.instance_id, owner))
+            continue
+        for eni in instance.enis:
+            eni_reason = agents.eni_owner(eni)
+            if eni_reason:
+                excluded.append((eni.eni_id, f"{instance.instance_id}: {eni_reason}"))
+        try:
+            context = _context(instance, inventory, options, routed_targets, vpcs_with_routes)
+        except InputError as error:  # one broken instance must not hide the others
+            problems.append(f"{instance.instance_id}: cannot plan: {error}")
+            continue
+        instance_findings = [f for check in REGISTRY for f in check.run(context)]
+        drifted = any(f.rule_id == "ENI004" for f in instance_findings)
+        handled = context.triage.status != NOTHING_TO_DO
+        if context.handled_by and handled and not drifted:
+            excluded.append((instance.instance_id, context.handled_by))
+        findings.extend(_apply_waivers(instance, instance_findings, warnings))
+    return Report(
+        command="audit",
+        findings=sort_findings(findings),
+        scanned=len(inventory.instances),
+        excluded=tuple(excluded),
+        partial=bool(problems),
+        problems=tuple(problems),
+        fail_on=options.fail_on,
+        subjects=tuple(subjects),
+        rule_ids=RULE_IDS,
+        warnings=tuple(warnings),
+    )
+
+
+def _context(
+    instance: Instance,
+    inventory: Inventory,
+    options: AuditOptions,
+    routed_targets: frozenset[str],
+    vpcs_with_routes: frozenset[str],
+) -> InstanceContext:
+    decided = triage(instance, inventory, options.plan)
+    # User data is collected for multi-ENI instances only (None, unknown, for the others).
+    info = userdata.analyse(instance.user_data)
+    drift_plan: InstancePlan | None = None
+    if info.marker is not None and info.marker.static:
+        # the full plan (routes, digest) only where there is a digest to compare
+        drift_plan = plan_instance(instance, inventory, replace(options.plan, force=True))
+    return InstanceContext(
+        instance=instance,
+        inventory=inventory,
+        triage=decided,
+        user_data=info,
+        handled_by=_handled_by(decided, info),
+        drift_plan=drift_plan,
+        routed_targets=routed_targets,
+        vpcs_with_routes=vpcs_with_routes,
+        render_command=lambda persist: render_command(instance, options, persist),
+    )
+
+
+def _handled_by(decided: Triage, info: userdata.UserDataInfo) -> str | None:
+    if decided.status == HANDLED_ELSEWHERE:
+        return decided.reason
+    if info.marker is not None:
+        if info.marker.static:
+            return f"eniplan static user data ({info.marker.version}, checked for drift)"
+        return f"eniplan dynamic agent in the user data ({info.marker.version})"
+    if info.other_agent:
+        return f"{info.other_agent}, installed by the user data"
+    return None
+
+
+# --- waivers ---------------------------------------------------------------------------
+
+
+def waivers_of(tags: Mapping[str, str]) -> Waiver | None:
+    value = tags.get(IGNORE_TAG)
+    return None if value is None else parse_waiver(value)
+
+
+def _apply_waivers(
+    instance: Instance, findings: Iterable[Finding], warnings: list[str]
+) -> list[Finding]:
+    """Mark the findings an `eniplan:ignore` tag waives: on the instance, or on any ENI
+    the finding names. Unknown rule IDs in a tag become a warning, once per tag."""
+    sources: list[tuple[str, Waiver]] = []
+    instance_waiver = waivers_of(instance.tags)
+    if instance_waiver is not None:
+        sources.append((instance.instance_id, instance_waiver))
+    for eni in instance.enis:
+        eni_waiver = waivers_of(eni.tags)
+        if eni_waiver is not None:
+            sources.append((eni.eni_id, eni_waiver))
+    for where, waiver in sources:
+        if waiver.unknown_ids:
+            warnings.append(
+                f"{where}: tag {IGNORE_TAG} names unknown rule ID(s) "
+                f"{', '.join(waiver.unknown_ids)} (known: {', '.join(RULES)}, all); "
+                "they waive nothing"
+            )
+    result = []
+    for finding in findings:
+        for where, waiver in sources:
+            applies = where == instance.instance_id or where in finding.eni_ids
+            if applies and waiver.covers(finding.rule_id):
+                finding = replace(
+                    finding,
+                    suppressed=True,
+                    suppression_reason=f"{IGNORE_TAG} on {where}: {waiver.reason}",
+                )
+                break
+        result.append(finding)
+    return result

@@ -1,0 +1,96 @@
+"""`--format table`: for people. Findings grouped by account and region, each with its
+fix, then what was left alone and why, and one summary line.
+
+Every text that comes from AWS (names, tags) goes into rich `Text` objects, never into
+markup, so a tag value cannot restyle or hide output.
+"""
+
+from __future__ import annotations
+
+import io
+from itertools import groupby
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from eniplan.findings import Finding, Report
+
+SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
+WIDTH = 132  # for -o FILE and pipes: wide enough for the messages
+
+
+def summary_line(report: Report) -> str:
+    summary = report.summary()
+    counts = ", ".join(
+        f"{summary['by_severity'][severity]} {severity}"
+        for severity in ("high", "medium", "low", "info")
+        if summary["by_severity"][severity]
+    )
+    noun = "instances" if report.command == "audit" else "resources"
+    parts = [
+        f"{report.command}: {summary['scanned']} {noun} checked",
+        f"{summary['findings']} finding(s)" + (f" ({counts})" if counts else ""),
+        f"{summary['suppressed']} suppressed",
+        f"{summary['excluded']} left alone",
+    ]
+    verdict = (
+        "never fails (--fail-on never)"
+        if report.fail_on == "never"
+        else f"{summary['failing']} at or above {report.fail_on}"
+    )
+    parts.append(verdict)
+    if report.partial:
+        parts.append("PARTIAL: some accounts, regions or instances could not be read")
+    return "; ".join(parts)
+
+
+def _findings_table(findings: list[Finding]) -> Table:
+    table = Table(show_header=True, header_style="bold", box=box.SIMPLE_HEAD, expand=False)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("rule", no_wrap=True)
+    table.add_column("finding and fix", overflow="fold")
+    for finding in findings:
+        style = "dim" if finding.suppressed else SEVERITY_STYLE.get(finding.severity, "")
+        text = Text(finding.message, style="dim" if finding.suppressed else "")
+        if finding.suppressed:
+            text.append(f"\nsuppressed: {finding.suppression_reason}", style="dim italic")
+        else:
+            text.append(f"\nfix: {finding.remediation}", style="green")
+        table.add_row(Text(finding.severity, style=style), Text(finding.rule_id), text)
+    return table
+
+
+def print_report(console: Console, report: Report) -> None:
+    def place(finding: Finding) -> tuple[str, str]:
+        return (finding.account_id, finding.region)
+
+    ordered = sorted(report.findings, key=place)
+    for (account, region), group in groupby(ordered, key=place):
+        title = f"account {account or '-'}  region {region or '-'}"
+        console.rule(Text(title, style="bold"))
+        console.print(_findings_table(list(group)))
+    if not report.findings:
+        console.print(Text("No findings.", style="bold green"))
+    if report.excluded:
+        labels = {subject.name: subject.label for subject in report.subjects}
+        console.print(Text("Left alone (handled by someone else):", style="bold"))
+        for subject, reason in report.excluded:
+            line = Text("  ")
+            line.append(subject)
+            if labels.get(subject):
+                line.append(f" ({labels[subject]})")
+            line.append(f": {reason}", style="dim")
+            console.print(line)
+    for problem in report.problems:
+        console.print(Text(f"not read: {problem}", style="yellow"))
+    style = "bold red" if report.failing else "bold green"
+    console.print(Text(summary_line(report), style=style))
+
+
+def format_report(report: Report) -> str:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=WIDTH, color_system=None, highlight=False)
+    print_report(console, report)
+    return buffer.getvalue()

@@ -1,0 +1,185 @@
+"""What an instance's user data says about its policy routing (pure).
+
+User data arrives base64-decoded (sources/shapes.py). It may be gzip-compressed (cloud-init
+reads gzip, and eniplan compresses large static user data) and may be a MIME multipart
+archive of several parts. `analyse` unpacks both, then looks for:
+
+- eniplan's marker line, written by render/cloudinit.py as the second line:
+  `# eniplan VERSION instance=ID plan=sha256:DIGEST persist=P`. A marker with a plan digest
+  is static user data, compared with the current plan (drift); a marker without one (or
+  with `mode=dynamic`) is the dynamic agent, which reads the metadata service at boot and
+  cannot drift.
+- another agent that the user data clearly installs: amazon-ec2-net-utils (by a package
+  manager or a cloud-config `packages:` entry). Conservative on purpose: anything less
+  clear is not taken as policy routing.
+
+Nothing here executes or evaluates the user data; it is read as text with bounded sizes.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import re
+import zlib
+from dataclasses import dataclass
+
+# Enough for any user data EC2 accepts (16 KB, decompressed at most ~1000x) and no more:
+# a crafted gzip bomb stops here.
+MAX_DECOMPRESSED = 4 * 1024 * 1024
+MAX_PARTS = 64
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_MARKER = re.compile(
+    r"^#[ \t]*eniplan[ \t]+(?P<version>\d[\w.+-]*)(?P<fields>(?:[ \t]+[a-z_]+=\S*)*)[ \t]*$",
+    re.MULTILINE,
+)
+_FIELD = re.compile(r"([a-z_]+)=(\S*)")
+_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+_DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
+_NET_UTILS_INSTALL = re.compile(
+    r"^[^#\n]*\b(?:yum|dnf|apt-get|apt|zypper)\b[^\n#]*\binstall\b[^\n#]*"
+    r"\bamazon-ec2-net-utils\b"
+    r"|^[ \t]*-[ \t]*['\"]?amazon-ec2-net-utils['\"]?[ \t]*$",
+    re.MULTILINE,
+)
+
+
+@dataclass(frozen=True)
+class Marker:
+    """eniplan's marker line, as found in the user data."""
+
+    version: str
+    instance_id: str | None = None
+    digest: str | None = None  # hex sha256 of the plan; None: dynamic mode
+    mode: str = "static"
+    persist: str = ""
+
+    @property
+    def static(self) -> bool:
+        return self.mode != "dynamic" and self.digest is not None
+
+
+@dataclass(frozen=True)
+class UserDataInfo:
+    """The verdict on one instance's user data."""
+
+    known: bool  # False: not fetched (unknown), which is never taken as safe
+    empty: bool = False
+    marker: Marker | None = None
+    other_agent: str | None = None  # an agent the user data installs (conservative)
+    problem: str = ""  # why it could not be read completely
+
+    def describe(self) -> str:
+        if not self.known:
+            return "user data unknown (not collected)"
+        if self.empty:
+            return "no user data"
+        if self.marker is not None:
+            kind = "static" if self.marker.static else "dynamic"
+            return f"eniplan {kind} user data ({self.marker.version})"
+        if self.other_agent:
+            return f"user data installs {self.other_agent}"
+        if self.problem:
+            return f"user data not readable: {self.problem}"
+        return "user data without policy routing"
+
+
+UNKNOWN = UserDataInfo(known=False)
+
+
+def analyse(raw: bytes | None) -> UserDataInfo:
+    if raw is None:
+        return UNKNOWN
+    if not raw.strip():
+        return UserDataInfo(known=True, empty=True)
+    marker = _marker_in_head(raw)
+    if marker is not None:  # eniplan's own user data: nothing else to look for
+        return UserDataInfo(known=True, marker=marker)
+    texts, problem = _texts(raw)
+    marker = next((m for m in map(find_marker, texts) if m is not None), None)
+    other = None
+    if marker is None and any(_NET_UTILS_INSTALL.search(text) for text in texts):
+        other = "amazon-ec2-net-utils"
+    return UserDataInfo(known=True, marker=marker, other_agent=other, problem=problem)
+
+
+def find_marker(text: str) -> Marker | None:
+    match = _MARKER.search(text)
+    if match is None:
+        return None
+    fields = dict(_FIELD.findall(match.group("fields")))
+    instance_id = fields.get("instance")
+    digest_match = _DIGEST.match(fields.get("plan", ""))
+    return Marker(
+        version=match.group("version"),
+        instance_id=instance_id if instance_id and _INSTANCE_ID.match(instance_id) else None,
+        digest=digest_match.group(1) if digest_match else None,
+        mode="dynamic" if fields.get("mode") == "dynamic" else "static",
+        persist=fields.get("persist", ""),
+    )
+
+
+HEAD = 1024  # eniplan writes its marker as the second line
+
+
+def _marker_in_head(raw: bytes) -> Marker | None:
+    """The marker of plain or gzip user data written by eniplan (the second line), without
+    decompressing the rest: audits of large accounts read thousands of these."""
+    if raw.startswith(_GZIP_MAGIC):
+        try:
+            head = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS).decompress(raw, HEAD)
+        except zlib.error:
+            return None
+    else:
+        head = raw[:HEAD]
+    lines = head.split(b"\n", 2)
+    if len(lines) < 3 or lines[0].strip().lower().startswith(b"content-type"):
+        return None
+    return find_marker(lines[1].decode("utf-8", errors="replace"))
+
+
+def _texts(raw: bytes) -> tuple[list[str], str]:
+    """The text parts of the user data (gunzipped, MIME parts split), and a problem."""
+    data, problem = _gunzip(raw)
+    if data is None:
+        return [], problem
+    head = data[:512].lower()
+    if b"content-type:" in head and b"multipart/" in head:
+        return _mime_parts(data)
+    return [data.decode("utf-8", errors="replace")], problem
+
+
+def _gunzip(raw: bytes) -> tuple[bytes | None, str]:
+    if not raw.startswith(_GZIP_MAGIC):
+        return raw, ""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(raw, MAX_DECOMPRESSED)
+    except zlib.error as error:
+        return None, f"gzip data is corrupt ({error})"
+    if inflater.unconsumed_tail:
+        return None, f"more than {MAX_DECOMPRESSED} bytes once decompressed"
+    if not inflater.eof:
+        return None, "gzip data is truncated or corrupt"
+    return data, ""
+
+
+def _mime_parts(data: bytes) -> tuple[list[str], str]:
+    message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(data)
+    texts: list[str] = []
+    problem = ""
+    for count, part in enumerate(message.walk()):
+        if count > MAX_PARTS:
+            problem = f"more than {MAX_PARTS} MIME parts: the rest were not read"
+            break
+        if part.is_multipart():
+            continue
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            continue
+        inner, inner_problem = _gunzip(payload)
+        problem = problem or inner_problem
+        if inner is not None:
+            texts.append(inner.decode("utf-8", errors="replace"))
+    return texts, problem

@@ -1,0 +1,141 @@
+"""User data analysis: gzip, MIME, eniplan's marker, agents the user data installs."""
+
+from __future__ import annotations
+
+import gzip
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+
+import pytest
+
+from eniplan import userdata
+
+DIGEST = "ab" * 32
+STATIC = (
+    "#cloud-config\n"
+    f"# eniplan 0.1.0 instance=i-0123456789abcdef0 plan=sha256:{DIGEST} persist=script\n"
+    "runcmd: []\n"
+)
+
+
+def mime(*parts: tuple[str, str]) -> bytes:
+    message = MIMEMultipart()
+    for subtype, text in parts:
+        message.attach(MIMEText(text, subtype))
+    return message.as_bytes()
+
+
+def test_unknown_and_empty_are_different() -> None:
+    assert userdata.analyse(None) == userdata.UNKNOWN
+    assert not userdata.analyse(None).known
+    empty = userdata.analyse(b"")
+    assert empty.known and empty.empty and empty.marker is None
+    assert "unknown" in userdata.analyse(None).describe()
+    assert empty.describe() == "no user data"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        STATIC.encode(),
+        gzip.compress(STATIC.encode()),
+        mime(("x-shellscript", "#!/bin/sh\necho hi\n"), ("cloud-config", STATIC)),
+        mime(("cloud-config", STATIC)).replace(
+            b"Content-Type: multipart", b"content-type: multipart"
+        ),
+    ],
+    ids=["plain", "gzip", "mime", "mime-lowercase-header"],
+)
+def test_static_marker_is_found_however_packed(raw: bytes) -> None:
+    info = userdata.analyse(raw)
+    assert info.marker is not None
+    assert info.marker.static
+    assert info.marker.digest == DIGEST
+    assert info.marker.instance_id == "i-0123456789abcdef0"
+    assert info.marker.persist == "script"
+    assert info.marker.version == "0.1.0"
+
+
+def test_gzip_inside_a_mime_part() -> None:
+    from email.mime.application import MIMEApplication
+
+    message = MIMEMultipart()
+    message.attach(MIMEApplication(gzip.compress(STATIC.encode()), "gzip"))
+    assert userdata.analyse(message.as_bytes()).marker is not None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "# eniplan 0.2.0 mode=dynamic",
+        "# eniplan 0.2.0 instance=i-0123456789abcdef0 mode=dynamic",
+        f"# eniplan 0.2.0 plan=sha256:{DIGEST} mode=dynamic",
+        "# eniplan 0.2.0",
+    ],
+)
+def test_marker_without_digest_or_dynamic_is_not_static(line: str) -> None:
+    info = userdata.analyse(f"#cloud-config\n{line}\n".encode())
+    assert info.marker is not None
+    assert not info.marker.static
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "#!/bin/sh\necho '# eniplan 0.1.0'\n",  # not a comment line of its own
+        "#cloud-config\n# eniplan is great\n",  # no version
+        "#cloud-config\n# eniplanner 0.1.0\n",
+    ],
+)
+def test_no_marker(text: str) -> None:
+    assert userdata.analyse(text.encode()).marker is None
+
+
+def test_bad_fields_are_not_trusted() -> None:
+    info = userdata.analyse(b"# eniplan 0.1.0 instance=i-XYZ plan=sha256:1234\n")
+    assert info.marker is not None
+    assert info.marker.instance_id is None
+    assert info.marker.digest is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "#!/bin/bash\nyum install -y amazon-ec2-net-utils\n",
+        "#!/bin/bash\nset -e\ndnf -y install amazon-ec2-net-utils jq\n",
+        "#!/bin/sh\napt-get install -y amazon-ec2-net-utils\n",
+        "#cloud-config\npackages:\n  - jq\n  - amazon-ec2-net-utils\n",
+    ],
+)
+def test_user_data_that_installs_net_utils(text: str) -> None:
+    info = userdata.analyse(text.encode())
+    assert info.other_agent == "amazon-ec2-net-utils"
+    assert "installs amazon-ec2-net-utils" in info.describe()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "#!/bin/bash\n# yum install -y amazon-ec2-net-utils\n",  # commented out
+        "#!/bin/bash\nyum remove -y amazon-ec2-net-utils\n",
+        "#!/bin/bash\necho amazon-ec2-net-utils\n",
+        "#!/bin/bash\nyum install -y nginx\n",
+    ],
+)
+def test_conservative_about_other_agents(text: str) -> None:
+    info = userdata.analyse(text.encode())
+    assert info.other_agent is None
+    assert info.describe() == "user data without policy routing"
+
+
+def test_gzip_bomb_stops_at_the_limit() -> None:
+    bomb = gzip.compress(b"\0" * (userdata.MAX_DECOMPRESSED + 1))
+    info = userdata.analyse(bomb)
+    assert info.known and info.marker is None
+    assert "decompressed" in info.problem
+
+
+def test_corrupt_gzip_is_a_problem_not_a_crash() -> None:
+    info = userdata.analyse(b"\x1f\x8b\x08\x00garbage")
+    assert info.known and "corrupt" in info.problem
+    assert "not readable" in info.describe()
