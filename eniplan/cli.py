@@ -25,6 +25,8 @@ from eniplan.fileio import write_atomic
 from eniplan.findings import FAIL_ON_CHOICES
 from eniplan.inventory import InventoryRequest, load_collection, load_inventory
 from eniplan.inventory_output import inventory_json, print_inventory, summary_line
+from eniplan.lab import DEMO_INSTANCE, demo_section
+from eniplan.model import Inventory
 from eniplan.plan import (
     DEFAULT_TABLE_BASE,
     MANAGED,
@@ -538,15 +540,30 @@ def demo(scenario: str) -> None:
     console.print()
     _demo_audit(console, inventory, scenario)
     console.print()
+    _demo_plan(console, inventory)
+    console.print()
+    demo_section(console, inventory)
+    console.print()
     console.print("Next:", style="bold")
-    console.print(
-        "  eniplan inspect --sandbox --multi-eni-only      only instances with several ENIs"
-    )
-    console.print("  eniplan inspect --sandbox --format json         the same, for machines")
-    console.print(
-        "  eniplan collect --sandbox -o sandbox.json       a snapshot to work offline with"
-    )
-    console.print("  eniplan audit --sandbox --format sarif          the audit, for code scanning")
+    for command, what in (
+        ("eniplan inspect --sandbox --multi-eni-only", "only instances with several ENIs"),
+        ("eniplan audit --sandbox --format sarif", "the audit, for code scanning"),
+        (f"eniplan render --sandbox --tag Name={DEMO_INSTANCE} --target iproute2", "the script"),
+        ("eniplan render --target cloud-init --mode dynamic", "one user data for every instance"),
+        ("eniplan collect --sandbox -o sandbox.json", "a snapshot to work offline with"),
+        ("eniplan check-plan plan.json", "a Terraform plan, before merge"),
+        ("sudo eniplan doctor", "on an instance: where each address's replies leave"),
+    ):
+        console.print(f"  {command:<72} {what}", markup=False, highlight=False)
+
+
+def _demo_plan(console: Console, inventory: Inventory) -> None:
+    """The fix for the first classic case: its plan, as the ip commands it amounts to."""
+    chosen = inventory.select(tags=[("Name", DEMO_INSTANCE)])
+    if not chosen.instances:
+        return
+    console.rule(f"the fix: eniplan plan --sandbox --tag Name={DEMO_INSTANCE}")
+    print_plans(console, plan_inventory(chosen))
 
 
 # --- audit -----------------------------------------------------------------------------
