@@ -39,7 +39,7 @@ from eniplan.plan import (
 from eniplan.plan_output import print_plans
 from eniplan.render import TARGETS
 from eniplan.render import render as render_plan
-from eniplan.render.base import PERSIST_CHOICES, RenderOptions
+from eniplan.render.base import PERSIST_CHOICES, Rendering, RenderOptions
 from eniplan.render.files import write_renderings
 from eniplan.report import FORMATS as REPORT_FORMATS
 from eniplan.report import format_report
@@ -244,7 +244,8 @@ def cli() -> None:
       --inventory PATH   a snapshot from 'eniplan collect', or AWS CLI describe-* JSON
       --sandbox          an in-process moto account with the classic cases
 
-    Exit codes: 0 success, 1 findings at or above --fail-on, 2 bad usage or input.
+    Exit codes: 0 success, 1 findings at or above --fail-on (or a failed proof), 2 bad
+    usage or input, 3 an internal error (a bug), 130 interrupted.
     """
 
 
@@ -464,12 +465,28 @@ def render(target: str, mode: str, persist: str, output_dir: str | None, **param
             sys.stdout.flush()
         else:
             click.echo(content, nl=False)
-        for note in renderings[0].notes:
-            click.echo(f"eniplan: note: {note}", err=True)
+        _render_notes(renderings)
         return
     written = write_renderings(output_dir, renderings)
     for path in written:
         click.echo(f"wrote {path}", err=True)
+    _render_notes(renderings)
+
+
+def _render_notes(renderings: list[Rendering]) -> None:
+    """What each target could not express, and how to apply its files now (on stderr)."""
+    said: set[str] = set()
+    for rendering in renderings:
+        for note in rendering.notes:
+            if note not in said:
+                said.add(note)
+                click.echo(f"eniplan: note: {note}", err=True)
+        if rendering.activate:
+            click.echo(
+                f"eniplan: {rendering.instance_id}: to apply now on the instance (as root): "
+                + "; ".join(rendering.activate),
+                err=True,
+            )
 
 
 def _render_dynamic(

@@ -102,7 +102,7 @@ def test_the_instance_example_uses_primary_network_interface() -> None:
     assert unquote(module["source"]) == "../../modules/eni-policy-routing"
     assert module["instance_id"] == "${aws_instance.this.id}"
     providers = parse(example / "main.tf")["terraform"][0]["required_providers"][0]
-    assert unquote(providers["aws"]["version"]) == ">= 6.0"
+    assert unquote(providers["aws"]["version"]) == ">= 6.11"  # network_card_index on attachments
 
 
 def test_the_launch_template_example_takes_the_user_data() -> None:

@@ -11,6 +11,7 @@ import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from eniplan import agents
 from eniplan.findings import RULES, Finding
 from eniplan.model import Eni, Instance, Inventory
 from eniplan.plan import InstancePlan, Triage
@@ -56,6 +57,16 @@ class InstanceContext:
 
     def fix_command(self, persist: str = "auto") -> str:
         return shlex.join(self.render_command(persist))
+
+    def apply_now_hint(self) -> str:
+        """How to apply the fix on the running instance, without a relaunch."""
+        if self.triage.os.family == agents.RHEL_7:
+            # the iproute2 script needs Linux 4.17+ (rule protocols); RHEL/CentOS 7 has 3.10
+            return (
+                "render `--target ifcfg` into /etc/sysconfig/network-scripts and run the "
+                "activation commands it prints"
+            )
+        return "render `--target iproute2` and run the script as root"
 
     def managed_enis(self) -> tuple[Eni, ...]:
         """The ENIs the OS must route, in slot order."""

@@ -39,8 +39,8 @@ def check(context: InstanceContext) -> Iterator[Finding]:
     persist = marker.persist if marker.persist in PERSIST_CHOICES else "auto"
     remediation = (
         f"`{context.fix_command(persist)}` and replace the user data with "
-        f"out/{instance_id}/user-data; to apply it now on the running instance, render "
-        "`--target iproute2` and run the script as root."
+        f"out/{instance_id}/user-data; to apply it now on the running instance, "
+        f"{context.apply_now_hint()}."
     )
     if plan.status != MANAGED:
         remediation = (

@@ -71,5 +71,5 @@ def _remediation(context: InstanceContext) -> str:
     return (
         f"`{context.fix_command()}`, then launch with "
         f"out/{context.instance.instance_id}/user-data; to apply it now on the running "
-        "instance, render `--target iproute2` and run the script as root."
+        f"instance, {context.apply_now_hint()}."
     )

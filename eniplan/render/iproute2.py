@@ -36,7 +36,7 @@ from ipaddress import (
     IPv6Network,
 )
 
-from eniplan import values
+from eniplan import agents, values
 from eniplan.plan import MANAGED, EniPlan, InstancePlan, Route, Rule
 from eniplan.plancore import PROTOCOL as PROTOCOL
 from eniplan.plancore import inet6_ntop as inet6_ntop
@@ -57,18 +57,28 @@ RESERVED_TABLES = (0, 253, 254, 255)
 
 def render(plan: InstancePlan, options: RenderOptions) -> Rendering:
     del options  # static mode only: the script hard-codes the plan
+    notes = [
+        f"run {SCRIPT_PATH} at every boot and after an ENI is attached (the cloud-init "
+        "target installs it with a systemd unit); alone it is not persistent",
+        f"every rule and route it installs carries protocol {PROTOCOL}; it removes "
+        f"protocol-{PROTOCOL} entries that the plan no longer has and nothing else",
+    ]
+    if plan.os.family == agents.RHEL_7:
+        notes.insert(0, OLD_KERNEL_NOTE)
     return Rendering(
         target=TARGET,
         instance_id=plan.instance_id,
         files=(RenderedFile(path=SCRIPT_PATH, content=script(plan), mode=SCRIPT_MODE),),
-        notes=(
-            f"run {SCRIPT_PATH} at every boot and after an ENI is attached (the cloud-init "
-            "target installs it with a systemd unit); alone it is not persistent",
-            f"every rule and route it installs carries protocol {PROTOCOL}; it removes "
-            f"protocol-{PROTOCOL} entries that the plan no longer has and nothing else",
-        ),
+        notes=tuple(notes),
         activate=(SCRIPT_PATH,),
     )
+
+
+# The script's rule protocols need Linux 4.17; RHEL/CentOS 7 ship 3.10.
+OLD_KERNEL_NOTE = (
+    "this instance runs RHEL/CentOS 7, whose kernel (3.10) predates rule protocols (Linux "
+    "4.17): the script will fail there; use --target ifcfg (or cloud-init --persist auto)"
+)
 
 
 def script(plan: InstancePlan) -> str:

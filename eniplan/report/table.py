@@ -63,12 +63,17 @@ def _findings_table(findings: list[Finding]) -> Table:
 
 
 def print_report(console: Console, report: Report) -> None:
-    def place(finding: Finding) -> tuple[str, str]:
-        return (finding.account_id, finding.region)
+    def place(finding: Finding) -> str:
+        """Audit findings group by account and region; check-plan's, which have neither,
+        by the plan file they come from."""
+        if finding.account_id or finding.region:
+            return f"account {finding.account_id or '-'}  region {finding.region or '-'}"
+        if finding.location is not None:
+            return f"plan {finding.location.path}"
+        return report.command
 
     ordered = sorted(report.findings, key=place)
-    for (account, region), group in groupby(ordered, key=place):
-        title = f"account {account or '-'}  region {region or '-'}"
+    for title, group in groupby(ordered, key=place):
         console.rule(Text(title, style="bold"))
         console.print(_findings_table(list(group)))
     if not report.findings:
