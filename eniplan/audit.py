@@ -67,14 +67,21 @@ class AuditOptions:
 
 
 def render_command(
-    instance: Instance, options: AuditOptions, persist: str = "auto"
+    instance: Instance,
+    options: AuditOptions,
+    persist: str = "auto",
+    plan: PlanOptions | None = None,
 ) -> tuple[str, ...]:
-    """The exact `eniplan render` command that fixes this instance."""
+    """The exact `eniplan render` command that fixes this instance, with the planning
+    options `plan` (default: the audit's)."""
+    plan = options.plan if plan is None else plan
     plan_args: list[str] = []
-    if options.plan.table_base != DEFAULT_TABLE_BASE:
-        plan_args += ["--table-base", str(options.plan.table_base)]
-    if not options.plan.guard:
+    if plan.table_base != DEFAULT_TABLE_BASE:
+        plan_args += ["--table-base", str(plan.table_base)]
+    if not plan.guard:
         plan_args.append("--no-guard")
+    if plan.force:
+        plan_args.append("--force")
     return (
         "eniplan",
         "render",
@@ -154,9 +161,17 @@ def _context(
     # User data is collected for multi-ENI instances only (None, unknown, for the others).
     info = userdata.analyse(instance.user_data)
     drift_plan: InstancePlan | None = None
+    drift_options: PlanOptions | None = None
+    command_options, options_note = options.plan, ""
     if info.marker is not None and info.marker.static:
-        # the full plan (routes, digest) only where there is a digest to compare
-        drift_plan = plan_instance(instance, inventory, replace(options.plan, force=True))
+        drift_options, options_note = marker_options(info.marker, options.plan)
+        command_options = drift_options
+        # the full plan (routes, digest) only where there is a digest to compare, with
+        # --force, as the user data may have been rendered with it
+        drift_plan = plan_instance(instance, inventory, replace(command_options, force=True))
+    # `eniplan render` skips an OS that an agent handles unless given --force: where the
+    # audit asks to render there anyway (audit --force, eniplan's user data), it needs it
+    command_options = replace(command_options, force=decided.agent is not None)
     return InstanceContext(
         instance=instance,
         inventory=inventory,
@@ -166,8 +181,25 @@ def _context(
         drift_plan=drift_plan,
         routed_targets=routed_targets,
         vpcs_with_routes=vpcs_with_routes,
-        render_command=lambda persist: render_command(instance, options, persist),
+        render_command=lambda persist: render_command(instance, options, persist, command_options),
+        drift_options=drift_options,
+        drift_options_note=options_note,
     )
+
+
+def marker_options(marker: userdata.Marker, audit_options: PlanOptions) -> tuple[PlanOptions, str]:
+    """The planning options eniplan's static user data was rendered with (its marker's),
+    and where they come from: the marker, or the audit's own when the marker does not
+    record them (user data from an older eniplan) or they are malformed."""
+    if marker.table_base is not None and marker.guard is not None:
+        options = replace(audit_options, table_base=marker.table_base, guard=marker.guard)
+        return options, "planned with the options its marker records"
+    why = (
+        f"its marker's planning options are malformed ({marker.options_problem})"
+        if marker.options_problem
+        else "its marker does not record the planning options (older eniplan)"
+    )
+    return audit_options, f"{why}: planned with the audit's options"
 
 
 def _handled_by(decided: Triage, info: userdata.UserDataInfo) -> str | None:

@@ -5,10 +5,13 @@ reads gzip, and eniplan compresses large static user data) and may be a MIME mul
 archive of several parts. `analyse` unpacks both, then looks for:
 
 - eniplan's marker line, written by render/cloudinit.py as the second line:
-  `# eniplan VERSION instance=ID plan=sha256:DIGEST persist=P`. A marker with a plan digest
-  is static user data, compared with the current plan (drift); a marker without one (or
-  with `mode=dynamic`) is the dynamic agent, which reads the metadata service at boot and
-  cannot drift.
+  `# eniplan VERSION instance=ID plan=sha256:DIGEST persist=P table-base=N guard=on|off`.
+  A marker with a plan digest is static user data, compared with the current plan planned
+  with the options it records (drift); a marker without one (or with `mode=dynamic`) is the
+  dynamic agent (`# eniplan VERSION mode=dynamic table-base=N guard=on|off`), which reads
+  the metadata service at boot and cannot drift. Markers written before eniplan recorded
+  the options (no `table-base=` / `guard=`), or whose options are malformed, are read
+  still, with the options unknown.
 - another agent that the user data clearly installs: amazon-ec2-net-utils (by a package
   manager or a cloud-config `packages:` entry). Conservative on purpose: anything less
   clear is not taken as policy routing.
@@ -22,7 +25,10 @@ import email.parser
 import email.policy
 import re
 import zlib
+from collections import Counter
 from dataclasses import dataclass
+
+from eniplan.plancore import MAX_TABLE_BASE, MIN_TABLE_BASE
 
 # Enough for any user data EC2 accepts (16 KB, decompressed at most ~1000x) and no more:
 # a crafted gzip bomb stops here.
@@ -31,10 +37,12 @@ MAX_PARTS = 64
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _MARKER = re.compile(
-    r"^#[ \t]*eniplan[ \t]+(?P<version>\d[\w.+-]*)(?P<fields>(?:[ \t]+[a-z_]+=\S*)*)[ \t]*$",
+    r"^#[ \t]*eniplan[ \t]+(?P<version>\d[\w.+-]*)(?P<fields>(?:[ \t]+[a-z_-]+=\S*)*)[ \t]*$",
     re.MULTILINE,
 )
-_FIELD = re.compile(r"([a-z_]+)=(\S*)")
+_FIELD = re.compile(r"([a-z_-]+)=(\S*)")
+_TABLE_BASE = re.compile(r"[1-9][0-9]{0,5}")
+_GUARD = {"on": True, "off": False}
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 _DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
 _NET_UTILS_INSTALL = re.compile(
@@ -54,6 +62,15 @@ class Marker:
     digest: str | None = None  # hex sha256 of the plan; None: dynamic mode
     mode: str = "static"
     persist: str = ""
+    # The planning options the user data was rendered with (`table-base=N guard=on|off`);
+    # None when the marker does not record them (older eniplan) or they are malformed.
+    table_base: int | None = None
+    guard: bool | None = None
+    options_problem: str = ""  # why recorded options were not taken (malformed)
+
+    @property
+    def options_known(self) -> bool:
+        return self.table_base is not None and self.guard is not None
 
     @property
     def static(self) -> bool:
@@ -108,16 +125,50 @@ def find_marker(text: str) -> Marker | None:
     match = _MARKER.search(text)
     if match is None:
         return None
-    fields = dict(_FIELD.findall(match.group("fields")))
+    pairs = _FIELD.findall(match.group("fields"))
+    fields = dict(pairs)
     instance_id = fields.get("instance")
     digest_match = _DIGEST.match(fields.get("plan", ""))
+    table_base, guard, problem = _options(pairs)
     return Marker(
         version=match.group("version"),
         instance_id=instance_id if instance_id and _INSTANCE_ID.match(instance_id) else None,
         digest=digest_match.group(1) if digest_match else None,
         mode="dynamic" if fields.get("mode") == "dynamic" else "static",
         persist=fields.get("persist", ""),
+        table_base=table_base,
+        guard=guard,
+        options_problem=problem,
     )
+
+
+def _options(pairs: list[tuple[str, str]]) -> tuple[int | None, bool | None, str]:
+    """The marker's `table-base=` and `guard=`, strictly: both present once and valid, or
+    neither is taken (with the reason, unless both are simply absent: older markers)."""
+    counts = Counter(key for key, _ in pairs)
+    fields = dict(pairs)
+    base_text, guard_text = fields.get("table-base"), fields.get("guard")
+    if base_text is None and guard_text is None:
+        return None, None, ""
+    problems = [
+        f"{key}= given {counts[key]} times" for key in ("table-base", "guard") if counts[key] > 1
+    ]
+    if base_text is None:
+        problems.append("table-base= missing")
+    elif not _TABLE_BASE.fullmatch(base_text) or not (
+        MIN_TABLE_BASE <= int(base_text) <= MAX_TABLE_BASE
+    ):
+        problems.append(
+            f"table-base={base_text[:20]!r} is not an integer from {MIN_TABLE_BASE} to "
+            f"{MAX_TABLE_BASE}"
+        )
+    if guard_text is None:
+        problems.append("guard= missing")
+    elif guard_text not in _GUARD:
+        problems.append(f"guard={guard_text[:20]!r} is not on or off")
+    if problems or base_text is None or guard_text is None:
+        return None, None, "; ".join(problems)
+    return int(base_text), _GUARD[guard_text], ""
 
 
 HEAD = 1024  # eniplan writes its marker as the second line

@@ -3,6 +3,7 @@ and on the sandbox account."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
@@ -15,7 +16,7 @@ from eniplan.errors import InputError
 from eniplan.findings import RULES, Finding, Report
 from eniplan.model import Eni, Image, Instance, Inventory, Route, RouteTable, Subnet
 from eniplan.plan import PlanOptions, plan_instance
-from eniplan.render import cloudinit
+from eniplan.render import cloudinit, dynamic
 from eniplan.render.base import RenderOptions
 
 ACCOUNT, REGION, ZONE = "111122223333", "eu-west-1", "eu-west-1a"
@@ -111,11 +112,27 @@ def rules_of(report: Report, active_only: bool = True) -> list[str]:
     return sorted(f.rule_id for f in findings)
 
 
-def eniplan_user_data(inv: Inventory, *, force: bool = False, persist: str = "script") -> bytes:
-    plan = plan_instance(inv.instances[0], inv, PlanOptions(force=force))
+def eniplan_user_data(
+    inv: Inventory,
+    *,
+    force: bool = False,
+    persist: str = "script",
+    table_base: int = 10000,
+    guard: bool = True,
+) -> bytes:
+    options = PlanOptions(table_base=table_base, guard=guard, force=force)
+    plan = plan_instance(inv.instances[0], inv, options)
     (file,) = cloudinit.render(plan, RenderOptions(persist=persist)).files
     content = file.content
     return content.encode() if isinstance(content, str) else content
+
+
+def old_marker(data: bytes) -> bytes:
+    """The user data as eniplan wrote it before its marker recorded the planning options."""
+    head, marker, rest = data.split(b"\n", 2)
+    old = re.sub(rb" table-base=\d+ guard=o(?:n|ff)$", b"", marker)
+    assert old != marker
+    return b"\n".join((head, old, rest))
 
 
 # --- the registry ------------------------------------------------------------------------
@@ -215,6 +232,14 @@ def test_eniplan_dynamic_user_data_is_covered_without_drift_check() -> None:
     report = audit(inventory(instance(eni(0), eni(1), user_data=data)))
     assert report.findings == ()
     assert "dynamic" in report.excluded[0][1]
+
+
+def test_real_dynamic_user_data_is_covered() -> None:
+    for table_base, guard in ((10000, True), (20000, False)):
+        data = dynamic.user_data(table_base, guard).encode()
+        report = audit(inventory(instance(eni(0), eni(1), user_data=data)))
+        assert report.findings == ()
+        assert "dynamic agent" in report.excluded[0][1]
 
 
 def test_plan_options_reach_the_command() -> None:
@@ -384,6 +409,98 @@ def test_user_data_rendered_with_force_on_an_agent_os_is_compared_with_force() -
     moved = replace(eni(1), secondary_ipv4s=(IPv4Address("10.1.0.99"),))
     report = audit(inventory(instance(eni(0), moved, image="al2023", user_data=data)))
     assert rules_of(report) == ["ENI004"]
+
+
+def test_user_data_rendered_with_force_gets_force_in_the_remediation() -> None:
+    inv = inventory(instance(eni(0), eni(1), image="al2023"))
+    data = eniplan_user_data(inv, force=True)
+    moved = replace(eni(1), secondary_ipv4s=(IPv4Address("10.1.0.99"),))
+    (finding,) = audit(inventory(instance(eni(0), moved, image="al2023", user_data=data))).findings
+    # `eniplan render` skips an OS whose agent routes the ENIs unless given --force
+    assert "--force" in finding.details["commands"][0]
+
+
+def test_options_the_user_data_was_rendered_with_are_no_drift() -> None:
+    inv = inventory(instance(eni(0), eni(1)))
+    data = eniplan_user_data(inv, table_base=20000, guard=False)
+    report = audit(inventory(instance(eni(0), eni(1), user_data=data)))  # default audit
+    assert report.findings == ()
+    assert "eniplan static user data" in report.excluded[0][1]
+
+
+def test_drift_with_options_renders_again_with_them() -> None:
+    inv = inventory(instance(eni(0), eni(1)))
+    data = eniplan_user_data(inv, table_base=20000, guard=False, persist="networkd")
+    moved = replace(eni(1), secondary_ipv4s=(IPv4Address("10.1.0.99"),))
+    (finding,) = audit(inventory(instance(eni(0), moved, user_data=data))).findings
+    assert finding.rule_id == "ENI004"
+    (command,) = finding.details["commands"]
+    assert command[command.index("--persist") :] == [
+        "--persist",
+        "networkd",
+        "--table-base",
+        "20000",
+        "--no-guard",
+        "-o",
+        "out/",
+    ]
+    assert "--table-base 20000 --no-guard -o out/" in finding.remediation
+    assert finding.details["plan_options"]["source"] == "marker"
+    assert (
+        finding.details["plan_options"]["table_base"],
+        finding.details["plan_options"]["guard"],
+    ) == (20000, False)
+    # what the command renders now is what the next audit finds in order
+    expected = plan_instance(
+        inventory(instance(eni(0), moved)).instances[0],
+        inventory(instance(eni(0), moved)),
+        PlanOptions(table_base=20000, guard=False),
+    )
+    assert finding.details["current_digest"] == f"sha256:{expected.digest()}"
+    fixed = eniplan_user_data(inventory(instance(eni(0), moved)), table_base=20000, guard=False)
+    assert audit(inventory(instance(eni(0), moved, user_data=fixed))).findings == ()
+
+
+def test_marker_options_win_over_the_audits() -> None:
+    inv = inventory(instance(eni(0), eni(1)))
+    data = eniplan_user_data(inv)  # the defaults, recorded in the marker
+    options = AuditOptions(plan=PlanOptions(table_base=20000, guard=False))
+    assert audit(inventory(instance(eni(0), eni(1), user_data=data)), options).findings == ()
+    moved = replace(eni(1), secondary_ipv4s=(IPv4Address("10.1.0.99"),))
+    (finding,) = audit(inventory(instance(eni(0), moved, user_data=data)), options).findings
+    assert "--table-base" not in finding.remediation and "--no-guard" not in finding.remediation
+
+
+def test_old_marker_is_compared_with_the_audits_options() -> None:
+    inv = inventory(instance(eni(0), eni(1)))
+    default = old_marker(eniplan_user_data(inv))
+    assert audit(inventory(instance(eni(0), eni(1), user_data=default))).findings == ()
+    custom = old_marker(eniplan_user_data(inv, table_base=20000, guard=False))
+    # as before: the audit's options, which give another plan than the user data's ...
+    (finding,) = audit(inventory(instance(eni(0), eni(1), user_data=custom))).findings
+    assert finding.rule_id == "ENI004"
+    assert finding.details["plan_options"]["source"] == "audit"
+    assert "does not record the planning options" in finding.details["plan_options"]["note"]
+    assert "does not record the planning options" in finding.remediation
+    # ... and the same options in the audit find it in order
+    options = AuditOptions(plan=PlanOptions(table_base=20000, guard=False))
+    report = audit(inventory(instance(eni(0), eni(1), user_data=custom)), options)
+    assert report.findings == ()
+
+
+@pytest.mark.parametrize(
+    "fields", [b"table-base=abc guard=off", b"table-base=20000 guard=maybe", b"guard=off"]
+)
+def test_malformed_marker_options_fall_back_to_the_audits(fields: bytes) -> None:
+    inv = inventory(instance(eni(0), eni(1)))
+    data = old_marker(eniplan_user_data(inv, table_base=20000, guard=False))
+    head, marker, rest = data.split(b"\n", 2)
+    data = b"\n".join((head, marker + b" " + fields, rest))
+    (finding,) = audit(inventory(instance(eni(0), eni(1), user_data=data))).findings
+    assert finding.rule_id == "ENI004"  # planned with the defaults: another plan
+    assert finding.details["plan_options"]["source"] == "audit"
+    assert "malformed" in finding.details["plan_options"]["note"]
+    assert "--table-base" not in finding.details["commands"][0]
 
 
 # --- waivers -----------------------------------------------------------------------------

@@ -18,6 +18,9 @@ from tfplan_builder import PlanBuilder, const, ref
 from eniplan.cli import cli, main
 from eniplan.errors import InputError
 from eniplan.findings import Finding
+from eniplan.model import Inventory
+from eniplan.plan import PlanOptions, plan_instance
+from eniplan.render import cloudinit, dynamic
 from eniplan.sources.tfplan import module_key, parse_plan, parse_resource_ref
 from eniplan.tfcheck import check_plan, compare_subnets, digests_of_files, has_marker
 
@@ -773,3 +776,14 @@ def test_subnets_by_expression() -> None:
         "aws_instance.undetermined": ("ENI002", "undetermined"),
         "aws_instance.indexed[0]": ("ENI002", "undetermined"),
     }
+
+
+def test_user_data_eniplan_renders_carries_a_marker_check_plan_accepts(
+    sandbox_inventory: Inventory,
+) -> None:
+    instance = next(i for i in sandbox_inventory.instances if i.name == "multi-subnet")
+    for options in (PlanOptions(), PlanOptions(table_base=20000, guard=False)):
+        plan = plan_instance(instance, sandbox_inventory, options)
+        text, _ = cloudinit.user_data(plan, "script")
+        assert " table-base=" in text.splitlines()[1] and has_marker(text)
+    assert has_marker(dynamic.user_data(20000, guard=False))

@@ -66,6 +66,14 @@ def test_marker_and_header(sandbox_plans: dict[str, InstancePlan]) -> None:
     assert first == "#cloud-config"
     assert second.startswith(f"# eniplan {__version__} instance={plan.instance_id} ")
     assert f"plan=sha256:{plan.digest()}" in second
+    assert second.endswith(" persist=script table-base=10000 guard=on")
+
+
+def test_marker_records_the_planning_options(sandbox_inventory: Inventory) -> None:
+    instance = next(i for i in sandbox_inventory.instances if i.name == "centos7-same-24")
+    options = PlanOptions(table_base=20000, guard=False)
+    text, _ = user_data(plan_instance(instance, sandbox_inventory, options), "script")
+    assert text.splitlines()[1].endswith(" persist=script table-base=20000 guard=off")
 
 
 def test_script_persistence_installs_the_iproute2_script_and_a_boot_unit(

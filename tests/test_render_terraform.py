@@ -219,4 +219,4 @@ def test_persist_option_reaches_the_user_data(sandbox_plans: dict[str, InstanceP
         rendering = terraform.render(plan, RenderOptions(persist=persist))
         (user_data,) = [f for f in rendering.files if ".cloud-config" in f.path]
         assert isinstance(user_data.content, str)
-        assert user_data.content.splitlines()[1].endswith(f" persist={persist}")
+        assert f" persist={persist} " in user_data.content.splitlines()[1]

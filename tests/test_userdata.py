@@ -9,6 +9,10 @@ from email.mime.text import MIMEText
 import pytest
 
 from eniplan import userdata
+from eniplan.model import Inventory
+from eniplan.plan import PlanOptions, plan_instance
+from eniplan.render import cloudinit, dynamic
+from eniplan.render.base import RenderOptions
 
 DIGEST = "ab" * 32
 STATIC = (
@@ -96,6 +100,69 @@ def test_bad_fields_are_not_trusted() -> None:
     assert info.marker is not None
     assert info.marker.instance_id is None
     assert info.marker.digest is None
+
+
+def test_planning_options_are_read() -> None:
+    line = (
+        f"# eniplan 0.2.0 instance=i-0123456789abcdef0 plan=sha256:{DIGEST} persist=networkd "
+        "table-base=20000 guard=off"
+    )
+    marker = userdata.analyse(f"#cloud-config\n{line}\n".encode()).marker
+    assert marker is not None and marker.static and marker.options_known
+    assert (marker.table_base, marker.guard, marker.persist) == (20000, False, "networkd")
+    assert marker.options_problem == ""
+
+
+def test_old_marker_has_no_options_and_no_problem() -> None:
+    marker = userdata.analyse(STATIC.encode()).marker
+    assert marker is not None and marker.static  # still static user data, drift-checked
+    assert (marker.table_base, marker.guard, marker.options_problem) == (None, None, "")
+    assert not marker.options_known
+
+
+def test_real_dynamic_marker_is_read_with_its_options() -> None:
+    marker = userdata.analyse(dynamic.user_data(table_base=20000, guard=False).encode()).marker
+    assert marker is not None and marker.mode == "dynamic" and not marker.static
+    assert (marker.table_base, marker.guard) == (20000, False)
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ("table-base=99999 guard=on", "table-base='99999' is not an integer from 1000"),
+        ("table-base=999 guard=on", "table-base='999' is not an integer"),
+        ("table-base=010000 guard=on", "table-base='010000'"),
+        ("table-base=1e4 guard=on", "table-base='1e4'"),
+        ("table-base=-10000 guard=on", "table-base='-10000'"),
+        ("table-base= guard=on", "table-base=''"),
+        (f"table-base={'9' * 5000} guard=on", "table-base='99999999999999999999' is"),
+        ("table-base=20000 guard=yes", "guard='yes' is not on or off"),
+        ("table-base=20000 guard=", "guard='' is not on or off"),
+        ("table-base=20000", "guard= missing"),
+        ("guard=off", "table-base= missing"),
+        ("table-base=20000 guard=off guard=on", "guard= given 2 times"),
+        ("table-base=20000 table-base=20000 guard=on", "table-base= given 2 times"),
+    ],
+)
+def test_malformed_options_are_unknown_not_a_crash(fields: str, problem: str) -> None:
+    line = f"# eniplan 0.2.0 instance=i-0123456789abcdef0 plan=sha256:{DIGEST} {fields}"
+    marker = userdata.analyse(f"#cloud-config\n{line}\n".encode()).marker
+    assert marker is not None and marker.static and marker.digest == DIGEST
+    assert (marker.table_base, marker.guard) == (None, None) and not marker.options_known
+    assert problem in marker.options_problem
+
+
+def test_marker_round_trip_through_the_renderer(sandbox_inventory: Inventory) -> None:
+    instance = next(i for i in sandbox_inventory.instances if i.name == "multi-subnet")
+    for table_base, guard in ((10000, True), (20000, False), (1000, True)):
+        options = PlanOptions(table_base=table_base, guard=guard)
+        plan = plan_instance(instance, sandbox_inventory, options)
+        assert len(plan.enis) >= 2
+        (file,) = cloudinit.render(plan, RenderOptions(persist="script")).files
+        assert isinstance(file.content, str)
+        marker = userdata.analyse(file.content.encode()).marker
+        assert marker is not None and marker.digest == plan.digest()
+        assert (marker.table_base, marker.guard) == (table_base, guard)
 
 
 @pytest.mark.parametrize(

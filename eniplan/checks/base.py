@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from eniplan import agents
 from eniplan.findings import RULES, Finding
 from eniplan.model import Eni, Instance, Inventory
-from eniplan.plan import InstancePlan, Triage
+from eniplan.plan import InstancePlan, PlanOptions, Triage
 from eniplan.userdata import UserDataInfo
 
 
@@ -29,13 +29,20 @@ class InstanceContext:
     # Who installs policy routing on this instance, when someone does (an agent known from
     # the AMI, eniplan's own user data, an agent the user data installs).
     handled_by: str | None
-    # The plan to compare eniplan's static user data with: the plan with --force, so that
+    # The plan to compare eniplan's static user data with: planned with the table base and
+    # guard its marker records (the audit's when it records none) and with --force, so that
     # user data rendered with --force is compared with what --force plans now. Only made
     # for instances whose user data is eniplan's static user data.
     drift_plan: InstancePlan | None
     routed_targets: frozenset[str]  # ENI and instance IDs some VPC route targets
     vpcs_with_routes: frozenset[str]  # VPCs whose route tables are in the inventory
-    render_command: Callable[[str], tuple[str, ...]]  # persist -> argv of `eniplan render`
+    # persist -> argv of `eniplan render`, with the options eniplan's static user data was
+    # rendered with where there is some (so that rendering again gives the same layout)
+    render_command: Callable[[str], tuple[str, ...]]
+    # For eniplan's static user data: the options drift_plan was planned with (without its
+    # --force), and where they come from (the marker, or the audit when it records none).
+    drift_options: PlanOptions | None = None
+    drift_options_note: str = ""
 
     @property
     def label(self) -> str:

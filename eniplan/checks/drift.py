@@ -1,10 +1,12 @@
 """ENI004: eniplan's static user data no longer matches the instance's ENIs (drift).
 
-Static user data carries the plan digest in its marker line
-(`# eniplan VERSION instance=ID plan=sha256:DIGEST persist=P`); the audit plans the
-instance again (with --force, as the user data may have been rendered with it) and compares
-digests. Dynamic user data (a marker without a digest, or `mode=dynamic`) reads the
-metadata service at boot and cannot drift.
+Static user data carries the plan digest and the planning options in its marker line
+(`# eniplan VERSION instance=ID plan=sha256:DIGEST persist=P table-base=N guard=on|off`);
+the audit plans the instance again with those options (the audit's own when an older
+marker does not record them) and with --force, as the user data may have been rendered
+with it, and compares digests. The remediation renders with the same options, so that the
+new user data keeps the layout (tables, guard) of the old. Dynamic user data (a marker
+without a digest, or `mode=dynamic`) reads the metadata service at boot and cannot drift.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ RULE_IDS = ("ENI004",)
 
 def check(context: InstanceContext) -> Iterator[Finding]:
     marker = context.user_data.marker
-    if marker is None or not marker.static or context.drift_plan is None:
+    options = context.drift_options
+    if marker is None or not marker.static or context.drift_plan is None or options is None:
         return
     plan = context.drift_plan
     instance_id = context.instance.instance_id
@@ -42,6 +45,11 @@ def check(context: InstanceContext) -> Iterator[Finding]:
         f"out/{instance_id}/user-data; to apply it now on the running instance, "
         f"{context.apply_now_hint()}."
     )
+    if not marker.options_known:
+        remediation += (
+            f" ({context.drift_options_note}: if the user data was rendered with another "
+            "--table-base or --no-guard, render with those.)"
+        )
     if plan.status != MANAGED:
         remediation = (
             "Remove eniplan's routing from the user data (nothing to route now), or render "
@@ -56,6 +64,12 @@ def check(context: InstanceContext) -> Iterator[Finding]:
         details={
             "installed_digest": f"sha256:{marker.digest}",
             "current_digest": f"sha256:{plan.digest()}" if plan.status == MANAGED else None,
+            "plan_options": {
+                "table_base": options.table_base,
+                "guard": options.guard,
+                "source": "marker" if marker.options_known else "audit",
+                "note": context.drift_options_note,
+            },
             "commands": [list(context.render_command(persist))],
         },
     )

@@ -49,8 +49,18 @@ class Renderer(Protocol):
     def __call__(self, plan: InstancePlan, options: RenderOptions) -> Rendering: ...
 
 
-def marker(plan: InstancePlan, comment: str = "#") -> str:
-    """The line that records who wrote a file and from which plan (drift detection)."""
+def option_fields(table_base: int, guard: bool) -> str:
+    """The planning options as the marker records them, static and dynamic alike, so that
+    the audit re-plans with them (userdata.py parses them back)."""
+    return f"table-base={int(table_base)} guard={'on' if guard else 'off'}"
+
+
+def marker(plan: InstancePlan, comment: str = "#", persist: str | None = None) -> str:
+    """The line that records who wrote a file, from which plan and with which options:
+    `# eniplan VERSION instance=ID plan=sha256:DIGEST [persist=P] table-base=N guard=on|off`
+    (drift detection re-plans the instance with the same options)."""
     return (
         f"{comment} eniplan {__version__} instance={plan.instance_id} plan=sha256:{plan.digest()}"
+        + (f" persist={persist}" if persist is not None else "")
+        + f" {option_fields(plan.table_base, plan.guard is not None)}"
     )

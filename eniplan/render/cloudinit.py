@@ -12,7 +12,8 @@ after it:
 - `auto`: chosen from the instance's OS (from its AMI).
 
 User data larger than EC2's 16 KB limit is gzip-compressed (cloud-init reads gzip), and
-the Rendering says so. The second line is eniplan's marker: version and plan digest.
+the Rendering says so. The second line is eniplan's marker: version, plan digest,
+persistence and planning options (table base, guard).
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def user_data(plan: InstancePlan, persist: str) -> tuple[str, tuple[str, ...]]:
     body = yaml.dump(
         document, Dumper=_BlockDumper, sort_keys=False, default_flow_style=False, width=1000
     )
-    header = f"#cloud-config\n{base.marker(plan)} persist={persist}\n"
+    header = f"#cloud-config\n{base.marker(plan, persist=persist)}\n"
     return header + body, notes
 
 

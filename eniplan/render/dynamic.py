@@ -116,10 +116,7 @@ def agent_args(table_base: int, guard: bool) -> str:
 
 
 def marker(table_base: int, guard: bool) -> str:
-    return (
-        f"# eniplan {__version__} mode=dynamic table-base={int(table_base)} "
-        f"guard={'on' if guard else 'off'}"
-    )
+    return f"# eniplan {__version__} mode=dynamic {base.option_fields(table_base, guard)}"
 
 
 def user_data(table_base: int = DEFAULT_TABLE_BASE, guard: bool = True) -> str:
