@@ -583,6 +583,43 @@ def _demo_plan(console: Console, inventory: Inventory) -> None:
     print_plans(console, plan_inventory(chosen))
 
 
+def report_options(formats: tuple[str, ...]) -> Callable[[F], F]:
+    """--format, --fail-on and -o: the same for every command that reports findings."""
+
+    def decorate(command: F) -> F:
+        options = [
+            click.option(
+                "--format",
+                "output_format",
+                type=click.Choice(formats),
+                default="table",
+                show_default=True,
+                help="table for people; "
+                + ", ".join(name for name in formats if name != "table")
+                + " for machines.",
+            ),
+            click.option(
+                "--fail-on",
+                type=click.Choice(FAIL_ON_CHOICES),
+                default="high",
+                show_default=True,
+                help="Exit 1 when a finding (not suppressed) has this severity or higher.",
+            ),
+            click.option(
+                "-o",
+                "--output",
+                type=click.Path(dir_okay=False),
+                default=None,
+                help="Write the report to FILE (atomically) instead of stdout.",
+            ),
+        ]
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 # --- audit -----------------------------------------------------------------------------
 
 
@@ -615,29 +652,7 @@ def _write_output(text: str, output: str | None) -> None:
 @cli.command()
 @inventory_options
 @plan_options
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(list(REPORT_FORMATS)),
-    default="table",
-    show_default=True,
-    help="table for people; json, sarif, junit, github (workflow annotations) for machines.",
-)
-@click.option(
-    "--fail-on",
-    type=click.Choice(FAIL_ON_CHOICES),
-    default="high",
-    show_default=True,
-    help="Exit 1 when a finding (not suppressed) has this severity or higher.",
-)
-@click.option(
-    "-o",
-    "--output",
-    "output",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the report to FILE (atomically) instead of stdout.",
-)
+@report_options(tuple(REPORT_FORMATS))
 def audit(output_format: str, fail_on: str, output: str | None, **params: Any) -> None:
     """Findings for every instance: missing policy routing, a source/dest check switched off
     as a "fix", eniplan user data that drifted. Each finding names the command that fixes it.
@@ -722,20 +737,7 @@ def _demo_audit(console: Console, inventory: Any, scenario: str) -> None:
     required=True,
     type=click.Path(dir_okay=False, allow_dash=True),
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(sorted(REPORT_FORMATS)),
-    default="table" if "table" in REPORT_FORMATS else "json",
-    show_default=True,
-)
-@click.option(
-    "--fail-on",
-    type=click.Choice(FAIL_ON_CHOICES),
-    default="high",
-    show_default=True,
-    help="Exit 1 when a finding is at or above this severity.",
-)
+@report_options(tuple(REPORT_FORMATS))
 @click.option(
     "--user-data",
     "user_data_paths",
@@ -745,13 +747,6 @@ def _demo_audit(console: Console, inventory: Any, scenario: str) -> None:
     help="User data files (or directories of them) that the configuration reads with file(), "
     "for plans of the AWS provider 5.x and older, which hold only a digest of user_data: an "
     "instance whose digest matches a file that installs policy routing is covered.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, writable=True),
-    default=None,
-    help="Write the report to FILE (atomically) instead of stdout.",
 )
 def check_plan(
     plan_files: tuple[str, ...],
@@ -779,11 +774,7 @@ def check_plan(
     result = check_plans((read_plan(path) for path in plan_files), fail_on, digests)
     for message in result.warnings:
         warn(message)
-    text = format_report(output_format, result.report)
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        write_atomic(output, text)
+    _write_output(format_report(output_format, result.report), output)
     if result.report.failing:
         sys.exit(EXIT_FINDINGS)
 
@@ -810,21 +801,7 @@ def check_plan(
     show_default=True,
     help="Live mode: ask the instance metadata service (IMDSv2) which interface is which ENI.",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-)
-@click.option(
-    "--fail-on",
-    type=click.Choice(list(FAIL_ON_CHOICES)),
-    default="high",
-    show_default=True,
-    help="Exit 1 when a finding is at or above this severity.",
-)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
+@report_options(("table", "json"))
 def doctor(
     ip_addr: str | None,
     ip_rules: tuple[str, ...],
@@ -875,15 +852,11 @@ def doctor(
         fail_on=fail_on,
     )
     if output_format == "json":
-        text = diagnosis_json(diagnosis, report)
-        if output:
-            write_atomic(output, text)
-        else:
-            click.echo(text, nl=False)
+        _write_output(diagnosis_json(diagnosis, report), output)
     elif output:
         console = Console(record=True, width=132, file=io.StringIO())
         print_diagnosis(console, diagnosis, report)
-        write_atomic(output, console.export_text())
+        _write_output(console.export_text(), output)
     else:
         print_diagnosis(_stdout(), diagnosis, report)
     if report.failing:
