@@ -1,0 +1,187 @@
+"""`eniplan lab --target dynamic`: the dynamic user data on the lab instance, its agent
+reading the lab's IMDS (169.254.169.254 on the VPC side), at boot and on ENI hotplug.
+
+Pure tests check how udev's rule is matched and what the IMDS serves. The netns tests
+(root) unpack the user data as its runcmd does (in a private mount namespace), run the
+command end to end on two sandbox instances, check that the agent's rules and routes are
+those of the static iproute2 target, and that the IMDS lives and dies with the lab.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from netns import requires_netns
+
+from eniplan.lab import install, proofs, shell
+from eniplan.lab.imds import MetadataServer, metadata_tree
+from eniplan.lab.proofs import LabOptions
+from eniplan.lab.topology import IMDS_ADDRESS, Lab, design
+from eniplan.model import Inventory
+from eniplan.plan import InstancePlan, PlanOptions, plan_instance
+from eniplan.render import dynamic
+
+F = TypeVar("F", bound=Callable[..., None])
+INSTANCES = ("centos7-same-24", "multi-subnet")
+RULE = dynamic.UDEV_RULE
+
+
+def on_the_kernel(test: F) -> F:
+    marked: F = requires_netns(pytest.mark.netns(test))
+    return marked
+
+
+def _instance(inventory: Inventory, name: str) -> Any:
+    return next(i for i in inventory.instances if i.name == name)
+
+
+# --- pure --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("action", "ifname", "matches"),
+    [("add", "ens7", True), ("remove", "eth1", True), ("add", "docker0", False),
+     ("change", "ens6", False), ("add", "veth1a2b", False)],
+)  # fmt: skip
+def test_udev_rule_matching(action: str, ifname: str, matches: bool) -> None:
+    (line,) = [line for line in dynamic._UDEV.splitlines() if "RUN+=" in line]
+    assert install._udev_matches(line, action, ifname) is matches
+    assert install._udev_matches('SUBSYSTEM=="block", RUN+="x"', action, ifname) is False
+
+
+def test_the_lab_imds_serves_the_instance_with_imdsv2(sandbox_inventory: Inventory) -> None:
+    instance = _instance(sandbox_inventory, "multi-subnet")
+    tree = metadata_tree(instance, sandbox_inventory)
+    with MetadataServer(tree) as imds:
+        import urllib.error
+        import urllib.request
+
+        def call(method: str, path: str, headers: dict[str, str]) -> tuple[int, str]:
+            request = urllib.request.Request(imds.url + path, method=method, headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=5) as answer:
+                    return answer.status, answer.read().decode()
+            except urllib.error.HTTPError as error:
+                return error.code, ""
+
+        assert call("GET", "/latest/meta-data/instance-id", {})[0] == 401
+        assert call("PUT", "/latest/api/token", {})[0] == 400
+        ttl = {"X-aws-ec2-metadata-token-ttl-seconds": "60"}
+        status, token = call("PUT", "/latest/api/token", ttl)
+        assert status == 200
+        auth = {"X-aws-ec2-metadata-token": token}
+        assert call("GET", "/latest/meta-data/instance-id", auth) == (200, instance.instance_id)
+        status, listing = call("GET", "/latest/meta-data/network/interfaces/macs/", auth)
+        assert status == 200
+        assert sorted(listing.split()) == sorted(f"{eni.mac}/" for eni in instance.enis)
+
+
+# --- on the kernel -------------------------------------------------------------------------
+
+
+@on_the_kernel
+def test_install_unpacks_the_agent_as_runcmd_does(
+    sandbox_plans: dict[str, InstancePlan], tmp_path: Path
+) -> None:
+    install.install("dynamic", sandbox_plans["multi-subnet"], tmp_path)
+    lib = tmp_path / dynamic.LIB.lstrip("/")
+    assert (lib / "agent.tar.xz").is_file()  # write_files, decoded from base64
+    assert (lib / "eniplan/agent/main.py").is_file()  # unpacked by the runcmd, here only
+    assert not Path(dynamic.LIB).exists()  # the host's /usr/local is untouched
+    (boot,) = install.boot_commands(tmp_path)
+    assert boot[:2] == ["unshare", "--mount"] and boot[-1] == dynamic.LAUNCHER
+    (add,) = install.hotplug_commands(tmp_path, "add", "ens7")
+    assert add[-3:] == [dynamic.LAUNCHER, "--hotplug", "ens7"]
+    assert install.hotplug_commands(tmp_path, "add", "docker0") == []
+    (tmp_path / RULE.lstrip("/")).unlink()
+    assert install.hotplug_commands(tmp_path, "remove", "ens7") == []
+
+
+def _lab_json(*args: str) -> tuple[int, dict[str, Any], str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "eniplan", "lab", "--format", "json", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return done.returncode, json.loads(done.stdout or "{}"), done.stderr
+
+
+@on_the_kernel
+def test_lab_command_proves_the_dynamic_target() -> None:
+    name = INSTANCES[0]
+    start = time.monotonic()
+    code, data, err = _lab_json("--sandbox", "--tag", f"Name={name}", "--target", "dynamic")
+    took = time.monotonic() - start
+    assert code == 0, err
+    assert data["passed"] is True and data["target"] == "dynamic"
+    assert data["namespaces_left"] == []
+    by_key = {proof["proof"]: proof for proof in data["proofs"]}
+    for key, _ in proofs.PROOFS:
+        assert by_key[key]["after"]["passed"] is True, by_key[key]
+    assert by_key["reachable"]["before"]["passed"] is False  # the problem, before
+    _hotplugged("\n".join(data["apply_output"]))
+    print(f"lab --target dynamic {name}: {data['timings']['total']:.2f} s ({took:.2f} s)")
+    assert took < 30
+
+
+def _hotplugged(output: str) -> None:
+    """Proof 7 ran the hotplug entry point for the link removed, then the link added."""
+    assert "hotplug: ens6 removed" in output and "hotplug: ens7 added" in output
+    assert "fewer than two here" in output  # a two-ENI instance, one ENI detached
+    assert output.index("hotplug: ens6 removed") < output.index("hotplug: ens7 added")
+
+
+@on_the_kernel
+def test_the_dynamic_target_on_two_subnets(sandbox_inventory: Inventory) -> None:
+    instance = _instance(sandbox_inventory, INSTANCES[1])
+    report = proofs.run_lab(instance, sandbox_inventory, PlanOptions(), LabOptions("dynamic"))
+    failed = [(row.key, row.after) for row in report.rows if not (row.after and row.after.passed)]
+    assert report.passed, failed
+    assert len({eni.lan for eni in report.enis}) == 2
+    _hotplugged(report.apply_output)
+    print(f"lab --target dynamic {INSTANCES[1]}: {dict(report.timings)['total']:.2f} s")
+
+
+def _applied_state(
+    inventory: Inventory, name: str, target: str
+) -> tuple[list[str], subprocess.Popen[str] | None, Path]:
+    instance = _instance(inventory, name)
+    plan = plan_instance(instance, inventory, PlanOptions())
+    lab = Lab(design(plan, shell.unique_run_id()))
+    server = None
+    with lab:
+        if target == "dynamic":
+            server = lab.serve_imds(metadata_tree(instance, inventory))
+            host = subprocess.run(["ip", "-4", "addr"], capture_output=True, text=True).stdout
+            assert f" {IMDS_ADDRESS}/" not in host  # served inside the lab only
+        install.install(target, plan, lab.root)
+        applied = install.boot(lab.topology.instance_ns, lab.root)
+        assert applied.ok, applied.output
+        state = proofs.routing_snapshot(lab.topology.instance_ns)
+    return state, server, lab.state
+
+
+@pytest.mark.parametrize("name", INSTANCES)
+@on_the_kernel
+def test_the_agent_installs_what_the_iproute2_target_installs(
+    sandbox_inventory: Inventory, name: str
+) -> None:
+    static, _, _ = _applied_state(sandbox_inventory, name, "iproute2")
+    agent, server, state = _applied_state(sandbox_inventory, name, "dynamic")
+    prefix = f"ip -4 route show table all: {IMDS_ADDRESS} "
+    imds_route = [line for line in agent if line.startswith(prefix)]
+    assert len(imds_route) == 1 and "dev ens5" in imds_route[0]  # as EC2's DHCP gives it
+    assert [line for line in agent if line not in imds_route] == static
+    assert any("lookup 10001" in line for line in static)  # a real per-ENI state
+    # the IMDS went with the lab
+    assert server is not None and server.poll() is not None
+    assert not state.exists()
