@@ -4,6 +4,7 @@ the proofs that a rendered config makes every ENI address answer through its own
     topology.py  what the lab builds (pure `design`) and `Lab`, which builds and removes it
     nft.py       the VPC's source/dest check and ARP ownership, and the counters (nftables)
     agent.py     the probe agent run inside the namespaces (standard library only)
+    imds.py      the instance metadata service (IMDSv2) the dynamic target's agent reads
     install.py   a target's files on the lab instance, and booting from them alone
     proofs.py    the seven proofs, before and after applying, and `run_lab`
     report.py    the table and the JSON

@@ -10,6 +10,10 @@
     instance namespace: rp_filter=1, default route via subnet A's router, a docker0-like
       bridge with one container namespace, and a user's static route in the main table.
 
+For the dynamic target (`Lab.serve_imds`), the instance metadata service answers at
+169.254.169.254:80 in the vpc namespace (on br0, the primary ENI's subnet), and the
+instance has the route EC2's DHCP gives it: `169.254.169.254 dev ens5` in main.
+
 The nftables table enforces what the VPC enforces (eniplan/lab/nft.py): the source/dest
 check and ARP ownership. Only the lab's own namespaces are touched; every name carries
 the run's unique ID.
