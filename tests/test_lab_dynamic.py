@@ -23,6 +23,7 @@ from netns import requires_netns
 from eniplan.lab import install, proofs, shell
 from eniplan.lab.imds import MetadataServer, metadata_tree
 from eniplan.lab.proofs import LabOptions
+from eniplan.lab.shell import LabError
 from eniplan.lab.topology import IMDS_ADDRESS, IMDS_SERVER, Lab, design
 from eniplan.model import Inventory
 from eniplan.plan import InstancePlan, PlanOptions, plan_instance
@@ -81,6 +82,15 @@ def test_the_lab_imds_serves_the_instance_with_imdsv2(sandbox_inventory: Invento
         status, listing = call("GET", "/latest/meta-data/network/interfaces/macs/", auth)
         assert status == 200
         assert sorted(listing.split()) == sorted(f"{eni.mac}/" for eni in instance.enis)
+
+
+def test_user_data_in_base64_is_decoded_or_refused(tmp_path: Path) -> None:
+    head = "#cloud-config\nwrite_files:\n- path: /opt/x\n  permissions: '0644'\n"
+    with pytest.raises(LabError, match="/opt/x: not base64"):
+        install.run_cloud_init(head + "  encoding: b64\n  content: '%%'\n", tmp_path)
+    with pytest.raises(LabError, match="enables no systemd unit"):
+        install.run_cloud_init(head + "  encoding: b64\n  content: aGk=\n", tmp_path)
+    assert (tmp_path / "opt/x").read_bytes() == b"hi"
 
 
 # --- on the kernel -------------------------------------------------------------------------
@@ -169,6 +179,23 @@ def test_lab_proves_the_dynamic_target(sandbox_inventory: Inventory, name: str) 
     total = dict(report.timings)["total"]
     print(f"lab --target dynamic {name}: {total:.2f} s")
     assert total < 20
+
+
+@on_the_kernel
+def test_proof_7_fails_when_the_hotplug_unit_does_not_run(
+    sandbox_inventory: Inventory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def nothing(ns: str, root: Path, action: str, ifname: str) -> install.Applied:
+        return install.Applied(f"udev {action} {ifname}", 0, "")
+
+    monkeypatch.setattr(install, "hotplug", nothing)
+    instance = _instance(sandbox_inventory, INSTANCES[0])
+    report = proofs.run_lab(instance, sandbox_inventory, PlanOptions(), LabOptions("dynamic"))
+    after = {row.key: row.after for row in report.rows}
+    assert all(after[key] and after[key].passed for key in ("reachable", "reboot"))
+    hotplug = after["hotplug"]
+    assert hotplug is not None and not hotplug.passed
+    assert any("left of ens6" in line for line in hotplug.failures), hotplug.failures
 
 
 def _applied_state(

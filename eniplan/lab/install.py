@@ -27,6 +27,7 @@ advertisements is skipped (ENIPLAN_RA_WAIT=0): the lab proves IPv4.
 from __future__ import annotations
 
 import base64
+import binascii
 import fnmatch
 import gzip
 import re
@@ -118,7 +119,10 @@ def run_cloud_init(user_data: str | bytes, root: Path, *, view: bool = False) ->
         content: str | bytes = str(entry.get("content", ""))
         encoding = entry.get("encoding")
         if encoding in ("b64", "base64"):
-            content = base64.b64decode(str(content), validate=True)
+            try:
+                content = base64.b64decode(str(content), validate=True)
+            except binascii.Error:
+                raise LabError(f"user data: {entry.get('path')}: not base64") from None
         elif encoding not in (None, "text/plain"):
             raise LabError(f"user data: {entry.get('path')}: encoding {entry['encoding']!r}")
         _write(root, str(entry["path"]), content, int(entry["permissions"], 8))
