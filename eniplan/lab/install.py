@@ -18,7 +18,8 @@ private mount namespace (`unshare --mount`) where the instance's /usr/local and 
 overlays over the host's (the instance's files on top, every write going to `root`) and
 /run is the instance's own. Nothing of this reaches the host's mounts. systemctl and
 udevadm in the runcmd are the lab's: its systemd starts the enabled units, its udev
-reads the rules (the runcmd's calls are no-ops).
+reads the rules (the runcmd's calls are no-ops). The runcmd runs once, at install, in a
+network namespace of its own with no links (it unpacks the agent, nothing more).
 
 The instance namespace has no IPv6 router, so the script's wait for router
 advertisements is skipped (ENIPLAN_RA_WAIT=0): the lab proves IPv4.
@@ -149,7 +150,9 @@ def _run_command(root: Path, command: object) -> None:
         raise LabError(f"user data: runcmd {command!r}: the lab runs `sh -c TEXT` or TEXT")
     if re.search(r"/(?:systemctl|udevadm)\b", text):
         raise LabError(f"user data: runcmd {text[:60]!r}: systemctl and udevadm by name only")
-    done = shell.local(instance_view(root, ["sh", "-c", _STUBS + text]), check=False)
+    # no network either: the user data's runcmd only unpacks what write_files wrote
+    argv = ["unshare", "--net", *instance_view(root, ["sh", "-c", _STUBS + text])]
+    done = shell.local(argv, check=False)
     if done.returncode != 0:
         raise LabError(f"user data: runcmd failed ({done.returncode}): {shell.short(done.stderr)}")
 
