@@ -484,8 +484,9 @@ def _prove_hotplug(
     target: str,
     outputs: list[str],
 ) -> Outcome:
-    """Proof 7: detach an ENI, attach a new one, re-render and re-apply, prove 1-4, and
-    nothing of the detached ENI's table is left."""
+    """Proof 7: detach an ENI, attach a new one, re-render and re-apply (the dynamic
+    target: its hotplug unit runs for each link), prove 1-4, and nothing of the detached
+    ENI's table is left."""
     attached_instance, detached = attach_candidate(instance, lab.topology, plan)
     new_plan = plan_instance(attached_instance, inventory, plan_options)
     unchecked = [eni.mac for eni in attached_instance.enis if not eni.source_dest_check]
@@ -499,8 +500,8 @@ def _prove_hotplug(
         )
     )
     if target == "dynamic":
-        replugged = _replug(lab, metadata_tree(attached_instance, inventory), detached_links,
-                            attached_links, outputs)  # fmt: skip
+        tree = metadata_tree(attached_instance, inventory)
+        replugged = _replug(lab, tree, detached_links, attached_links, outputs)
     else:
         replugged = _apply(lab, target, new_plan, outputs)
     table = str(detached.table)
