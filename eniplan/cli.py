@@ -868,11 +868,13 @@ def doctor(
 @plan_options
 @click.option(
     "--target",
-    type=click.Choice(["iproute2", "cloud-init"]),
+    type=click.Choice(["iproute2", "cloud-init", "dynamic"]),
     default="iproute2",
     show_default=True,
     help="What to apply: the iproute2 script, or the cloud-init user data (--persist "
-    "script), whose boot script runs as its systemd unit would.",
+    "script), whose boot script runs as its systemd unit would, or the dynamic user data "
+    "(render --mode dynamic): its agent reads a fake IMDS at 169.254.169.254 on the VPC "
+    "side, at boot and on ENI hotplug (run as its udev rule would).",
 )
 @click.option(
     "--format",
@@ -896,6 +898,7 @@ def lab(target: str, output_format: str, verbose: bool, **params: Any) -> None:
       sudo eniplan lab --sandbox --tag Name=centos7-same-24
       sudo eniplan lab --inventory snapshot.json --instance-id i-0123456789abcdef0 \\
                        --target cloud-init --format json
+      sudo eniplan lab --sandbox --tag Name=multi-subnet --target dynamic
     """
     from eniplan.lab import (
         LabOptions,

@@ -4,6 +4,7 @@ the proofs that a rendered config makes every ENI address answer through its own
     topology.py  what the lab builds (pure `design`) and `Lab`, which builds and removes it
     nft.py       the VPC's source/dest check and ARP ownership, and the counters (nftables)
     agent.py     the probe agent run inside the namespaces (standard library only)
+    imds.py      the instance metadata service (IMDSv2) the dynamic target's agent reads
     install.py   a target's files on the lab instance, and booting from them alone
     proofs.py    the seven proofs, before and after applying, and `run_lab`
     report.py    the table and the JSON
@@ -36,7 +37,7 @@ def demo_section(console: Console, inventory: Inventory, name: str = DEMO_INSTAN
         check_environment()
     except LabError as error:
         console.print(f"Not run here: {error}.", markup=False, highlight=False)
-        console.print(f"To see it: {command}   (--target cloud-init, --format json)")
+        console.print(f"To see it: {command}   (--target cloud-init or dynamic, --format json)")
         return
     try:
         report = run_lab(instance, inventory, PlanOptions(), LabOptions())
@@ -44,7 +45,7 @@ def demo_section(console: Console, inventory: Inventory, name: str = DEMO_INSTAN
         console.print(f"The lab could not run: {error}", markup=False, highlight=False)
         return
     print_report(console, report)
-    console.print(f"Again, or with --target cloud-init: {command}")
+    console.print(f"Again, or with --target cloud-init or dynamic: {command}")
 
 
 __all__ = [

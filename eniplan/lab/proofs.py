@@ -13,6 +13,10 @@ say which ENI each packet left through and whether it went to the peer or to the
     5 idempotent   a second apply leaves `ip rule` and `ip route show table all` as they were
     6 reboot       rules, routes and added addresses flushed, the files alone restore 1-4
     7 hotplug      one ENI detached and a new one attached, re-applied: 1-4 hold
+
+With `--target dynamic` the lab's IMDS serves the instance's meta-data (lab/imds.py);
+proof 7 updates it and runs what udev runs for the removed and the added link (the
+user data is not rendered again: it is the same for every instance).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from ipaddress import IPv4Address
 
 from eniplan.lab import install, shell
 from eniplan.lab import nft as nft_rules
+from eniplan.lab.imds import MACS, metadata_tree
 from eniplan.lab.shell import LabError
 from eniplan.lab.topology import (
     TCP_PORT,
@@ -446,6 +451,30 @@ def _prove_reboot(
     return _combined(measure(lab), extra, 1)
 
 
+def _replug(
+    lab: Lab,
+    tree: dict[str, str],
+    detached: Sequence[EniPort],
+    attached: Sequence[EniPort],
+    outputs: list[str],
+) -> install.Applied:
+    """The dynamic target's hotplug, event by event: IMDS drops the detached ENIs and
+    udev reports their links removed; then IMDS lists the attached ones (`tree`: the
+    instance after both) and udev reports their links added."""
+    new = tuple(f"{MACS}{eni.mac}/" for eni in attached)
+    steps = [({k: v for k, v in tree.items() if not k.startswith(new)}, "remove", detached)]
+    steps.append((tree, "add", attached))
+    applied = install.Applied("hotplug", 0, "")
+    for served, action, enis in steps:
+        lab.update_imds(served)
+        for eni in enis:
+            applied = install.hotplug(lab.topology.instance_ns, lab.root, action, eni.ifname)
+            outputs.append(applied.output)
+            if not applied.ok:
+                return applied
+    return applied
+
+
 def _prove_hotplug(
     lab: Lab,
     instance: Instance,
@@ -455,12 +484,13 @@ def _prove_hotplug(
     target: str,
     outputs: list[str],
 ) -> Outcome:
-    """Proof 7: detach an ENI, attach a new one, re-render and re-apply, prove 1-4, and
-    nothing of the detached ENI's table is left."""
+    """Proof 7: detach an ENI, attach a new one, re-render and re-apply (the dynamic
+    target: its hotplug unit runs for each link), prove 1-4, and nothing of the detached
+    ENI's table is left."""
     attached_instance, detached = attach_candidate(instance, lab.topology, plan)
     new_plan = plan_instance(attached_instance, inventory, plan_options)
     unchecked = [eni.mac for eni in attached_instance.enis if not eni.source_dest_check]
-    lab.rewire(
+    detached_links, attached_links = lab.rewire(
         design(
             new_plan,
             lab.topology.run_id,
@@ -469,7 +499,11 @@ def _prove_hotplug(
             unchecked=unchecked,
         )
     )
-    replugged = _apply(lab, target, new_plan, outputs)
+    if target == "dynamic":
+        tree = metadata_tree(attached_instance, inventory)
+        replugged = _replug(lab, tree, detached_links, attached_links, outputs)
+    else:
+        replugged = _apply(lab, target, new_plan, outputs)
     table = str(detached.table)
     stale = [
         f"left of {detached.ifname}: {line}"
@@ -507,6 +541,8 @@ def run_lab(
     outputs: list[str] = []
     lab = Lab(topology)
     with lab:
+        if options.target == "dynamic":
+            lab.serve_imds(metadata_tree(instance, inventory))
         clock.lap("build")
         before = measure(lab)
         boot_state = routing_snapshot(topology.instance_ns)

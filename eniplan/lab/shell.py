@@ -94,6 +94,18 @@ def run(
     )
 
 
+def local(
+    argv: Sequence[str], *, check: bool = True, timeout: float = COMMAND_TIMEOUT
+) -> subprocess.CompletedProcess[str]:
+    """`argv` here (no network namespace): for what touches the lab's files only."""
+    return _run(argv, check=check, timeout=timeout)
+
+
+def short(text: str) -> str:
+    """The first lines of a command's output, for a one-line error."""
+    return _short(text)
+
+
 def popen(ns: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[str]:
     """A long-running command inside `ns` (a server); the caller stops it."""
     return subprocess.Popen(["ip", "netns", "exec", ns, *argv], text=True, **kwargs)

@@ -10,6 +10,10 @@
     instance namespace: rp_filter=1, default route via subnet A's router, a docker0-like
       bridge with one container namespace, and a user's static route in the main table.
 
+For the dynamic target (`Lab.serve_imds`), the instance metadata service answers at
+169.254.169.254:80 in the vpc namespace (on br0, the primary ENI's subnet), and the
+instance has the route EC2's DHCP gives it: `169.254.169.254 dev ens5` in main.
+
 The nftables table enforces what the VPC enforces (eniplan/lab/nft.py): the source/dest
 check and ARP ownership. Only the lab's own namespaces are touched; every name carries
 the run's unique ID.
@@ -33,12 +37,17 @@ from typing import Any
 
 from eniplan.lab import nft as nft_rules
 from eniplan.lab import shell
+from eniplan.lab.imds import write_tree
 from eniplan.lab.shell import NAME_PREFIX, LabError
 from eniplan.plan import MANAGED, InstancePlan
 
 FIRST_ENS = 5  # EC2's Nitro images name device 0 ens5, device 1 ens6, ...
 TCP_PORT = 8007  # the instance's TCP listener for the probes
 AGENT = Path(__file__).with_name("agent.py")
+IMDS_SERVER = Path(__file__).with_name("imds.py")
+IMDS_ADDRESS = IPv4Address("169.254.169.254")  # link-local, as on EC2
+IMDS_PORT = 80
+IMDS_TREE = "imds-tree.json"
 
 # Addresses of the lab's own hosts: the first block that overlaps none of the instance's
 # subnets is taken (documentation and benchmarking blocks first).
@@ -310,6 +319,7 @@ class Lab:
 
     topology: Topology
     root: Path = field(init=False)  # the instance's file system: persisted files go here
+    state: Path = field(init=False)  # the lab's own files (not the instance's)
     _created: list[str] = field(default_factory=list, init=False)
     _processes: list[subprocess.Popen[str]] = field(default_factory=list, init=False)
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, init=False)
@@ -318,7 +328,9 @@ class Lab:
     def __enter__(self) -> Lab:
         self._stack.enter_context(_signals_unwind())
         try:
-            self.root = Path(tempfile.mkdtemp(prefix=f"{NAME_PREFIX}-{self.topology.run_id}-"))
+            prefix = f"{NAME_PREFIX}-{self.topology.run_id}-"
+            self.root = Path(tempfile.mkdtemp(prefix=prefix))
+            self.state = Path(tempfile.mkdtemp(prefix=f"{prefix}state-"))
             self._build()
         except BaseException:
             self.close()
@@ -335,8 +347,9 @@ class Lab:
             self._processes.clear()
             self.leftovers = shell.delete_namespaces(self._created)
             self._created.clear()
-            if getattr(self, "root", None) is not None and self.root.exists():
-                shutil.rmtree(self.root, ignore_errors=True)
+            for directory in (getattr(self, "root", None), getattr(self, "state", None)):
+                if directory is not None and directory.exists():
+                    shutil.rmtree(directory, ignore_errors=True)
             self._stack.close()
 
     # -- construction --
@@ -470,6 +483,23 @@ class Lab:
         if ready not in line:
             raise LabError(f"{' '.join(argv[:4])}: did not start in {ns}")
         return process
+
+    # -- the instance metadata service --
+
+    def serve_imds(self, tree: dict[str, str]) -> subprocess.Popen[str]:
+        """IMDS at 169.254.169.254:80 from the VPC side: the address on the primary ENI's
+        subnet bridge in the vpc namespace, the server there, and the route EC2's DHCP
+        gives the instance (`169.254.169.254 dev ens5` in main). Stopped with the lab."""
+        t = self.topology
+        write_tree(self.state / IMDS_TREE, tree)
+        shell.ip_batch(t.vpc_ns, [f"addr add {IMDS_ADDRESS}/32 dev {t.lan(t.primary).bridge}"])
+        shell.ip_batch(t.instance_ns, [f"route add {IMDS_ADDRESS} dev {t.primary.ifname}"])
+        argv = [sys.executable, "-I", "-S", str(IMDS_SERVER), str(self.state / IMDS_TREE)]
+        return self.spawn(t.vpc_ns, [*argv, str(IMDS_ADDRESS), str(IMDS_PORT)])
+
+    def update_imds(self, tree: dict[str, str]) -> None:
+        """What IMDS serves from now on (ENIs attached or detached)."""
+        write_tree(self.state / IMDS_TREE, tree)
 
     # -- changes --
 
