@@ -288,6 +288,14 @@ def _list(value: Any, origin: str, where: str) -> list[Any]:
     return value
 
 
+def _type(resource: dict[str, Any], origin: str, where: str) -> str | None:
+    """The resource's `type`, a string (None when absent)."""
+    kind = resource.get("type")
+    if kind is not None and not isinstance(kind, str):
+        raise InputError(f"{origin}: {where}.type: expected a string, got {type(kind).__name__}")
+    return kind
+
+
 def _configurations(
     document: dict[str, Any], origin: str
 ) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, str]]:
@@ -308,7 +316,7 @@ def _configurations(
             resource = _object(resource, origin, place)
             if (
                 resource.get("mode", "managed") != "managed"
-                or resource.get("type") not in RELEVANT_TYPES
+                or _type(resource, origin, place) not in RELEVANT_TYPES
             ):
                 continue
             address = f"{resource.get('type')}.{resource.get('name')}"
@@ -374,7 +382,7 @@ def plan_from_document(document: Any, origin: str) -> TfPlan:
     scanned = 0
     for change, where in _changes(document, origin):
         scanned += 1
-        type_ = change.get("type")
+        type_ = _type(change, origin, where)
         if change.get("mode", "managed") != "managed" or type_ not in RELEVANT_TYPES:
             continue
         name = change.get("name")

@@ -1,0 +1,311 @@
+"""A demanding user's bad-input sweep: each case here was a traceback, an internal error
+(exit 3), a misleading message or a damaged file before it was fixed. Bad input must give
+exactly one `eniplan: error:` line naming the place and what was expected, and exit 2."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eniplan import values
+from eniplan.cli import main
+from eniplan.errors import InputError
+from eniplan.fileio import write_atomic
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+DOCTOR = FIXTURES / "doctor"
+TFPLAN = FIXTURES / "tfplan" / "format-1.2.json"
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> str:
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got: {err!r}"
+    assert lines[0].startswith("eniplan: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default sandbox scenario as a snapshot file (collected once)."""
+    path = tmp_path_factory.mktemp("sweep") / "snap.json"
+    try:
+        main(["collect", "--sandbox", "-o", str(path)])
+    except SystemExit as exit_:
+        assert not exit_.code
+    return path
+
+
+# --- outputs: write_atomic must never replace what is not a regular file ----------------
+
+
+def test_write_atomic_writes_into_a_fifo_instead_of_replacing_it(tmp_path: Path) -> None:
+    # Before: the temporary file was renamed over the target, so `-o /dev/null` (or
+    # /dev/stdout, /dev/full) replaced the device node itself with a regular file.
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    write_atomic(fifo, "through the pipe\n")
+    reader.join(timeout=10)
+    assert received == [b"through the pipe\n"]
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+def test_write_atomic_follows_a_symlink(tmp_path: Path) -> None:
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    write_atomic(link, "new")
+    assert link.is_symlink()
+    assert real.read_text() == "new"
+
+
+def test_write_atomic_to_a_directory_says_so(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="is a directory"):
+        write_atomic(tmp_path, "x")
+
+
+def test_audit_output_to_dev_full_is_one_line(
+    snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    full = Path("/dev/full")
+    if not full.exists() or not stat.S_ISCHR(full.stat().st_mode):
+        pytest.skip("no /dev/full character device")
+    code, _, err = run(["audit", "--inventory", str(snapshot), "-o", str(full)], capsys)
+    assert_one_line_error(code, err, "/dev/full", "cannot write")
+    assert stat.S_ISCHR(full.stat().st_mode), "/dev/full was replaced"
+
+
+# --- check-plan -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad_type", [[], {}, ["aws_instance"], {"x": None}, 7])
+@pytest.mark.parametrize("where", ["resource_changes", "configuration"])
+def test_check_plan_resource_type_not_a_string(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad_type: Any, where: str
+) -> None:
+    document = json.loads(TFPLAN.read_text())
+    if where == "resource_changes":
+        document["resource_changes"][0]["type"] = bad_type
+        expected = "resource_changes[0].type: expected a string"
+    else:
+        module = document["configuration"]["root_module"]["module_calls"]["fleet"]["module"]
+        module["resources"][0]["type"] = bad_type
+        expected = ".type: expected a string"
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(document))
+    code, _, err = run(["check-plan", str(path), "--format", "json"], capsys)
+    assert_one_line_error(code, err, str(path), expected, type(bad_type).__name__)
+
+
+# --- doctor -----------------------------------------------------------------------------
+
+
+def _doctor_args(addr: str, rule: str, route: str) -> list[str]:
+    return ["doctor", "--ip-addr", addr, "--ip-rule", rule, "--ip-route", route]
+
+
+@pytest.mark.parametrize("which", ["addr", "rule", "route"])
+def test_doctor_reads_one_capture_from_stdin(
+    which: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {
+        "addr": DOCTOR / "seed002-addr.txt",
+        "rule": DOCTOR / "seed002-rule.txt",
+        "route": DOCTOR / "seed002-route.txt",
+    }
+    expected_code, expected_out, _ = run(
+        [*_doctor_args(*(str(files[k]) for k in ("addr", "rule", "route"))), "--format", "json"],
+        capsys,
+    )
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(files[which].read_bytes())))
+    paths = {k: ("-" if k == which else str(v)) for k, v in files.items()}
+    code, out, err = run(
+        [*_doctor_args(paths["addr"], paths["rule"], paths["route"]), "--format", "json"], capsys
+    )
+    assert "error" not in err
+    assert code == expected_code
+    # the same diagnosis, only the source named differently
+    assert json.loads(out)["findings"] == json.loads(expected_out)["findings"]
+
+
+def test_doctor_stdin_twice_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(_doctor_args("-", "-", str(DOCTOR / "seed002-route.txt")), capsys)
+    assert_one_line_error(code, err, "only one of them can be '-'")
+
+
+def test_doctor_stdin_garbage_names_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe")))
+    code, _, err = run(
+        _doctor_args("-", str(DOCTOR / "seed002-rule.txt"), str(DOCTOR / "seed002-route.txt")),
+        capsys,
+    )
+    assert_one_line_error(code, err, "<stdin>: not text")
+
+
+def test_doctor_error_quoting_an_overlong_word_stays_short(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    route = tmp_path / "route.txt"
+    route.write_text('[{"dst":"default","gateway":"10.0.0.1","dev":"eth0"' + ",0" * 500 + "}]\n")
+    code, _, err = run(
+        _doctor_args(
+            str(DOCTOR / "seed002-addr.txt"), str(DOCTOR / "seed002-rule.txt"), str(route)
+        ),
+        capsys,
+    )
+    line = assert_one_line_error(code, err, str(route), "line 1")
+    assert len(line) < 400, line
+
+
+# --- AWS source options and environment -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["", "http://", "http://[::1", "http://x:99999", "http:// x", "https://exa mple.com"]
+)
+def test_endpoint_url_is_checked_before_botocore(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: botocore's ValueError ("Invalid endpoint") surfaced as an internal error.
+    with pytest.raises(ValueError, match="not a valid endpoint URL"):
+        values.endpoint_url(url)
+    code, _, err = run(["inspect", "--region", "eu-west-1", "--endpoint-url", url], capsys)
+    assert_one_line_error(code, err, "--endpoint-url", repr(url))
+
+
+@pytest.mark.parametrize(
+    "url", ["http://localhost:5000", "https://ec2.eu-west-1.amazonaws.com", "http://[::1]:5000/"]
+)
+def test_endpoint_url_accepts_real_urls(url: str) -> None:
+    assert values.endpoint_url(url) == url
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """Fake credentials, no profile, no config files, no endpoint: nothing reaches AWS."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    return monkeypatch
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("AWS_ENDPOINT_URL", "garbage", "AWS_ENDPOINT_URL: 'garbage'"),
+        ("AWS_ENDPOINT_URL_EC2", "http://[::1", "AWS_ENDPOINT_URL_EC2:"),
+        ("AWS_RETRY_MODE", "fast", "AWS_RETRY_MODE: 'fast' is not one of"),
+        ("AWS_MAX_ATTEMPTS", "x", "AWS_MAX_ATTEMPTS: 'x'"),
+        ("AWS_MAX_ATTEMPTS", "0", "AWS_MAX_ATTEMPTS: '0'"),
+        ("AWS_DEFAULT_REGION", "mars", "'mars' is not an AWS region name"),
+        ("AWS_CONFIG_FILE", "GARBAGE", "AWS configuration: Unable to parse config file"),
+    ],
+)
+def test_bad_aws_environment_is_one_line(
+    aws_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+    fragment: str,
+) -> None:
+    if value == "GARBAGE":
+        garbage = tmp_path / "config"
+        garbage.write_bytes(bytes(range(32, 127)) + b"\n[profile\n= =\n")
+        value = str(garbage)
+    aws_env.setenv(name, value)
+    argv = ["inspect"] if name == "AWS_DEFAULT_REGION" else ["inspect", "--region", "eu-west-1"]
+    code, _, err = run(argv, capsys)
+    assert_one_line_error(code, err, fragment)
+
+
+# --- render -----------------------------------------------------------------------------
+
+
+def test_render_usage_error_is_the_only_line(
+    snapshot: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: one "skipped" line per unmanaged instance came first, then the error.
+    code, out, err = run(["render", "--inventory", str(snapshot), "--target", "iproute2"], capsys)
+    assert_one_line_error(code, err, "pass -o DIR")
+    assert out == ""
+
+
+def test_render_skipped_instances_are_still_listed_on_success(
+    snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(
+        ["render", "--inventory", str(snapshot), "--target", "iproute2", "-o", str(tmp_path)],
+        capsys,
+    )
+    assert code == 0, err
+    assert ": skipped, " in err
+    assert "wrote " in err
+
+
+def test_render_nothing_to_do_names_the_reason(
+    snapshot: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = json.loads(snapshot.read_text())
+    instances = [
+        instance
+        for account in document["accounts"]
+        for region in account["regions"]
+        for reservation in region["Reservations"]
+        for instance in reservation["Instances"]
+    ]
+    single = next(i for i in instances if len(i["NetworkInterfaces"]) == 1)
+    argv = ["render", "--inventory", str(snapshot), "--target", "iproute2"]
+    code, _, err = run([*argv, "--instance-id", single["InstanceId"]], capsys)
+    assert_one_line_error(code, err, "nothing to render", single["InstanceId"], "nothing-to-do")
+    code, _, err = run([*argv, "--tag", "no-such-tag=x"], capsys)
+    assert_one_line_error(code, err, "nothing to render", "no instance selected")
+
+
+@pytest.mark.parametrize("under", ["file", "dangling-link"])
+def test_render_output_dir_under_a_file(
+    under: str, snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: the error named a deep path (DIR/i-.../usr/local/sbin: cannot create directory)
+    blocker = tmp_path / "blocker"
+    if under == "file":
+        blocker.write_text("")
+    else:
+        blocker.symlink_to(tmp_path / "nowhere")
+    target = blocker / "out"
+    code, _, err = run(
+        ["render", "--inventory", str(snapshot), "--target", "iproute2", "-o", str(target)],
+        capsys,
+    )
+    assert_one_line_error(code, err, f"-o {target}: {blocker} is not a directory")
