@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import stat
 import sys
 import threading
@@ -14,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from eniplan import values
 from eniplan.cli import main
 from eniplan.errors import InputError
 from eniplan.fileio import write_atomic
+from eniplan.sources.sandbox import load_scenario
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DOCTOR = FIXTURES / "doctor"
@@ -309,3 +312,135 @@ def test_render_output_dir_under_a_file(
         capsys,
     )
     assert_one_line_error(code, err, f"-o {target}: {blocker} is not a directory")
+
+
+# --- sandbox scenario files -------------------------------------------------------------
+
+
+def _scenario(path: str, value: Any) -> dict[str, Any]:
+    """The bundled scenario with the value at a dotted path replaced (None: deleted)."""
+    document: dict[str, Any] = yaml.safe_load(SCENARIO.read_text())
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+    node: Any = document
+    for key in parents:
+        node = node[key]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return document
+
+
+DELETE = object()
+SCENARIO = Path(__file__).resolve().parent.parent / "eniplan" / "scenarios" / "default.yaml"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "fragment"),
+    [
+        # each was an internal error (KeyError, TypeError, IndexError or moto's ClientError)
+        ("seed", "x", "seed: expected a whole number"),
+        ("seed", None, "seed: expected a whole number"),
+        ("vpcs.lab.cidr", "x", "vpcs.lab.cidr: 'x' is not an IPv4 CIDR block"),
+        ("vpcs.lab.cidr", DELETE, "vpcs.lab.cidr: None is not an IPv4 CIDR block"),
+        ("vpcs.lab.ipv6", DELETE, "subnets.lab-b.ipv6: VPC lab has no IPv6"),
+        ("vpcs.default.default", DELETE, "vpcs.default.cidr"),
+        ("subnets.lab-a.vpc", [], "subnets.lab-a.vpc: [] is not one of the vpcs"),
+        ("subnets.lab-a.cidr", DELETE, "subnets.lab-a.cidr: None is not an IPv4 CIDR"),
+        ("subnets.lab-a.zone", "x", "subnets.lab-a.zone: 'x' is not an availability zone"),
+        ("subnets.lab-a.zone", "us-east-1a", "'us-east-1a' is not a zone of region eu-west-1"),
+        ("subnets.lab-b.ipv6", None, "ipv6_count: subnet lab-b has no IPv6"),
+        ("subnets.lab-b.ipv6", "yes", "subnets.lab-b.ipv6: expected true or false"),
+        ("images.centos7.id", "ami-zz", "images.centos7.id: 'ami-zz' is not a valid ami- ID"),
+        ("images.centos7.name", 5, "images.centos7.name: expected the image name"),
+        ("route_tables.private-via-nat.subnets", ["nope"], "is not one of the subnets"),
+        ("instances.0.enis.0.ip", "10.0.0.999", "instances[0].enis[0].ip: '10.0.0.999'"),
+        ("instances.0.enis.1.ip", "192.168.1.5", "192.168.1.5 is not in subnet lab-a"),
+        ("instances.0.enis.0.secondary_ips", "10.0.0.5", "secondary_ips: expected a list"),
+        ("instances.0.enis.0.ipv6_count", "2", "ipv6_count: expected a number"),
+        ("instances.0.enis.0.source_dest_check", "no", "source_dest_check: expected true"),
+        ("instances.0.tags", ["a"], "instances[0].tags: expected a mapping"),
+        ("instances.0.image", ["x"], "instances[0].image: ['x'] is neither"),
+        ("instances", {"a": 1}, "instances: expected a list"),
+        ("instances.0.enis.0.subnet", [], "instances[0].enis[0].subnet: expected a subnet"),
+        ("route_tables.private-via-nat.subnets", {}, "subnets: expected a list"),
+    ],
+)
+def test_bad_scenario_is_one_line(
+    path: str, value: Any, fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(yaml.safe_dump(_scenario(path, value)))
+    with pytest.raises(InputError, match=re.escape(fragment)):
+        load_scenario(str(scenario))
+    # the CLI, for the first few (each CLI run seeds moto: keep the file fast)
+    if path.startswith(("seed", "vpcs.lab.cidr", "subnets.lab-b.ipv6")):
+        code, _, err = run(["demo", str(scenario)], capsys)
+        assert_one_line_error(code, err, str(scenario), fragment)
+
+
+def test_scenario_address_given_twice_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The same IP on two instances' ENIs. Before: moto's "IP already in use" exception
+    # was an internal error.
+    document = _scenario("instances.1.enis.0", {"subnet": "lab-a", "ip": "10.0.0.124"})
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(yaml.safe_dump(document))
+    code, _, err = run(["inspect", "--sandbox", str(scenario)], capsys)
+    assert_one_line_error(
+        code, err, "instances[1].enis[0]: 10.0.0.124 is already given at instances[0].enis[0]"
+    )
+
+
+# --- inventory semantics and selection --------------------------------------------------
+
+
+def _enis_of_first_multi_eni_instance(document: dict[str, Any]) -> tuple[str, list[Any]]:
+    region = document["accounts"][0]["regions"][0]
+    instance = next(
+        i for r in region["Reservations"] for i in r["Instances"] if len(i["NetworkInterfaces"]) > 1
+    )
+    ids = [e["NetworkInterfaceId"] for e in instance["NetworkInterfaces"][:2]]
+    enis = {e["NetworkInterfaceId"]: e for e in region["NetworkInterfaces"]}
+    return instance["InstanceId"], [enis[i] for i in ids]
+
+
+def test_one_address_on_two_enis_of_an_instance(
+    snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = json.loads(snapshot.read_text())
+    _, (first, second) = _enis_of_first_multi_eni_instance(document)
+    address = first["PrivateIpAddress"]
+    second["PrivateIpAddress"] = address
+    second["PrivateIpAddresses"][0]["PrivateIpAddress"] = address
+    path = tmp_path / "snap.json"
+    path.write_text(json.dumps(document))
+    code, _, err = run(["plan", "--inventory", str(path)], capsys)
+    assert_one_line_error(
+        code, err, str(path), f"address {address} is on ENI {first['NetworkInterfaceId']}"
+    )
+
+
+def test_instance_id_not_in_the_inventory(
+    snapshot: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: an empty plan and exit 0, as if the instance had nothing to do.
+    document = json.loads(snapshot.read_text())
+    known, _ = _enis_of_first_multi_eni_instance(document)
+    absent = "i-" + "0" * 17
+    assert absent != known
+    for command in (["plan"], ["audit"], ["inspect"], ["render", "--target", "iproute2"]):
+        code, _, err = run(
+            [
+                *command,
+                "--inventory",
+                str(snapshot),
+                "--instance-id",
+                known,
+                "--instance-id",
+                absent,
+            ],
+            capsys,
+        )
+        assert_one_line_error(code, err, f"--instance-id: {absent} not found")
