@@ -17,6 +17,8 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o
     target that exists but is not a regular file (a device such as /dev/stdout or
     /dev/null, a FIFO) is written in place: renaming over it would replace the device.
     """
+    if not os.fspath(path):
+        raise InputError("-o: the output path is empty (expected a file path)")
     target = Path(path)
     payload = data.encode() if isinstance(data, str) else data
     if target.is_symlink():

@@ -444,3 +444,45 @@ def test_instance_id_not_in_the_inventory(
             capsys,
         )
         assert_one_line_error(code, err, f"--instance-id: {absent} not found")
+
+
+# --- empty and oversized paths ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["check-plan", str(TFPLAN), "-o", ""], "-o: the output path is empty"),
+        (
+            ["render", "--target", "cloud-init", "--mode", "dynamic", "-o", ""],
+            "-o: the output directory is empty",
+        ),
+    ],
+)
+def test_empty_output_path(
+    argv: list[str],
+    fragment: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Before: '' meant the current directory (render wrote ./dynamic/user-data) or gave
+    # ": is a directory".
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(argv, capsys)
+    assert_one_line_error(code, err, fragment)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_plan_user_data_file_too_large(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: a named file over 1 MiB was dropped without a word.
+    big = tmp_path / "user-data.txt"
+    big.write_bytes(b"#cloud-config\n" + b"x" * (1024 * 1024))
+    code, _, err = run(["check-plan", str(TFPLAN), "--user-data", str(big)], capsys)
+    assert_one_line_error(code, err, f"--user-data: {big}: larger than")
+    # in a directory, such a file is one of the others and is skipped
+    code, _, err = run(["check-plan", str(TFPLAN), "--user-data", str(tmp_path)], capsys)
+    assert code in (0, 1), err
+    assert "error" not in err

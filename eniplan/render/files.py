@@ -28,6 +28,8 @@ def _check_output_dir(root: Path) -> None:
 
 def write_renderings(output_dir: str, renderings: Iterable[Rendering]) -> list[Path]:
     """Write every file atomically; each lands whole or not at all."""
+    if not output_dir:
+        raise InputError("-o: the output directory is empty (expected a directory path)")
     root = Path(output_dir)
     _check_output_dir(root)
     planned = [

@@ -379,7 +379,7 @@ class _Seeder:
                 TagSpecifications=self._tags("route-table", {"Name": name}),
             )["RouteTable"]["RouteTableId"]
             self.route_table_ids[name] = table_id
-            for subnet in table.get("subnets", []):
+            for subnet in table.get("subnets") or []:
                 self.ec2.associate_route_table(
                     RouteTableId=table_id, SubnetId=self.subnet_ids[subnet]
                 )
@@ -409,14 +409,14 @@ class _Seeder:
                 backend,
                 ami_id=values.resource_id("ami", image["id"]),
                 name=str(image["name"]),
-                description=str(image.get("description", "")),
-                owner_id=str(image.get("owner", SANDBOX_ACCOUNT)),
+                description=str(image.get("description") or ""),
+                owner_id=str(image.get("owner") or SANDBOX_ACCOUNT),
                 public=True,
                 platform=image.get("platform"),
                 region_name=self.scenario.region,
             )
             # moto serialises any attribute named like an API field
-            setattr(ami, "platform_details", str(image.get("platform_details", "Linux/UNIX")))  # noqa: B010
+            setattr(ami, "platform_details", str(image.get("platform_details") or "Linux/UNIX"))  # noqa: B010
             backend.amis[ami.id] = ami
 
     def _instance(self, spec: InstanceSpec) -> None:

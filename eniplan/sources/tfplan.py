@@ -437,11 +437,19 @@ def read_user_data_files(paths: Iterable[str]) -> list[tuple[str, bytes]]:
     found: list[tuple[str, bytes]] = []
     for name in paths:
         path = Path(name)
-        files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+        named = not path.is_dir()
+        files = [path] if named else sorted(p for p in path.iterdir() if p.is_file())
         for file in files:
             try:
                 with file.open("rb") as stream:
-                    found.append((str(file), stream.read(USER_DATA_FILE_MAX + 1)))
+                    data = stream.read(USER_DATA_FILE_MAX + 1)
             except OSError as error:
                 raise InputError(f"--user-data: {file}: cannot read: {error.strerror}") from None
-    return [(name, data) for name, data in found if len(data) <= USER_DATA_FILE_MAX]
+            if len(data) <= USER_DATA_FILE_MAX:
+                found.append((str(file), data))
+            elif named:  # in a directory, other files are skipped
+                raise InputError(
+                    f"--user-data: {file}: larger than {USER_DATA_FILE_MAX} bytes: not user "
+                    "data (EC2 takes at most 16 KiB)"
+                )
+    return found
