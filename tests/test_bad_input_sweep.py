@@ -486,3 +486,32 @@ def test_check_plan_user_data_file_too_large(
     code, _, err = run(["check-plan", str(TFPLAN), "--user-data", str(tmp_path)], capsys)
     assert code in (0, 1), err
     assert "error" not in err
+
+
+# --- inventory text encodings -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("encode", "accepted"),
+    [
+        (lambda text: b"\xef\xbb\xbf" + text.encode(), True),  # UTF-8 with a BOM
+        (lambda text: text.encode("utf-16"), True),  # Windows PowerShell 5's `>`
+        (lambda text: text.encode("utf-32"), True),
+        (lambda text: text.replace("{", '{"x": "caf\xe9", ', 1).encode("latin-1"), False),
+    ],
+    ids=["utf8-bom", "utf16-bom", "utf32-bom", "latin1"],
+)
+def test_inventory_encodings(
+    encode: Any, accepted: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: a BOM gave "Unexpected UTF-8 BOM (decode using utf-8-sig)" and UTF-16 a
+    # codec traceback text ("'utf-8' codec can't decode byte 0xff in position 0").
+    text = (FIXTURES / "awscli" / "flat" / "us-east-1.describe-subnets.json").read_text()
+    path = tmp_path / "subnets.json"
+    path.write_bytes(encode(text))
+    code, _, err = run(["inspect", "--inventory", str(path)], capsys)
+    if accepted:
+        assert "error" not in err
+        assert code == 0
+    else:
+        assert_one_line_error(code, err, str(path), "not text (expected UTF-8 JSON")
