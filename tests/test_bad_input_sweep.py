@@ -515,3 +515,24 @@ def test_inventory_encodings(
         assert code == 0
     else:
         assert_one_line_error(code, err, str(path), "not text (expected UTF-8 JSON")
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        # Before: "format_version 1.2 is not supported (expected 0.1 to 1.x ...)"
+        ('{"format_version": 1.2, "resource_changes": []}', 'expected a string like "1.2"'),
+        ('{"format_version": ["1.2"]}', 'expected a string like "1.2", got list'),
+        # Before: "truncated JSON: it ends early" for a file that never was JSON
+        ("\x00", "not JSON"),
+        ("x", "not JSON"),
+        ('{"format_version": "1.2", "resource_changes": [', "truncated JSON"),
+    ],
+)
+def test_check_plan_format_messages(
+    content: str, fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(content)
+    code, _, err = run(["check-plan", str(path)], capsys)
+    assert_one_line_error(code, err, str(path), fragment)

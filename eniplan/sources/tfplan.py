@@ -235,7 +235,8 @@ def parse_plan_text(text: str, origin: str) -> TfPlan:
     try:
         document = json.loads(text, object_hook=_slim)
     except json.JSONDecodeError as error:
-        ends_early = error.pos >= len(text.rstrip()) - 1
+        # a JSON document cut short; not a file that never was JSON (binary, a bare word)
+        ends_early = text.lstrip()[:1] in ("{", "[") and error.pos >= len(text.rstrip()) - 1
         what = "truncated JSON: it ends early" if ends_early else "not JSON"
         raise InputError(
             f"{origin}: {what} ({error.msg} at line {error.lineno} column {error.colno})"
@@ -256,7 +257,12 @@ def _check_format(document: Any, origin: str) -> str:
             f"{origin}: not a Terraform plan (no format_version: expected the output of "
             "`terraform show -json PLANFILE`)"
         )
-    match = _FORMAT.fullmatch(version) if isinstance(version, str) else None
+    if not isinstance(version, str):
+        raise InputError(
+            f'{origin}: format_version: expected a string like "1.2", got '
+            f"{type(version).__name__} {version!r}"
+        )
+    match = _FORMAT.fullmatch(version)
     if match is None or not ((match[1] == "0" and int(match[2]) >= 1) or match[1] == "1"):
         raise InputError(
             f"{origin}: format_version {version!r} is not supported (expected 0.1 to 1.x, "
