@@ -163,8 +163,8 @@ def inventory_options(command: F) -> F:
 
 def inventory_request(params: dict[str, Any]) -> InventoryRequest:
     endpoint = params.pop("endpoint_url")
-    if endpoint and not endpoint.startswith(("http://", "https://")):
-        raise InputError(f"--endpoint-url: {endpoint!r} is not an http:// or https:// URL")
+    if endpoint is not None:
+        endpoint = _checked("--endpoint-url", values.endpoint_url, (endpoint,))[0]
     request = InventoryRequest(
         aws=AwsOptions(
             profile=params.pop("profile"),
@@ -439,17 +439,24 @@ def render(target: str, mode: str, persist: str, output_dir: str | None, **param
     plans = _plans(params)
     options = RenderOptions(mode=mode, persist=persist)
     renderings = []
+    skipped = []  # said after the output is written: an error stays the only line
     for instance_plan in plans:
         if instance_plan.status != MANAGED:
-            click.echo(
-                f"eniplan: {instance_plan.instance_id} ({instance_plan.name or 'no name'}): "
-                f"skipped, {instance_plan.status}: {instance_plan.reason}",
-                err=True,
+            skipped.append(
+                f"{instance_plan.instance_id} ({instance_plan.name or 'no name'}): "
+                f"skipped, {instance_plan.status}: {instance_plan.reason}"
             )
             continue
         renderings.append(render_plan(target, instance_plan, options))
     if not renderings:
-        raise InputError("nothing to render: no selected instance needs policy routing")
+        why = (
+            "no instance selected"
+            if not skipped
+            else skipped[0]
+            if len(skipped) == 1
+            else f"{len(skipped)} skipped: see `eniplan plan`"
+        )
+        raise InputError(f"nothing to render: no selected instance needs policy routing ({why})")
     files = [file for rendering in renderings for file in rendering.files]
     if output_dir is None:
         if len(renderings) != 1 or len(files) != 1:
@@ -465,16 +472,19 @@ def render(target: str, mode: str, persist: str, output_dir: str | None, **param
             sys.stdout.flush()
         else:
             click.echo(content, nl=False)
-        _render_notes(renderings)
+        _render_notes(renderings, skipped)
         return
     written = write_renderings(output_dir, renderings)
     for path in written:
         click.echo(f"wrote {path}", err=True)
-    _render_notes(renderings)
+    _render_notes(renderings, skipped)
 
 
-def _render_notes(renderings: list[Rendering]) -> None:
-    """What each target could not express, and how to apply its files now (on stderr)."""
+def _render_notes(renderings: list[Rendering], skipped: list[str]) -> None:
+    """The instances skipped, what each target could not express, and how to apply its
+    files now (on stderr)."""
+    for line in skipped:
+        click.echo(f"eniplan: {line}", err=True)
     said: set[str] = set()
     for rendering in renderings:
         for note in rendering.notes:
@@ -780,20 +790,22 @@ def check_plan(
 
 
 @cli.command()
-@click.option("--ip-addr", "ip_addr", metavar="FILE", help="Captured `ip addr show` text.")
+@click.option(
+    "--ip-addr", "ip_addr", metavar="FILE", help="Captured `ip addr show` text ('-': stdin)."
+)
 @click.option(
     "--ip-rule",
     "ip_rules",
     multiple=True,
     metavar="FILE",
-    help="Captured `ip rule show` and/or `ip -6 rule show` text (repeatable).",
+    help="Captured `ip rule show` and/or `ip -6 rule show` text (repeatable; '-': stdin).",
 )
 @click.option(
     "--ip-route",
     "ip_routes",
     multiple=True,
     metavar="FILE",
-    help="Captured `ip route show table all` (and -6) text (repeatable).",
+    help="Captured `ip route show table all` (and -6) text (repeatable; '-': stdin).",
 )
 @click.option(
     "--imds/--no-imds",

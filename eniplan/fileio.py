@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -10,12 +11,32 @@ from eniplan.errors import InputError
 
 
 def write_atomic(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o644) -> None:
-    """Write to a temporary file beside `path`, flush it to disk, then rename it over."""
+    """Write to a temporary file beside `path`, flush it to disk, then rename it over.
+
+    A symbolic link is followed (the file it points to is replaced, not the link). A
+    target that exists but is not a regular file (a device such as /dev/stdout or
+    /dev/null, a FIFO) is written in place: renaming over it would replace the device.
+    """
+    if not os.fspath(path):
+        raise InputError("-o: the output path is empty (expected a file path)")
     target = Path(path)
     payload = data.encode() if isinstance(data, str) else data
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
+    try:
+        status = target.stat()
+    except OSError:
+        status = None
+    if status is not None and stat.S_ISDIR(status.st_mode):
+        raise InputError(f"{path}: is a directory (expected a file path)")
+    if status is not None and not stat.S_ISREG(status.st_mode):
+        _write_in_place(path, target, payload)
+        return
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
-        raise InputError(f"{target}: directory {directory} does not exist")
+        if directory.exists():
+            raise InputError(f"{path}: {directory} is not a directory")
+        raise InputError(f"{path}: directory {directory} does not exist")
     try:
         handle, temporary = tempfile.mkstemp(
             dir=directory, prefix=f".{target.name}.", suffix=".tmp"
@@ -37,3 +58,12 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _write_in_place(path: str | os.PathLike[str], target: Path, payload: bytes) -> None:
+    try:
+        with open(target, "wb") as stream:
+            stream.write(payload)
+            stream.flush()
+    except OSError as error:
+        raise InputError(f"{path}: cannot write: {error.strerror or error}") from None

@@ -72,4 +72,11 @@ def load_inventory(
 ) -> Inventory:
     """The validated inventory of the chosen source, narrowed to the selected instances."""
     inventory = build_inventory(load_collection(request, progress))
+    known = {instance.instance_id for instance in inventory.instances}
+    missing = [i for i in dict.fromkeys(request.aws.instance_ids) if i not in known]
+    if missing:
+        raise InputError(
+            f"--instance-id: {', '.join(missing)} not found among the "
+            f"{len(inventory.instances)} instance(s) read"
+        )
     return inventory.select(request.aws.instance_ids, request.aws.tags)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import urllib.parse
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 # AWS resource IDs: a prefix and 8 or 17 lowercase hex digits.
@@ -88,6 +89,22 @@ def role_arn(value: object) -> str:
         return value
     raise ValueError(
         f"{value!r} is not an IAM role ARN (expected arn:aws:iam::123456789012:role/NAME)"
+    )
+
+
+def endpoint_url(value: object) -> str:
+    """An http:// or https:// URL with a host (and a valid port, if any), no whitespace."""
+    if isinstance(value, str) and value and not any(c.isspace() for c in value):
+        try:
+            parts = urllib.parse.urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError when out of range or not a number
+        except ValueError:
+            parts = None
+        if parts is not None and parts.scheme in ("http", "https") and parts.hostname:
+            return value
+    raise ValueError(
+        f"{value!r} is not a valid endpoint URL (expected http:// or https://, a host "
+        "and an optional port, like http://localhost:5000)"
     )
 
 

@@ -545,7 +545,7 @@ def test_cli_exit_codes_formats_and_output_file(tmp_path: Path) -> None:
             "format_version '2.0' is not supported",
         ),
         ('{"format_version": "0.0", "planned_values": {}}', "not supported"),
-        ('{"format_version": 1.2, "planned_values": {}}', "not supported"),
+        ('{"format_version": 1.2, "planned_values": {}}', "expected a string"),
         ('{"format_version": "1.0", "values": {}}', "state, not a plan"),
         ('{"format_version": "1.0", "resource_changes": {}}', "resource_changes: expected a list"),
         (

@@ -81,7 +81,7 @@ def test_nonexistent_directory(tmp_path: Path) -> None:
 
 def test_parent_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(InputError, match="file is not a directory"):
         write_atomic(tmp_path / "file" / "out.json", "x")
 
 

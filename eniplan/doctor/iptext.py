@@ -90,6 +90,8 @@ class _Lines:
         line = self.lines[number - 1].strip()
         if len(line) > 80:
             line = line[:77] + "..."
+        if len(message) > 120:  # a word quoted from an overlong line
+            message = message[:117] + "..."
         return InputError(f"{self.path}: line {number}: {message} (got {line!r})")
 
 

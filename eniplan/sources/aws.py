@@ -91,6 +91,8 @@ class AwsCollector:
         self._session = session  # a ready session (the sandbox's); else the profile's
         self.progress = progress
         self.client_hook = client_hook
+        if session is None and options.endpoint_url is None:
+            _check_endpoint_environment()
         self._config = Config(
             # Throttling is retried by botocore; adaptive mode also slows the client down.
             retries=_retry_settings(),
@@ -107,6 +109,8 @@ class AwsCollector:
             return boto3.Session(profile_name=self.options.profile)
         except botocore.exceptions.ProfileNotFound as error:
             raise InputError(f"--profile: {error}") from None
+        except botocore.exceptions.BotoCoreError as error:  # e.g. an unparsable config file
+            raise InputError(f"AWS configuration: {error}") from None
 
     def _client(self, account: _Account, service: str, region: str) -> Any:
         with account.lock:
@@ -188,7 +192,13 @@ class AwsCollector:
             return self.options.regions[0]
         region = self._base_session().region_name
         if region:
-            return region
+            try:
+                return values.region_name(region)
+            except ValueError as error:
+                raise InputError(
+                    f"the region of the AWS configuration (AWS_DEFAULT_REGION or the profile): "
+                    f"{error}"
+                ) from None
         if self.options.all_regions:
             return "us-east-1"
         raise InputError(
@@ -346,11 +356,35 @@ class AwsCollector:
         return images
 
 
+RETRY_MODES = ("legacy", "standard", "adaptive")
+ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL_STS")
+
+
+def _check_endpoint_environment() -> None:
+    """The endpoint variables botocore reads, checked here rather than in botocore's
+    ValueError halfway through the collection."""
+    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
+        return
+    for name in ENDPOINT_VARIABLES:
+        value = os.environ.get(name)
+        if value:
+            try:
+                values.endpoint_url(value)
+            except ValueError as error:
+                raise InputError(f"{name}: {error}") from None
+
+
 def _retry_settings() -> Any:
     """Adaptive retries for throttling; the standard AWS_MAX_ATTEMPTS / AWS_RETRY_MODE win."""
-    settings: dict[str, Any] = {"mode": os.environ.get("AWS_RETRY_MODE") or "adaptive"}
-    if not os.environ.get("AWS_MAX_ATTEMPTS"):
+    mode = os.environ.get("AWS_RETRY_MODE") or "adaptive"
+    if mode not in RETRY_MODES:
+        raise InputError(f"AWS_RETRY_MODE: {mode!r} is not one of {', '.join(RETRY_MODES)}")
+    settings: dict[str, Any] = {"mode": mode}
+    attempts = os.environ.get("AWS_MAX_ATTEMPTS")
+    if not attempts:
         settings["max_attempts"] = RETRY_ATTEMPTS
+    elif not (attempts.isascii() and attempts.isdigit()) or not 0 < int(attempts) <= 1000:
+        raise InputError(f"AWS_MAX_ATTEMPTS: {attempts!r} is not a number from 1 to 1000")
     return settings
 
 

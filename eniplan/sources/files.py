@@ -104,12 +104,27 @@ def _files(path: str) -> list[str]:
     return [path]
 
 
+def _decode(data: bytes, name: str) -> str:
+    """JSON text in UTF-8, or UTF-16/32 with their byte order mark (what Windows
+    PowerShell's `>` writes); anything else is not text."""
+    encoding = json.detect_encoding(data)
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"{name}: not text (expected UTF-8 JSON; byte {error.start} is not {encoding})"
+        ) from None
+
+
 def _load(file: str) -> Any:
     name = "<stdin>" if file == STDIN else file
     try:
-        text = sys.stdin.read() if file == STDIN else Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{name}: cannot read: {error}") from None
+        text = sys.stdin.read() if file == STDIN else _decode(Path(file).read_bytes(), name)
+    except OSError as error:
+        raise InputError(f"{name}: cannot read: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise InputError(f"{name}: not text (expected UTF-8 JSON; byte {error.start})") from None
+    text = text.removeprefix("\ufeff")  # a byte order mark (PowerShell's redirections)
     if not text.strip():
         raise InputError(f"{name}: file is empty (expected JSON)")
     try:

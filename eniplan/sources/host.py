@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -67,15 +68,22 @@ def capture_live(netns: str | None = None) -> HostState:
     )
 
 
+STDIN = "-"
+
+
+def _origin(path: str) -> str:
+    return "<stdin>" if path == STDIN else path
+
+
 def _read(path: str, option: str) -> str:
     try:
-        data = Path(path).read_bytes()
+        data = sys.stdin.buffer.read() if path == STDIN else Path(path).read_bytes()
     except OSError as error:
         raise InputError(f"{option} {path}: cannot read: {error.strerror}") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise InputError(f"{path}: not text (byte {error.start} is not UTF-8)") from None
+        raise InputError(f"{_origin(path)}: not text (byte {error.start} is not UTF-8)") from None
 
 
 def load_captured(
@@ -83,13 +91,15 @@ def load_captured(
 ) -> HostState:
     """The state from captured text files; rules and routes may come in several files
     (`ip rule` and `ip -6 rule`, one or two files each)."""
+    if [addr_path, *rule_paths, *route_paths].count(STDIN) > 1:
+        raise InputError("--ip-addr, --ip-rule, --ip-route: only one of them can be '-' (stdin)")
     addr_text = _read(addr_path, "--ip-addr")
-    links = iptext.parse_addr(addr_text, addr_path)
+    links = iptext.parse_addr(addr_text, _origin(addr_path))
     rules: list[Rule] = []
     v4_rule_text: list[str] = []
     for path in rule_paths:
         taken = frozenset(rule.family for rule in rules)
-        parsed = iptext.parse_rules(_read(path, "--ip-rule"), path, taken)
+        parsed = iptext.parse_rules(_read(path, "--ip-rule"), _origin(path), taken)
         twice = taken & {rule.family for rule in parsed}
         if twice:
             raise InputError(
@@ -99,7 +109,7 @@ def load_captured(
         v4_rule_text += [f"{r.priority}:\t{r.text}" for r in parsed if r.family == 4]
     routes: list[Route] = []
     for path in route_paths:
-        routes += iptext.parse_routes(_read(path, "--ip-route"), path)
+        routes += iptext.parse_routes(_read(path, "--ip-route"), _origin(path))
     families = frozenset(rule.family for rule in rules)
     notes = []
     if 6 not in families:

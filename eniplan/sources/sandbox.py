@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.exceptions
 import yaml
 
 from eniplan import values
@@ -103,78 +104,184 @@ def _parse_scenario(document: Any, origin: str, name: str) -> Scenario:
     def fail(where: str, message: str) -> InputError:
         return InputError(f"{origin}: {where}: {message}")
 
+    def check(where: str, validator: Any, value: Any) -> Any:
+        try:
+            return validator(value)
+        except ValueError as error:
+            raise fail(where, str(error)) from None
+
+    def flag(where: str, value: Any, default: bool) -> bool:
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise fail(where, f"expected true or false, got {value!r}")
+        return value
+
+    def text(where: str, value: Any, default: str) -> str:
+        if value is None:
+            return default
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise fail(where, f"expected text, got {type(value).__name__}")
+        return str(value)
+
+    def strings(where: str, value: Any) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise fail(where, f"expected a list, got {type(value).__name__}")
+        return value
+
+    def reference(where: str, value: Any, section: str) -> str:
+        if not isinstance(value, str) or value not in sections[section]:
+            raise fail(where, f"{value!r} is not one of the {section} of the scenario")
+        return value
+
     if not isinstance(document, dict):
         raise fail("top level", "expected a mapping")
     try:
         region = values.region_name(document.get("region"))
     except ValueError as error:
         raise fail("region", str(error)) from None
+    seed = document.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise fail("seed", f"expected a whole number from 0 to {2**32 - 1}, got {seed!r}")
     sections = {}
     for key in ("vpcs", "subnets", "images", "route_tables"):
         section = document.get(key) or {}
         if not isinstance(section, dict) or not all(isinstance(v, dict) for v in section.values()):
             raise fail(key, "expected a mapping of names to mappings")
         sections[key] = section
+    for key, vpc in sections["vpcs"].items():
+        if not flag(f"vpcs.{key}.default", vpc.get("default"), False):
+            check(f"vpcs.{key}.cidr", values.ipv4_network, vpc.get("cidr"))
+        flag(f"vpcs.{key}.ipv6", vpc.get("ipv6"), False)
     for key, subnet in sections["subnets"].items():
-        if subnet.get("vpc") not in sections["vpcs"]:
-            raise fail(f"subnets.{key}.vpc", f"{subnet.get('vpc')!r} is not a VPC of the scenario")
+        vpc_name = reference(f"subnets.{key}.vpc", subnet.get("vpc"), "vpcs")
+        check(f"subnets.{key}.cidr", values.ipv4_network, subnet.get("cidr"))
+        zone = check(f"subnets.{key}.zone", values.availability_zone, subnet.get("zone"))
+        if values.region_of_zone(zone) != region:
+            raise fail(f"subnets.{key}.zone", f"{zone!r} is not a zone of region {region}")
+        wants_ipv6 = flag(f"subnets.{key}.ipv6", subnet.get("ipv6"), False)
+        if wants_ipv6 and not sections["vpcs"][vpc_name].get("ipv6"):
+            raise fail(f"subnets.{key}.ipv6", f"VPC {vpc_name} has no IPv6 (set its ipv6: true)")
+    for key, image in sections["images"].items():
+        check(f"images.{key}.id", lambda v: values.resource_id("ami", v), image.get("id"))
+        if not isinstance(image.get("name"), str):
+            raise fail(f"images.{key}.name", "expected the image name (text)")
+        for field_name in ("description", "owner", "platform", "platform_details"):
+            text(f"images.{key}.{field_name}", image.get(field_name), "")
+    for key, table in sections["route_tables"].items():
+        reference(f"route_tables.{key}.vpc", table.get("vpc"), "vpcs")
+        for s_index, subnet_name in enumerate(
+            strings(f"route_tables.{key}.subnets", table.get("subnets"))
+        ):
+            reference(f"route_tables.{key}.subnets[{s_index}]", subnet_name, "subnets")
     instances = []
-    for index, item in enumerate(document.get("instances") or []):
+    used: dict[str, str] = {}  # address -> where it was given
+    for index, item in enumerate(strings("instances", document.get("instances"))):
         where = f"instances[{index}]"
         if not isinstance(item, dict):
             raise fail(where, "expected a mapping")
         image_ref = item.get("image")
-        if image_ref not in sections["images"] and not str(image_ref).startswith("ami-"):
+        if not isinstance(image_ref, str) or (
+            image_ref not in sections["images"] and not image_ref.startswith("ami-")
+        ):
             raise fail(
                 f"{where}.image",
                 f"{image_ref!r} is neither an image of the scenario nor an AMI ID (an AMI "
                 "ID that no image defines is an unknown or deregistered AMI)",
             )
+        if image_ref not in sections["images"]:
+            check(f"{where}.image", lambda v: values.resource_id("ami", v), image_ref)
         enis = []
-        for e_index, eni in enumerate(item.get("enis") or []):
+        for e_index, eni in enumerate(strings(f"{where}.enis", item.get("enis"))):
             e_where = f"{where}.enis[{e_index}]"
-            if not isinstance(eni, dict) or eni.get("subnet") not in sections["subnets"]:
+            if (
+                not isinstance(eni, dict)
+                or not isinstance(eni.get("subnet"), str)
+                or eni["subnet"] not in sections["subnets"]
+            ):
                 raise fail(f"{e_where}.subnet", "expected a subnet of the scenario")
-            enis.append(
-                EniSpec(
-                    subnet=eni["subnet"],
-                    ip=str(eni.get("ip", "")),
-                    secondary_ips=tuple(str(ip) for ip in eni.get("secondary_ips", [])),
-                    ipv4_prefixes=tuple(str(p) for p in eni.get("ipv4_prefixes", [])),
-                    ipv6_count=int(eni.get("ipv6_count", 0)),
-                    source_dest_check=bool(eni.get("source_dest_check", True)),
-                    later_secondary_ips=tuple(str(ip) for ip in eni.get("later_secondary_ips", [])),
+
+            def addresses(key: str, validator: Any, where: str = e_where, eni: Any = eni) -> Any:
+                return tuple(
+                    str(check(f"{where}.{key}[{i}]", validator, v))
+                    for i, v in enumerate(strings(f"{where}.{key}", eni.get(key)))
                 )
+
+            ipv6_count = eni.get("ipv6_count", 0)
+            if not isinstance(ipv6_count, int) or isinstance(ipv6_count, bool):
+                raise fail(f"{e_where}.ipv6_count", f"expected a number, got {ipv6_count!r}")
+            if not 0 <= ipv6_count <= 50:
+                raise fail(f"{e_where}.ipv6_count", f"{ipv6_count} is not from 0 to 50")
+            if ipv6_count and not sections["subnets"][eni["subnet"]].get("ipv6"):
+                raise fail(
+                    f"{e_where}.ipv6_count",
+                    f"subnet {eni['subnet']} has no IPv6 (set its ipv6: true)",
+                )
+            ip = check(f"{e_where}.ip", values.ipv4_address, eni.get("ip"))
+            cidr = values.ipv4_network(sections["subnets"][eni["subnet"]]["cidr"])
+            if ip not in cidr:
+                raise fail(f"{e_where}.ip", f"{ip} is not in subnet {eni['subnet']} ({cidr})")
+            spec = EniSpec(
+                subnet=eni["subnet"],
+                ip=str(ip),
+                secondary_ips=addresses("secondary_ips", values.ipv4_address),
+                ipv4_prefixes=addresses("ipv4_prefixes", values.ipv4_network),
+                ipv6_count=ipv6_count,
+                source_dest_check=flag(
+                    f"{e_where}.source_dest_check", eni.get("source_dest_check"), True
+                ),
+                later_secondary_ips=addresses("later_secondary_ips", values.ipv4_address),
             )
+            for address in (spec.ip, *spec.secondary_ips, *spec.later_secondary_ips):
+                if address in used:  # EC2 gives an address to one ENI only
+                    raise fail(f"{e_where}", f"{address} is already given at {used[address]}")
+                used[address] = e_where
+            enis.append(spec)
         if not enis:
             raise fail(f"{where}.enis", "an instance needs at least one ENI")
         routes = []
-        for r_index, route in enumerate(item.get("routes") or []):
-            if (
-                not isinstance(route, dict)
-                or route.get("route_table") not in sections["route_tables"]
-            ):
-                raise fail(f"{where}.routes[{r_index}]", "expected a route_table of the scenario")
-            routes.append((str(route["route_table"]), str(route.get("destination", "0.0.0.0/0"))))
+        for r_index, route in enumerate(strings(f"{where}.routes", item.get("routes"))):
+            r_where = f"{where}.routes[{r_index}]"
+            if not isinstance(route, dict):
+                raise fail(r_where, "expected a mapping with route_table and destination")
+            table_name = reference(
+                f"{r_where}.route_table", route.get("route_table"), "route_tables"
+            )
+            destination = check(
+                f"{r_where}.destination", values.ipv4_network, route.get("destination", "0.0.0.0/0")
+            )
+            routes.append((table_name, str(destination)))
+        tags = item.get("tags") or {}
+        if not isinstance(tags, dict):
+            raise fail(f"{where}.tags", f"expected a mapping of keys to values, got {tags!r}")
         instances.append(
             InstanceSpec(
-                name=str(item.get("name", f"instance-{index}")),
-                story=str(item.get("story", "")),
-                image=str(item["image"]),
-                type=str(item.get("type", "t3.micro")),
+                name=text(f"{where}.name", item.get("name"), f"instance-{index}"),
+                story=text(f"{where}.story", item.get("story"), ""),
+                image=image_ref,
+                type=text(f"{where}.type", item.get("type"), "t3.micro"),
                 enis=tuple(enis),
-                source_dest_check=bool(item.get("source_dest_check", True)),
-                tags={str(k): str(v) for k, v in (item.get("tags") or {}).items()},
+                source_dest_check=flag(
+                    f"{where}.source_dest_check", item.get("source_dest_check"), True
+                ),
+                tags={
+                    text(f"{where}.tags", k, ""): text(f"{where}.tags.{k}", v, "")
+                    for k, v in tags.items()
+                },
                 routes=tuple(routes),
-                user_data=str(item.get("user_data", "")),
-                eniplan_user_data=bool(item.get("eniplan_user_data", False)),
+                user_data=text(f"{where}.user_data", item.get("user_data"), ""),
+                eniplan_user_data=flag(
+                    f"{where}.eniplan_user_data", item.get("eniplan_user_data"), False
+                ),
             )
         )
     return Scenario(
         name=name,
-        description=str(document.get("description", "")),
+        description=text("description", document.get("description"), ""),
         region=region,
-        seed=int(document.get("seed", 0)),
+        seed=seed,
         vpcs=sections["vpcs"],
         subnets=sections["subnets"],
         images=sections["images"],
@@ -272,7 +379,7 @@ class _Seeder:
                 TagSpecifications=self._tags("route-table", {"Name": name}),
             )["RouteTable"]["RouteTableId"]
             self.route_table_ids[name] = table_id
-            for subnet in table.get("subnets", []):
+            for subnet in table.get("subnets") or []:
                 self.ec2.associate_route_table(
                     RouteTableId=table_id, SubnetId=self.subnet_ids[subnet]
                 )
@@ -302,14 +409,14 @@ class _Seeder:
                 backend,
                 ami_id=values.resource_id("ami", image["id"]),
                 name=str(image["name"]),
-                description=str(image.get("description", "")),
-                owner_id=str(image.get("owner", SANDBOX_ACCOUNT)),
+                description=str(image.get("description") or ""),
+                owner_id=str(image.get("owner") or SANDBOX_ACCOUNT),
                 public=True,
                 platform=image.get("platform"),
                 region_name=self.scenario.region,
             )
             # moto serialises any attribute named like an API field
-            setattr(ami, "platform_details", str(image.get("platform_details", "Linux/UNIX")))  # noqa: B010
+            setattr(ami, "platform_details", str(image.get("platform_details") or "Linux/UNIX"))  # noqa: B010
             backend.amis[ami.id] = ami
 
     def _instance(self, spec: InstanceSpec) -> None:
@@ -429,7 +536,12 @@ def sandbox_collection(name_or_path: str = DEFAULT_SCENARIO) -> Collection:
         raise InputError("--sandbox needs moto: pip install 'eniplan[sandbox]'") from None
     with _isolated_environment(), mock_aws():
         mock_random.seed(scenario.seed)  # the same IDs and MACs on every run
-        _Seeder(scenario).seed()
+        try:
+            _Seeder(scenario).seed()
+        except botocore.exceptions.ClientError as error:
+            # a value the checks above let through and the EC2 API (moto) refuses
+            message = error.response.get("Error", {}).get("Message") or str(error)
+            raise InputError(f"scenario {scenario.name}: EC2 refused it: {message}") from None
         session = boto3.Session(region_name=scenario.region)
         collector = AwsCollector(AwsOptions(regions=(scenario.region,)), session=session)
         return collector.collect()

@@ -483,4 +483,13 @@ def _with_enis(instance: Instance, enis: list[Eni], where: Where) -> Instance:
     macs = [eni.mac for eni in enis]
     if len(set(macs)) != len(macs):
         where.fail("two ENIs of the instance share one MAC address")
+    owners: dict[object, str] = {}
+    for eni in enis:
+        for address in (*eni.ipv4_addresses, *eni.ipv6_addresses):
+            if address in owners:
+                where.fail(
+                    f"address {address} is on ENI {owners[address]} and again on "
+                    f"{eni.eni_id} (an address belongs to one ENI, once)"
+                )
+            owners[address] = eni.eni_id
     return replace(instance, enis=tuple(enis))

@@ -235,7 +235,8 @@ def parse_plan_text(text: str, origin: str) -> TfPlan:
     try:
         document = json.loads(text, object_hook=_slim)
     except json.JSONDecodeError as error:
-        ends_early = error.pos >= len(text.rstrip()) - 1
+        # a JSON document cut short; not a file that never was JSON (binary, a bare word)
+        ends_early = text.lstrip()[:1] in ("{", "[") and error.pos >= len(text.rstrip()) - 1
         what = "truncated JSON: it ends early" if ends_early else "not JSON"
         raise InputError(
             f"{origin}: {what} ({error.msg} at line {error.lineno} column {error.colno})"
@@ -256,7 +257,12 @@ def _check_format(document: Any, origin: str) -> str:
             f"{origin}: not a Terraform plan (no format_version: expected the output of "
             "`terraform show -json PLANFILE`)"
         )
-    match = _FORMAT.fullmatch(version) if isinstance(version, str) else None
+    if not isinstance(version, str):
+        raise InputError(
+            f'{origin}: format_version: expected a string like "1.2", got '
+            f"{type(version).__name__} {version!r}"
+        )
+    match = _FORMAT.fullmatch(version)
     if match is None or not ((match[1] == "0" and int(match[2]) >= 1) or match[1] == "1"):
         raise InputError(
             f"{origin}: format_version {version!r} is not supported (expected 0.1 to 1.x, "
@@ -288,6 +294,14 @@ def _list(value: Any, origin: str, where: str) -> list[Any]:
     return value
 
 
+def _type(resource: dict[str, Any], origin: str, where: str) -> str | None:
+    """The resource's `type`, a string (None when absent)."""
+    kind = resource.get("type")
+    if kind is not None and not isinstance(kind, str):
+        raise InputError(f"{origin}: {where}.type: expected a string, got {type(kind).__name__}")
+    return kind
+
+
 def _configurations(
     document: dict[str, Any], origin: str
 ) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, str]]:
@@ -308,7 +322,7 @@ def _configurations(
             resource = _object(resource, origin, place)
             if (
                 resource.get("mode", "managed") != "managed"
-                or resource.get("type") not in RELEVANT_TYPES
+                or _type(resource, origin, place) not in RELEVANT_TYPES
             ):
                 continue
             address = f"{resource.get('type')}.{resource.get('name')}"
@@ -374,7 +388,7 @@ def plan_from_document(document: Any, origin: str) -> TfPlan:
     scanned = 0
     for change, where in _changes(document, origin):
         scanned += 1
-        type_ = change.get("type")
+        type_ = _type(change, origin, where)
         if change.get("mode", "managed") != "managed" or type_ not in RELEVANT_TYPES:
             continue
         name = change.get("name")
@@ -429,11 +443,19 @@ def read_user_data_files(paths: Iterable[str]) -> list[tuple[str, bytes]]:
     found: list[tuple[str, bytes]] = []
     for name in paths:
         path = Path(name)
-        files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+        named = not path.is_dir()
+        files = [path] if named else sorted(p for p in path.iterdir() if p.is_file())
         for file in files:
             try:
                 with file.open("rb") as stream:
-                    found.append((str(file), stream.read(USER_DATA_FILE_MAX + 1)))
+                    data = stream.read(USER_DATA_FILE_MAX + 1)
             except OSError as error:
                 raise InputError(f"--user-data: {file}: cannot read: {error.strerror}") from None
-    return [(name, data) for name, data in found if len(data) <= USER_DATA_FILE_MAX]
+            if len(data) <= USER_DATA_FILE_MAX:
+                found.append((str(file), data))
+            elif named:  # in a directory, other files are skipped
+                raise InputError(
+                    f"--user-data: {file}: larger than {USER_DATA_FILE_MAX} bytes: not user "
+                    "data (EC2 takes at most 16 KiB)"
+                )
+    return found
