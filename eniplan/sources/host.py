@@ -9,21 +9,19 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from eniplan import values
+from eniplan.agent.imds import ENDPOINTS, Imds, ImdsError
 from eniplan.doctor import ipjson, iptext
 from eniplan.doctor.model import HostState, ImdsEni, ImdsInfo, Link, Route, Rule
 from eniplan.doctor.simulate import host_route
 from eniplan.errors import InputError
 
-IMDS_URL = "http://169.254.169.254/latest"
 IMDS_TIMEOUT = 1.0  # seconds, per request
-TOKEN_TTL = 60  # seconds: the token only lives for this run
+IMDS_DEADLINE = 2.0  # seconds for the probe: off EC2 the doctor must not hang
 
 
 def _ip(netns: str | None, *args: str) -> str:
@@ -160,30 +158,21 @@ def routes_with_local(links: Sequence[Link], routes: tuple[Route, ...]) -> tuple
 Fetch = Callable[[str], str | None]
 
 
-def imds_fetcher(base: str = IMDS_URL, timeout: float = IMDS_TIMEOUT) -> Fetch | None:
-    """A GET function bound to an IMDSv2 session token, or None when IMDS does not answer
-    (not on EC2, IMDS disabled, hop limit). Never falls back to IMDSv1."""
-    request = urllib.request.Request(
-        f"{base}/api/token",
-        method="PUT",
-        headers={"X-aws-ec2-metadata-token-ttl-seconds": str(TOKEN_TTL)},
-    )
+def imds_fetcher(
+    endpoints: Sequence[str] = ENDPOINTS, timeout: float = IMDS_TIMEOUT
+) -> Fetch | None:
+    """A GET function on the agent's IMDSv2 client (a token first, no proxy, never
+    IMDSv1), or None when IMDS does not answer (not on EC2, IMDS disabled, hop limit)."""
+    client = Imds(endpoints, deadline=IMDS_DEADLINE, timeout=timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            token = response.read(256).decode("ascii", "replace").strip()
-    except (OSError, urllib.error.URLError, ValueError):
-        return None
-    if not token:
+        client.get("mac")  # the token and one read: is anyone there?
+    except ImdsError:
         return None
 
     def fetch(path: str) -> str | None:
-        get = urllib.request.Request(
-            f"{base}/meta-data/{path}", headers={"X-aws-ec2-metadata-token": token}
-        )
         try:
-            with urllib.request.urlopen(get, timeout=timeout) as response:
-                return str(response.read(65536).decode("utf-8", "replace"))
-        except (OSError, urllib.error.URLError, ValueError):
+            return client.get(path)
+        except ImdsError:
             return None
 
     return fetch
