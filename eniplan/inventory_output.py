@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from itertools import groupby
 from typing import Any
 
@@ -180,7 +179,3 @@ def print_inventory(
             console.print(eni_table(instance, inventory))
             console.print()
     console.print(summary_line(inventory))
-
-
-def multi_eni(instances: Iterable[Instance]) -> list[Instance]:
-    return [i for i in instances if len(i.enis) > 1]

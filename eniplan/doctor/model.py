@@ -61,10 +61,6 @@ def group_key(value: str | int) -> str:
     return "0" if text == "default" else text
 
 
-def family_of(address: IPAddress | IPNetwork | IPInterface) -> int:
-    return address.version
-
-
 @dataclass(frozen=True)
 class Address:
     interface: str
