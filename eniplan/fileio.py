@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from eniplan.errors import InputError
@@ -20,7 +21,6 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o
     if not os.fspath(path):
         raise InputError("-o: the output path is empty (expected a file path)")
     target = Path(path)
-    payload = data.encode() if isinstance(data, str) else data
     if target.is_symlink():
         target = Path(os.path.realpath(target))
     try:
@@ -30,19 +30,42 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o
     if status is not None and stat.S_ISDIR(status.st_mode):
         raise InputError(f"{path}: is a directory (expected a file path)")
     if status is not None and not stat.S_ISREG(status.st_mode):
-        _write_in_place(path, target, payload)
+        _write_in_place(path, target, data.encode() if isinstance(data, str) else data)
         return
+    write_all_atomic([(target, data, mode)])
+
+
+def write_all_atomic(files: Sequence[tuple[Path, str | bytes, int]]) -> None:
+    """Write several regular files as one: each goes to a temporary file beside its target
+    first; only when all are on disk are they renamed over their targets. A failure while
+    writing leaves every target as it was."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for target, data, mode in files:
+            staged.append((_stage(target, data, mode), target))
+        for temporary, target in staged:
+            try:
+                os.replace(temporary, target)
+            except OSError as error:
+                raise InputError(f"{target}: cannot write: {error.strerror}") from None
+    finally:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)  # only those not renamed are still there
+
+
+def _stage(target: Path, data: str | bytes, mode: int) -> Path:
+    """`data` in a temporary file beside `target`, flushed to disk, with `mode`."""
+    payload = data.encode() if isinstance(data, str) else data
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         if directory.exists():
-            raise InputError(f"{path}: {directory} is not a directory")
-        raise InputError(f"{path}: directory {directory} does not exist")
+            raise InputError(f"{target}: {directory} is not a directory")
+        raise InputError(f"{target}: directory {directory} does not exist")
     try:
-        handle, temporary = tempfile.mkstemp(
-            dir=directory, prefix=f".{target.name}.", suffix=".tmp"
-        )
+        handle, name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as error:
         raise InputError(f"{target}: cannot write: {error.strerror}") from None
+    temporary = Path(name)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(payload)
@@ -51,13 +74,13 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, mode & ~umask)
-        os.replace(temporary, target)
     except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise InputError(f"{target}: cannot write: {error.strerror}") from None
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+    return temporary
 
 
 def _write_in_place(path: str | os.PathLike[str], target: Path, payload: bytes) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from eniplan.errors import InputError
-from eniplan.fileio import write_atomic
+from eniplan.fileio import write_all_atomic, write_atomic
 
 OLD = "old content\n"
 
@@ -175,3 +175,38 @@ def test_cannot_create_temporary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert str(target) in str(raised.value)
     assert os.strerror(errno.EACCES) in str(raised.value)
     assert _entries(tmp_path) == []
+
+
+def test_write_all_atomic_changes_nothing_when_one_file_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    first.write_text("old a")
+    calls = []
+    real_fsync = os.fsync
+
+    def failing_fsync(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(InputError, match=r"b\.txt: cannot write: No space left on device"):
+        write_all_atomic([(first, "new a", 0o644), (second, "new b", 0o644)])
+    assert first.read_text() == "old a" and not second.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]  # no temporary left
+
+
+def test_render_to_a_directory_writes_all_or_nothing(tmp_path: Path) -> None:
+    from eniplan.render.base import RenderedFile, Rendering
+    from eniplan.render.files import write_renderings
+
+    renderings = [
+        Rendering("t", "i-0123456789abcdef0", (RenderedFile("/etc/a.conf", "a"),)),
+        Rendering("t", "i-0123456789abcdef1", (RenderedFile("/etc/b.conf", "b"),)),
+    ]
+    (tmp_path / "i-0123456789abcdef1").write_text("a file where a directory must go")
+    with pytest.raises(InputError, match="cannot create directory"):
+        write_renderings(str(tmp_path), renderings)
+    assert not (tmp_path / "i-0123456789abcdef0" / "etc" / "a.conf").exists()

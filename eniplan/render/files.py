@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from eniplan.errors import InputError
-from eniplan.fileio import write_atomic
+from eniplan.fileio import write_all_atomic
 from eniplan.render.base import Rendering
 
 
@@ -27,7 +27,7 @@ def _check_output_dir(root: Path) -> None:
 
 
 def write_renderings(output_dir: str, renderings: Iterable[Rendering]) -> list[Path]:
-    """Write every file atomically; each lands whole or not at all."""
+    """Write every file of every rendering as one: all land, or none changes."""
     if not output_dir:
         raise InputError("-o: the output directory is empty (expected a directory path)")
     root = Path(output_dir)
@@ -37,12 +37,10 @@ def write_renderings(output_dir: str, renderings: Iterable[Rendering]) -> list[P
         for rendering in renderings
         for file in rendering.files
     ]
-    written = []
-    for path, file in planned:
+    for path, _ in planned:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise InputError(f"{path.parent}: cannot create directory: {error.strerror}") from None
-        write_atomic(path, file.content, mode=file.mode)
-        written.append(path)
-    return written
+    write_all_atomic([(path, file.content, file.mode) for path, file in planned])
+    return [path for path, _ in planned]
