@@ -409,9 +409,9 @@ def plan(output_format: str, **params: Any) -> None:
 @click.option(
     "--persist",
     type=click.Choice(PERSIST_CHOICES),
-    default="auto",
-    show_default=True,
-    help="cloud-init only: how the routing is made persistent (auto: by the AMI's OS).",
+    default=None,
+    help="cloud-init and terraform, static mode: how the routing is made persistent "
+    "(default auto: by the AMI's OS).",
 )
 @click.option(
     "-o",
@@ -420,7 +420,9 @@ def plan(output_format: str, **params: Any) -> None:
     default=None,
     help="Write DIR/INSTANCE_ID/<path on the instance> (required unless one file results).",
 )
-def render(target: str, mode: str, persist: str, output_dir: str | None, **params: Any) -> None:
+def render(
+    target: str, mode: str, persist: str | None, output_dir: str | None, **params: Any
+) -> None:
     """Render the plan as persistent configuration for one network stack.
 
     One instance and one file go to stdout; otherwise pass -o DIR. Instances with nothing
@@ -437,7 +439,7 @@ def render(target: str, mode: str, persist: str, output_dir: str | None, **param
         _render_dynamic(target, persist, output_dir, params)
         return
     plans = _plans(params)
-    options = RenderOptions(mode=mode, persist=persist)
+    options = RenderOptions(mode=mode, persist=persist or "auto")
     renderings = []
     skipped = []  # said after the output is written: an error stays the only line
     for instance_plan in plans:
@@ -500,7 +502,7 @@ def _render_notes(renderings: list[Rendering], skipped: list[str]) -> None:
 
 
 def _render_dynamic(
-    target: str, persist: str, output_dir: str | None, params: dict[str, Any]
+    target: str, persist: str | None, output_dir: str | None, params: dict[str, Any]
 ) -> None:
     """--mode dynamic: the same user data for every instance, so no inventory at all."""
     from eniplan.render import dynamic
@@ -522,7 +524,7 @@ def _render_dynamic(
     given = [
         option for name, option in options.items() if params.get(name) not in (None, (), False)
     ]
-    if persist != "auto":
+    if persist is not None:
         given.append("--persist")
     if given:
         raise InputError(

@@ -343,7 +343,8 @@ def test_the_user_data_is_under_16_kb_and_the_same_for_all(
 
 
 @pytest.mark.parametrize("argv", [["--sandbox"], ["--instance-id", "i-0123456789abcdef0"],
-                                  ["--persist", "netplan"], ["--force"]])  # fmt: skip
+                                  ["--persist", "netplan"], ["--persist", "auto"],
+                                  ["--force"]])  # fmt: skip
 def test_dynamic_mode_takes_no_inventory(
     argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
