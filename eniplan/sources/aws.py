@@ -202,7 +202,7 @@ class AwsCollector:
         if self.options.all_regions:
             return "us-east-1"
         raise InputError(
-            "no region: pass --region (repeatable) or --all-regions, or set AWS_REGION "
+            "no region: pass --region (repeatable) or --all-regions, or set AWS_DEFAULT_REGION "
             "or a region in your AWS profile"
         )
 
