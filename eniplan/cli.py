@@ -311,13 +311,11 @@ def inspect(output_format: str, multi_eni_only: bool, **params: Any) -> None:
       eniplan inspect --region eu-west-1 --tag team=payments --multi-eni-only
       eniplan inspect --inventory ./aws-cli-dumps/ --format json
     """
-    request = inventory_request(params)
-    inventory = _with_progress(lambda progress: load_inventory(request, progress))
+    inventory = _load(inventory_request(params))
     if multi_eni_only:
         inventory = inventory.select(
             [i.instance_id for i in inventory.instances if len(i.enis) > 1]
         )
-    _report_problems(inventory.problems)
     if output_format == "json":
         click.echo(json.dumps(inventory_json(inventory), indent=2))
     else:
@@ -350,16 +348,25 @@ def plan_options(command: F) -> F:
     return command
 
 
-def _plans(params: dict[str, Any]) -> list[InstancePlan]:
-    options = PlanOptions(
+def _plan_options(params: dict[str, Any]) -> PlanOptions:
+    """The planning options (plan_options), taken out of a command's parameters."""
+    return PlanOptions(
         table_base=check_table_base(params.pop("table_base")),
         guard=not params.pop("no_guard"),
         force=params.pop("force"),
     )
-    request = inventory_request(params)
-    inventory = _with_progress(lambda progress: load_inventory(request, progress))
+
+
+def _load(request: InventoryRequest) -> Inventory:
+    """The inventory the options ask for, with a progress display; problems on stderr."""
+    inventory: Inventory = _with_progress(lambda progress: load_inventory(request, progress))
     _report_problems(inventory.problems)
-    return plan_inventory(inventory, options)
+    return inventory
+
+
+def _plans(params: dict[str, Any]) -> list[InstancePlan]:
+    options = _plan_options(params)
+    return plan_inventory(_load(inventory_request(params)), options)
 
 
 @cli.command()
@@ -686,14 +693,9 @@ def audit(output_format: str, fail_on: str, output: str | None, **params: Any) -
     from eniplan.audit import audit as run_audit
     from eniplan.report.table import print_report
 
-    plan_options_ = PlanOptions(
-        table_base=check_table_base(params.pop("table_base")),
-        guard=not params.pop("no_guard"),
-        force=params.pop("force"),
-    )
+    plan_options_ = _plan_options(params)
     request = inventory_request(params)
-    inventory = _with_progress(lambda progress: load_inventory(request, progress))
-    _report_problems(inventory.problems)
+    inventory = _load(request)
     report = run_audit(
         inventory,
         AuditOptions(plan=plan_options_, source=_source_args(request), fail_on=fail_on),
@@ -924,14 +926,8 @@ def lab(target: str, output_format: str, verbose: bool, **params: Any) -> None:
     )
 
     check_environment()
-    options = PlanOptions(
-        table_base=check_table_base(params.pop("table_base")),
-        guard=not params.pop("no_guard"),
-        force=params.pop("force"),
-    )
-    request = inventory_request(params)
-    inventory = _with_progress(lambda progress: load_inventory(request, progress))
-    _report_problems(inventory.problems)
+    options = _plan_options(params)
+    inventory = _load(inventory_request(params))
     instance = select_instance(inventory, options)
     progress = None
     if verbose:

@@ -12,25 +12,15 @@ from typing import Any
 
 import boto3
 import pytest
+from cli_runner import run
 from moto import mock_aws
 
 from eniplan import userdata
-from eniplan.cli import main
 from eniplan.sources import aws as aws_source
 from eniplan.sources.files import snapshot_document
 from eniplan.sources.sandbox import sandbox_collection
 
 REGION = "eu-west-1"
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")

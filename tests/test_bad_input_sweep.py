@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_runner import assert_one_line_error, run
 
 from eniplan import values
 from eniplan.cli import main
@@ -26,26 +27,6 @@ from eniplan.sources.sandbox import load_scenario
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DOCTOR = FIXTURES / "doctor"
 TFPLAN = FIXTURES / "tfplan" / "format-1.2.json"
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> str:
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got: {err!r}"
-    assert lines[0].startswith("eniplan: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

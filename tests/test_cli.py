@@ -13,24 +13,13 @@ from typing import Any
 
 import boto3
 import pytest
+from cli_runner import assert_one_line_error, run
 
-from eniplan.cli import main
 from eniplan.model import Inventory
 from eniplan.plan import MANAGED, InstancePlan
 from eniplan.sources.sandbox import load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run the CLI in-process; return (exit code, stdout, stderr)."""
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def eniplan_process(env: dict[str, str] | None, *args: str) -> subprocess.CompletedProcess[str]:
@@ -43,16 +32,6 @@ def eniplan_process(env: dict[str, str] | None, *args: str) -> subprocess.Comple
         check=False,
         timeout=120,
     )
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got: {err!r}"
-    assert lines[0].startswith("eniplan: error: ")
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")

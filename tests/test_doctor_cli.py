@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from cli_runner import assert_one_line_error, run
 from netns import Namespace, requires_netns
-from test_cli import assert_one_line_error, run
 
 from eniplan.sources import host
 
