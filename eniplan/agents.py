@@ -71,6 +71,12 @@ def guess_os(instance: Instance, image: Image | None) -> OsGuess:
     return OsGuess(UNKNOWN, evidence=f"AMI {image.image_id} ({image.name}) is not recognised")
 
 
+def predates_rule_protocols(os_guess: OsGuess) -> bool:
+    """True where the kernel is older than Linux 4.17, which added rule protocols: the
+    iproute2 script and the agent's engine need them (RHEL/CentOS 7 ship 3.10)."""
+    return os_guess.family == RHEL_7
+
+
 def policy_routing_agent(os_guess: OsGuess) -> str | None:
     """The agent that already installs per-ENI policy routing on this OS, if any."""
     if os_guess.family in (AMAZON_LINUX_2, AMAZON_LINUX_2023):

@@ -625,6 +625,7 @@ def test_bottleneck(sandbox_plans: dict[str, InstancePlan], tmp_path: Path) -> N
         _apply(lab, plan)
         after = _download(lab, valid)
     (first, second) = (eni.ifname for eni in lab_topology.enis)
+    print(f"bottleneck (tx share, rx share) before: {before}; after: {after}")  # pytest -s
     # before: requests arrive on both, every reply leaves the first interface
     assert 0.35 <= before[second][1] <= 0.65, before
     assert before[second][0] < 0.02, before

@@ -67,8 +67,7 @@ class InstanceContext:
 
     def apply_now_hint(self) -> str:
         """How to apply the fix on the running instance, without a relaunch."""
-        if self.triage.os.family == agents.RHEL_7:
-            # the iproute2 script needs Linux 4.17+ (rule protocols); RHEL/CentOS 7 has 3.10
+        if agents.predates_rule_protocols(self.triage.os):
             return (
                 "render `--target ifcfg` into /etc/sysconfig/network-scripts and run the "
                 "activation commands it prints"

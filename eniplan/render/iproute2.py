@@ -63,7 +63,7 @@ def render(plan: InstancePlan, options: RenderOptions) -> Rendering:
         f"every rule and route it installs carries protocol {PROTOCOL}; it removes "
         f"protocol-{PROTOCOL} entries that the plan no longer has and nothing else",
     ]
-    if plan.os.family == agents.RHEL_7:
+    if agents.predates_rule_protocols(plan.os):
         notes.insert(0, OLD_KERNEL_NOTE)
     return Rendering(
         target=TARGET,
