@@ -114,7 +114,7 @@ def test_ipv6_rules_in_a_second_file(capsys: pytest.CaptureFixture[str], tmp_pat
     ]
     assert not any("IPv6 rules" in note for note in document["notes"])
     code, _, err = run([*argv, "--ip-rule", str(FIXTURES / "seed000-rule-fixed.txt")], capsys)
-    assert_one_line_error(code, err, "IPv4 rules were already given")
+    assert_one_line_error(code, err, "IPv4 rules given twice")
 
 
 def test_captured_needs_all_three(capsys: pytest.CaptureFixture[str]) -> None:
@@ -344,3 +344,85 @@ def test_imds_values_are_validated(key: str, value: str) -> None:
     data = {"network/interfaces/macs/": f"{mac}/", f"network/interfaces/macs/{mac}/{key}": value}
     with pytest.raises(InputError, match=f"IMDS {mac}/{key}"):
         host.read_imds(data.get)
+
+
+# --- captures in any order: the family of every line from its content ----------------------
+
+WG_ADDR = (
+    "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN group default\n"
+    "    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n"
+    "    inet 127.0.0.1/8 scope host lo\n       valid_lft forever preferred_lft forever\n"
+    "2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 qdisc mq state UP group default\n"
+    "    link/ether 02:00:00:00:00:02 brd ff:ff:ff:ff:ff:ff\n"
+    "    inet 10.0.0.10/24 brd 10.0.0.255 scope global eth0\n"
+    "       valid_lft forever preferred_lft forever\n"
+    "    inet6 2001:db8::10/64 scope global \n       valid_lft forever preferred_lft forever\n"
+    "3: wg0: <POINTOPOINT,NOARP,UP,LOWER_UP> mtu 1420 qdisc noqueue state UNKNOWN group default\n"
+    "    link/none \n"
+    "    inet 10.9.0.2/32 scope global wg0\n       valid_lft forever preferred_lft forever\n"
+)
+# wg-quick: its IPv4 rules name no address, nor do the kernel's IPv6 rules
+WG_RULE4 = (
+    "0:\tfrom all lookup local\n32764:\tfrom all lookup main suppress_prefixlength 0\n"
+    "32765:\tnot from all fwmark 0xca6c lookup 51820\n32766:\tfrom all lookup main\n"
+    "32767:\tfrom all lookup default\n"
+)
+WG_RULE6 = "0:\tfrom all lookup local\n32766:\tfrom all lookup main\n"
+WG_ROUTE6 = (
+    "2001:db8::/64 dev eth0 proto kernel metric 256 pref medium\n"
+    "default via fe80::1 dev eth0 proto ra metric 1024 pref medium\n"
+)
+WG_ROUTE4 = (
+    "default dev wg0 table 51820 scope link \n"
+    "default via 10.0.0.1 dev eth0 \n10.0.0.0/24 dev eth0 proto kernel scope link src 10.0.0.10 \n"
+)
+
+
+def test_captures_in_any_order_give_the_same_verdicts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    files = {
+        "addr": WG_ADDR,
+        "r4": WG_RULE4,
+        "r6": WG_RULE6,
+        "r46": WG_RULE4 + WG_RULE6,
+        "r64": WG_RULE6 + WG_RULE4,
+        "t46": WG_ROUTE4 + WG_ROUTE6,
+        "t64": WG_ROUTE6 + WG_ROUTE4,
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+
+    def verdicts(rules: list[str], routes: list[str]) -> dict[str, Any]:
+        argv = ["doctor", "--ip-addr", str(tmp_path / "addr"), "--format", "json"]
+        argv += [word for r in rules for word in ("--ip-rule", str(tmp_path / r))]
+        argv += [word for r in routes for word in ("--ip-route", str(tmp_path / r))]
+        code, out, err = run(argv, capsys)
+        assert code in (0, 1), err
+        document = json.loads(out)
+        return {
+            a["address"]: (a["verdict"], a["toward_internet"]["dev"], a["toward_internet"]["table"])
+            for a in document["addresses"]
+        }
+
+    expected = verdicts(["r4", "r6"], ["t46"])
+    # IPv4 to the internet goes through wg-quick's table 51820 (wg0), IPv6 through main
+    assert expected["10.0.0.10/24"][1:] == ("wg0", "51820")
+    assert expected["2001:db8::10/64"][1:] == ("eth0", "main")
+    for rules, routes in (
+        (["r6", "r4"], ["t64"]),
+        (["r46"], ["t64"]),
+        (["r64"], ["t46"]),
+        (["r64"], ["t64"]),
+    ):
+        assert verdicts(rules, routes) == expected, (rules, routes)
+
+
+def test_readme_capture_recipe_has_no_duplicates() -> None:
+    """`ip route show table all` prints both families on iproute2 4.x and newer: the
+    README's recipe must not append `ip -6 route show table all` to it as well."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("### `eniplan doctor`") :]
+    section = section[: section.index("\n### ")]
+    assert "ip route show table all" in section
+    assert "ip -6 route show table all >>" not in section

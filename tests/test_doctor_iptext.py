@@ -105,7 +105,8 @@ def test_rules_every_selector_and_action() -> None:
     assert [rules[p].action for p in (71, 72, 73, 74)] == [PROHIBIT, BLACKHOLE, UNREACHABLE, NOP]
     assert rules[74].fwmask == 0xFFFFFFFF
     assert rules[75].iif == "vlan5"
-    assert rules[76].unmodelled == ("ipproto tcp", "dport 443") and rules[76].action == LOOKUP
+    assert [s.describe() for s in rules[76].selectors] == ["ipproto tcp", "dport 443"]
+    assert rules[76].action == LOOKUP
     assert rules[77].goto == 99
     assert rules[9999].suppress_ifgroup == "0"
     assert rules[10001].src == ip_network("10.0.0.0/24") and rules[10001].protocol == "static"
@@ -130,11 +131,13 @@ def test_rules_ipv4_then_ipv6_in_one_file() -> None:
     # IPv6 first, then an IPv4 listing without addresses: the other family
     text = "0:\tfrom all lookup local\n5:\tfrom ::/0 lookup 5\n0:\tfrom all lookup local\n"
     assert [r.family for r in iptext.parse_rules(text, "f")] == [6, 6, 4]
-    # a lone listing without any address is `ip rule show`: IPv4 ...
-    assert {r.family for r in iptext.parse_rules("0:\tfrom all lookup local\n", "f")} == {4}
-    # ... unless another file already gave the IPv4 rules
-    lone = iptext.parse_rules("0:\tfrom all lookup local\n", "f", frozenset({4}))
-    assert {r.family for r in lone} == {6}
+    # a lone listing without any address: IPv4 has the kernel's `lookup default` rule
+    v4 = (
+        "0:\tfrom all lookup local\n32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n"
+    )
+    assert {r.family for r in iptext.parse_rules(v4, "f")} == {4}
+    v6 = "0:\tfrom all lookup local\n32766:\tfrom all lookup main\n"
+    assert {r.family for r in iptext.parse_rules(v6, "f")} == {6}
 
 
 def test_routes_types_flags_multipath_and_families() -> None:
@@ -168,11 +171,11 @@ def test_routes_types_flags_multipath_and_families() -> None:
     assert [nh.dev for nh in multipath.nexthops] == ["e0", "e1"]
     assert multipath.nexthops[1].dead and multipath.nexthops[1].weight == 2
     assert (routes[6].type, routes[6].table) == ("local", "local")
-    assert [r.family for r in routes[8:]] == [6, 6, 6, 6, 6]
+    assert [r.family for r in routes[8:]] == [6, 6, 6, 6, 4]
     assert routes[10].dst == ip_network("::/0") and routes[10].nexthops[0].dev == "eth0"
     assert routes[11].type == "unreachable" and routes[11].is_default
-    # `default dev eth1` after IPv6 routes: the nearest known family before it
-    assert routes[12].family == 6
+    # `default dev eth1` without `pref` is IPv4, wherever it is in the file (wg-quick, ppp)
+    assert routes[12].family == 4 and routes[12].dst == ip_network("0.0.0.0/0")
 
 
 BAD_INPUT = [
@@ -211,3 +214,157 @@ def test_bad_input_names_file_and_line(kind: str, text: str, fragment: str) -> N
     message = str(error.value)
     assert message.startswith("captured.txt: ") and fragment in message, message
     assert "\n" not in message
+
+
+# --- every attribute iproute2 6.x prints; the family of each line from its content --------
+
+# `ip route show table all` as iproute2 6.1 prints it on kernel 6.x (from namespaces; the
+# mpls encapsulation, `rt_offload` and a newer word `rt_future` typed after the source)
+ROUTES_6X = (
+    "10.5.0.0/24 via 10.0.0.1 dev e0 table 101 advmss lock 1400 \n"
+    "10.5.1.0/24 via 10.0.0.1 dev e0 table 101 congctl lock cubic \n"
+    "10.5.2.0/24 via 10.0.0.1 dev e0 table 101 rto_min lock 5ms \n"
+    "10.5.3.0/24 via 10.0.0.1 dev e0 table 101 realm 5 \n"
+    "10.5.4.0/24 via 10.0.0.1 dev e0 table 101 mtu lock 1300 window lock 100 rtt lock 20ms "
+    "rttvar 5ms ssthresh 10 cwnd 10 reordering 3 hoplimit 5 initcwnd 10 features ecn "
+    "initrwnd 10 quickack 1 fastopen_no_cookie 1 \n"
+    "10.5.6.0/24 table 101 \n"
+    "\tnexthop via 10.0.0.1 dev e0 weight 2 \n"
+    "\tnexthop via 10.0.0.2 realm 4 dev e0 weight 1 \n"
+    "10.6.0.0/24 tos 0x10 dev e0 table 100 scope link realms 3/4 \n"
+    "10.7.0.0/24  encap ip id 5 src 0.0.0.0 dst 10.0.0.99 ttl 5 tos 0 dev e0 table 100 "
+    "scope link \n"
+    "10.8.0.0/24  encap seg6 mode encap segs 2 [ 2001:db8::1 2001:db8::2 ] dev e0 table 100 "
+    "scope link \n"
+    "10.9.0.0/24  encap mpls  100/200 via 10.0.0.1 dev e0 table 100 \n"
+    "10.12.0.0/24 nhid 7 via 10.0.0.1 dev e0 table 100 rt_offload rt_future \n"
+    "default dev wg0 table 51820 scope link \n"
+    "unreachable default table 9 \n"
+    "2001:db8:5::/64 from 2001:db8::/64 via fe80::1 dev e0 table 200 metric 1024 pref medium\n"
+    "2001:db8:6::/64 via fe80::1 dev e0 table 200 metric 1024 expires 99sec pref medium\n"
+    "2001:db8:7::/64  encap seg6 mode inline segs 2 [ 2001:db8::1 :: ] dev e0 table 200 "
+    "metric 1024 pref medium\n"
+    "2001:db8:9::/64  encap ip6 id 5 src :: dst 2001:db8::99 hoplimit 5 tc 0 dev e0 "
+    "table 101 metric 1024 pref medium\n"
+    "default dev e0 table 200 metric 1024 pref medium\n"
+    "unreachable default dev lo table 9 metric 4294967295 error -101 pref medium\n"
+)
+
+
+def test_every_route_attribute_of_iproute2_6_is_read_and_kept() -> None:
+    routes = {str(r.dst) + r.table: r for r in iptext.parse_routes(ROUTES_6X, "route.txt")}
+    advmss = routes["10.5.0.0/24101"]
+    assert advmss.attributes == ("advmss lock 1400",) and "advmss lock 1400" in advmss.describe()
+    assert routes["10.5.2.0/24101"].attributes == ("rto_min lock 5ms",)
+    assert routes["10.5.1.0/24101"].attributes == ("congctl lock cubic",)
+    assert routes["10.5.4.0/24101"].nexthops[0].gateway == ip_address("10.0.0.1")
+    assert [nh.weight for nh in routes["10.5.6.0/24101"].nexthops] == [2, 1]
+    tos = routes["10.6.0.0/24100"]
+    assert tos.tos == 0x10 and "realms 3/4" in tos.attributes
+    tunnel = routes["10.7.0.0/24100"]
+    # the tunnel's own src/dst/tos are not the route's
+    assert (tunnel.prefsrc, tunnel.tos, tunnel.nexthops[0].dev) == (None, 0, "e0")
+    assert tunnel.attributes[0].startswith("encap ip id 5")
+    mpls = routes["10.9.0.0/24100"]
+    assert mpls.nexthops[0].gateway == ip_address("10.0.0.1")
+    assert mpls.attributes == ("encap mpls 100/200",)
+    offloaded = routes["10.12.0.0/24100"]
+    assert offloaded.nhid == 7 and "rt_offload" in offloaded.flags
+    assert "rt_future" in offloaded.attributes  # unknown: kept, not a reason to refuse
+    # families from each line's content: `pref` only on IPv6, an address wherever there is one
+    assert routes["0.0.0.0/051820"].family == 4 and routes["0.0.0.0/09"].type == "unreachable"
+    assert routes["::/09"].family == 6 and routes["::/0200"].family == 6
+    source = routes["2001:db8:5::/64200"]
+    assert source.src == ip_network("2001:db8::/64") and source.family == 6
+    assert routes["2001:db8:9::/64101"].nexthops[0].dev == "e0"
+
+
+def test_route_family_does_not_depend_on_the_order_of_lines() -> None:
+    lines = ROUTES_6X.replace("\n\t", "\t").splitlines()
+    reordered = "\n".join(reversed(lines)).replace("\t", "\n\t") + "\n"
+    key = sorted(
+        (r.family, str(r.dst), r.table, r.type) for r in iptext.parse_routes(ROUTES_6X, "a")
+    )
+    assert key == sorted(
+        (r.family, str(r.dst), r.table, r.type) for r in iptext.parse_routes(reordered, "b")
+    )
+
+
+def test_rule_selectors_of_newer_iproute2_are_read() -> None:
+    text = (
+        "0:\tfrom all lookup local\n"
+        "5:\tfrom all dscp AF41 lookup 5\n"
+        "6:\tfrom all dscp 0x8/0x38 lookup 6\n"
+        "7:\tfrom all flowlabel 0x1234/0xff00 lookup 7\n"
+        "8:\tfrom all ipproto udp sport 1000/0xff00 dport 53 lookup 8\n"
+        "9:\tfrom all lookup [l3mdev-table]\n"
+        "10:\tnot from all uidrange 1000-2000 fancy_selector 3 lookup 10\n"
+        "11:\tfrom 2001:db8::/64 lookup 11 realms 1/2 \n"
+    )
+    rules = {r.priority: r for r in iptext.parse_rules(text, "f")}
+    assert {r.family for r in rules.values()} == {6}
+    (dscp,) = rules[5].selectors
+    assert (dscp.kind, dscp.value, dscp.mask) == ("dscp", 34, 0x3F)
+    assert (rules[6].selectors[0].value, rules[6].selectors[0].mask) == (8, 0x38)
+    label = rules[7].selectors[0]
+    assert (label.kind, label.value, label.mask) == ("flowlabel", 0x1234, 0xFF00)
+    proto, sport, dport = rules[8].selectors
+    assert (proto.value, sport.value, sport.mask, dport.value, dport.high) == (
+        17,
+        1000,
+        0xFF00,
+        53,
+        53,
+    )
+    assert rules[9].selectors[0].kind == "l3mdev" and rules[9].table == "[l3mdev-table]"
+    assert [s.kind for s in rules[10].selectors] == ["uid", "unknown", "unknown"]
+    assert rules[10].invert and rules[11].attributes == ("realms 1/2",)
+
+
+V4_RULES = (
+    "0:\tfrom all lookup local\n32765:\tfrom all fwmark 0x1 lookup 7\n"
+    "32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n"
+)
+V6_RULES = "0:\tfrom all lookup local\n32765:\tfrom all lookup 8\n32766:\tfrom all lookup main\n"
+V6_WITH_ADDRESS = V6_RULES.replace("32765:\tfrom all", "32765:\tfrom 2001:db8::/64")
+
+
+@pytest.mark.parametrize("v6", [V6_RULES, V6_WITH_ADDRESS])
+def test_rule_families_from_content_whatever_the_order(v6: str) -> None:
+    expected = {(4, 32765): "7", (6, 32765): "8"}
+
+    def families(*texts: str) -> dict[tuple[int, int], str | None]:
+        listings = tuple(
+            listing
+            for index, text in enumerate(texts)
+            for listing in iptext.rule_listings(text, f"f{index}")
+        )
+        rules, _ = iptext.resolve_rule_families(listings)
+        return {(r.family, r.priority): r.table for r in rules if r.priority == 32765}
+
+    assert families(V4_RULES, v6) == expected
+    assert families(v6, V4_RULES) == expected  # `ip -6 rule show` given first
+    assert families(V4_RULES + v6) == expected
+    assert families(v6 + V4_RULES) == expected  # concatenated, IPv6 first
+    # alone: IPv6 without the kernel's `lookup default` rule, IPv4 with it
+    assert families(v6) == {(6, 32765): "8"}
+    assert families(V4_RULES) == {(4, 32765): "7"}
+
+
+def test_rule_family_from_the_routes_of_its_tables_and_ambiguous_listings() -> None:
+    listings = iptext.rule_listings(
+        "0:\tfrom all lookup local\n5:\tfrom all lookup 5\n"
+        "0:\tfrom all lookup local\n6:\tfrom all lookup 6\n",
+        "f",
+    )
+    rules, notes = iptext.resolve_rule_families(listings, {"5": frozenset({6})})
+    assert {(r.priority, r.family) for r in rules if r.priority} == {(5, 6), (6, 4)}
+    assert "IPv6" in notes[0] and "tables" in notes[0]
+    with pytest.raises(InputError, match="cannot tell which is IPv4"):
+        iptext.resolve_rule_families(listings)
+    defaults = "0:\tfrom all lookup local\n32766:\tfrom all lookup main\n"
+    rules, _ = iptext.resolve_rule_families(iptext.rule_listings(defaults * 2, "f"))
+    assert sorted(r.family for r in rules) == [4, 4, 6, 6]  # the same: either way round
+    three = iptext.rule_listings(defaults * 3, "f")
+    with pytest.raises(InputError, match="third rule listing"):
+        iptext.resolve_rule_families(three)

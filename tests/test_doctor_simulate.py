@@ -21,7 +21,7 @@ from eniplan.doctor.simulate import (
     Flow,
     decide,
 )
-from eniplan.doctor.verdicts import FAIL, OK, diagnose
+from eniplan.doctor.verdicts import DEPENDS, FAIL, OK, diagnose
 from eniplan.sources.host import routes_with_local
 
 
@@ -242,7 +242,12 @@ def test_error_actions_routes_throw_and_unmodelled_selectors() -> None:
     assert where(state, "6.1.1.1", "10.0.0.10")[0] == BLACKHOLED
     assert where(state, "7.1.1.1", "10.0.0.10") == (ROUTED, "eth0", "main")  # thrown back
     decision = decide(state, Flow(ip_address("1.1.1.1"), ip_address("10.0.0.10")))
-    assert decision.unmodelled and "ipproto" in decision.unmodelled[0]
+    # the protocol of a reply is open: both ways are followed (table 101 is empty: main)
+    assert decision.conditions == ("ipproto tcp: no",)
+    assert [d.conditions for d in decision.alternatives] == [("ipproto tcp: yes",)]
+    assert "6: from all ipproto tcp lookup 101: no route in table 101" in (
+        decision.alternatives[0].steps
+    )
     empty = host(SAME_SUBNET, "", "10.0.0.0/24 dev eth0\n")
     assert where(empty, "8.8.8.8", "10.0.0.10")[0] == NO_ROUTE
 
@@ -426,3 +431,67 @@ def test_amazon_linux_2023_with_ec2_net_utils() -> None:
     partial = diagnose(host(links, complete.splitlines()[0] + "\n", routes))
     alias = [v for v in partial.addresses if str(v.address.ip) == "10.0.1.21"]
     assert alias[0].status == FAIL and alias[0].internet.decision.dev == "ens5"
+
+
+# --- selectors a reply's socket decides: modelled when known, both ways when open -------
+
+
+def test_selectors_against_a_known_flow() -> None:
+    rules = (
+        "100:\tfrom all tos 0x10 lookup 101\n"
+        "101:\tfrom all ipproto tcp dport 443-445 lookup 101\n"
+        "102:\tfrom all sport 768/0xff00 lookup 101\n"
+        "103:\tfrom all uidrange 100-200 lookup 101\n"
+        "104:\tnot from all ipproto udp lookup 102\n"
+        "105:\tfrom all tun_id 5 lookup 101\n"
+        "106:\tfrom all lookup [l3mdev-table]\n"
+    )
+    routes = MAIN + TABLE_101 + "default via 10.0.0.1 dev eth1 table 102 tos 0x08\n"
+    state = host(SAME_SUBNET, rules, routes)
+    udp = {"tos": 0, "ipproto": 17, "sport": 5, "dport": 53, "uid": 0}
+    assert where(state, "8.8.8.8", **udp) == (ROUTED, "eth0", "main")
+    assert where(state, "8.8.8.8", **{**udp, "tos": 0x10}) == (ROUTED, "eth1", "101")
+    assert where(state, "8.8.8.8", **{**udp, "tos": 0x13}) == (ROUTED, "eth1", "101")  # ECN bits
+    assert where(state, "8.8.8.8", **{**udp, "ipproto": 6, "dport": 444})[2] == "101"
+    assert where(state, "8.8.8.8", **{**udp, "ipproto": 6, "dport": 446})[2] == "main"
+    assert where(state, "8.8.8.8", **{**udp, "sport": 1023})[2] == "101"  # 1023 & 0xff00 == 768
+    assert where(state, "8.8.8.8", **{**udp, "sport": 1280})[2] == "main"
+    assert where(state, "8.8.8.8", **{**udp, "uid": 150})[2] == "101"
+    # `not ipproto udp`: TCP goes to table 102, whose only route needs tos 0x08
+    assert where(state, "8.8.8.8", **{**udp, "ipproto": 6, "dport": 80})[2] == "main"
+    assert where(state, "8.8.8.8", **{**udp, "ipproto": 6, "dport": 80, "tos": 8})[2] == "102"
+    # no tunnel metadata and no VRF on locally generated packets
+    assert where(state, "8.8.8.8", **{**udp, "tun_id": 5})[2] == "101"
+
+
+def test_open_selectors_are_followed_both_ways_and_not_applied_blindly() -> None:
+    rules = "100:\tnot from all ipproto tcp lookup 101\n"
+    state = host(SAME_SUBNET, rules, MAIN + TABLE_101)
+    decision = decide(state, Flow(ip_address("8.8.8.8"), ip_address("10.0.0.20")))
+    # `not ipproto tcp` with the protocol open: not TCP -> 101, TCP -> main
+    ways = {d.conditions: d.dev for d in (decision, *decision.alternatives)}
+    assert ways == {("ipproto tcp: no",): "eth1", ("ipproto tcp: yes",): "eth0"}
+    diagnosis = diagnose(state)
+    eth1 = next(v for v in diagnosis.addresses if v.interface.name == "eth1")
+    assert eth1.internet.status == DEPENDS
+    assert (
+        eth1.internet.reason
+        == "OK for most packets; FAIL for ipproto tcp: leave through eth0, not eth1"
+    )
+    assert any("depends on what the reply's socket sets" in n for n in diagnosis.notes)
+    assert not any(f.rule_id == "ENI101" for f in diagnosis.findings)  # no false FAIL
+
+
+def test_exclusive_values_are_not_combined() -> None:
+    """A packet has one DS field: `tos 0x10` and `tos 0x08` cannot both match."""
+    rules = "100:\tfrom all tos 0x10 lookup 101\n101:\tfrom all tos 0x08 lookup 102\n"
+    routes = MAIN + TABLE_101 + "default via 10.0.0.1 dev eth0 table 102\n"
+    state = host(SAME_SUBNET, rules, routes)
+    decision = decide(state, Flow(ip_address("8.8.8.8"), ip_address("10.0.0.10")))
+    conditions = sorted(d.conditions for d in (decision, *decision.alternatives))
+    assert conditions == [
+        ("tos 0x10: no", "tos 0x08: no"),
+        ("tos 0x10: no", "tos 0x08: yes"),
+        ("tos 0x10: yes",),
+    ]
+    assert decision.complete

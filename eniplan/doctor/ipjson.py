@@ -7,6 +7,7 @@ import json
 from ipaddress import IPv4Address, ip_address, ip_interface, ip_network
 from typing import Any
 
+from eniplan.doctor import selectors
 from eniplan.doctor.model import (
     GOTO,
     LOOKUP,
@@ -35,7 +36,25 @@ _ADDRESS_FLAGS = (
     "optimistic",
     "permanent",
 )
-_UNMODELLED = ("tos", "dsfield", "uid_start", "ipproto", "sport", "dport", "tun_id", "l3mdev")
+# route keys that are printed and kept, but do not change the decision
+_ROUTE_ATTRIBUTES = ("pref", "expires", "error", "flow", "ttl-propagate", "metrics")
+
+
+def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object where a repeated key keeps its first value: iproute2 prints an `encap ip`
+    route's tunnel `dst`, `src`, `tos` after the route's own under the same keys."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        result.setdefault(key, value)
+    if "encap" in result:  # printed before the nexthop's `gateway` and `dev`
+        keys = [key for key, _ in pairs]
+        words = []
+        for key, value in pairs[keys.index("encap") :]:
+            if key in ("gateway", "via", "dev"):
+                break
+            words.append(f"{key} {value}")
+        result["encap"] = " ".join(words)
+    return result
 
 
 def load(text: str, what: str) -> list[dict[str, Any]]:
@@ -43,7 +62,7 @@ def load(text: str, what: str) -> list[dict[str, Any]]:
     if not text.strip():
         return []
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_first_wins)
     except json.JSONDecodeError as error:
         raise InputError(f"{what}: not JSON ({error.msg} at line {error.lineno})") from None
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
@@ -138,6 +157,8 @@ def parse_rules(items: list[dict[str, Any]], family: int, what: str) -> tuple[Ru
             fields["action"] = str(item["action"])
         elif "table" in item:
             fields["action"], fields["table"] = LOOKUP, table_key(item["table"])
+        elif "l3mdev" in item:  # `lookup [l3mdev-table]`: the table of the packet's VRF
+            fields["action"], fields["table"] = LOOKUP, "[l3mdev-table]"
         else:
             fields["action"] = NOP
         if "suppress_prefixlen" in item:
@@ -146,13 +167,23 @@ def parse_rules(items: list[dict[str, Any]], family: int, what: str) -> tuple[Ru
             fields["suppress_ifgroup"] = group_key(item["suppress_ifgroup"])
         if "protocol" in item:
             fields["protocol"] = str(item["protocol"])
-        unmodelled = tuple(key for key in _UNMODELLED if key in item)
+        attributes: list[str] = []
+        if "flow_to" in item:
+            realm = item["flow_to"]
+            attributes.append(
+                f"realms {item['flow_from']}/{realm}" if "flow_from" in item else f"realms {realm}"
+            )
+        if "nat" in item:
+            attributes.append(f"nat {item['nat']}")
+        if "masquerade" in item:
+            attributes.append("masquerade")
         rules.append(
             Rule(
                 priority=priority,
                 family=family,
                 invert="not" in item,
-                unmodelled=unmodelled,
+                selectors=selectors.from_json(item),
+                attributes=tuple(attributes),
                 **fields,
             )
         )
@@ -179,6 +210,11 @@ def parse_routes(items: list[dict[str, Any]], family: int, what: str) -> tuple[R
         elif "gateway" in item or "dev" in item:
             nexthops.append(_nexthop(item, what))
         prefsrc = item.get("prefsrc")
+        source = item.get("from")
+        attributes = [str(item["encap"])] if "encap" in item else []
+        for key in _ROUTE_ATTRIBUTES:
+            if key in item:
+                attributes.append(f"{key} {json.dumps(item[key], separators=(',', ':'))}")
         routes.append(
             Route(
                 family=family,
@@ -192,9 +228,19 @@ def parse_routes(items: list[dict[str, Any]], family: int, what: str) -> tuple[R
                 prefsrc=_ip(prefsrc, what) if prefsrc else None,
                 flags=tuple(str(f) for f in item.get("flags", [])),
                 nhid=int(item["nhid"]) if "nhid" in item else None,
+                tos=_tos(item.get("tos", item.get("dsfield", 0)), what),
+                src=_net(source, None, what) if source and source != "all" else None,
+                attributes=tuple(attributes),
             )
         )
     return tuple(routes)
+
+
+def _tos(value: object, what: str) -> int:
+    try:
+        return int(str(value), 0)
+    except ValueError:
+        raise InputError(f"{what}: tos {value!r} is not a number") from None
 
 
 def _nexthop(item: dict[str, Any], what: str) -> Nexthop:

@@ -13,15 +13,19 @@ from dataclasses import dataclass, field, replace
 from ipaddress import (
     IPv4Address,
     IPv4Interface,
+    IPv4Network,
     IPv6Interface,
+    IPv6Network,
     ip_address,
     ip_interface,
     ip_network,
 )
 
+from eniplan.doctor import selectors
 from eniplan.doctor.model import (
     BLACKHOLE,
     GOTO,
+    L3MDEV,
     LOOKUP,
     NOP,
     PROHIBIT,
@@ -34,6 +38,7 @@ from eniplan.doctor.model import (
     Nexthop,
     Route,
     Rule,
+    Selector,
     group_key,
     table_key,
 )
@@ -247,20 +252,24 @@ def _parse_address(words: list[str], interface: str, lines: _Lines, number: int)
 # --- ip rule show ------------------------------------------------------------------------
 
 _RULE_LINE = re.compile(r"(?P<priority>\d+):\s+(?P<body>\S.*)")
-_UNMODELLED_WITH_VALUE = ("tos", "dsfield", "uidrange", "ipproto", "sport", "dport", "tun_id")
+_STANDARD = ("local", "main", "default")
 
 
-def parse_rules(
-    text: str, path: str = "ip rule show", taken: frozenset[int] = frozenset()
-) -> tuple[Rule, ...]:
-    """`ip rule show` and/or `ip -6 rule show` -> rules with their family.
+@dataclass(frozen=True)
+class RuleListing:
+    """One listing of `ip rule show` or `ip -6 rule show` (a file may hold both, one after
+    the other: each is sorted by priority, so a lower priority starts the next one)."""
 
-    The two may be in one file, one after the other: each family's listing is sorted by
-    priority, so a priority lower than the one before starts the next listing. A listing's
-    family is that of the addresses in its rules; a listing without any is IPv4 if it comes
-    first and IPv6 if it follows another (`ip rule; ip -6 rule`), or the opposite of the
-    other listing's family, or of `taken` (the families earlier files gave).
-    """
+    path: str
+    line: int  # its first line
+    rules: tuple[Rule, ...]
+    family: int | None  # that of the addresses in its rules; None: it names none
+
+    def body(self) -> tuple[tuple[int, str], ...]:
+        return tuple((rule.priority, " ".join(rule.text.split())) for rule in self.rules)
+
+
+def rule_listings(text: str, path: str = "ip rule show") -> tuple[RuleListing, ...]:
     lines = _Lines(text, path, "ip rule show")
     sections: list[list[tuple[Rule, int | None]]] = [[]]
     previous = -1
@@ -272,47 +281,120 @@ def parse_rules(
         if priority < previous:
             sections.append([])
         previous = priority
-        rule, family = _parse_rule(priority, match["body"], lines, number)
-        sections[-1].append((rule, family))
-    families: list[int | None] = []
+        sections[-1].append(_parse_rule(priority, match["body"], lines, number))
+    listings = []
     for section in sections:
         seen = {family for _, family in section if family is not None}
         if len(seen) > 1:
             mixed = next(r.line for r, f in section if f is not None and f != min(seen))
             raise lines.error(mixed or 1, "IPv4 and IPv6 rules mixed in one listing")
-        families.append(seen.pop() if seen else None)
-    if len(sections) > 2:
-        start = sections[2][0][0].line or 1
-        raise lines.error(start, "a third rule listing (expected `ip rule` and `ip -6 rule`)")
-    known = [f for f in families if f is not None]
-    if len(sections) == 2 and len(known) == 2 and known[0] == known[1]:
-        start = sections[1][0][0].line or 1
-        raise lines.error(start, f"two IPv{known[0]} rule listings in one file")
-    resolved: list[int] = []
-    for position, family in enumerate(families):
-        if family is None:
-            other = [f for f in families if f is not None] + sorted(taken)
-            positional = 4 if position == 0 else 6
-            family = 10 - other[0] if len(set(other)) == 1 else positional
-        resolved.append(family)
-    rules: list[Rule] = []
-    for family, section in zip(resolved, sections, strict=True):
-        rules.extend(_with_family(rule, family) for rule, _ in section)
-    return tuple(rules)
+        family = seen.pop() if seen else None
+        rules = tuple(rule for rule, _ in section)
+        listings.append(RuleListing(path, rules[0].line or 1, rules, family))
+    return tuple(listings)
+
+
+def resolve_rule_families(
+    listings: tuple[RuleListing, ...], table_families: dict[str, frozenset[int]] | None = None
+) -> tuple[tuple[Rule, ...], tuple[str, ...]]:
+    """The family of every listing, from its content and never from the order of files or
+    listings: the addresses in its rules; else the family the other listing does not have;
+    else the family of the routes in the tables it looks up (`table_families`); else
+    IPv4 if it has the kernel's `32767: from all lookup default` (IPv6 has none).
+    Returns the rules and notes on the families that were inferred."""
+    where = [f"{listing.path} line {listing.line}" for listing in listings]
+    if len(listings) > 2:
+        raise InputError(
+            f"{where[2]}: a third rule listing (expected `ip rule show` and `ip -6 rule show`)"
+        )
+    known: dict[int, int] = {}
+    for index, listing in enumerate(listings):
+        if listing.family is None:
+            continue
+        if listing.family in known:
+            raise InputError(
+                f"{where[index]}: IPv{listing.family} rules given twice "
+                f"(also at {where[known[listing.family]]})"
+            )
+        known[listing.family] = index
+    families: list[int | None] = [listing.family for listing in listings]
+    notes: list[str] = []
+    unknown = [index for index, family in enumerate(families) if family is None]
+    hints = {index: _family_hint(listings[index], table_families or {}) for index in unknown}
+    reasons = {index: reason for index, (_, reason, _) in hints.items()}
+    if len(unknown) == 1 and len(listings) == 2:
+        (index,) = unknown
+        families[index] = 10 - families[1 - index]  # type: ignore[operator]
+    elif len(unknown) == 1:
+        (index,) = unknown
+        families[index] = hints[index][0]
+        notes.append(
+            f"{where[index]}: the rules name no address; taken as IPv{families[index]} "
+            f"({reasons[index]})"
+        )
+    elif len(unknown) == 2:
+        strong = [index for index in (0, 1) if hints[index][2]]
+        if strong:
+            chosen = strong[0]
+        elif hints[0][0] != hints[1][0]:
+            chosen = 0
+        elif listings[0].body() == listings[1].body():
+            chosen = 0  # the same rules in both families: which is which does not matter
+            hints[0], reasons[0] = (4, "", False), "both listings are the same"
+        else:
+            raise InputError(
+                f"{where[0]} and {where[1]}: two rule listings that name no address: cannot "
+                "tell which is IPv4 (give them as `ip -4 rule show` and `ip -6 rule show` with "
+                "at least one address rule, or one of them only)"
+            )
+        families[chosen] = hints[chosen][0]
+        families[1 - chosen] = 10 - hints[chosen][0]
+        notes.append(
+            f"{where[chosen]}: the rules name no address; taken as IPv{families[chosen]} "
+            f"({reasons[chosen]}), {where[1 - chosen]} as IPv{families[1 - chosen]}"
+        )
+    rules = [
+        replace(rule, family=family)
+        for family, listing in zip(families, listings, strict=True)
+        for rule in listing.rules
+        if family is not None
+    ]
+    return tuple(rules), tuple(notes)
+
+
+def _family_hint(
+    listing: RuleListing, table_families: dict[str, frozenset[int]]
+) -> tuple[int, str, bool]:
+    """A family for a listing without addresses, why, and whether the reason is strong (the
+    routes of its tables) or weak (the kernel's default rules)."""
+    votes = {
+        family
+        for rule in listing.rules
+        if rule.table is not None and rule.table not in _STANDARD
+        for family in table_families.get(rule.table, frozenset())
+    }
+    if len(votes) == 1:
+        family = votes.pop()
+        return family, f"the tables it looks up hold IPv{family} routes", True
+    if any(r.priority == 32767 and r.table == "default" for r in listing.rules):
+        return 4, "it has `32767: from all lookup default`, which only IPv4 has by default", False
+    return 6, "no `32767: from all lookup default`, which IPv4 has by default", False
+
+
+def parse_rules(text: str, path: str = "ip rule show") -> tuple[Rule, ...]:
+    """`ip rule show` and/or `ip -6 rule show` -> rules with their family."""
+    return resolve_rule_families(rule_listings(text, path))[0]
 
 
 def rule_families(rules: tuple[Rule, ...]) -> frozenset[int]:
     return frozenset(rule.family for rule in rules)
 
 
-def _with_family(rule: Rule, family: int) -> Rule:
-    return replace(rule, family=family)
-
-
 def _parse_rule(priority: int, body: str, lines: _Lines, number: int) -> tuple[Rule, int | None]:
     words = body.split()
     fields: dict[str, object] = {}
-    unmodelled: list[str] = []
+    found: list[Selector] = []
+    attributes: list[str] = []
     family: int | None = None
     action: str | None = None
     index = 0
@@ -345,7 +427,10 @@ def _parse_rule(priority: int, body: str, lines: _Lines, number: int) -> tuple[R
             if index < len(words) and words[index] == "[detached]":
                 index += 1
         elif word in ("lookup", "table"):
-            fields["table"] = table_key(value())
+            table = value()
+            if table == "[l3mdev-table]":  # `l3mdev`: the table of the packet's VRF
+                found.append(selectors.from_words("l3mdev", None))
+            fields["table"] = table_key(table)
             action = LOOKUP
             index += 2
         elif word == "goto":
@@ -366,23 +451,31 @@ def _parse_rule(priority: int, body: str, lines: _Lines, number: int) -> tuple[R
         elif word in ("proto", "protocol"):
             fields["protocol"] = value()
             index += 2
-        elif word in ("realms", "map-to"):
+        elif word in ("realms", "map-to", "nat"):
+            attributes.append(f"{word} {value()}")
             index += 2
-        elif word in _UNMODELLED_WITH_VALUE:
-            unmodelled.append(f"{word} {value()}")
-            index += 2
-        elif word == "l3mdev":
-            unmodelled.append(word)
+        elif word == "masquerade":
+            attributes.append(word)
             index += 1
+        elif word == "l3mdev":
+            if not any(s.kind == L3MDEV for s in found):
+                found.append(selectors.from_words(word, None))
+            index += 1
+        elif word in selectors.SELECTOR_WORDS:
+            found.append(selectors.from_words(word, value()))
+            index += 2
         else:
-            raise lines.error(number, f"unknown word {word!r} in a rule")
+            # a selector of a newer iproute2: never taken as matching or not matching blindly
+            found.append(selectors.from_words(word, None))
+            index += 1
     if action is None:
         raise lines.error(number, "rule without an action (lookup, goto, nop, ...: truncated?)")
     rule = Rule(
         priority=priority,
         family=family or 4,
         action=action,
-        unmodelled=tuple(unmodelled),
+        selectors=tuple(found),
+        attributes=tuple(attributes),
         text=body,
         line=number,
         **fields,  # type: ignore[arg-type]
@@ -401,97 +494,109 @@ _ROUTE_FLAGS = frozenset(
         "offload",
         "trap",
         "notify",
+        "unresolved",
         "rt_offload",
         "rt_trap",
         "rt_offload_failed",
     }
 )
-_ROUTE_KEYS_ONE = frozenset(
+# route metrics (RTAX_*): `NAME [lock] VALUE`; printed, no effect on the decision
+_METRICS = frozenset(
     {
-        "table",
-        "proto",
-        "scope",
-        "src",
-        "metric",
-        "pref",
+        "mtu",
         "advmss",
-        "hoplimit",
-        "expires",
-        "error",
-        "nhid",
-        "tos",
-        "dsfield",
-        "realms",
+        "window",
         "rtt",
         "rttvar",
         "ssthresh",
         "cwnd",
         "initcwnd",
         "initrwnd",
-        "window",
         "reordering",
+        "hoplimit",
         "features",
         "quickack",
         "congctl",
         "fastopen_no_cookie",
-        "ttl-propagate",
-        "from",
         "rto_min",
-        "age",
-        "users",
-        "used",
-        "weight",
-        "dev",
     }
+)
+# one value, kept for the report only
+_ATTRIBUTES = frozenset(
+    {"pref", "expires", "error", "realm", "realms", "age", "users", "used", "ttl-propagate"}
+)
+_ROUTE_KEYS = frozenset(
+    {"dev", "table", "proto", "scope", "src", "metric", "nhid", "tos", "dsfield", "from"}
 )
 
 
-def parse_routes(text: str, path: str = "ip route show table all") -> tuple[Route, ...]:
-    """`ip route show table all` and/or `ip -6 route show table all` -> routes.
+@dataclass
+class _RouteDraft:
+    fields: dict[str, object]
+    nexthops: list[Nexthop]
+    family: int | None  # from its addresses (destination, gateway, source)
+    ipv6_only: bool  # it prints `pref`, which only IPv6 routes have
+    number: int
 
-    A route's family is that of its destination or gateway; `default` without a gateway
-    takes the family of the nearest route before it whose family is known (the listings
-    are printed one family after the other), IPv6 where iproute2 prints `pref`.
+
+def parse_routes(text: str, path: str = "ip route show table all") -> tuple[Route, ...]:
+    """`ip route show table all` (both families on iproute2 4.x and newer) and/or
+    `ip -6 route show table all` -> routes.
+
+    The family of a route comes from its own line: its addresses (destination, gateway,
+    `from`), else `pref`, which the kernel gives every IPv6 route (4.1 and newer), else IPv4
+    (`default dev wg0 table 5`, `unreachable default`). Attributes that do not change the
+    decision (metrics, realms, encapsulation, expiry, ...) are kept in the route's text.
     """
     lines = _Lines(text, path, "ip route show table all")
-    parsed: list[tuple[dict[str, object], list[Nexthop], int | None, int]] = []
+    drafts: list[_RouteDraft] = []
     for number, line in lines:
         stripped = line.strip()
         if line[0].isspace():
             if stripped.startswith("nexthop"):
-                if not parsed:
+                if not drafts:
                     raise lines.error(number, "a nexthop line before any route")
-                parsed[-1][1].append(_parse_nexthop(stripped.split()[1:], lines, number))
+                words, _ = _without_encap(stripped.split()[1:])
+                nexthop = _parse_nexthop(words, lines, number)
+                drafts[-1].nexthops.append(nexthop)
+                if nexthop.gateway is not None and drafts[-1].family is None:
+                    drafts[-1].family = nexthop.gateway.version
             continue  # `cache` and other detail lines
         if stripped.startswith("cache"):
             continue
-        fields, nexthop, family = _parse_route_line(stripped.split(), lines, number)
-        parsed.append((fields, [nexthop] if nexthop else [], family, number))
+        drafts.append(_parse_route_line(stripped.split(), lines, number))
     routes: list[Route] = []
-    families = [family for _, _, family, _ in parsed]
-    for position, (fields, nexthops, family, number) in enumerate(parsed):
-        if family is None:
-            before = [f for f in families[:position] if f is not None]
-            after = [f for f in families[position + 1 :] if f is not None]
-            family = before[-1] if before else (after[0] if after else 4)
+    for draft in drafts:
+        family = draft.family or (6 if draft.ipv6_only else 4)
+        fields = draft.fields
         dst = fields.pop("dst")
         if dst == "default":
             dst = ip_network("0.0.0.0/0" if family == 4 else "::/0")
-        elif isinstance(dst, str):
-            dst = _prefix(dst, lines, number, "destination")
         if getattr(dst, "version", family) != family:
-            raise lines.error(number, "destination and gateway of different families")
+            raise lines.error(draft.number, "destination and gateway of different families")
         routes.append(
             Route(
                 family=family,
                 dst=dst,  # type: ignore[arg-type]
-                nexthops=tuple(nexthops),
-                text=lines.lines[number - 1].strip(),
-                line=number,
+                nexthops=tuple(draft.nexthops),
+                text=lines.lines[draft.number - 1].strip(),
+                line=draft.number,
                 **fields,  # type: ignore[arg-type]
             )
         )
     return tuple(routes)
+
+
+def _without_encap(words: list[str]) -> tuple[list[str], str | None]:
+    """The words of a route or nexthop without its `encap TYPE ...` part (printed before
+    `via` and `dev`; its own `src`, `dst`, `tos` are not the route's), and that part."""
+    if "encap" not in words:
+        return words, None
+    start = words.index("encap")
+    end = start + 1
+    while end < len(words) and words[end] not in ("via", "dev"):
+        end += 1
+    return words[:start] + words[end:], " ".join(words[start:end])
 
 
 def _parse_nexthop(words: list[str], lines: _Lines, number: int) -> Nexthop:
@@ -515,6 +620,8 @@ def _parse_nexthop(words: list[str], lines: _Lines, number: int) -> Nexthop:
         elif word == "weight" and value is not None:
             weight = _int(value, lines, number, "weight")
             index += 2
+        elif word in ("realm", "realms") and value is not None:
+            index += 2
         elif word in _ROUTE_FLAGS:
             flags.append(word)
             index += 1
@@ -523,9 +630,8 @@ def _parse_nexthop(words: list[str], lines: _Lines, number: int) -> Nexthop:
     return Nexthop(gateway=gateway, dev=dev, weight=weight, flags=tuple(flags))
 
 
-def _parse_route_line(
-    words: list[str], lines: _Lines, number: int
-) -> tuple[dict[str, object], Nexthop | None, int | None]:
+def _parse_route_line(all_words: list[str], lines: _Lines, number: int) -> _RouteDraft:
+    words, encap = _without_encap(all_words)
     index = 0
     route_type = "unicast"
     if words[0] in ROUTE_TYPES:
@@ -537,15 +643,17 @@ def _parse_route_line(
     family: int | None = None
     dst: object = "default"
     if dst_text != "default":
-        network = _prefix(dst_text, lines, number, "destination")
         if not re.fullmatch(r"[0-9a-fA-F:.]+(/\d+)?", dst_text):
             raise lines.error(number, "not `ip route show` output: expected a destination")
+        network = _prefix(dst_text, lines, number, "destination")
         family = network.version
         dst = network
     index += 1
     fields: dict[str, object] = {"type": route_type, "dst": dst}
     nexthop_words: list[str] = []
     flags: list[str] = []
+    attributes: list[str] = [encap] if encap else []
+    ipv6_only = False
     while index < len(words):
         word = words[index]
         value = words[index + 1] if index + 1 < len(words) else None
@@ -561,14 +669,24 @@ def _parse_route_line(
             family = family or gateway.version
             nexthop_words += ["via", value]
             index += 2
-        elif word == "mtu":
-            index += 3 if value == "lock" else 2
-        elif word in _ROUTE_KEYS_ONE:
+        elif word in _METRICS:
+            locked = value == "lock"
+            value = words[index + 2] if locked and index + 2 < len(words) else value
+            if value is None or value == "lock":
+                raise lines.error(number, f"truncated: {word!r} without a value")
+            attributes.append(f"{word} lock {value}" if locked else f"{word} {value}")
+            index += 3 if locked else 2
+        elif word in _ROUTE_KEYS or word in _ATTRIBUTES:
             if value is None:
                 raise lines.error(number, f"truncated: {word!r} without a value")
-            _route_key(fields, nexthop_words, word, value, lines, number)
-            if word == "pref":
-                family = family or 6
+            if word in _ATTRIBUTES:
+                attributes.append(f"{word} {value}")
+                ipv6_only = ipv6_only or word == "pref"
+            else:
+                _route_key(fields, nexthop_words, word, value, lines, number)
+                source = fields.get("src")
+                if word == "from" and isinstance(source, (IPv4Network, IPv6Network)):
+                    family = family or source.version
             index += 2
         elif word in _ROUTE_FLAGS:
             flags.append(word)
@@ -577,12 +695,15 @@ def _parse_route_line(
         elif word == "nexthop":
             raise lines.error(number, "multipath nexthops on the route line (expected own lines)")
         else:
-            raise lines.error(number, f"unknown word {word!r} in a route")
+            # a word of a newer iproute2 after a valid destination: kept, not used
+            attributes.append(word)
+            index += 1
     fields["flags"] = tuple(flags)
-    nexthop = None
+    fields["attributes"] = tuple(attributes)
+    nexthops = []
     if any(w in ("via", "dev") for w in nexthop_words):
-        nexthop = _parse_nexthop(nexthop_words, lines, number)
-    return fields, nexthop, family
+        nexthops.append(_parse_nexthop(nexthop_words, lines, number))
+    return _RouteDraft(fields, nexthops, family, ipv6_only, number)
 
 
 def _route_key(
@@ -603,6 +724,8 @@ def _route_key(
         fields["scope"] = value
     elif word == "src":
         fields["prefsrc"] = _address(value, lines, number, "src")
+    elif word == "from":
+        fields["src"] = _prefix(value, lines, number, "from")
     elif word == "metric":
         fields["metric"] = _int(value, lines, number, "metric")
     elif word == "nhid":

@@ -102,6 +102,36 @@ class Link:
         return self.kind == "loopback" or "LOOPBACK" in self.flags
 
 
+# rule selectors beyond from/to/iif/oif/fwmark, by the flow field they test
+DSCP, IPPROTO, SPORT, DPORT, UID, L3MDEV, TUN_ID, FLOWLABEL, UNKNOWN = (
+    "dscp",
+    "ipproto",
+    "sport",
+    "dport",
+    "uid",
+    "l3mdev",
+    "tun_id",
+    "flowlabel",
+    "unknown",
+)
+
+
+@dataclass(frozen=True)
+class Selector:
+    """One of those selectors: `tos`/`dsfield`/`dscp` (the DSCP and a mask), `ipproto`,
+    `sport`/`dport`/`uidrange` (a range, or a value and a mask), `l3mdev`, `tun_id`,
+    `flowlabel` (value and mask), or a word eniplan does not know (never matched blindly)."""
+
+    kind: str
+    value: int = 0  # the low end of a range, or the value compared under `mask`
+    high: int = 0  # the high end of a range
+    mask: int | None = None  # masked comparison instead of a range
+    text: str = ""  # as iproute2 prints it
+
+    def describe(self) -> str:
+        return self.text or self.kind
+
+
 @dataclass(frozen=True)
 class Rule:
     """One `ip rule`: selectors, an action, and the suppressors of a lookup."""
@@ -121,9 +151,8 @@ class Rule:
     suppress_prefixlength: int | None = None
     suppress_ifgroup: str | None = None
     protocol: str | None = None
-    # selectors the simulator does not model (tos, ipproto, sport, dport, uidrange, l3mdev,
-    # tun_id): a rule that has one is taken as not matching, and the report says so
-    unmodelled: tuple[str, ...] = ()
+    selectors: tuple[Selector, ...] = ()  # tos, ipproto, ports, uidrange, l3mdev, ...
+    attributes: tuple[str, ...] = ()  # printed, no effect on the decision (realms, nat)
     text: str = ""  # the line as captured (text input) or as iproute2 would print it
     line: int | None = None  # line in the captured file
 
@@ -154,9 +183,12 @@ class Route:
     protocol: str | None = None
     scope: str | None = None
     prefsrc: IPAddress | None = None
-    tos: int = 0
+    tos: int = 0  # the DS field a packet needs to take this route (0: any)
     flags: tuple[str, ...] = ()
-    nhid: int | None = None  # a nexthop object: not resolvable from `ip route` alone
+    nhid: int | None = None  # a nexthop object (`ip route` prints its nexthops too)
+    src: IPNetwork | None = None  # `from PREFIX`: an IPv6 source-specific route
+    # printed, no effect on the decision: metrics, realms, encap, expires, pref, ...
+    attributes: tuple[str, ...] = ()
     text: str = ""
     line: int | None = None
 
@@ -246,7 +278,7 @@ def rule_text(rule: Rule) -> str:
         words += ["iif", rule.iif]
     if rule.oif:
         words += ["oif", rule.oif]
-    words += list(rule.unmodelled)
+    words += [selector.describe() for selector in rule.selectors]
     if rule.action == LOOKUP:
         words += ["lookup", rule.table or "?"]
     elif rule.action == GOTO:
@@ -267,6 +299,10 @@ def route_text(route: Route) -> str:
     if route.type != "unicast":
         words.append(route.type)
     words.append("default" if route.is_default else _prefix_text(route.dst))
+    if route.src is not None:
+        words += ["from", str(route.src)]
+    if route.tos:
+        words += ["tos", hex(route.tos)]
     if len(route.nexthops) == 1:
         nh = route.nexthops[0]
         if nh.gateway is not None:
@@ -283,6 +319,7 @@ def route_text(route: Route) -> str:
         words += ["src", str(route.prefsrc)]
     if route.metric:
         words += ["metric", str(route.metric)]
+    words += list(route.attributes)
     if len(route.nexthops) > 1:
         for nh in route.nexthops:
             words.append("nexthop")

@@ -9,13 +9,21 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from eniplan.doctor.simulate import errno_name
-from eniplan.doctor.verdicts import FAIL, OK, AddressVerdict, Diagnosis, Toward
+from eniplan.doctor.simulate import Decision, errno_name
+from eniplan.doctor.verdicts import (
+    DEPENDS,
+    FAIL,
+    OK,
+    SKIP,
+    AddressVerdict,
+    Diagnosis,
+    Toward,
+)
 from eniplan.findings import Report
 from eniplan.report.json_format import finding_json
 
 SCHEMA_VERSION = 1
-_STYLE = {OK: "green", FAIL: "bold red", "n/a": "dim"}
+_STYLE = {OK: "green", FAIL: "bold red", SKIP: "dim", DEPENDS: "yellow"}
 
 
 def _toward_text(toward: Toward | None) -> str:
@@ -102,11 +110,18 @@ def _interface_text(verdict: AddressVerdict) -> str:
 def _toward_json(toward: Toward | None) -> dict[str, Any] | None:
     if toward is None:
         return None
-    decision = toward.decision
     return {
         "destination": str(toward.destination),
         "status": toward.status,
         "reason": toward.reason,
+        **_decision_json(toward.decision),
+        "alternatives": [_decision_json(d) for d in toward.decision.alternatives],
+    }
+
+
+def _decision_json(decision: Decision) -> dict[str, Any]:
+    return {
+        "conditions": list(decision.conditions),
         "outcome": decision.outcome,
         "error": errno_name(decision.outcome, decision.flow.family),
         "dev": decision.dev,

@@ -27,16 +27,24 @@ Multipath routes report their first live nexthop and all of their devices.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv6Address, ip_network
 
 from eniplan.doctor.model import (
     BLACKHOLE,
+    DPORT,
+    DSCP,
     ERROR_ROUTE_TYPES,
+    FLOWLABEL,
     GOTO,
+    IPPROTO,
+    L3MDEV,
     LOOKUP,
     NOP,
     PROHIBIT,
+    SPORT,
+    TUN_ID,
+    UID,
     UNREACHABLE,
     Address,
     HostState,
@@ -45,6 +53,7 @@ from eniplan.doctor.model import (
     Nexthop,
     Route,
     Rule,
+    Selector,
 )
 
 # outcomes, with the errno `ip route get` reports
@@ -73,11 +82,22 @@ def errno_name(outcome: str, family: int) -> str | None:
 
 @dataclass(frozen=True)
 class Flow:
+    """A packet to route. The fields a reply's socket decides (DS field, protocol, ports,
+    owner, IPv6 flow label) are None when unknown: a rule or route that tests one is then
+    followed both ways, and the decision lists what each way needs."""
+
     dst: IPAddress
     src: IPAddress | None = None
     iif: str = "lo"
     oif: str | None = None
     mark: int = 0
+    tos: int | None = None  # the DS field (TOS byte)
+    ipproto: int | None = None
+    sport: int | None = None
+    dport: int | None = None
+    uid: int | None = None
+    flowlabel: int | None = None
+    tun_id: int = 0  # locally generated packets carry no tunnel metadata
 
     @property
     def family(self) -> int:
@@ -93,7 +113,17 @@ class Decision:
     nexthop: Nexthop | None = None
     src: IPAddress | None = None  # the source address the packet gets
     steps: tuple[str, ...] = ()  # why: one line per rule looked at
-    unmodelled: tuple[str, ...] = ()  # rules skipped because of selectors not modelled
+    # what this decision assumes of the selectors the flow leaves open ("ipproto tcp: no")
+    conditions: tuple[str, ...] = ()
+    # the decisions under the other assumptions (on the first decision only)
+    alternatives: tuple[Decision, ...] = ()
+    complete: bool = True  # False: more alternatives than MAX_PATHS were left out
+
+    @property
+    def assumed(self) -> str:
+        """What the packet has for this decision, e.g. "ipproto tcp, dport 443-445"."""
+        yes = [c.removesuffix(": yes") for c in self.conditions if c.endswith(": yes")]
+        return ", ".join(yes) or "none of the selectors that test it"
 
     @property
     def routed(self) -> bool:
@@ -144,20 +174,66 @@ class Decision:
         return " ".join(parts)
 
 
+MAX_PATHS = 32  # decisions followed for one flow (selectors the flow leaves open)
+_EXCLUSIVE = (DSCP, IPPROTO)  # a packet has one value: two different ones cannot both match
+
+
+class _Oracle:
+    """The answers to the selector tests a flow leaves open, for one way through the rules:
+    fixed ones first, then "no" for each new question, remembering the "yes" still to try."""
+
+    def __init__(self, fixed: dict[Selector, bool]) -> None:
+        self.answers = dict(fixed)
+        self.branches: list[dict[Selector, bool]] = []
+        self.used: list[Selector] = []
+        self.texts: dict[Selector, str] = {}
+
+    def __call__(self, selector: Selector) -> bool:
+        key = replace(selector, text="")
+        if key not in self.answers:
+            exclusive = key.kind in _EXCLUSIVE and any(
+                answer and other.kind == key.kind and other != key
+                for other, answer in self.answers.items()
+            )
+            if not exclusive:
+                self.branches.append({**self.answers, key: True})
+            self.answers[key] = False
+        if key not in self.used:
+            self.used.append(key)
+            self.texts[key] = selector.describe()
+        return self.answers[key]
+
+    def conditions(self) -> tuple[str, ...]:
+        return tuple(
+            f"{self.texts[key]}: {'yes' if self.answers[key] else 'no'}" for key in self.used
+        )
+
+
 def decide(state: HostState, flow: Flow) -> Decision:
-    """The kernel's answer to `ip route get DST [from SRC] [iif IIF] [oif OIF] [mark M]`."""
+    """The kernel's answer to `ip route get DST [from SRC] [iif IIF] [oif OIF] [mark M]
+    [tos T] [ipproto P] [sport S] [dport D] [uid U]`; with fields of the flow left open,
+    the first decision assumes that no open selector matches, and its alternatives hold
+    the others."""
+    pending: list[dict[Selector, bool]] = [{}]
+    decisions: list[Decision] = []
+    while pending and len(decisions) < MAX_PATHS:
+        oracle = _Oracle(pending.pop(0))
+        decision = _decide(state, flow, oracle)
+        decisions.append(replace(decision, conditions=oracle.conditions()))
+        pending.extend(oracle.branches)
+    first = decisions[0]
+    return replace(first, alternatives=tuple(decisions[1:]), complete=not pending)
+
+
+def _decide(state: HostState, flow: Flow, oracle: _Oracle) -> Decision:
     rules = state.rules_for(flow.family)
     steps: list[str] = []
-    unmodelled: list[str] = []
     index = 0
     jumps = 0
     while index < len(rules):
         rule = rules[index]
         index += 1
-        matched, skipped = _matches(state, rule, flow)
-        if skipped:
-            unmodelled.append(f"{rule.priority}: {rule.describe()}")
-        if not matched:
+        if not _matches(state, rule, flow, oracle):
             continue
         label = f"{rule.priority}: {rule.describe()}"
         if rule.action == GOTO:
@@ -174,10 +250,10 @@ def decide(state: HostState, flow: Flow) -> Decision:
             continue
         if rule.action in _RULE_ERRORS:
             steps.append(f"{label}: {rule.action}")
-            return _done(flow, _RULE_ERRORS[rule.action], rule, None, None, steps, unmodelled)
+            return _done(flow, _RULE_ERRORS[rule.action], rule, None, None, steps)
         if rule.action != LOOKUP or rule.table is None:
             continue
-        route, nexthop = lookup_table(state, rule.table, flow)
+        route, nexthop = lookup_table(state, rule.table, flow, oracle)
         if route is None:
             steps.append(f"{label}: no route in table {rule.table}")
             continue
@@ -187,15 +263,15 @@ def decide(state: HostState, flow: Flow) -> Decision:
         if route.type in ERROR_ROUTE_TYPES:
             steps.append(f"{label}: {route.type} {route.dst} in table {rule.table}")
             outcome = _ROUTE_ERRORS[route.type]
-            return _done(flow, outcome, rule, route, None, steps, unmodelled)
+            return _done(flow, outcome, rule, route, None, steps)
         suppressed = _suppressed(state, rule, route)
         if suppressed:
             steps.append(f"{label}: {route.describe()} suppressed ({suppressed})")
             continue
         steps.append(f"{label}: {route.describe()}")
-        return _done(flow, ROUTED, rule, route, nexthop, steps, unmodelled, state)
+        return _done(flow, ROUTED, rule, route, nexthop, steps, state)
     steps.append("no rule found a route")
-    return _done(flow, NO_ROUTE, None, None, None, steps, unmodelled)
+    return _done(flow, NO_ROUTE, None, None, None, steps)
 
 
 def _done(
@@ -205,7 +281,6 @@ def _done(
     route: Route | None,
     nexthop: Nexthop | None,
     steps: list[str],
-    unmodelled: list[str],
     state: HostState | None = None,
 ) -> Decision:
     src = flow.src
@@ -219,7 +294,6 @@ def _done(
         nexthop=nexthop,
         src=src,
         steps=tuple(steps),
-        unmodelled=tuple(unmodelled),
     )
 
 
@@ -228,8 +302,9 @@ def _canonical(state: HostState, name: str | None) -> str | None:
     return link.name if link else name
 
 
-def _matches(state: HostState, rule: Rule, flow: Flow) -> tuple[bool, bool]:
-    """(does the rule match, was it decided by a selector the model does not know)."""
+def _matches(state: HostState, rule: Rule, flow: Flow, oracle: _Oracle) -> bool:
+    """Does the rule match (fib_rule_match): every selector must; `not` inverts the whole.
+    A selector the flow leaves open is asked of the oracle."""
     src = flow.src if flow.src is not None else _unspecified(flow.family)
     mismatches = (
         rule.iif is not None and _canonical(state, rule.iif) != _canonical(state, flow.iif),
@@ -239,25 +314,68 @@ def _matches(state: HostState, rule: Rule, flow: Flow) -> tuple[bool, bool]:
         rule.src is not None and (rule.src.version != flow.family or src not in rule.src),
     )
     result = not any(mismatches)
-    skipped = False
-    if result and rule.unmodelled:
-        result, skipped = False, True
-    return (not result if rule.invert else result), skipped
+    if result:
+        known = [selector_matches(selector, flow) for selector in rule.selectors]
+        if False in known:
+            result = False
+        else:
+            open_ = [s for s, k in zip(rule.selectors, known, strict=True) if k is None]
+            result = all(oracle(selector) for selector in open_)  # stops at the first "no"
+    return not result if rule.invert else result
+
+
+def selector_matches(selector: Selector, flow: Flow) -> bool | None:
+    """A selector against the flow (net/core/fib_rules.c, fib4/fib6_rule_match); None when
+    the flow leaves its field open."""
+    if selector.kind == DSCP:
+        if flow.tos is None:
+            return None
+        return not ((flow.tos >> 2) ^ selector.value) & (selector.mask or 0)
+    if selector.kind == FLOWLABEL:
+        if flow.flowlabel is None:
+            return None
+        return (flow.flowlabel & (selector.mask or 0)) == selector.value
+    if selector.kind == TUN_ID:
+        return flow.tun_id == selector.value
+    if selector.kind == L3MDEV:
+        # only a packet bound to a VRF device (oif, or iif of a forwarded one) matches
+        return False if flow.oif is None and flow.iif == "lo" else None
+    value = {IPPROTO: flow.ipproto, SPORT: flow.sport, DPORT: flow.dport, UID: flow.uid}.get(
+        selector.kind
+    )
+    if selector.kind not in (IPPROTO, SPORT, DPORT, UID) or value is None:
+        return None  # UNKNOWN: never taken as matching or not matching blindly
+    if selector.kind == IPPROTO:
+        return value == selector.value
+    if selector.mask is not None:
+        return (value & selector.mask) == selector.value
+    return selector.value <= value <= selector.high
 
 
 def _unspecified(family: int) -> IPAddress:
     return IPv4Address(0) if family == 4 else IPv6Address(0)
 
 
-def lookup_table(state: HostState, table: str, flow: Flow) -> tuple[Route | None, Nexthop | None]:
-    """Longest prefix first; among equal prefixes the lowest metric; a prefix whose routes
-    cannot be used (dead nexthops, another `oif`) gives way to a shorter one."""
+def lookup_table(
+    state: HostState, table: str, flow: Flow, oracle: _Oracle | None = None
+) -> tuple[Route | None, Nexthop | None]:
+    """Longest prefix first; among equal prefixes a route for the packet's DS field before
+    those for any (`tos`), then the lowest metric; a prefix whose routes cannot be used (dead
+    nexthops, another `oif`) gives way to a shorter one. IPv6 source-specific routes
+    (`from PREFIX`) need the source in their prefix, the longest one first."""
+    ask = oracle or _Oracle({})
+    src = flow.src if flow.src is not None else _unspecified(flow.family)
     candidates = [
         route
         for route in state.routes_for(flow.family, table)
-        if flow.dst in route.dst and route.tos == 0 and route.type not in ("multicast", "nat")
+        if flow.dst in route.dst
+        and route.type not in ("multicast", "nat")
+        and (route.src is None or src in route.src)
+        and _tos_matches(route, flow, ask)
     ]
-    candidates.sort(key=lambda r: (-r.dst.prefixlen, r.metric))
+    candidates.sort(
+        key=lambda r: (-r.dst.prefixlen, -(r.src.prefixlen if r.src else 0), -r.tos, r.metric)
+    )
     for route in candidates:
         if route.type in (*ERROR_ROUTE_TYPES, "throw"):
             return route, None
@@ -265,6 +383,14 @@ def lookup_table(state: HostState, table: str, flow: Flow) -> tuple[Route | None
         if nexthop is not None or (route.type == "local" and not route.nexthops):
             return route, nexthop
     return None, None
+
+
+def _tos_matches(route: Route, flow: Flow, oracle: _Oracle) -> bool:
+    if not route.tos:
+        return True
+    selector = Selector(DSCP, value=route.tos >> 2, mask=0x3F, text=f"tos {hex(route.tos)}")
+    known = selector_matches(selector, flow)
+    return oracle(selector) if known is None else known
 
 
 def _usable_nexthop(state: HostState, route: Route, flow: Flow) -> Nexthop | None:

@@ -35,7 +35,7 @@ from eniplan.doctor.model import (
     Link,
     Rule,
 )
-from eniplan.doctor.simulate import Decision, Flow, decide
+from eniplan.doctor.simulate import MAX_PATHS, Decision, Flow, decide
 from eniplan.findings import Finding, sort_findings
 
 INTERNET = {4: ip_address("8.8.8.8"), 6: ip_address("2600::1")}
@@ -48,7 +48,7 @@ VIRTUAL = re.compile(
     r"|kube.*|cilium.*|eni[0-9a-f]{11}|genev.*|nodelocaldns|podman.*)"
 )
 
-OK, FAIL, SKIP = "ok", "fail", "n/a"
+OK, FAIL, SKIP, DEPENDS = "ok", "fail", "n/a", "depends"
 
 REMEDIATION = (
     "give every ENI its own routing table and a rule for each of its addresses: "
@@ -73,7 +73,7 @@ class Toward:
 
     destination: IPAddress
     decision: Decision
-    status: str  # ok, fail, n/a
+    status: str  # ok, fail, n/a, depends (on the traffic: protocol, ports, DS field, ...)
     reason: str = ""
 
 
@@ -90,6 +90,8 @@ class AddressVerdict:
         statuses = [self.internet.status] + ([self.peer.status] if self.peer else [])
         if FAIL in statuses:
             return FAIL
+        if DEPENDS in statuses:
+            return DEPENDS
         return OK if OK in statuses else SKIP
 
 
@@ -142,12 +144,8 @@ def diagnose(state: HostState, imds: ImdsInfo | None = None) -> Diagnosis:
     notes = list(state.notes)
     for verdict in verdicts:
         for toward in (verdict.peer, verdict.internet):
-            if toward and toward.decision.unmodelled:
-                notes.append(
-                    f"{verdict.address.ip} -> {toward.destination}: rules with selectors the "
-                    f"simulator does not model were taken as not matching: "
-                    + "; ".join(toward.decision.unmodelled)
-                )
+            if toward and toward.decision.alternatives:
+                notes.append(_alternatives_note(verdict.address.ip, toward))
     return Diagnosis(
         interfaces=interfaces,
         skipped_links=skipped,
@@ -230,18 +228,54 @@ def _internet(state: HostState, family: int) -> IPAddress:
 
 
 def _judge(state: HostState, interface: Interface, address: Address, dst: IPAddress) -> Toward:
+    """Where a reply from `address` to `dst` goes; when that depends on what the reply's
+    socket decides (protocol, ports, DS field, owner), every way is judged, and the verdict
+    is `depends` unless all agree."""
     decision = decide(state, Flow(dst=dst, src=address.ip))
+    unbound = decide(state, Flow(dst=dst))
+    reachable = any(d.routed for d in (unbound, *unbound.alternatives))
+    ways = [(d, *_judge_one(state, interface, d, reachable)) for d in _ways(decision)]
+    statuses = {status for _, status, _ in ways}
+    if len(statuses) == 1 and decision.complete:
+        return Toward(dst, decision, ways[0][1], ways[0][2])
+    odd = next((w for w in ways if w[1] != ways[0][1]), ways[-1])
+    reason = f"{ways[0][1].upper()} for most packets; {odd[1].upper()} for {odd[0].assumed}"
+    if odd[2]:
+        reason += f": {odd[2]}"
+    if not decision.complete:
+        reason += f" (more than {MAX_PATHS} ways: not all judged)"
+    return Toward(dst, decision, DEPENDS, reason)
+
+
+def _ways(decision: Decision) -> tuple[Decision, ...]:
+    return (decision, *decision.alternatives)
+
+
+def _judge_one(
+    state: HostState, interface: Interface, decision: Decision, reachable: bool
+) -> tuple[str, str]:
     own = interface.link.name
     if not decision.routed:
-        unbound = decide(state, Flow(dst=dst))
-        if not unbound.routed:
-            return Toward(dst, decision, SKIP, "the host has no route there at all")
-        return Toward(dst, decision, FAIL, decision.describe())
+        if not reachable:
+            return SKIP, "the host has no route there at all"
+        return FAIL, decision.describe()
     devs = [_canonical(state, dev) for dev in decision.devs]
     wrong = [dev for dev in devs if dev != own]
     if wrong:
-        return Toward(dst, decision, FAIL, f"leave through {', '.join(wrong)}, not {own}")
-    return Toward(dst, decision, OK)
+        return FAIL, f"leave through {', '.join(wrong)}, not {own}"
+    return OK, ""
+
+
+def _alternatives_note(address: IPAddress, toward: Toward) -> str:
+    by_outcome: dict[str, list[str]] = {}
+    for decision in _ways(toward.decision):
+        by_outcome.setdefault(decision.describe(), []).append(decision.assumed)
+    ways = "; ".join(f"{where} for {' | '.join(packets)}" for where, packets in by_outcome.items())
+    return (
+        f"{address} -> {toward.destination}: the decision depends on what the reply's socket "
+        f"sets (selectors tos, ipproto, ports, uidrange, dscp, flowlabel, or unknown ones): "
+        f"{ways}"
+    )
 
 
 def _canonical(state: HostState, name: str) -> str:
@@ -481,8 +515,9 @@ def _rule_info(state: HostState, rule: Rule) -> RuleInfo:
             note = f"default {defaults[0].describe().removeprefix('default ')}"
         else:
             note = f"table {rule.table}: {len(routes)} route(s), no default"
-    elif rule.unmodelled:
-        note = "selectors not modelled: " + ", ".join(rule.unmodelled)
+    if rule.selectors:
+        per_packet = "matches per packet: " + ", ".join(s.describe() for s in rule.selectors)
+        note = f"{per_packet}; {note}" if note else per_packet
     return RuleInfo(rule, owners.rule_owner(rule), note)
 
 

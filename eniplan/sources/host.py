@@ -93,23 +93,26 @@ def load_captured(
         raise InputError("--ip-addr, --ip-rule, --ip-route: only one of them can be '-' (stdin)")
     addr_text = _read(addr_path, "--ip-addr")
     links = iptext.parse_addr(addr_text, _origin(addr_path))
-    rules: list[Rule] = []
-    v4_rule_text: list[str] = []
-    for path in rule_paths:
-        taken = frozenset(rule.family for rule in rules)
-        parsed = iptext.parse_rules(_read(path, "--ip-rule"), _origin(path), taken)
-        twice = taken & {rule.family for rule in parsed}
-        if twice:
-            raise InputError(
-                f"--ip-rule {path}: IPv{min(twice)} rules were already given by another file"
-            )
-        rules += parsed
-        v4_rule_text += [f"{r.priority}:\t{r.text}" for r in parsed if r.family == 4]
     routes: list[Route] = []
     for path in route_paths:
         routes += iptext.parse_routes(_read(path, "--ip-route"), _origin(path))
+    # the family of each rule listing from its content, whatever the order of the files
+    listings = tuple(
+        listing
+        for path in rule_paths
+        for listing in iptext.rule_listings(_read(path, "--ip-rule"), _origin(path))
+    )
+    table_families: dict[str, set[int]] = {}
+    for route in routes:
+        table_families.setdefault(route.table, set()).add(route.family)
+    rules_found, family_notes = iptext.resolve_rule_families(
+        listings, {table: frozenset(f) for table, f in table_families.items()}
+    )
+    rules = list(rules_found)
+    v4_rule_text = [f"{r.priority}:\t{r.text}" for r in rules if r.family == 4]
     families = frozenset(rule.family for rule in rules)
-    notes = []
+    notes = list(family_notes)
+    notes += _attribute_notes(routes)
     if 6 not in families:
         notes.append(
             "no IPv6 rules given (`ip -6 rule show`): IPv6 is decided with the kernel's "
@@ -137,6 +140,21 @@ def load_captured(
         raw_addr_text=addr_text,
         raw_rule_text="\n".join(v4_rule_text) + "\n" if v4_rule_text else "",
     )
+
+
+def _attribute_notes(routes: Sequence[Route]) -> list[str]:
+    """Words of a newer iproute2 that eniplan does not know: kept in the report, not used."""
+    unknown = sorted(
+        {
+            word
+            for route in routes
+            for word in route.attributes
+            if " " not in word and not word.startswith("encap")
+        }
+    )
+    if not unknown:
+        return []
+    return [f"route attributes eniplan does not know, kept and not used: {', '.join(unknown)}"]
 
 
 def routes_with_local(links: Sequence[Link], routes: tuple[Route, ...]) -> tuple[Route, ...]:
