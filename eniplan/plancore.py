@@ -6,6 +6,7 @@ it, and dynamic user data embeds this file verbatim. One planner, not two.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import (
     IPv4Address,
@@ -25,6 +26,8 @@ MAX_TABLE_BASE = MAIN_RULE_PRIORITY - 1 - 100 * (MAX_NETWORK_CARDS - 1) - 99
 MIN_TABLE_BASE = 1000
 # The rtnetlink protocol number on every rule and route eniplan installs.
 PROTOCOL = 247
+# Seconds the engine waits for an IPv6 router advertisement (ENIPLAN_RA_WAIT overrides).
+RA_WAIT_SECONDS = 5
 
 
 class PlanError(ValueError):
@@ -236,3 +239,64 @@ def inet6_ntop(address: IPv6Address) -> str:
     head = ":".join(hexes[:best_start])
     tail = ":".join(hexes[best_start + best_length :])
     return f"{head}::{tail}"
+
+
+def ip_text(address: IPv4Address | IPv6Address) -> str:
+    return inet6_ntop(address) if isinstance(address, IPv6Address) else str(address)
+
+
+def network_text(network: IPv4Network | IPv6Network) -> str:
+    """A prefix as `ip rule` and `ip route` print it: a host prefix as a bare address."""
+    text = ip_text(network.network_address)
+    return text if network.prefixlen == network.max_prefixlen else f"{text}/{network.prefixlen}"
+
+
+def route_token(route: Route) -> str:
+    """DESTINATION,GATEWAY,SOURCE. GATEWAY `ra`: the router that router advertisements
+    announce on the interface; the default route is written 0.0.0.0/0 or ::/0."""
+    default = "0.0.0.0/0" if route.family == 4 else "::/0"
+    gateway = "ra" if route.via_ra else ip_text(route.gateway) if route.gateway else ""
+    source = ip_text(route.source) if route.source else ""
+    return f"{default if route.is_default else network_text(route.destination)},{gateway},{source}"
+
+
+def engine_input(instance_id: str, enis: Sequence[EniPlan], base: int, guard: bool) -> str:
+    """The one writer of engine.sh's input (the iproute2 target and the agent): the plan as
+    sh variables, ENIs numbered in table order (the order `ip rule` lists their rules).
+    Only typed values reach it (the iproute2 target checks a plan's first)."""
+    enis = sorted(enis, key=lambda eni: eni.table)
+    lines = []
+    for i, eni in enumerate(enis, start=1):
+        role = " (primary)" if eni.is_primary else ""
+        card, device = eni.network_card_index, eni.device_index
+        rules = [(r.family, network_text(r.source)) for r in eni.rules]
+        addresses = [f"{ip_text(a.ip)}/{a.network.prefixlen}" for a in eni.ipv4_addresses]
+        addresses6 = [f"{ip_text(a.ip)}/{a.network.prefixlen}" for a in eni.ipv6_addresses]
+        lines += [
+            "",
+            f"# ENI {i}: {eni.eni_id}{role}, card {card} device {device}, {eni.subnet_id}",
+            f"eni_{i}={eni.eni_id} mac_{i}={eni.mac} table_{i}={eni.table}",
+            f"addr4_{i}='{' '.join(addresses)}'",
+            f"addr6_{i}='{' '.join(addresses6)}'",
+            f"rule4_{i}='{' '.join(text for family, text in rules if family == 4)}'",
+            f"rule6_{i}='{' '.join(text for family, text in rules if family == 6)}'",
+            f"route_{i}='{' '.join(route_token(r) for r in eni.routes)}'",
+        ]
+    ipv6 = any(e.ipv6_addresses or any(r.family == 6 for r in e.rules + e.routes) for e in enis)
+    guarded = guard and bool(enis)
+    macs = " ".join(f"{eni.mac}={i}" for i, eni in enumerate(enis, start=1))
+    return "\n".join(
+        [
+            "# --- the plan ---",
+            f"INSTANCE={instance_id}",
+            f"PROTO={PROTOCOL}",
+            f"GROUP={base if guarded else ''}  # of the guard ('': none)",
+            f"GUARD_PRIO={base - 1 if guarded else ''}",
+            f"PLAN_IPV6={'1' if ipv6 else ''}",
+            f"RA_WAIT={RA_WAIT_SECONDS}  # seconds, for router advertisements",
+            f"N={len(enis)}",
+            *lines,
+            f"MACS=' {macs} '",
+            f"TABLES=' {' '.join(str(eni.table) for eni in enis)} '",
+        ]
+    )

@@ -250,11 +250,15 @@ def _apply(
 
 
 def _dump(ns: Namespace) -> str:
-    return "".join(
+    """Rules, routes and addresses, without the IPv6 link-local addresses and their routes:
+    the kernel adds those when it likes after a link comes up, whoever runs."""
+    listing = "".join(
         ns.run("ip", family, *what).stdout
         for family in ("-4", "-6")
         for what in (("rule", "show"), ("route", "show", "table", "all"), ("-br", "addr"))
     )
+    lines = (line for line in listing.splitlines() if not re.match(r"(\S+ )?fe80::.* kernel", line))
+    return "\n".join(re.sub(r" fe80::\S+", "", line) for line in lines)
 
 
 def _assert_applied(ns: Namespace, plan: InstancePlan) -> None:

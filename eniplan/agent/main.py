@@ -28,17 +28,14 @@ from eniplan.plancore import (
     DEFAULT_TABLE_BASE,
     MAX_TABLE_BASE,
     MIN_TABLE_BASE,
-    PROTOCOL,
     EniFacts,
     EniPlan,
     PlanError,
-    Route,
-    inet6_ntop,
+    engine_input,
     plan_enis,
 )
 
 ENGINE = Path(__file__).with_name("engine.sh")
-RA_WAIT = 5  # seconds, for router advertisements
 MACS = "network/interfaces/macs/"
 # Files that show another agent owns policy routing here (paths under --root).
 OWNERS = (
@@ -201,59 +198,16 @@ def other_owner(root: Path) -> str | None:
     return None
 
 
-# --- the plan as the engine's variables (the iproute2 target writes the same) -----------
-
-
-def _ip(address: IPv4Address | IPv6Address) -> str:
-    return inet6_ntop(address) if isinstance(address, IPv6Address) else str(address)
-
-
-def _net(network: IPv4Network | IPv6Network) -> str:
-    text = _ip(network.network_address)
-    return text if network.prefixlen == network.max_prefixlen else f"{text}/{network.prefixlen}"
-
-
-def _route(route: Route) -> str:
-    default = "0.0.0.0/0" if route.family == 4 else "::/0"
-    gateway = "ra" if route.via_ra else _ip(route.gateway) if route.gateway else ""
-    source = _ip(route.source) if route.source else ""
-    return f"{default if route.is_default else _net(route.destination)},{gateway},{source}"
+# --- the plan as the engine's input (plancore.engine_input: the iproute2 target's too) ---
 
 
 def script(instance_id: str, enis: Sequence[EniPlan], base: int, guard: bool) -> str:
     """The engine's input: the plan as sh variables, then engine.sh itself."""
-    group, priority = (str(base), str(base - 1)) if guard and enis else ("", "")
-    ipv6 = any(e.ipv6_addresses or any(r.family == 6 for r in e.rules + e.routes) for e in enis)
-    lines = [
-        "#!/bin/sh",
-        f"# eniplan {__version__} mode=dynamic table-base={base} guard={'on' if group else 'off'}",
-        "set -u",
-        f"INSTANCE={instance_id}",
-        f"PROTO={PROTOCOL}",
-        f"GROUP={group}  # of the guard ('': none)",
-        f"GUARD_PRIO={priority}",
-        f"PLAN_IPV6={'1' if ipv6 else ''}",
-        f"RA_WAIT={RA_WAIT}  # seconds, for router advertisements",
-        f"N={len(enis)}",
-    ]
-    for i, eni in enumerate(enis, start=1):
-        addresses = [f"{_ip(a.ip)}/{a.network.prefixlen}" for a in eni.ipv4_addresses]
-        addresses6 = [f"{_ip(a.ip)}/{a.network.prefixlen}" for a in eni.ipv6_addresses]
-        rules = [(r.family, _net(r.source)) for r in eni.rules]
-        lines += [
-            f"eni_{i}={eni.eni_id} mac_{i}={eni.mac} table_{i}={eni.table}",
-            f"addr4_{i}='{' '.join(addresses)}'",
-            f"addr6_{i}='{' '.join(addresses6)}'",
-            f"rule4_{i}='{' '.join(text for family, text in rules if family == 4)}'",
-            f"rule6_{i}='{' '.join(text for family, text in rules if family == 6)}'",
-            f"route_{i}='{' '.join(_route(r) for r in eni.routes)}'",
-        ]
-    lines += [
-        f"MACS=' {' '.join(f'{eni.mac}={i}' for i, eni in enumerate(enis, start=1))} '",
-        f"TABLES=' {' '.join(str(eni.table) for eni in enis)} '",
-        ENGINE.read_text(encoding="utf-8"),
-    ]
-    return "\n".join(lines)
+    guarded = "on" if guard and enis else "off"
+    marker = f"# eniplan {__version__} mode=dynamic table-base={base} guard={guarded}"
+    variables = engine_input(instance_id, enis, base, guard)
+    engine = ENGINE.read_text(encoding="utf-8")
+    return "\n".join(["#!/bin/sh", marker, "set -u", variables, engine])
 
 
 # --- one run ----------------------------------------------------------------------------

@@ -18,14 +18,14 @@ for an IPv6 router advertisement). It
   and exits 1 at the end, so the primary's routing never waits for a missing secondary.
 
 Every value written into the script comes from the plan's typed values (ipaddress objects,
-ints, MACs and IDs, checked again here); no free text (names, tags) reaches it. The text
+ints, MACs and IDs, checked again by plancore.engine_input, the one writer of the engine's
+input, which the dynamic agent calls too); no free text (names, tags) reaches it. The text
 has no tab and no trailing blank, so cloud-init's YAML keeps it a readable literal block.
 `script(plan)` returns the text; the cloud-init renderer embeds it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from importlib import resources
 from ipaddress import (
     IPv4Address,
@@ -39,20 +39,19 @@ from ipaddress import (
 from eniplan import agents, values
 from eniplan.plan import MANAGED, EniPlan, InstancePlan, Route, Rule
 from eniplan.plancore import PROTOCOL as PROTOCOL
+from eniplan.plancore import engine_input
 from eniplan.plancore import inet6_ntop as inet6_ntop
 from eniplan.render.base import RenderedFile, Rendering, RenderOptions, marker
 
 TARGET = "iproute2"
 SCRIPT_PATH = "/usr/local/sbin/eniplan-routing"
 SCRIPT_MODE = 0o755
+# main, local and default: never an ENI's table
+RESERVED_TABLES = (0, 253, 254, 255)
 # PROTOCOL (247, plancore.py): the rtnetlink protocol number on every rule and route
 # eniplan installs: how a later run tells its own entries from everyone else's. Unassigned
 # in /etc/iproute2/rt_protos and by the routing daemons (FRR, BIRD, keepalived use 11-18,
 # 42, 99, 186-198).
-# Seconds to wait for an IPv6 router advertisement on an ENI (ENIPLAN_RA_WAIT overrides).
-RA_WAIT_SECONDS = 5
-# main, local and default: never an ENI's table
-RESERVED_TABLES = (0, 253, 254, 255)
 
 
 def render(plan: InstancePlan, options: RenderOptions) -> Rendering:
@@ -86,18 +85,15 @@ def script(plan: InstancePlan) -> str:
     instance_id = values.resource_id("i", plan.instance_id)
     if plan.status != MANAGED or not plan.enis:
         raise ValueError(f"{instance_id}: plan status {plan.status!r}: nothing to apply")
-    group = priority = ""
-    if plan.guard is not None:
-        group = str(_int(plan.guard.group, 1, 2**31 - 1, "guard group"))
-        priority = str(_int(plan.guard.priority, 1, 32765, "guard priority"))
-    # numbered in table order, the order in which `ip rule` lists their rules
-    ordered = sorted(plan.enis, key=lambda eni: _int(eni.table, 1, 2**31 - 1, "table"))
-    enis = [_EniData.of(index, eni) for index, eni in enumerate(ordered, start=1)]
-    if len({e.mac for e in enis}) != len(enis) or len({e.table for e in enis}) != len(enis):
+    for eni in plan.enis:
+        _check_eni(eni)
+    if len({e.mac for e in plan.enis}) != len(plan.enis) or len(
+        {e.table for e in plan.enis}
+    ) != len(plan.enis):
         raise ValueError(f"{instance_id}: two ENIs share a MAC address or a table")
-    uses_ipv6 = any(e.addresses6 or e.rules6 or ":" in " ".join(e.routes) for e in enis)
-
-    lines = [
+    _int(plan.table_base, 1, 2**31 - 1, "table base")
+    variables = engine_input(instance_id, plan.enis, plan.table_base, plan.guard is not None)
+    header = [
         "#!/bin/sh",
         marker(plan),
         f"# Policy routing of {instance_id}, a table per ENI (eniplan, target iproute2).",
@@ -107,164 +103,66 @@ def script(plan: InstancePlan) -> str:
         "# shellcheck disable=SC2034,SC2059,SC2086,SC2154",
         "set -u",
         "",
-        "# --- the plan ---",
-        f"INSTANCE={instance_id}",
-        f"PROTO={PROTOCOL}",
-        f"GROUP={group}  # of the guard ('': none)",
-        f"GUARD_PRIO={priority}",
-        f"PLAN_IPV6={'1' if uses_ipv6 else ''}",
-        f"RA_WAIT={RA_WAIT_SECONDS}  # seconds, for router advertisements",
-        f"N={len(enis)}",
     ]
-    for eni in enis:
-        lines += eni.lines()
-    lines += [
-        f"MACS=' {' '.join(f'{e.mac}={e.index}' for e in enis)} '",
-        f"TABLES=' {' '.join(str(e.table) for e in enis)} '",
-        "",
-        ENGINE,
-    ]
-    return "\n".join(lines)
+    return "\n".join([*header, variables, "", ENGINE])
 
 
-# --- the plan's values, checked again and written as `ip` prints them ------------------
+# --- the plan's values checked again (engine_input takes typed values only) -----------
 
 
-@dataclass(frozen=True)
-class _EniData:
-    index: int
-    eni_id: str
-    mac: str
-    table: int
-    comment: str
-    addresses4: tuple[str, ...]
-    addresses6: tuple[str, ...]
-    rules4: tuple[str, ...]
-    rules6: tuple[str, ...]
-    routes: tuple[str, ...]
+def _check_eni(eni: object) -> None:
+    if not isinstance(eni, EniPlan):
+        raise ValueError(f"{eni!r} is not an EniPlan")
+    eni_id = values.resource_id("eni", eni.eni_id)
+    if values.mac_address(eni.mac) != eni.mac:
+        raise ValueError(f"{eni_id}: MAC address {eni.mac!r} is not in normalised form")
+    table = _int(eni.table, 1, 2**31 - 1, f"{eni_id} table")
+    if table in RESERVED_TABLES:
+        raise ValueError(f"{eni_id}: table {table} is one of the kernel's own tables")
+    _int(eni.network_card_index, 0, 1000, f"{eni_id} network card")
+    _int(eni.device_index, 0, 1000, f"{eni_id} device index")
+    values.resource_id("subnet", eni.subnet_id)
+    for address in eni.ipv4_addresses:
+        _check_type(address, IPv4Interface)
+    for address6 in eni.ipv6_addresses:
+        _check_type(address6, IPv6Interface)
+    for rule in eni.rules:
+        _check_type(rule, Rule)
+        _check_type(rule.source, IPv4Network, IPv6Network)
+        if rule.table != table or rule.priority != table:
+            raise ValueError(
+                f"{eni_id}: a rule does not use the ENI's table {table} as its table and priority"
+            )
+    for route in eni.routes:
+        _check_route(eni_id, table, route)
 
-    @classmethod
-    def of(cls, index: int, eni: EniPlan) -> _EniData:
-        if not isinstance(eni, EniPlan):
-            raise ValueError(f"{eni!r} is not an EniPlan")
-        eni_id = values.resource_id("eni", eni.eni_id)
-        mac = values.mac_address(eni.mac)
-        if mac != eni.mac:
-            raise ValueError(f"{eni_id}: MAC address {eni.mac!r} is not in normalised form")
-        table = _int(eni.table, 1, 2**31 - 1, f"{eni_id} table")
-        if table in RESERVED_TABLES:
-            raise ValueError(f"{eni_id}: table {table} is one of the kernel's own tables")
-        card = _int(eni.network_card_index, 0, 1000, f"{eni_id} network card")
-        device = _int(eni.device_index, 0, 1000, f"{eni_id} device index")
-        subnet = values.resource_id("subnet", eni.subnet_id)
-        role = " (primary)" if eni.is_primary is True else ""
-        return cls(
-            index=index,
-            eni_id=eni_id,
-            mac=mac,
-            table=table,
-            comment=f"{eni_id}{role}, card {card} device {device}, {subnet}",
-            addresses4=tuple(_interface_text(a, 4) for a in eni.ipv4_addresses),
-            addresses6=tuple(_interface_text(a, 6) for a in eni.ipv6_addresses),
-            rules4=_rule_sources(eni, 4),
-            rules6=_rule_sources(eni, 6),
-            routes=tuple(_route_token(eni, route) for route in eni.routes),
-        )
 
-    def lines(self) -> list[str]:
-        i = self.index
-        return [
-            "",
-            f"# ENI {i}: {self.comment}",
-            f"eni_{i}={self.eni_id} mac_{i}={self.mac} table_{i}={self.table}",
-            f"addr4_{i}='{' '.join(self.addresses4)}'",
-            f"addr6_{i}='{' '.join(self.addresses6)}'",
-            f"rule4_{i}='{' '.join(self.rules4)}'",
-            f"rule6_{i}='{' '.join(self.rules6)}'",
-            f"route_{i}='{' '.join(self.routes)}'",
-        ]
+def _check_route(eni_id: str, table: int, route: object) -> None:
+    if not isinstance(route, Route) or route.table != table:
+        raise ValueError(f"{eni_id}: {route!r} is not a route of table {table}")
+    family = (
+        IPv4Address
+        if _check_type(route.destination, IPv4Network, IPv6Network) == 4
+        else (IPv6Address)
+    )
+    if route.via_ra and (family is IPv4Address or not route.is_default or route.gateway):
+        raise ValueError(f"{eni_id}: only the IPv6 default route can use the RA router")
+    for address in (route.gateway, route.source):
+        if address is not None:
+            _check_type(address, family)
+
+
+def _check_type(value: object, *kinds: type) -> int:
+    """The value's IP version (0 for a Rule); ValueError unless it is one of `kinds`."""
+    if type(value) not in kinds:
+        raise ValueError(f"{value!r} is not a {' or '.join(k.__name__ for k in kinds)}")
+    return getattr(value, "version", 0)
 
 
 def _int(value: object, low: int, high: int, what: str) -> int:
     if type(value) is not int or not low <= value <= high:
         raise ValueError(f"{what} {value!r} is not an integer from {low} to {high}")
     return value
-
-
-def _address_text(address: object) -> str:
-    """An address as `ip` prints it (glibc's inet_ntop for IPv6)."""
-    if isinstance(address, IPv4Address):
-        return str(address)
-    if isinstance(address, IPv6Address):
-        return inet6_ntop(address)
-    raise ValueError(f"{address!r} is not an ipaddress address")
-
-
-def _network_text(network: object) -> str:
-    """A prefix as `ip rule` and `ip route` print it: a host prefix as a bare address."""
-    if not isinstance(network, (IPv4Network, IPv6Network)):
-        raise ValueError(f"{network!r} is not an ipaddress network")
-    address = _address_text(network.network_address)
-    if network.prefixlen == network.max_prefixlen:
-        return address
-    return f"{address}/{network.prefixlen}"
-
-
-def _interface_text(interface: object, version: int) -> str:
-    if not isinstance(interface, (IPv4Interface, IPv6Interface)) or interface.version != version:
-        raise ValueError(f"{interface!r} is not an IPv{version} ipaddress interface")
-    return f"{_address_text(interface.ip)}/{interface.network.prefixlen}"
-
-
-def _rule_sources(eni: EniPlan, version: int) -> tuple[str, ...]:
-    sources = []
-    for rule in eni.rules:
-        if not isinstance(rule, Rule):
-            raise ValueError(f"{eni.eni_id}: {rule!r} is not a Rule")
-        if rule.table != eni.table or rule.priority != eni.table:
-            raise ValueError(
-                f"{eni.eni_id}: a rule does not use the ENI's table {eni.table} as its table "
-                "and priority"
-            )
-        if _network_version(rule.source) == version:
-            sources.append(_network_text(rule.source))
-    return tuple(sources)
-
-
-def _network_version(network: object) -> int:
-    if not isinstance(network, (IPv4Network, IPv6Network)):
-        raise ValueError(f"{network!r} is not an ipaddress network")
-    return network.version
-
-
-def _route_token(eni: EniPlan, route: Route) -> str:
-    """DESTINATION,GATEWAY,SOURCE. GATEWAY `ra`: the router that router advertisements
-    announce on the interface; the default route is written 0.0.0.0/0 or ::/0."""
-    if not isinstance(route, Route) or route.table != eni.table:
-        raise ValueError(f"{eni.eni_id}: {route!r} is not a route of table {eni.table}")
-    version = _network_version(route.destination)
-    destination = route.destination
-    target = (
-        ("0.0.0.0/0" if version == 4 else "::/0")
-        if destination.prefixlen == 0
-        else _network_text(destination)
-    )
-    if route.via_ra:
-        if version != 6 or destination.prefixlen != 0 or route.gateway is not None:
-            raise ValueError(f"{eni.eni_id}: only the IPv6 default route can use the RA router")
-        gateway = "ra"
-    elif route.gateway is None:
-        gateway = ""
-    else:
-        gateway = _address_text(route.gateway)
-        if route.gateway.version != version:
-            raise ValueError(f"{eni.eni_id}: route {target} has a gateway of another family")
-    source = ""
-    if route.source is not None:
-        source = _address_text(route.source)
-        if route.source.version != version:
-            raise ValueError(f"{eni.eni_id}: route {target} has a source of another family")
-    return f"{target},{gateway},{source}"
 
 
 # --- the engine: the same for every plan, and the dynamic agent's (agent/engine.sh) ------
