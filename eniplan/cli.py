@@ -12,39 +12,31 @@ import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+# Start-up imports only what the option declarations need: each command imports its
+# machinery (boto3, moto, rich, renderers, the lab) when it runs, so `--version`, `--help`
+# and check-plan stay fast (tests/test_cli.py::test_startup_imports pins the list).
 from eniplan import __version__, values
-from eniplan.audit import SourceArgs
 from eniplan.errors import InputError
-from eniplan.fileio import write_atomic
 from eniplan.findings import FAIL_ON_CHOICES
-from eniplan.inventory import InventoryRequest, load_collection, load_inventory
-from eniplan.inventory_output import inventory_json, print_inventory, summary_line
-from eniplan.lab import DEMO_INSTANCE, demo_section
-from eniplan.model import Inventory
-from eniplan.plan import (
-    DEFAULT_TABLE_BASE,
-    MANAGED,
-    InstancePlan,
-    PlanOptions,
-    check_table_base,
-    plan_inventory,
-    plan_json,
-)
-from eniplan.plan_output import print_plans
+from eniplan.inventory import DEFAULT_SCENARIO, InventoryRequest
+from eniplan.plancore import DEFAULT_TABLE_BASE
 from eniplan.render import TARGETS
-from eniplan.render import render as render_plan
-from eniplan.render.base import PERSIST_CHOICES, Rendering, RenderOptions
-from eniplan.render.files import write_renderings
+from eniplan.render.base import PERSIST_CHOICES
 from eniplan.report import FORMATS as REPORT_FORMATS
 from eniplan.report import format_report
-from eniplan.sources.aws import DEFAULT_WORKERS, AwsOptions, ProgressCallback, check_regions
-from eniplan.sources.sandbox import DEFAULT_SCENARIO, STORY_TAG
+from eniplan.sources.awsoptions import DEFAULT_WORKERS, AwsOptions, ProgressCallback
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from eniplan.audit import SourceArgs
+    from eniplan.model import Inventory
+    from eniplan.plan import InstancePlan, PlanOptions
+    from eniplan.render.base import Rendering
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -52,11 +44,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _stderr() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _stdout() -> Console:
     # Piped output gets a width that fits the tables instead of rich's 80 columns.
+    from rich.console import Console
+
     width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 132)
     return Console(highlight=False, width=width)
 
@@ -161,6 +157,14 @@ def inventory_options(command: F) -> F:
     return command
 
 
+def _regions(regions: tuple[str, ...]) -> tuple[str, ...]:
+    if not regions:
+        return ()
+    from eniplan.sources.aws import check_regions  # botocore knows the region names
+
+    return check_regions(regions)
+
+
 def inventory_request(params: dict[str, Any]) -> InventoryRequest:
     endpoint = params.pop("endpoint_url")
     if endpoint is not None:
@@ -168,7 +172,7 @@ def inventory_request(params: dict[str, Any]) -> InventoryRequest:
     request = InventoryRequest(
         aws=AwsOptions(
             profile=params.pop("profile"),
-            regions=check_regions(params.pop("regions")),
+            regions=_regions(params.pop("regions")),
             all_regions=params.pop("all_regions"),
             role_arns=_checked("--role-arn", values.role_arn, params.pop("role_arns")),
             endpoint_url=endpoint,
@@ -189,13 +193,15 @@ class _ProgressDisplay:
     """A progress bar on stderr for multi-account or multi-region runs on a terminal."""
 
     def __init__(self) -> None:
-        self._progress: Progress | None = None
+        self._progress: Any = None  # a rich Progress, once there is something to show
         self._task: Any = None
 
     def __call__(self, done: int, total: int, label: str) -> None:
         if total < 2 or not sys.stderr.isatty():
             return
         if self._progress is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
             self._progress = Progress(
                 TextColumn("reading AWS"),
                 BarColumn(),
@@ -272,6 +278,8 @@ def collect(output: str, **params: Any) -> None:
                       --role-arn arn:aws:iam::222222222222:role/audit -o org.json
       eniplan collect --sandbox -o sandbox.json
     """
+    from eniplan.inventory import load_collection
+    from eniplan.inventory_output import summary_line
     from eniplan.sources.files import write_snapshot
     from eniplan.sources.shapes import build_inventory
 
@@ -311,6 +319,8 @@ def inspect(output_format: str, multi_eni_only: bool, **params: Any) -> None:
       eniplan inspect --region eu-west-1 --tag team=payments --multi-eni-only
       eniplan inspect --inventory ./aws-cli-dumps/ --format json
     """
+    from eniplan.inventory_output import inventory_json, print_inventory
+
     inventory = _load(inventory_request(params))
     if multi_eni_only:
         inventory = inventory.select(
@@ -350,6 +360,8 @@ def plan_options(command: F) -> F:
 
 def _plan_options(params: dict[str, Any]) -> PlanOptions:
     """The planning options (plan_options), taken out of a command's parameters."""
+    from eniplan.plan import PlanOptions, check_table_base
+
     return PlanOptions(
         table_base=check_table_base(params.pop("table_base")),
         guard=not params.pop("no_guard"),
@@ -359,12 +371,16 @@ def _plan_options(params: dict[str, Any]) -> PlanOptions:
 
 def _load(request: InventoryRequest) -> Inventory:
     """The inventory the options ask for, with a progress display; problems on stderr."""
+    from eniplan.inventory import load_inventory
+
     inventory: Inventory = _with_progress(lambda progress: load_inventory(request, progress))
     _report_problems(inventory.problems)
     return inventory
 
 
 def _plans(params: dict[str, Any]) -> list[InstancePlan]:
+    from eniplan.plan import plan_inventory
+
     options = _plan_options(params)
     return plan_inventory(_load(inventory_request(params)), options)
 
@@ -388,6 +404,9 @@ def plan(output_format: str, **params: Any) -> None:
       eniplan plan --inventory snapshot.json --instance-id i-0123456789abcdef0
       eniplan plan --region eu-west-1 --format json --table-base 20000
     """
+    from eniplan.plan import plan_json
+    from eniplan.plan_output import print_plans
+
     plans = _plans(params)
     if output_format == "json":
         click.echo(json.dumps({"plans": [plan_json(p) for p in plans]}, indent=2))
@@ -445,6 +464,11 @@ def render(
     if mode == "dynamic":
         _render_dynamic(target, persist, output_dir, params)
         return
+    from eniplan.plan import MANAGED
+    from eniplan.render import render as render_plan
+    from eniplan.render.base import RenderOptions
+    from eniplan.render.files import write_renderings
+
     plans = _plans(params)
     options = RenderOptions(mode=mode, persist=persist or "auto")
     renderings = []
@@ -512,7 +536,9 @@ def _render_dynamic(
     target: str, persist: str | None, output_dir: str | None, params: dict[str, Any]
 ) -> None:
     """--mode dynamic: the same user data for every instance, so no inventory at all."""
+    from eniplan.plan import check_table_base
     from eniplan.render import dynamic
+    from eniplan.render.files import write_renderings
 
     if target != "cloud-init":
         raise InputError(f"--mode dynamic: only --target cloud-init has an agent, not {target}")
@@ -557,7 +583,10 @@ def demo(scenario: str) -> None:
     Seeds an in-process moto account with the classic multi-ENI cases and shows each
     instance with its ENIs and what is wrong with it.
     """
-    from eniplan.sources.sandbox import load_scenario
+    from eniplan.inventory import load_inventory
+    from eniplan.inventory_output import print_inventory
+    from eniplan.lab import DEMO_INSTANCE, demo_section
+    from eniplan.sources.sandbox import STORY_TAG, load_scenario
 
     loaded = load_scenario(scenario)
     request = InventoryRequest(aws=AwsOptions(), sandbox=scenario)
@@ -595,6 +624,10 @@ def demo(scenario: str) -> None:
 
 def _demo_plan(console: Console, inventory: Inventory) -> None:
     """The fix for the first classic case: its plan, as the ip commands it amounts to."""
+    from eniplan.lab import DEMO_INSTANCE
+    from eniplan.plan import plan_inventory
+    from eniplan.plan_output import print_plans
+
     chosen = inventory.select(tags=[("Name", DEMO_INSTANCE)])
     if not chosen.instances:
         return
@@ -644,6 +677,8 @@ def report_options(formats: tuple[str, ...]) -> Callable[[F], F]:
 
 def _source_args(request: InventoryRequest) -> SourceArgs:
     """How the `eniplan render` commands in findings name the audited inventory."""
+    from eniplan.audit import SourceArgs
+
     if request.sandbox is not None:
         sandbox = ["--sandbox"] if request.sandbox == DEFAULT_SCENARIO else []
         return SourceArgs(tuple(sandbox or ["--sandbox", request.sandbox]))
@@ -664,6 +699,8 @@ def _write_output(text: str, output: str | None) -> None:
     if output is None:
         click.echo(text, nl=False)
     else:
+        from eniplan.fileio import write_atomic
+
         write_atomic(output, text)
         click.echo(f"wrote {output}", err=True)
 
@@ -691,7 +728,6 @@ def audit(output_format: str, fail_on: str, output: str | None, **params: Any) -
     """
     from eniplan.audit import AuditOptions
     from eniplan.audit import audit as run_audit
-    from eniplan.report.table import print_report
 
     plan_options_ = _plan_options(params)
     request = inventory_request(params)
@@ -703,6 +739,8 @@ def audit(output_format: str, fail_on: str, output: str | None, **params: Any) -
     for message in report.warnings:
         warn(message)
     if output_format == "table" and output is None:
+        from eniplan.report.table import print_report
+
         print_report(_stdout(), report)
     else:
         _write_output(format_report(output_format, report), output)
@@ -714,7 +752,7 @@ def _demo_audit(console: Console, inventory: Any, scenario: str) -> None:
     """The demo's audit section: every finding, and the command that fixes it."""
     from rich.text import Text
 
-    from eniplan.audit import AuditOptions
+    from eniplan.audit import AuditOptions, SourceArgs
     from eniplan.audit import audit as run_audit
     from eniplan.report.table import summary_line
 
@@ -841,6 +879,8 @@ def doctor(
                      --ip-route route.txt --format json
     """
     import io
+
+    from rich.console import Console
 
     from eniplan.doctor.output import diagnosis_json, print_diagnosis
     from eniplan.doctor.verdicts import diagnose

@@ -7,12 +7,16 @@ takes the same options; they arrive here as an InventoryRequest.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from eniplan.errors import InputError
-from eniplan.model import Inventory
-from eniplan.sources.aws import AwsCollector, AwsOptions, ProgressCallback
-from eniplan.sources.collection import Collection
-from eniplan.sources.shapes import build_inventory
+from eniplan.sources.awsoptions import AwsOptions, ProgressCallback
+
+if TYPE_CHECKING:  # the command line builds a request at start-up: the sources load later
+    from eniplan.model import Inventory
+    from eniplan.sources.collection import Collection
+
+DEFAULT_SCENARIO = "default"  # the sandbox's scenario when --sandbox names none
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ def load_collection(
         from eniplan.sources.files import read_inventory_paths
 
         return read_inventory_paths(request.inventory_paths)
+    from eniplan.sources.aws import AwsCollector  # boto3: only when AWS is read
+
     return AwsCollector(request.aws, progress=progress).collect()
 
 
@@ -71,6 +77,8 @@ def load_inventory(
     request: InventoryRequest, progress: ProgressCallback | None = None
 ) -> Inventory:
     """The validated inventory of the chosen source, narrowed to the selected instances."""
+    from eniplan.sources.shapes import build_inventory
+
     inventory = build_inventory(load_collection(request, progress))
     known = {instance.instance_id for instance in inventory.instances}
     missing = [i for i in dict.fromkeys(request.aws.instance_ids) if i not in known]

@@ -220,6 +220,77 @@ def test_python_dash_m_and_help() -> None:
     assert "Examples:" in result.stdout and "--role-arn" in result.stdout
 
 
+# --- start-up: a command imports what it needs, when it needs it -------------------------
+
+# What the commands below must not import: the AWS SDK and moto (AWS and sandbox sources
+# only), rich (tables on a terminal), YAML (scenarios, renderers), the renderers and the lab.
+HEAVY = (
+    "boto3",
+    "botocore",
+    "moto",
+    "rich",
+    "yaml",
+    "eniplan.sources.aws",
+    "eniplan.lab",
+    "eniplan.render.cloudinit",
+    "eniplan.render.terraform",
+    "eniplan.render.netplan",
+)
+# Modules each command needs, so that a command that imports nothing cannot pass.
+_PROBE = """
+import sys
+from eniplan.cli import main
+try:
+    main(sys.argv[2:])
+except SystemExit:
+    pass
+with open(sys.argv[1], "w") as out:
+    out.write("\\n".join(sorted(sys.modules)))
+"""
+
+
+def imported_by(tmp_path: Path, *args: str) -> set[str]:
+    """The modules a fresh process holds after running `eniplan ARGS`."""
+    listing = tmp_path / "modules.txt"
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(listing), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    return set(listing.read_text().splitlines())
+
+
+def heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in HEAVY or m in HEAVY)
+
+
+@pytest.mark.parametrize("args", [("--version",), ("--help",), ("audit", "--help")])
+def test_version_and_help_import_no_command_machinery(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    modules = imported_by(tmp_path, *args)
+    assert "click" in modules and "eniplan.cli" in modules
+    assert heavy(modules) == []
+    assert "eniplan.audit" not in modules and "eniplan.sources.files" not in modules
+
+
+def test_check_plan_imports_no_aws_sdk_nor_rich(tmp_path: Path) -> None:
+    plan = REPO / "tests" / "fixtures" / "tfplan" / "format-1.2.json"
+    modules = imported_by(tmp_path, "check-plan", str(plan), "--format", "json")
+    assert "eniplan.tfcheck" in modules
+    assert heavy(modules) == []
+
+
+def test_audit_of_files_imports_no_aws_sdk(tmp_path: Path) -> None:
+    dumps = REPO / "tests" / "fixtures" / "awscli" / "flat"
+    modules = imported_by(tmp_path, "audit", "--inventory", str(dumps), "--format", "json")
+    assert "eniplan.audit" in modules and "eniplan.sources.files" in modules
+    assert [m for m in heavy(modules) if not m.startswith("eniplan.render")] == []
+
+
 # --- AWS over HTTP: moto's server, as with LocalStack ------------------------------------
 
 

@@ -7,9 +7,11 @@ TARGETS maps the `--target` name to the module that renders it; each module expo
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-from eniplan.plan import InstancePlan
-from eniplan.render.base import Renderer, Rendering, RenderOptions
+if TYPE_CHECKING:  # the command line reads TARGETS at start-up: nothing heavy here
+    from eniplan.plan import InstancePlan
+    from eniplan.render.base import Renderer, Rendering, RenderOptions
 
 TARGETS: dict[str, str] = {
     "iproute2": "eniplan.render.iproute2",

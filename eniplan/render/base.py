@@ -8,10 +8,12 @@ file contents out. Writing them (stdout or `-o DIR`, atomically) is the CLI's jo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from eniplan import __version__
-from eniplan.plan import InstancePlan
+
+if TYPE_CHECKING:  # the command line reads PERSIST_CHOICES at start-up
+    from eniplan.plan import InstancePlan
 
 
 @dataclass(frozen=True)

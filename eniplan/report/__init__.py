@@ -7,9 +7,10 @@ in, the text out. Writing it (stdout or `-o FILE`, atomically) is the CLI's job.
 from __future__ import annotations
 
 import importlib
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from eniplan.findings import Report
+if TYPE_CHECKING:  # the command line reads FORMATS at start-up
+    from eniplan.findings import Report
 
 FORMATS: dict[str, str] = {
     "table": "eniplan.report.table",

@@ -29,6 +29,8 @@ from botocore.config import Config
 from eniplan import values
 from eniplan.errors import InputError
 from eniplan.model import FetchProblem
+from eniplan.sources.awsoptions import AwsOptions as AwsOptions  # re-exported
+from eniplan.sources.awsoptions import ProgressCallback as ProgressCallback
 from eniplan.sources.collection import Collection, Shape, Shapes
 
 # The largest page each API accepts (MaxResults).
@@ -40,7 +42,6 @@ PAGE_SIZE = {
 }
 IMAGE_BATCH = FILTER_VALUES_MAX = 200  # values one EC2 filter accepts: image IDs per call
 RETRY_ATTEMPTS = 10  # unless the user set AWS_MAX_ATTEMPTS
-DEFAULT_WORKERS = 16
 USER_DATA_WORKERS = 8  # concurrent describe_instance_attribute calls per region
 # The list calls that run side by side inside one region.
 _LISTS = (
@@ -52,20 +53,7 @@ _LISTS = (
 
 _AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
 
-ProgressCallback = Callable[[int, int, str], None]  # (done, total, what just finished)
 ClientHook = Callable[[BaseClient], None]
-
-
-@dataclass(frozen=True)
-class AwsOptions:
-    profile: str | None = None
-    regions: tuple[str, ...] = ()
-    all_regions: bool = False
-    role_arns: tuple[str, ...] = ()
-    endpoint_url: str | None = None
-    instance_ids: tuple[str, ...] = ()
-    tags: tuple[tuple[str, str], ...] = ()
-    workers: int = DEFAULT_WORKERS
 
 
 @dataclass

@@ -24,10 +24,10 @@ import yaml
 
 from eniplan import values
 from eniplan.errors import InputError
+from eniplan.inventory import DEFAULT_SCENARIO as DEFAULT_SCENARIO  # re-exported
 from eniplan.sources.aws import AwsCollector, AwsOptions
 from eniplan.sources.collection import Collection
 
-DEFAULT_SCENARIO = "default"
 SANDBOX_ACCOUNT = "123456789012"  # moto's default account
 STORY_TAG = "eniplan-sandbox:story"
 
