@@ -850,6 +850,12 @@ def check_plan(
     help="Captured `ip route show table all` (and -6) text (repeatable; '-': stdin).",
 )
 @click.option(
+    "--ip-neigh",
+    "ip_neigh",
+    metavar="FILE",
+    help="Captured `ip neigh show` text (optional): which of equal routes the kernel takes.",
+)
+@click.option(
     "--imds/--no-imds",
     default=True,
     show_default=True,
@@ -860,6 +866,7 @@ def doctor(
     ip_addr: str | None,
     ip_rules: tuple[str, ...],
     ip_routes: tuple[str, ...],
+    ip_neigh: str | None,
     imds: bool,
     output_format: str,
     fail_on: str,
@@ -868,8 +875,9 @@ def doctor(
     """Diagnose policy routing on this instance: for every address of every ENI, which
     interface a reply leaves through toward a same-subnet peer and toward the internet.
 
-    Live (default): `ip -j addr/rule/route` and IMDSv2. Captured: pass the text of
-    `ip addr show`, `ip rule show` (and `ip -6 rule show`), `ip route show table all`.
+    Live (default): `ip -j addr/rule/route/neigh` and IMDSv2. Captured: pass the text of
+    `ip addr show`, `ip rule show` (and `ip -6 rule show`), `ip route show table all`,
+    and optionally `ip neigh show`.
     Includes the verdict of EC2Rescue for Linux's asymmetricroute module on the same input.
 
     \b
@@ -888,11 +896,11 @@ def doctor(
     from eniplan.sources import host
 
     captured = (ip_addr, ip_rules, ip_routes)
-    if any(captured):
+    if any(captured) or ip_neigh:
         if not all(captured):
             raise InputError("captured input needs --ip-addr, --ip-rule and --ip-route together")
         assert ip_addr is not None
-        state = host.load_captured(ip_addr, ip_rules, ip_routes)
+        state = host.load_captured(ip_addr, ip_rules, ip_routes, ip_neigh)
         info = None
     else:
         state = host.capture_live()

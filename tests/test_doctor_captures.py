@@ -6,6 +6,7 @@ selector this machine's iproute2 can create; the doctor reads its text (`ip addr
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
@@ -169,3 +170,62 @@ def test_real_captures_in_every_order_and_live_agree(
     assert any(alt["dev"] == "e0" for alt in internet["alternatives"])
     v6_verdict, v6_internet = first["2001:db8:1::10/64"]
     assert (v6_verdict, v6_internet["dev"], v6_internet["table"]) == ("ok", "e1", "101")
+
+
+# --- several routes for one prefix: the neighbours decide, as in the kernel -----------------
+
+NEIGHBOUR_STATES = ("none", "FAILED", "INCOMPLETE", "STALE", "REACHABLE", "PERMANENT")
+
+
+def _neigh(ns: Namespace, family: str, address: str, dev: str, state: str) -> None:
+    if state == "none":
+        return
+    lladdr = [] if state == "INCOMPLETE" else ["lladdr", "02:00:00:00:00:99"]
+    ns.run("ip", family, "neigh", "replace", address, "dev", dev, *lladdr, "nud", state.lower())
+
+
+@pytest.mark.parametrize("first", NEIGHBOUR_STATES)
+@pytest.mark.parametrize("second", ("none", "FAILED", "STALE"))
+def test_equal_defaults_follow_the_neighbours(first: str, second: str) -> None:
+    with Namespace("eniplan-nei") as ns:
+        for command in SETUP[:10]:
+            ns.run("ip", *command.split())
+        ns.run("ip", "route", "add", "default", "via", "10.0.0.1", "dev", "e0", "table", "5")
+        ns.run("ip", "route", "append", "default", "via", "10.1.0.1", "dev", "e1", "table", "5")
+        ns.run("ip", "route", "append", "default", "via", "10.0.0.2", "dev", "e0", "table", "5")
+        ns.run("ip", "rule", "add", "lookup", "5", "priority", "5")
+        ns.run("ip", "-6", "route", "add", "2600::/16", "via", "fe80::1", "dev", "e0")
+        ns.run("ip", "-6", "route", "add", "2600::/16", "dev", "e1", "metric", "2048")
+        _neigh(ns, "-4", "10.0.0.1", "e0", first)
+        _neigh(ns, "-4", "10.1.0.1", "e1", second)
+        _neigh(ns, "-6", "fe80::1", "e0", first)
+        state = capture_live(ns.name)
+        kernel = {}
+        for dst in ("8.8.8.8", "2600::1"):
+            answer = json.loads(ns.run("ip", "-j", "route", "get", dst).stdout)[0]
+            kernel[dst] = (answer.get("gateway"), answer["dev"])
+        text = ns.run("ip", "neigh", "show").stdout
+    assert state.neighbours is not None
+    captured = replace(state, neighbours=iptext.parse_neigh(text, "neigh") if text else ())
+    for live_or_captured in (state, captured):
+        for dst, answer in kernel.items():
+            decision = decide(live_or_captured, Flow(ip_address(dst)))
+            ways = {
+                (str(d.gateway) if d.gateway else None, d.dev)
+                for d in (decision, *decision.alternatives)
+            }
+            assert answer in ways, (dst, first, second, ways)
+            first_way = (str(decision.gateway) if decision.gateway else None, decision.dev)
+            if not decision.alternatives:
+                assert first_way == answer, (dst, first, second)
+    if first in ("FAILED", "INCOMPLETE") and second == "none":
+        # the kernel passes over the first gateway, and so does the doctor, with no doubt
+        assert kernel["8.8.8.8"] == ("10.1.0.1", "e1")
+        decision = decide(captured, Flow(ip_address("8.8.8.8")))
+        assert (decision.dev, decision.alternatives) == ("e1", ())
+    if first == "FAILED":  # IPv6: even for a route of a higher metric
+        assert kernel["2600::1"] == (None, "e1")
+    # without the neighbours, every possible route is followed and the decision says so
+    unknown = decide(replace(state, neighbours=None), Flow(ip_address("8.8.8.8")))
+    assert len(unknown.alternatives) == 2
+    assert "neighbours not captured" in unknown.alternatives[0].conditions[0]

@@ -426,3 +426,52 @@ def test_readme_capture_recipe_has_no_duplicates() -> None:
     section = section[: section.index("\n### ")]
     assert "ip route show table all" in section
     assert "ip -6 route show table all >>" not in section
+
+
+TWO_DEFAULTS_ADDR = (
+    "2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 qdisc mq state UP group default\n"
+    "    link/ether 02:00:00:00:00:02 brd ff:ff:ff:ff:ff:ff\n"
+    "    inet 10.0.0.10/24 brd 10.0.0.255 scope global eth0\n"
+    "       valid_lft forever preferred_lft forever\n"
+    "3: eth1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 qdisc mq state UP group default\n"
+    "    link/ether 02:00:00:00:00:03 brd ff:ff:ff:ff:ff:ff\n"
+    "    inet 10.1.0.10/24 brd 10.1.0.255 scope global eth1\n"
+    "       valid_lft forever preferred_lft forever\n"
+)
+TWO_DEFAULTS_ROUTE = (
+    "default via 10.0.0.1 dev eth0 \ndefault via 10.1.0.1 dev eth1 \n"
+    "10.0.0.0/24 dev eth0 proto kernel scope link src 10.0.0.10 \n"
+    "10.1.0.0/24 dev eth1 proto kernel scope link src 10.1.0.10 \n"
+)
+
+
+def test_ip_neigh_decides_between_equal_defaults(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "addr").write_text(TWO_DEFAULTS_ADDR)
+    (tmp_path / "rule").write_text(WG_RULE4)
+    (tmp_path / "route").write_text(TWO_DEFAULTS_ROUTE)
+    (tmp_path / "neigh").write_text(
+        "10.0.0.1 dev eth0 FAILED \n10.1.0.1 dev eth1 lladdr 02:00:00:00:01:01 REACHABLE \n"
+    )
+    argv = ["doctor", "--ip-addr", str(tmp_path / "addr"), "--ip-rule", str(tmp_path / "rule")]
+    argv += ["--ip-route", str(tmp_path / "route"), "--format", "json", "--fail-on", "never"]
+
+    def internet(*extra: str) -> dict[str, tuple[str, str]]:
+        code, out, err = run([*argv, *extra], capsys)
+        assert code == 0, err
+        return {
+            a["address"]: (a["toward_internet"]["status"], a["toward_internet"]["dev"])
+            for a in json.loads(out)["addresses"]
+        }
+
+    # without `ip neigh`: the kernel takes eth0's gateway unless its neighbour failed
+    assert internet() == {"10.0.0.10/24": ("depends", "eth0"), "10.1.0.10/24": ("depends", "eth0")}
+    # with it: 10.0.0.1 FAILED, so every reply leaves through eth1
+    assert internet("--ip-neigh", str(tmp_path / "neigh")) == {
+        "10.0.0.10/24": ("fail", "eth1"),
+        "10.1.0.10/24": ("ok", "eth1"),
+    }
+    (tmp_path / "bad").write_text("10.0.0.1 dev eth0 lladdr 02:00:00:00:00:01 SHINY\n")
+    code, _, err = run([*argv, "--ip-neigh", str(tmp_path / "bad")], capsys)
+    assert_one_line_error(code, err, "bad: line 1", "SHINY")

@@ -16,6 +16,7 @@ from eniplan.doctor.model import (
     IPAddress,
     IPNetwork,
     Link,
+    Neighbour,
     Nexthop,
     Route,
     Rule,
@@ -253,3 +254,21 @@ def _nexthop(item: dict[str, Any], what: str) -> Nexthop:
         weight=int(item.get("weight", 1)),
         flags=tuple(str(f) for f in item.get("flags", [])),
     )
+
+
+def parse_neigh(
+    items: list[dict[str, Any]], what: str = "ip -j neigh show"
+) -> tuple[Neighbour, ...]:
+    found = []
+    for item in items:
+        if "dst" not in item or "dev" not in item:
+            continue  # proxy entries and the like: no gateway state
+        states = item.get("state", [])
+        found.append(
+            Neighbour(
+                address=_ip(item["dst"], what),
+                dev=str(item["dev"]),
+                states=tuple(str(s) for s in (states if isinstance(states, list) else [states])),
+            )
+        )
+    return tuple(found)

@@ -35,6 +35,7 @@ from eniplan.doctor.model import (
     IPAddress,
     IPNetwork,
     Link,
+    Neighbour,
     Nexthop,
     Route,
     Rule,
@@ -732,3 +733,43 @@ def _route_key(
         fields["nhid"] = _int(value, lines, number, "nhid")
     elif word in ("tos", "dsfield"):
         fields["tos"] = _int(value, lines, number, word) if value != "default" else 0
+
+
+# --- ip neigh show -------------------------------------------------------------------------
+
+_NEIGH_STATES = frozenset(
+    {"PERMANENT", "NOARP", "REACHABLE", "STALE", "DELAY", "PROBE", "FAILED", "INCOMPLETE", "NONE"}
+)
+_NEIGH_FLAGS = frozenset({"router", "proxy", "extern_learn", "offload", "managed", "externally"})
+
+
+def parse_neigh(text: str, path: str = "ip neigh show") -> tuple[Neighbour, ...]:
+    """`ip neigh show` (both families; `-4`/`-6` forms): ADDRESS dev DEV [lladdr MAC]
+    [router] ... STATE."""
+    lines = _Lines(text, path, "ip neigh show")
+    found: list[Neighbour] = []
+    for number, line in lines:
+        words = line.split()
+        address = _address(words[0], lines, number, "neighbour")
+        dev: str | None = None
+        states: list[str] = []
+        index = 1
+        while index < len(words):
+            word = words[index]
+            value = words[index + 1] if index + 1 < len(words) else None
+            if word in ("dev", "lladdr", "vlan", "protocol", "nomaster") and value is not None:
+                dev = value if word == "dev" else dev
+                index += 2
+            elif word in _NEIGH_STATES:
+                states.append(word)
+                index += 1
+            elif word in _NEIGH_FLAGS:
+                index += 1
+            else:
+                raise lines.error(number, f"unknown word {word!r} in a neighbour entry")
+        if dev is None or not states:
+            raise lines.error(
+                number, "not `ip neigh show` output: expected 'ADDRESS dev DEV ... STATE'"
+            )
+        found.append(Neighbour(address, dev, tuple(states)))
+    return tuple(found)

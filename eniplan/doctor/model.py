@@ -103,6 +103,8 @@ class Link:
 
 
 # rule selectors beyond from/to/iif/oif/fwmark, by the flow field they test
+# and one question that is not a selector: which of several equal routes the kernel takes
+NEIGHBOUR = "neighbour"
 DSCP, IPPROTO, SPORT, DPORT, UID, L3MDEV, TUN_ID, FLOWLABEL, UNKNOWN = (
     "dscp",
     "ipproto",
@@ -204,6 +206,26 @@ class Route:
         return " ".join(self.text.split()) if self.text else route_text(self)
 
 
+NUD_VALID = frozenset({"PERMANENT", "NOARP", "REACHABLE", "PROBE", "STALE", "DELAY"})
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """One entry of `ip neigh show`: a gateway's link-layer state decides which of several
+    equal default routes the kernel takes."""
+
+    address: IPAddress
+    dev: str
+    states: tuple[str, ...]  # REACHABLE, STALE, DELAY, PROBE, FAILED, INCOMPLETE, ...
+
+    @property
+    def valid(self) -> bool:
+        """NUD_VALID: the kernel has a link-layer address it may use."""
+        return bool(
+            set(self.states) & {"PERMANENT", "NOARP", "REACHABLE", "PROBE", "STALE", "DELAY"}
+        )
+
+
 @dataclass(frozen=True)
 class HostState:
     links: tuple[Link, ...]
@@ -215,6 +237,7 @@ class HostState:
     notes: tuple[str, ...] = ()
     raw_addr_text: str | None = None  # `ip addr show` text, for the EC2Rescue parity
     raw_rule_text: str | None = None  # `ip rule show` (IPv4) text, likewise
+    neighbours: tuple[Neighbour, ...] | None = None  # None: `ip neigh` not captured
     by_name: dict[str, Link] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -238,6 +261,14 @@ class HostState:
         if family not in self.rule_families:
             return default_rules(family)
         return tuple(sorted((r for r in self.rules if r.family == family), key=_rule_order))
+
+    def neighbour(self, address: IPAddress, dev: str | None) -> Neighbour | None:
+        link = self.link(dev)
+        for entry in self.neighbours or ():
+            entry_link = self.link(entry.dev)
+            if entry.address == address and (entry_link or entry.dev) == (link or dev):
+                return entry
+        return None
 
     def routes_for(self, family: int, table: str) -> tuple[Route, ...]:
         return tuple(r for r in self.routes if r.family == family and r.table == table)

@@ -40,6 +40,7 @@ from eniplan.doctor.model import (
     IPPROTO,
     L3MDEV,
     LOOKUP,
+    NEIGHBOUR,
     NOP,
     PROHIBIT,
     SPORT,
@@ -268,6 +269,10 @@ def _decide(state: HostState, flow: Flow, oracle: _Oracle) -> Decision:
         if suppressed:
             steps.append(f"{label}: {route.describe()} suppressed ({suppressed})")
             continue
+        chosen = _neighbour_choice(state, rule.table, route, flow, oracle)
+        if chosen is not route:
+            steps.append(f"{label}: {route.describe()}, but the kernel takes another (neighbours)")
+            route, nexthop = chosen, _usable_nexthop(state, chosen, flow)
         steps.append(f"{label}: {route.describe()}")
         return _done(flow, ROUTED, rule, route, nexthop, steps, state)
     steps.append("no rule found a route")
@@ -401,6 +406,133 @@ def _usable_nexthop(state: HostState, route: Route, flow: Flow) -> Nexthop | Non
             continue
         return nexthop
     return None
+
+
+# --- several routes for one prefix: the neighbours decide -----------------------------------
+
+
+def _neighbour_choice(
+    state: HostState, table: str, route: Route, flow: Flow, oracle: _Oracle
+) -> Route:
+    """The route the kernel takes among several of one prefix and metric, which depends on
+    the gateways' neighbour entries (`ip neigh`): IPv4's fib_select_default for default
+    routes, IPv6's rt6_select (CONFIG_IPV6_ROUTER_PREF, forwarding off: a gateway whose
+    neighbour is FAILED is passed over). When the neighbours were not captured, or the
+    kernel's memory of the default it used last decides (IPv4, a gateway in STALE, DELAY,
+    PROBE, PERMANENT or NOARP), every possible route is followed."""
+    if flow.oif is not None or route.type != "unicast":
+        return route
+    if route.family == 4:
+        candidates = _ipv4_default_candidates(state, table, route, flow)
+        if state.neighbours is None:
+            picks = candidates
+        else:
+            picks = [_ipv4_pick(state, candidates, dflt) for dflt in range(-1, len(candidates))]
+    else:
+        candidates = _ipv6_candidates(state, table, route, flow)
+        if state.neighbours is None:
+            picks = candidates
+        else:
+            alive = [r for r in candidates if not _failed(state, r)]
+            picks = alive[:1] or candidates[:1]
+    picks = list(dict.fromkeys(picks))  # in order, once each
+    if len(picks) <= 1:
+        return picks[0] if picks else route
+    for index, pick in enumerate(picks[:-1]):
+        nexthop = pick.nexthops[0]
+        entry = state.neighbour(nexthop.gateway, nexthop.dev) if nexthop.gateway else None
+        why = (
+            "neighbours not captured"
+            if state.neighbours is None
+            else f"neighbour {','.join(entry.states) if entry else 'none'}; the kernel's "
+            "memory of the default it used last decides"
+        )
+        question = Selector(
+            NEIGHBOUR,
+            value=index,
+            text=f"{pick.describe()} passed over ({why})",
+        )
+        if not oracle(question):
+            return pick
+    return picks[-1]
+
+
+def _ipv4_default_candidates(state: HostState, table: str, route: Route, flow: Flow) -> list[Route]:
+    """fib_select_default's list: the table's default routes from the one found, of its
+    metric and scope, unicast, alive, with a gateway (only when the table has several)."""
+    if route.dst.prefixlen != 0 or len(route.nexthops) != 1:
+        return [route]
+    defaults = [r for r in state.routes_for(4, table) if r.dst.prefixlen == 0]
+    if len(defaults) <= 1:
+        return [route]
+    candidates: list[Route] = []
+    for other in defaults:
+        if other.tos and (flow.tos is None or (other.tos >> 2) != (flow.tos >> 2)):
+            continue
+        if other.metric > route.metric:
+            break
+        if other.type != "unicast" or (other.scope or "global") != (route.scope or "global"):
+            continue
+        if len(other.nexthops) != 1 or other.nexthops[0].dead:
+            continue
+        if other.nexthops[0].gateway is None:
+            continue
+        if not candidates and other is not route:
+            break
+        candidates.append(other)
+    return candidates or [route]
+
+
+def _ipv4_pick(state: HostState, candidates: list[Route], dflt: int) -> Route:
+    """fib_select_default and fib_detect_death (net/ipv4/fib_semantics.c), for one value of
+    the kernel's memory `fa_default` (-1, or the order of the default it used last)."""
+    last_resort: Route | None = None
+    last_idx = -1
+
+    def dead(route: Route, order: int) -> bool:
+        nonlocal last_resort, last_idx
+        nexthop = route.nexthops[0]
+        entry = state.neighbour(nexthop.gateway, nexthop.dev) if nexthop.gateway else None
+        if entry is None:
+            return False
+        states = set(entry.states)
+        if "REACHABLE" in states or (entry.valid and order != dflt):
+            return False
+        if entry.valid or (last_idx < 0 and order > dflt and "INCOMPLETE" not in states):
+            last_resort, last_idx = route, order
+        return True
+
+    if len(candidates) == 1:
+        return candidates[0]
+    for order, route in enumerate(candidates[:-1]):
+        if not dead(route, order):
+            return route
+    if not dead(candidates[-1], len(candidates) - 1):
+        return candidates[-1]
+    return last_resort if last_idx >= 0 and last_resort is not None else candidates[0]
+
+
+def _ipv6_candidates(state: HostState, table: str, route: Route, flow: Flow) -> list[Route]:
+    """rt6_select's list: the routes of the found prefix (and source prefix), by metric,
+    usable for the flow."""
+    same = [
+        r
+        for r in state.routes_for(6, table)
+        if r.dst == route.dst
+        and r.src == route.src
+        and r.type == "unicast"
+        and _usable_nexthop(state, r, flow) is not None
+    ]
+    same.sort(key=lambda r: r.metric)
+    return same or [route]
+
+
+def _failed(state: HostState, route: Route) -> bool:
+    nexthop = route.nexthops[0] if len(route.nexthops) == 1 else None
+    if nexthop is None or nexthop.gateway is None or "onlink" in nexthop.flags:
+        return False
+    entry = state.neighbour(nexthop.gateway, nexthop.dev)
+    return entry is not None and "FAILED" in entry.states
 
 
 def _suppressed(state: HostState, rule: Rule, route: Route) -> str:

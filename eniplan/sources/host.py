@@ -38,7 +38,8 @@ def _ip(netns: str | None, *args: str) -> str:
 
 
 def capture_live(netns: str | None = None) -> HostState:
-    """The routing state of this host (or of a network namespace) from `ip -j`; the text
+    """The routing state of this host (or of a network namespace) from `ip -j` (addresses,
+    rules, routes, neighbours); the text
     of `ip addr show` and `ip rule show` is kept for the EC2Rescue parity check."""
     links = ipjson.parse_addr(ipjson.load(_ip(netns, "-j", "addr", "show"), "ip -j addr show"))
     rules: list[Rule] = []
@@ -63,6 +64,9 @@ def capture_live(netns: str | None = None) -> HostState:
         sources=("live: ip -j addr/rule/route" + (f" (netns {netns})" if netns else ""),),
         raw_addr_text=_ip(netns, "addr", "show"),
         raw_rule_text=_ip(netns, "rule", "show"),
+        neighbours=ipjson.parse_neigh(
+            ipjson.load(_ip(netns, "-j", "neigh", "show"), "ip -j neigh show")
+        ),
     )
 
 
@@ -85,12 +89,19 @@ def _read(path: str, option: str) -> str:
 
 
 def load_captured(
-    addr_path: str, rule_paths: Sequence[str], route_paths: Sequence[str]
+    addr_path: str,
+    rule_paths: Sequence[str],
+    route_paths: Sequence[str],
+    neigh_path: str | None = None,
 ) -> HostState:
     """The state from captured text files; rules and routes may come in several files
-    (`ip rule` and `ip -6 rule`, one or two files each)."""
-    if [addr_path, *rule_paths, *route_paths].count(STDIN) > 1:
-        raise InputError("--ip-addr, --ip-rule, --ip-route: only one of them can be '-' (stdin)")
+    (`ip rule` and `ip -6 rule`, one or two files each, in any order); `ip neigh show`
+    is optional."""
+    optional = [neigh_path] if neigh_path else []
+    if [addr_path, *rule_paths, *route_paths, *optional].count(STDIN) > 1:
+        raise InputError(
+            "--ip-addr, --ip-rule, --ip-route, --ip-neigh: only one of them can be '-' (stdin)"
+        )
     addr_text = _read(addr_path, "--ip-addr")
     links = iptext.parse_addr(addr_text, _origin(addr_path))
     routes: list[Route] = []
@@ -109,6 +120,13 @@ def load_captured(
         listings, {table: frozenset(f) for table, f in table_families.items()}
     )
     rules = list(rules_found)
+    neighbours = None
+    if neigh_path is not None:
+        neigh_text = _read(neigh_path, "--ip-neigh")
+        # no neighbours at all is a valid capture (`ip neigh show` prints nothing)
+        neighbours = (
+            iptext.parse_neigh(neigh_text, _origin(neigh_path)) if neigh_text.strip() else ()
+        )
     v4_rule_text = [f"{r.priority}:\t{r.text}" for r in rules if r.family == 4]
     families = frozenset(rule.family for rule in rules)
     notes = list(family_notes)
@@ -135,10 +153,12 @@ def load_captured(
             f"--ip-addr {addr_path}",
             *(f"--ip-rule {p}" for p in rule_paths),
             *(f"--ip-route {p}" for p in route_paths),
+            *(f"--ip-neigh {p}" for p in optional),
         ),
         notes=tuple(notes),
         raw_addr_text=addr_text,
         raw_rule_text="\n".join(v4_rule_text) + "\n" if v4_rule_text else "",
+        neighbours=neighbours,
     )
 
 
