@@ -609,17 +609,22 @@ def demo(scenario: str) -> None:
     console.print()
     demo_section(console, inventory)
     console.print()
+    from eniplan.invocation import program, program_as_root
+
+    me, root = program(), program_as_root()
     console.print("Next:", style="bold")
-    for command, what in (
-        ("eniplan inspect --sandbox --multi-eni-only", "only instances with several ENIs"),
-        ("eniplan audit --sandbox --format sarif", "the audit, for code scanning"),
-        (f"eniplan render --sandbox --tag Name={DEMO_INSTANCE} --target iproute2", "the script"),
-        ("eniplan render --target cloud-init --mode dynamic", "one user data for every instance"),
-        ("eniplan collect --sandbox -o sandbox.json", "a snapshot to work offline with"),
-        ("eniplan check-plan plan.json", "a Terraform plan, before merge"),
-        ("sudo eniplan doctor", "on an instance: where each address's replies leave"),
-    ):
-        console.print(f"  {command:<72} {what}", markup=False, highlight=False)
+    hints = (
+        (f"{me} inspect --sandbox --multi-eni-only", "only instances with several ENIs"),
+        (f"{me} audit --sandbox --format sarif", "the audit, for code scanning"),
+        (f"{me} render --sandbox --tag Name={DEMO_INSTANCE} --target iproute2", "the script"),
+        (f"{me} render --target cloud-init --mode dynamic", "one user data for every instance"),
+        (f"{me} collect --sandbox -o sandbox.json", "a snapshot to work offline with"),
+        (f"{me} check-plan plan.json", "a Terraform plan, before merge"),
+        (f"{root} doctor", "on an instance: where each address's replies leave"),
+    )
+    width = max(len(command) for command, _ in hints)
+    for command, what in hints:
+        console.print(f"  {command:<{width}}  {what}", markup=False, highlight=False)
 
 
 def _demo_plan(console: Console, inventory: Inventory) -> None:
@@ -987,6 +992,33 @@ def lab(target: str, output_format: str, verbose: bool, **params: Any) -> None:
         print_report(_stdout(), report, verbose=verbose)
     if not report.passed:
         sys.exit(EXIT_FINDINGS)
+
+
+@cli.command("terraform-module")
+@click.option(
+    "-o",
+    "--output",
+    "output_dir",
+    required=True,
+    metavar="DIR",
+    help="Directory to write the module's files into (created if needed).",
+)
+def terraform_module(output_dir: str) -> None:
+    """Write the Terraform module eni-policy-routing (shipped inside eniplan) to DIR.
+
+    The module creates ENIs with their attachments and outputs the dynamic user data. The
+    same module is usable straight from the repository as a git source:
+    git::https://github.com/OWNER/eniplan.git//terraform/modules/eni-policy-routing?ref=REF
+
+    \b
+    Examples:
+      eniplan terraform-module -o modules/eni-policy-routing
+      # then in Terraform:  module "eni_routing" { source = "./modules/eni-policy-routing" ... }
+    """
+    from eniplan.tfmodule import write_module
+
+    for path in write_module(output_dir):
+        click.echo(f"wrote {path}", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,7 +28,9 @@ def demo_section(console: Console, inventory: Inventory, name: str = DEMO_INSTAN
     """The end of `eniplan demo`: the lab for one sandbox instance when run as root (with
     network namespaces), else how to run it."""
     console.rule(f"the proof on the real kernel: eniplan lab ({name})")
-    command = f"sudo eniplan lab --sandbox --tag Name={name}"
+    from eniplan.invocation import program_as_root
+
+    command = f"{program_as_root()} lab --sandbox --tag Name={name}"
     instance = next((i for i in inventory.instances if i.name == name), None)
     if instance is None:
         console.print(f"No instance named {name} in this scenario: nothing to prove.")

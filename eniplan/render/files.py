@@ -17,7 +17,7 @@ def output_path(root: Path, instance_id: str, file_path: str) -> Path:
     return root / instance_id / Path(*relative.parts)
 
 
-def _check_output_dir(root: Path) -> None:
+def check_output_dir(root: Path) -> None:
     """-o DIR: an existing directory, or a path whose nearest existing parent is one."""
     for place in (root, *root.absolute().parents):
         if place.is_dir():
@@ -31,7 +31,7 @@ def write_renderings(output_dir: str, renderings: Iterable[Rendering]) -> list[P
     if not output_dir:
         raise InputError("-o: the output directory is empty (expected a directory path)")
     root = Path(output_dir)
-    _check_output_dir(root)
+    check_output_dir(root)
     planned = [
         (output_path(root, rendering.instance_id, file.path), file)
         for rendering in renderings
