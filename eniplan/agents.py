@@ -55,6 +55,11 @@ def guess_os(instance: Instance, image: Image | None) -> OsGuess:
         if "windows" in instance.platform_details.lower():
             return OsGuess(WINDOWS, evidence="platform details")
         return OsGuess(UNKNOWN, evidence=f"AMI {instance.image_id} is unknown or deregistered")
+    return guess_os_of_image(image)
+
+
+def guess_os_of_image(image: Image) -> OsGuess:
+    """The OS family of an AMI, from its name, description and platform."""
     if image.platform == "windows" or "windows" in image.platform_details.lower():
         return OsGuess(WINDOWS, evidence=f"AMI {image.image_id} platform")
     text = f"{image.name} {image.description}"

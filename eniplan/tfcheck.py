@@ -2,9 +2,18 @@
 
 Finds every instance that will have two or more ENIs, through every way a configuration
 can give it them (inline `network_interface` / `primary_network_interface` blocks,
-`aws_network_interface.attachment`, `aws_network_interface_attachment`, a launch
-template's `network_interfaces`), linked by known IDs or, when IDs exist only after apply,
-by the configuration's references. Then:
+`dynamic` ones, `aws_network_interface.attachment`, `aws_network_interface_attachment`, a
+launch template's `network_interfaces`), linked by known IDs or, when IDs exist only after
+apply, by the configuration's references: through module outputs, and with `count.index`
+/ `each.key` / `each.value` (element() included) to the instance of the same key. An
+attachment whose instance the plan cannot show is an ENI005 on the attachment, listing
+the candidates, never a guess. An instance whose AMI the plan shows (data.aws_ami) is left
+alone where the OS's own agent routes every ENI (agents.policy_routing_agent, as audit).
+
+The AWS provider marks an unset `user_data` as unknown until apply: it counts as unknown
+only where the configuration has a `user_data` / `user_data_base64` expression that can
+give a value (not a module variable left at a null default).
+Then:
 
 - ENI001 / ENI002: the ENIs share a subnet / are in different subnets, and the user data
   does not install policy routing (subnets are compared by ID, or by the resource or
@@ -29,13 +38,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import re
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from eniplan import agents
 from eniplan.findings import (
     IGNORE_TAG,
     RULES,
@@ -46,7 +57,15 @@ from eniplan.findings import (
     parse_waiver,
     sort_findings,
 )
-from eniplan.sources.tfplan import Resource, TfPlan, parse_resource_ref
+from eniplan.model import Image
+from eniplan.sources.tfplan import (
+    AmiSource,
+    Resource,
+    TfPlan,
+    module_key,
+    parent_module,
+    parse_resource_ref,
+)
 
 MODULE_SOURCE_SUFFIX = "eni-policy-routing"
 USER_DATA_MAX = 1024 * 1024  # bytes of decompressed user data looked at
@@ -65,6 +84,7 @@ _SHA1 = re.compile(r"[0-9a-f]{40}")
 COVERED, NOT_COVERED, UNKNOWN = "covered", "not-covered", "unknown"
 
 SubnetKey = tuple[str, ...]
+NO_AMI = agents.OsGuess(agents.UNKNOWN, evidence="AMI not known before apply")
 
 
 # --- user data -------------------------------------------------------------------------
@@ -134,11 +154,46 @@ class Host:
     user_data: str = UNKNOWN
     user_data_why: str = ""
     via: str = ""  # outside the configuration: the resource that attaches an ENI to it
+    os: agents.OsGuess = field(default_factory=lambda: NO_AMI)
 
     def add(self, nic: Nic) -> None:
         known = self.nics.get(nic.key)
         if known is None or (known.device_index is None and nic.device_index is not None):
             self.nics[nic.key] = nic
+
+
+_MODULE_REF = re.compile(
+    r'module\.(?P<name>[A-Za-z_][A-Za-z0-9_-]*)(?P<key>\[(?:[0-9]+|"(?:[^"\\]|\\.)*")\])?'
+    r"\.(?P<output>[A-Za-z_][A-Za-z0-9_-]*)(?:\..*|\[.*)?"
+)
+ITERATORS = ("count.index", "each.key", "each.value")
+MAX_MODULE_DEPTH = 16
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where an expression is evaluated: a module instance and the resource's own key
+    (what `count.index` / `each.key` stand for)."""
+
+    module: str  # module instance address: "" or module.a[0]
+    module_key: str  # module.a
+    index: int | str | None = None
+
+    @staticmethod
+    def of(resource: Resource) -> Scope:
+        return Scope(resource.module, resource.module_key, resource.index)
+
+
+def _specific(references: Sequence[str]) -> list[str]:
+    """Terraform lists every prefix of a traversal (`aws_instance.a[0].id`,
+    `aws_instance.a[0]`, `aws_instance.a`): keep the most specific ones."""
+    return [
+        ref
+        for ref in references
+        if not any(
+            other != ref and other.startswith((ref + ".", ref + "[")) for other in references
+        )
+    ]
 
 
 class Index:
@@ -149,35 +204,104 @@ class Index:
         self.by_type: dict[str, list[Resource]] = defaultdict(list)
         self.by_id: dict[str, Resource] = {}
         self.by_config: dict[tuple[str, str, str], list[Resource]] = defaultdict(list)
+        self.module_instances: set[str] = set()
         for resource in plan.resources:
             self.by_type[resource.type].append(resource)
             known_id = resource.after.get("id")
             if isinstance(known_id, str):
                 self.by_id[known_id] = resource
             self.by_config[(resource.module, resource.type, resource.name)].append(resource)
+            module = resource.module
+            while module and module not in self.module_instances:
+                self.module_instances.add(module)
+                module = parent_module(module)
 
     def resolve(
         self, origin: Resource, reference: str, types: Iterable[str] = ()
     ) -> list[Resource]:
         """The resource instances a reference in `origin`'s configuration points at."""
+        return self.resolve_in(Scope.of(origin), reference, tuple(types), (), 0)
+
+    def resolve_in(
+        self,
+        scope: Scope,
+        reference: str,
+        types: tuple[str, ...],
+        iterators: Sequence[str],
+        depth: int,
+    ) -> list[Resource]:
+        module_ref = _MODULE_REF.fullmatch(reference)
+        if module_ref is not None:
+            return self._through_output(scope, module_ref, types, iterators, depth)
         ref = parse_resource_ref(reference)
         if ref is None or (types and ref.type not in types):
             return []
-        candidates = self.by_config.get((origin.module, ref.type, ref.name), [])
+        candidates = self.by_config.get((scope.module, ref.type, ref.name), [])
         if ref.index is not None:
             return [c for c in candidates if c.index == ref.index]
-        if len(candidates) > 1:
-            same = [c for c in candidates if c.index == origin.index]
+        if len(candidates) > 1 and iterators and scope.index is not None:
+            # X[count.index], element(X.*.id, count.index), X[each.key], X[each.value]
+            keys = {c.index for c in candidates}
+            key = scope.index
+            if isinstance(key, int) and "count.index" in iterators and key not in keys:
+                ints = sorted(k for k in keys if isinstance(k, int))
+                if ints == list(range(len(candidates))):
+                    key = key % len(candidates)  # element() wraps around
+            same = [c for c in candidates if c.index == key]
             if same:
                 return same
         return list(candidates)
 
+    def _through_output(
+        self,
+        scope: Scope,
+        match: re.Match[str],
+        types: tuple[str, ...],
+        iterators: Sequence[str],
+        depth: int,
+    ) -> list[Resource]:
+        """module.NAME[KEY].OUTPUT: the resources the module's output refers to."""
+        if depth >= MAX_MODULE_DEPTH:
+            return []
+        step = f"module.{match['name']}"
+        child_key = f"{scope.module_key}.{step}" if scope.module_key else step
+        call = self.plan.module_calls.get(child_key)
+        output = call.outputs.get(match["output"]) if call is not None else None
+        expression = output.get("expression") if isinstance(output, dict) else None
+        refs = _specific(_references(expression))
+        prefix = f"{scope.module}.{step}" if scope.module else step
+        if match["key"]:
+            instances = [prefix + match["key"]]
+        else:
+            instances = sorted(
+                m
+                for m in self.module_instances
+                if (m == prefix or (m.startswith(prefix + "[") and m.endswith("]")))
+                and parent_module(m) == scope.module
+            )
+            if len(instances) > 1 and iterators and scope.index is not None:
+                same = [m for m in instances if m == f"{prefix}[{json.dumps(scope.index)}]"]
+                instances = same or instances
+        found: dict[str, Resource] = {}
+        for instance in instances:
+            inner = Scope(instance, child_key)
+            for ref in refs:
+                for resource in self.resolve_in(inner, ref, types, (), depth + 1):
+                    found.setdefault(resource.address, resource)
+        return list(found.values())
+
     def resolve_all(
         self, origin: Resource, references: Sequence[str], types: Iterable[str] = ()
     ) -> list[Resource]:
+        return self.resolve_scope(Scope.of(origin), references, tuple(types))
+
+    def resolve_scope(
+        self, scope: Scope, references: Sequence[str], types: tuple[str, ...] = ()
+    ) -> list[Resource]:
+        iterators = [r for r in references if r in ITERATORS]
         found: dict[str, Resource] = {}
-        for reference in references:
-            for resource in self.resolve(origin, reference, types):
+        for reference in _specific(references):
+            for resource in self.resolve_in(scope, reference, types, iterators, 0):
                 found.setdefault(resource.address, resource)
         return list(found.values())
 
@@ -227,8 +351,49 @@ def _blocks(resource: Resource, name: str) -> list[tuple[Mapping[str, Any], Mapp
     return pairs
 
 
+def _resource_order(resource: Resource) -> tuple[str, int, str]:
+    index = resource.index
+    if isinstance(index, int):
+        return (resource.config_address, index, "")
+    return (resource.config_address, -1, "" if index is None else str(index))
+
+
+def ami_os(ami: AmiSource) -> agents.OsGuess:
+    """The OS of a data.aws_ami: from its values where the plan read it, else from its
+    name filter (e.g. `al2023-ami-2023.*-x86_64`)."""
+    values = ami.values
+    name = values.get("name")
+    if isinstance(name, str) and name:
+        image = Image(
+            image_id=str(values.get("id") or values.get("image_id") or ami.address),
+            name=name,
+            description=str(values.get("description") or ""),
+            platform_details=str(values.get("platform_details") or ""),
+            platform=str(values.get("platform") or ""),
+        )
+        guess = agents.guess_os_of_image(image)
+        return replace(guess, evidence=f"{ami.address}: {guess.evidence}")
+    if ami.name_patterns:
+        text = " ".join(ami.name_patterns)
+        guess = agents.guess_os_of_image(Image(image_id=ami.address, name=text))
+        if guess.known:
+            return replace(guess, evidence=f"{ami.address} name filter {text!r}")
+    return agents.OsGuess(
+        agents.UNKNOWN, evidence=f"{ami.address} is read only at apply, without a name filter"
+    )
+
+
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """An ENI attachment whose instance cannot be told before apply."""
+
+    origin: Resource
+    candidates: tuple[str, ...]  # the instance addresses it may be
+    expression: str  # the references, as the configuration wrote them
 
 
 class Checker:
@@ -238,6 +403,15 @@ class Checker:
         self.digests = user_data_digests
         self.hosts: dict[str, Host] = {}
         self.warnings: list[str] = []
+        self.unresolved: list[Unresolved] = []
+        self.amis_by_id: dict[str, AmiSource] = {}
+        self.amis_by_address: dict[str, AmiSource] = {}
+        for ami in plan.amis:
+            self.amis_by_address[ami.address] = ami
+            for key in ("id", "image_id"):
+                value = ami.values.get(key)
+                if isinstance(value, str) and value:
+                    self.amis_by_id[value] = ami
 
     # subnets ---------------------------------------------------------------------------
 
@@ -291,9 +465,15 @@ class Checker:
             found = self.index.by_id[value]
             if found.type == "aws_instance":
                 return self.hosts.get(found.address)
-        instances = self.index.resolve_all(origin, _references(expression), ("aws_instance",))
-        if instances:
+        refs = _references(expression)
+        instances = self.index.resolve_all(origin, refs, ("aws_instance",))
+        if len(instances) == 1:
             return self.hosts.get(instances[0].address)
+        if instances:  # one of several, by a key or a function the plan does not show
+            self.unresolved.append(
+                Unresolved(origin, tuple(sorted(i.address for i in instances)), ", ".join(refs))
+            )
+            return None
         if isinstance(value, str):
             # an instance outside this configuration
             return self.hosts.setdefault(value, Host(value, None, via=origin.address))
@@ -313,7 +493,11 @@ class Checker:
                 if nic is not None:
                     nic.device_index = 0
                     host.add(nic)
+            dynamic: list[Mapping[str, Any]] = []
             for after, expr in _blocks(instance, "network_interface"):
+                if not expr and not isinstance(after.get("network_interface_id"), str):
+                    dynamic.append(after)  # a `dynamic` block: the configuration has none
+                    continue
                 nic = self.eni_for(
                     instance, after.get("network_interface_id"), expr.get("network_interface_id")
                 )
@@ -321,6 +505,8 @@ class Checker:
                     device = after.get("device_index", _constant(expr.get("device_index")))
                     nic.device_index = _int(device)
                     host.add(nic)
+            for nic in self.dynamic_nics(instance, dynamic):
+                host.add(nic)
             template = self.launch_template(instance)
             if template is not None:
                 templates_used.add(template.address)
@@ -340,6 +526,7 @@ class Checker:
                     )
                 )
             host.user_data, host.user_data_why = self.instance_user_data(instance, template)
+            host.os = self.os_of(instance, template)
         for eni in self.index.by_type["aws_network_interface"]:
             for after, expr in _blocks(eni, "attachment"):
                 owner = self.host_for(eni, after.get("instance"), expr.get("instance"))
@@ -363,6 +550,7 @@ class Checker:
             for nic in self.template_nics(template):
                 host.add(nic)
             host.user_data, host.user_data_why = self.template_user_data(template)
+            host.os = self.os_of(template, None)
             self.hosts[template.address] = host
         for key, host in self.hosts.items():
             if host.resource is None:  # an instance outside this configuration
@@ -370,6 +558,59 @@ class Checker:
                     host.add(Nic(f"{key} primary", ("unknown", key), 0))
                 host.user_data = UNKNOWN
                 host.user_data_why = f"instance {key} is not in this configuration"
+
+    def dynamic_nics(self, instance: Resource, blocks: Sequence[Mapping[str, Any]]) -> list[Nic]:
+        """ENIs of `dynamic "network_interface"` blocks (the plan shows each block's device
+        index, not its ENI when the ENI is created in the same plan). Where the module call
+        passes in exactly as many ENIs of the plan as there are such blocks, they are
+        those ENIs, in order; otherwise their subnets are unknown before apply."""
+        if not blocks:
+            return []
+        ordered = sorted(blocks, key=lambda b: _int(b.get("device_index")) or 0)
+        passed: list[Resource] = []
+        call = self.plan.module_calls.get(instance.module_key) if instance.module else None
+        if call is not None:
+            parent = parent_module(instance.module)
+            scope = Scope(parent, module_key(parent))
+            passed = self.index.resolve_scope(
+                scope, list(_all_references(call.inputs)), ("aws_network_interface",)
+            )
+        nics = []
+        for position, block in enumerate(ordered):
+            device = _int(block.get("device_index"))
+            if len(passed) == len(ordered):
+                nic = self.eni_nic(sorted(passed, key=_resource_order)[position], device)
+            else:
+                name = f"{instance.address} network_interface[{position}]"
+                nic = Nic(name, ("unknown", name), device)
+            nics.append(nic)
+        return nics
+
+    def os_of(self, resource: Resource, template: Resource | None) -> agents.OsGuess:
+        """The OS from the AMI where the plan shows it: a data.aws_ami it reads (its name,
+        or its name filter), or an AMI ID that such a data source returned."""
+        for source in (resource, template):
+            if source is None:
+                continue
+            key = "ami" if source.type == "aws_instance" else "image_id"
+            ami_id = source.after.get(key)
+            ami = self.amis_by_id.get(ami_id) if isinstance(ami_id, str) else None
+            if ami is None:
+                for ref in _references(source.expressions.get(key)):
+                    if ref.startswith("data.aws_ami."):
+                        name = ref.split(".")[2]
+                        prefix = f"{source.module}." if source.module else ""
+                        ami = self.amis_by_address.get(f"{prefix}data.aws_ami.{name}")
+                        if ami is not None:
+                            break
+            if ami is None:
+                if isinstance(ami_id, str):
+                    return agents.OsGuess(
+                        agents.UNKNOWN, evidence=f"AMI {ami_id} is not in the plan"
+                    )
+                continue
+            return ami_os(ami)
+        return NO_AMI
 
     def launch_template(self, instance: Resource) -> Resource | None:
         for after, expr in _blocks(instance, "launch_template"):
@@ -447,13 +688,39 @@ class Checker:
                 "user_data is computed (a reference or a function), and the plan holds only "
                 "its digest (AWS provider 5.x)"
             )
-        if instance.unknown.get("user_data") or instance.unknown.get("user_data_base64"):
+        # the provider marks an unset user_data unknown too: only the configuration tells
+        configured = self.is_set(instance.module_key, plain) or self.is_set(
+            instance.module_key, encoded
+        )
+        if configured and (
+            instance.unknown.get("user_data") or instance.unknown.get("user_data_base64")
+        ):
             return UNKNOWN, "user_data is known only after apply"
-        if plain is not None or encoded is not None:
+        if configured:
             return UNKNOWN, "user_data is not a constant"
         if template is not None:
             return self.template_user_data(template)
         return NOT_COVERED, "no user data"
+
+    def is_set(self, module: str, expression: Any, depth: int = 0) -> bool:
+        """Whether an argument's expression can give a value: absent, a constant null, or
+        a module variable that the call leaves at a null default, gives none."""
+        if not isinstance(expression, dict):
+            return False
+        if "constant_value" in expression:
+            return expression["constant_value"] is not None
+        refs = _specific(_references(expression))
+        names = {ref.split(".")[1] for ref in refs if ref.startswith("var.")}
+        call = self.plan.module_calls.get(module) if module else None
+        if call is None or len(refs) != 1 or len(names) != 1 or depth >= MAX_MODULE_DEPTH:
+            return True
+        (name,) = names
+        passed = call.inputs.get(name)
+        if passed is None:
+            variable = call.defaults.get(name)
+            return not (isinstance(variable, dict) and variable.get("default", ...) is None)
+        parent = module.rsplit(".module.", 1)[0] if ".module." in module else ""
+        return self.is_set(parent, passed, depth + 1)
 
     def template_user_data(self, template: Resource) -> tuple[str, str]:
         expression = template.expressions.get("user_data")
@@ -467,7 +734,7 @@ class Checker:
             if raw is None:
                 return UNKNOWN, "the launch template's user_data is not base64"
             return text_verdict(decode_user_data(raw)), "the launch template's user_data"
-        if template.unknown.get("user_data") or expression is not None:
+        if self.is_set(template.module_key, expression):
             return UNKNOWN, "the launch template's user_data is known only after apply"
         return NOT_COVERED, "no user data"
 
@@ -555,6 +822,7 @@ def check_plan(
         remediation: str,
         waiver: Waiver | None,
         instance_id: str | None = None,
+        eni_ids: tuple[str, ...] = (),
         **details: Any,
     ) -> None:
         suppressed = waiver is not None and waiver.covers(rule_id)
@@ -566,6 +834,7 @@ def check_plan(
                 remediation=remediation,
                 instance_id=instance_id,
                 address=address,
+                eni_ids=eni_ids,
                 location=location,
                 suppressed=suppressed,
                 suppression_reason=waiver.reason if suppressed and waiver else "",
@@ -599,8 +868,24 @@ def check_plan(
         if host.user_data == COVERED:
             excluded.append((key, f"{len(nics)} ENIs, policy routing from {host.user_data_why}"))
             continue
+        agent = agents.policy_routing_agent(host.os)
+        if agent:  # audit's rule: an OS whose own agent routes every ENI is left alone
+            excluded.append(
+                (
+                    key,
+                    f"{len(nics)} ENIs, {agent} installs per-ENI policy routing on "
+                    f"{host.os.family} ({host.os.evidence})",
+                )
+            )
+            continue
         relation = compare_subnets(nics)
-        details = {"enis": enis, "subnets": relation, "user_data": host.user_data_why}
+        eni_ids = tuple(enis)
+        details = {
+            "subnets": relation,
+            "user_data": host.user_data_why,
+            "os": host.os.family,
+            "os_evidence": host.os.evidence,
+        }
         if host.user_data == UNKNOWN:
             finding(
                 "ENI005",
@@ -613,6 +898,7 @@ def check_plan(
                 + WAIVE_HINT.format(rule="ENI005"),
                 waiver,
                 instance_id,
+                eni_ids,
                 **details,
             )
             continue
@@ -636,7 +922,23 @@ def check_plan(
             + WAIVE_HINT.format(rule=rule),
             waiver,
             instance_id,
+            eni_ids,
             **details,
+        )
+
+    for unresolved in checker.unresolved:
+        origin = unresolved.origin
+        finding(
+            "ENI005",
+            origin.address,
+            f"{origin.address}: attaches an ENI to one of {', '.join(unresolved.candidates)} "
+            f"({unresolved.expression}), and the plan does not show which: the policy routing "
+            "of that instance cannot be verified",
+            "Name the instance with an explicit key (`aws_instance.x[each.key].id`, "
+            "`aws_instance.x[count.index].id`) so that check-plan can follow it; or waive with "
+            + WAIVE_HINT.format(rule="ENI005"),
+            waiver_of(origin),
+            candidates=list(unresolved.candidates),
         )
 
     ids, addresses = checker.route_targets()
@@ -662,6 +964,7 @@ def check_plan(
             "router or firewall, add the route that targets it; or waive with "
             + WAIVE_HINT.format(rule="ENI003"),
             waiver,
+            eni_ids=(resource.address,) if resource.type == "aws_network_interface" else (),
         )
 
     report = Report(

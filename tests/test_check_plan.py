@@ -123,7 +123,7 @@ def test_inline_network_interface_blocks_same_subnet() -> None:
         "aws_instance.web",
         "high",
     )
-    assert finding.details["enis"] == ["aws_network_interface.eth0", "aws_network_interface.eth1"]
+    assert finding.eni_ids == ("aws_network_interface.eth0", "aws_network_interface.eth1")
     assert "share a subnet" in finding.message
 
 
@@ -193,10 +193,10 @@ def test_eni_attachment_block_with_count_links_each_instance_to_its_own_eni() ->
     # two ENIs in one subnet (the same aws_subnet, its ID unknown), each its own ENI
     assert rules(findings) == [("ENI001", "aws_instance.web[0]"), ("ENI001", "aws_instance.web[1]")]
     for index, finding in enumerate(sorted(findings, key=lambda f: f.address or "")):
-        assert finding.details["enis"] == [
+        assert finding.eni_ids == (
             f"aws_instance.web[{index}] primary",
             f"aws_network_interface.extra[{index}]",
-        ]
+        )
 
 
 def test_known_ids_link_existing_resources() -> None:

@@ -146,7 +146,7 @@ def test_emitted_snippets_pass_check_plan(
         # without the user data file the digest cannot be recognised: ENI005, nothing else
         bare = check_plan(parsed).report
         assert [(f.rule_id, f.address) for f in bare.active] == [("ENI005", "aws_instance.adopted")]
-        assert len(bare.active[0].details["enis"]) == len(plan.enis)
+        assert len(bare.active[0].eni_ids) == len(plan.enis)
         # with it, clean
         digests = digests_of_files(read_user_data_files([str(directory)]))
         report = check_plan(parsed, user_data_digests=digests).report

@@ -33,14 +33,19 @@ RELEVANT_TYPES = frozenset(
         "aws_subnet",
     }
 )
+# data sources kept: an AMI's name tells the OS (data.aws_ami, in prior_state or planned)
+RELEVANT_DATA_TYPES = frozenset({"aws_ami"})
+AMI_KEYS = frozenset({"id", "image_id", "name", "description", "platform", "platform_details"})
 # The attributes check-plan reads from a resource's values (tfcheck.py): the rest of each
 # resource's values are dropped while the JSON is parsed, so a large plan costs little
 # more memory than its text.
 AFTER_KEYS = frozenset(
     {
+        "ami",
         "attachment",
         "device_index",
         "id",
+        "image_id",
         "instance",
         "instance_id",
         "launch_template",
@@ -103,6 +108,26 @@ class Resource:
 
 
 @dataclass(frozen=True)
+class ModuleCall:
+    """A `module` block of the configuration, by its module key (module.a.module.b)."""
+
+    source: str
+    inputs: Mapping[str, Any]  # argument -> expression, as the call writes it
+    defaults: Mapping[str, Any]  # the module's variables -> {"default": ...} or {}
+    outputs: Mapping[str, Any]  # output -> expression
+
+
+@dataclass(frozen=True)
+class AmiSource:
+    """A `data.aws_ami`: its values where the plan read it, its name filters either way."""
+
+    address: str  # data.aws_ami.x, module.m.data.aws_ami.x
+    module: str  # the module instance
+    values: Mapping[str, Any]  # known values (AMI_KEYS), {} when read only at apply
+    name_patterns: tuple[str, ...]  # the configuration's `name` filter values, name_regex
+
+
+@dataclass(frozen=True)
 class TfPlan:
     origin: str  # the file name, for messages
     format_version: str
@@ -110,6 +135,8 @@ class TfPlan:
     # module key (module.a.module.b) -> its source, as the configuration wrote it
     module_sources: Mapping[str, str] = field(default_factory=dict)
     scanned: int = 0  # resource instances in the plan, of every type
+    module_calls: Mapping[str, ModuleCall] = field(default_factory=dict)
+    amis: tuple[AmiSource, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,23 +167,31 @@ def _index(text: str | None) -> int | str | None:
     return int(text)
 
 
-def module_key(module_address: str) -> str:
-    """module.a[0].module.b["x"] -> module.a.module.b (the module in the configuration)."""
-    if not module_address:
-        return ""
+def module_steps(module_address: str) -> list[str]:
+    """module.a[0].module.b["x"] -> ["module.a[0]", 'module.b["x"]']."""
     steps = []
     position = 0
     while position < len(module_address):
         match = _MODULE_STEP.match(module_address, position)
         if match is None:
             raise ValueError(f"{module_address!r} is not a module address")
-        steps.append(f"module.{match[1]}")
+        steps.append(match[0])
         position = match.end()
         if position < len(module_address):
             if module_address[position] != ".":
                 raise ValueError(f"{module_address!r} is not a module address")
             position += 1
-    return ".".join(steps)
+    return steps
+
+
+def module_key(module_address: str) -> str:
+    """module.a[0].module.b["x"] -> module.a.module.b (the module in the configuration)."""
+    return ".".join(step.split("[", 1)[0] for step in module_steps(module_address))
+
+
+def parent_module(module_address: str) -> str:
+    """module.a[0].module.b -> module.a[0]; module.a -> "" (the root)."""
+    return ".".join(module_steps(module_address)[:-1])
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -196,9 +231,9 @@ def parse_plan(data: bytes, origin: str) -> TfPlan:
     return parse_plan_text(text, origin)
 
 
-def _trimmed(values: Any) -> Any:
+def _trimmed(values: Any, keys: frozenset[str] = AFTER_KEYS) -> Any:
     if isinstance(values, dict):
-        return {key: value for key, value in values.items() if key in AFTER_KEYS}
+        return {key: value for key, value in values.items() if key in keys}
     return values
 
 
@@ -210,20 +245,25 @@ def _slim(obj: dict[str, Any]) -> Any:
     kind = obj["type"]
     if not isinstance(kind, str) or not isinstance(obj["mode"], str):
         return obj
+    keys: frozenset[str] | None = None
+    if obj["mode"] == "managed" and kind in RELEVANT_TYPES:
+        keys = AFTER_KEYS
+    elif obj["mode"] == "data" and kind in RELEVANT_DATA_TYPES:
+        keys = AMI_KEYS
     if "change" in obj:
-        if kind not in RELEVANT_TYPES or obj["mode"] != "managed":
+        if keys is None:
             return _SKIPPED
         change = obj["change"]
         if isinstance(change, dict):
             obj["change"] = {
                 "actions": change.get("actions"),
-                "after": _trimmed(change.get("after")),
-                "after_unknown": _trimmed(change.get("after_unknown")),
+                "after": _trimmed(change.get("after"), keys),
+                "after_unknown": _trimmed(change.get("after_unknown"), keys),
             }
     elif "values" in obj:  # planned_values and prior_state
-        if kind not in RELEVANT_TYPES or obj["mode"] != "managed":
+        if keys is None:
             return _SKIPPED
-        obj["values"] = _trimmed(obj["values"])
+        obj["values"] = _trimmed(obj["values"], keys)
     return obj
 
 
@@ -302,12 +342,37 @@ def _type(resource: dict[str, Any], origin: str, where: str) -> str | None:
     return kind
 
 
+def _name_patterns(expressions: Mapping[str, Any]) -> tuple[str, ...]:
+    """A data.aws_ami's `name` filter values and `name_regex`, where constants."""
+    patterns: list[str] = []
+    filters = expressions.get("filter")
+    for item in filters if isinstance(filters, list) else []:
+        if not isinstance(item, dict):
+            continue
+        name = item.get("name")
+        values = item.get("values")
+        if isinstance(name, dict) and name.get("constant_value") == "name":
+            constant = values.get("constant_value") if isinstance(values, dict) else None
+            if isinstance(constant, list):
+                patterns.extend(v for v in constant if isinstance(v, str))
+    regex = expressions.get("name_regex")
+    if isinstance(regex, dict) and isinstance(regex.get("constant_value"), str):
+        patterns.append(regex["constant_value"])
+    return tuple(patterns)
+
+
 def _configurations(
     document: dict[str, Any], origin: str
-) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, str]]:
-    """(module key, type.name) -> expressions, and module key -> source."""
+) -> tuple[
+    dict[tuple[str, str], dict[str, Any]],
+    dict[str, ModuleCall],
+    dict[tuple[str, str], tuple[str, ...]],
+]:
+    """(module key, type.name) -> expressions, module key -> its call, and
+    (module key, data.aws_ami.name) -> the AMI name patterns of its configuration."""
     expressions: dict[tuple[str, str], dict[str, Any]] = {}
-    sources: dict[str, str] = {}
+    calls_by_key: dict[str, ModuleCall] = {}
+    ami_patterns: dict[tuple[str, str], tuple[str, ...]] = {}
     configuration = _object(document.get("configuration"), origin, "configuration")
     stack: list[tuple[str, Any, str]] = [
         ("", configuration.get("root_module"), "configuration.root_module")
@@ -320,10 +385,12 @@ def _configurations(
         ):
             place = f"{where}.resources[{index}]"
             resource = _object(resource, origin, place)
-            if (
-                resource.get("mode", "managed") != "managed"
-                or _type(resource, origin, place) not in RELEVANT_TYPES
-            ):
+            kind = _type(resource, origin, place)
+            if resource.get("mode") == "data" and kind in RELEVANT_DATA_TYPES:
+                found = _object(resource.get("expressions"), origin, f"{place}.expressions")
+                ami_patterns[(key, f"data.{kind}.{resource.get('name')}")] = _name_patterns(found)
+                continue
+            if resource.get("mode", "managed") != "managed" or kind not in RELEVANT_TYPES:
                 continue
             address = f"{resource.get('type')}.{resource.get('name')}"
             expressions[(key, address)] = _object(
@@ -335,10 +402,15 @@ def _configurations(
             call = _object(call, origin, place)
             child = f"{key}.module.{name}" if key else f"module.{name}"
             source = call.get("source")
-            if isinstance(source, str):
-                sources[child] = source
-            stack.append((child, call.get("module"), f"{place}.module"))
-    return expressions, sources
+            body = _object(call.get("module"), origin, f"{place}.module")
+            calls_by_key[child] = ModuleCall(
+                source=source if isinstance(source, str) else "",
+                inputs=_object(call.get("expressions"), origin, f"{place}.expressions"),
+                defaults=_object(body.get("variables"), origin, f"{place}.module.variables"),
+                outputs=_object(body.get("outputs"), origin, f"{place}.module.outputs"),
+            )
+            stack.append((child, body, f"{place}.module"))
+    return expressions, calls_by_key, ami_patterns
 
 
 def _changes(document: dict[str, Any], origin: str) -> Iterator[tuple[dict[str, Any], str]]:
@@ -381,14 +453,72 @@ def _changes(document: dict[str, Any], origin: str) -> Iterator[tuple[dict[str, 
             stack.append((child, f"{where}.child_modules[{index}]"))
 
 
+def _prior_amis(document: dict[str, Any]) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
+    """(address, module address, values) of the data.aws_ami that prior_state holds (read
+    while planning)."""
+    prior = document.get("prior_state")
+    values = prior.get("values") if isinstance(prior, dict) else None
+    stack = [values.get("root_module")] if isinstance(values, dict) else []
+    while stack:
+        module = stack.pop()
+        if not isinstance(module, dict):
+            continue
+        resources = module.get("resources")
+        for resource in resources if isinstance(resources, list) else []:
+            if (
+                isinstance(resource, dict)
+                and resource.get("mode") == "data"
+                and resource.get("type") in RELEVANT_DATA_TYPES
+                and isinstance(resource.get("address"), str)
+                and isinstance(resource.get("values"), dict)
+            ):
+                address = resource["address"]
+                module_address = module.get("address")
+                yield (
+                    address,
+                    module_address if isinstance(module_address, str) else "",
+                    resource["values"],
+                )
+        children = module.get("child_modules")
+        stack.extend(children if isinstance(children, list) else [])
+
+
+def _data_key(address: str, module_address: str) -> str:
+    """data.aws_ami.x (module instance keys and the resource's own key dropped)."""
+    local = address[len(module_address) + 1 :] if module_address else address
+    return local.split("[", 1)[0]
+
+
 def plan_from_document(document: Any, origin: str) -> TfPlan:
     version = _check_format(document, origin)
-    expressions, sources = _configurations(document, origin)
+    expressions, calls, ami_patterns = _configurations(document, origin)
+    sources = {key: call.source for key, call in calls.items() if call.source}
     resources = []
+    amis: dict[str, AmiSource] = {}
+
+    def add_ami(address: str, module_address: str, values: Mapping[str, Any]) -> None:
+        try:
+            key = module_key(module_address)
+        except ValueError:
+            return
+        patterns = ami_patterns.get((key, _data_key(address, module_address)), ())
+        known = amis.get(address)
+        if known is None or (not known.values and values):
+            amis[address] = AmiSource(address, module_address, values, patterns)
+
+    for prior_address, prior_module, values in _prior_amis(document):
+        add_ami(prior_address, prior_module, values)
     scanned = 0
     for change, where in _changes(document, origin):
         scanned += 1
         type_ = _type(change, origin, where)
+        if change.get("mode") == "data" and type_ in RELEVANT_DATA_TYPES:
+            read = change.get("change")
+            after = read.get("after") if isinstance(read, dict) else None
+            data_address, data_module = change.get("address"), change.get("module_address") or ""
+            if isinstance(data_address, str) and isinstance(data_module, str):
+                add_ami(data_address, data_module, after if isinstance(after, dict) else {})
+            continue
         if change.get("mode", "managed") != "managed" or type_ not in RELEVANT_TYPES:
             continue
         name = change.get("name")
@@ -432,7 +562,7 @@ def plan_from_document(document: Any, origin: str) -> TfPlan:
                 actions=actions,
             )
         )
-    return TfPlan(origin, version, tuple(resources), sources, scanned)
+    return TfPlan(origin, version, tuple(resources), sources, scanned, calls, tuple(amis.values()))
 
 
 USER_DATA_FILE_MAX = 1024 * 1024

@@ -1,0 +1,132 @@
+"""check-plan on plans that the real Terraform CLI and hashicorp/aws provider made
+(tests/realplan.py: configurations in tests/fixtures/tfreal, planned against moto)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_runner import run
+from realplan import PlanFactory, real_plans  # noqa: F401  (the session fixture)
+
+from eniplan.sources.tfplan import read_plan
+from eniplan.tfcheck import check_plan
+
+
+def report(plan: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
+    code, out, err = run(["check-plan", str(plan), "--format", "json", *args], capsys)
+    assert code in (0, 1), err
+    return code, json.loads(out)
+
+
+def by_address(document: Any) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for finding in document["findings"]:
+        found.setdefault(finding["address"], []).append(finding)
+    return found
+
+
+def test_new_two_eni_instance_without_user_data_is_high_and_fails(
+    real_plans: PlanFactory,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The provider marks the unset user_data unknown: the configuration sets none, so
+    it is no user data (ENI001 high, exit 1), not 'cannot be verified' (ENI005)."""
+    plan = real_plans("headline")
+    raw = json.loads(plan.read_text())
+    (web,) = [r for r in raw["resource_changes"] if r["address"] == "aws_instance.web"]
+    assert web["change"]["after_unknown"]["user_data"] is True  # what the provider emits
+    code, document = report(plan, capsys)
+    assert code == 1
+    (finding,) = document["findings"]
+    assert (finding["rule_id"], finding["severity"], finding["address"]) == (
+        "ENI001",
+        "high",
+        "aws_instance.web",
+    )
+    assert finding["eni_ids"] == [
+        "aws_network_interface.primary",
+        "aws_network_interface.secondary",
+    ]
+    assert "no user data" in finding["message"]
+    code, _ = report(plan, capsys, "--fail-on", "never")
+    assert code == 0
+
+
+@pytest.fixture(scope="module")
+def cases(real_plans: PlanFactory) -> Path:  # noqa: F811
+    return real_plans("cases")
+
+
+def test_findings_of_every_way_to_give_an_instance_enis(
+    cases: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, document = report(cases, capsys)
+    assert code == 1
+    found = by_address(document)
+    rules = {address: [f["rule_id"] for f in items] for address, items in found.items()}
+    assert rules == {
+        # a dynamic "network_interface" block in a module, ENIs the call passes in
+        "module.dynamic.aws_instance.this[0]": ["ENI001"],
+        # an aws_network_interface_attachment to module.web.id; the module's subnet is an
+        # expression of its variables (not known before apply)
+        "module.web.aws_instance.this[0]": ["ENI002"],
+        # for_each: each instance its own ENI; each.value subnets are not known
+        'aws_instance.node["a"]': ["ENI002"],
+        'aws_instance.node["b"]': ["ENI002"],
+        # for_each over a set: aws_instance.set[each.value]
+        'aws_instance.set["x"]': ["ENI001"],
+        'aws_instance.set["y"]': ["ENI001"],
+        # element(aws_instance.worker.*.id, count.index): ENI i on instance i
+        "aws_instance.worker[0]": ["ENI002"],
+        "aws_instance.worker[1]": ["ENI002"],
+        # a launch template's two interfaces in two subnets
+        "aws_instance.from_template": ["ENI002"],
+        # the ENI nothing routes to
+        "aws_network_interface.stray": ["ENI003"],
+        # keyed by ENI, the instance in each.value: said, not guessed
+        'aws_network_interface_attachment.pair["eth1"]': ["ENI005"],
+        'aws_network_interface_attachment.pair["eth2"]': ["ENI005"],
+    }
+    dynamic = found["module.dynamic.aws_instance.this[0]"][0]
+    assert dynamic["eni_ids"] == ["aws_network_interface.dyn[0]", "aws_network_interface.dyn[1]"]
+    assert found["module.web.aws_instance.this[0]"][0]["eni_ids"] == [
+        "module.web.aws_instance.this[0] primary",
+        "aws_network_interface.web_extra",
+    ]
+    for key in ("0", "1"):
+        assert found[f"aws_instance.worker[{key}]"][0]["eni_ids"] == [
+            f"aws_instance.worker[{key}] primary",
+            f"aws_network_interface.worker[{key}]",
+        ]
+    for key in ("x", "y"):
+        assert found[f'aws_instance.set["{key}"]'][0]["eni_ids"][1] == (
+            f'aws_network_interface.set["{key}"]'
+        )
+    pair = found['aws_network_interface_attachment.pair["eth1"]'][0]
+    assert 'aws_instance.pair["p"], aws_instance.pair["q"]' in pair["message"]
+    assert "does not show which" in pair["message"]
+    stray = found["aws_network_interface.stray"][0]
+    assert stray["eni_ids"] == ["aws_network_interface.stray"]
+
+
+def test_left_alone_with_the_reason(cases: Path) -> None:
+    result = check_plan(read_plan(str(cases)))
+    excluded = dict(result.report.excluded)
+    # Amazon Linux 2023 from a data.aws_ami name filter: amazon-ec2-net-utils routes it
+    assert "amazon-ec2-net-utils" in excluded["aws_instance.al2023"]
+    assert "al2023-ami-2023.5" in excluded["aws_instance.al2023"]
+    # eniplan's marker in a constant user_data
+    assert "constant user_data" in excluded["aws_instance.marker"]
+    # the route reaches the router's ENI through module.router.eni_id
+    assert "a route targets it" in excluded["module.router.aws_network_interface.this"]
+
+
+def test_module_variable_left_at_a_null_default_is_no_user_data(cases: Path) -> None:
+    """module.web's instance has `user_data = var.user_data`, which the call does not set
+    (default null): no user data, not 'known only after apply'."""
+    result = check_plan(read_plan(str(cases)))
+    (web,) = [f for f in result.report.findings if f.address == "module.web.aws_instance.this[0]"]
+    assert web.details["user_data"] == "no user data"
