@@ -366,20 +366,31 @@ def lookup_table(
 ) -> tuple[Route | None, Nexthop | None]:
     """Longest prefix first; among equal prefixes a route for the packet's DS field before
     those for any (`tos`), then the lowest metric; a prefix whose routes cannot be used (dead
-    nexthops, another `oif`) gives way to a shorter one. IPv6 source-specific routes
-    (`from PREFIX`) need the source in their prefix, the longest one first."""
+    nexthops, another `oif`) gives way to a shorter one.
+
+    IPv6 source-specific routes (`from PREFIX`) hang in a subtree of their destination
+    prefix (fib6_node_lookup_1): once a prefix has one, a packet whose source is in none of
+    their source prefixes skips the whole prefix, its routes without `from` included; one
+    whose source is in them takes the longest source prefix first, then (backtracking) the
+    routes without `from`."""
     ask = oracle or _Oracle({})
     src = flow.src if flow.src is not None else _unspecified(flow.family)
-    candidates = [
+    routes = [
         route
         for route in state.routes_for(flow.family, table)
-        if flow.dst in route.dst
-        and route.type not in ("multicast", "nat")
+        if flow.dst in route.dst and route.type not in ("multicast", "nat")
+    ]
+    subtrees = {route.dst for route in routes if route.src is not None}
+    entered = {r.dst for r in routes if r.src is not None and src in r.src}
+    candidates = [
+        route
+        for route in routes
+        if (route.dst not in subtrees or route.dst in entered)
         and (route.src is None or src in route.src)
         and _tos_matches(route, flow, ask)
     ]
     candidates.sort(
-        key=lambda r: (-r.dst.prefixlen, -(r.src.prefixlen if r.src else 0), -r.tos, r.metric)
+        key=lambda r: (-r.dst.prefixlen, -(r.src.prefixlen + 1 if r.src else 0), -r.tos, r.metric)
     )
     for route in candidates:
         if route.type in (*ERROR_ROUTE_TYPES, "throw"):
