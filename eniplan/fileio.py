@@ -1,7 +1,9 @@
-"""Atomic file writes: a reader sees the old file or the whole new one, never half."""
+"""Atomic file writes (a reader sees the old file or the whole new one, never half), and
+the decoding of JSON text files that every reader shares."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import tempfile
@@ -9,6 +11,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from eniplan.errors import InputError
+
+
+def decode_json_text(data: bytes, name: str) -> str:
+    """JSON text in UTF-8, or UTF-16/32 (with their byte order mark, what Windows
+    PowerShell's `>` writes), the byte order mark removed; anything else is not text.
+    Inventory files and Terraform plans (sources/tfplan.py) are read with it."""
+    encoding = json.detect_encoding(data)
+    try:
+        return data.decode(encoding).removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"{name}: not text (expected UTF-8 JSON; byte {error.start} is not {encoding})"
+        ) from None
 
 
 def write_atomic(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o644) -> None:

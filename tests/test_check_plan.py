@@ -642,7 +642,12 @@ def test_addresses_and_references() -> None:
     ("content", "message"),
     [
         (b"PK\x03\x04\x14\x00\x08\x00\x08\x00\xff\xfe\x00\x00tfplan", "a binary plan file"),
-        (b'{"format_version": "1.2", "x": "\xff\xfe"}', "not JSON text \\(not UTF-8\\)"),
+        (b'{"format_version": "1.2", "x": "\xff\xfe"}', "not JSON text \\(not UTF-8, nor UTF-16"),
+        (b"[command]/usr/bin/terraform-bin show -json tfplan\n::debug::exitcode: 1\n", "wrapper"),
+        (
+            b'[command]/usr/bin/terraform-bin show -json tfplan\n{"format_v',
+            "terraform_wrapper: false",
+        ),
         (b"", "the file is empty"),
     ],
 )

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +132,68 @@ def test_module_variable_left_at_a_null_default_is_no_user_data(cases: Path) -> 
     result = check_plan(read_plan(str(cases)))
     (web,) = [f for f in result.report.findings if f.address == "module.web.aws_instance.this[0]"]
     assert web.details["user_data"] == "no user data"
+
+
+def _same_findings(left: Any, right: Any) -> None:
+    assert [(f["rule_id"], f["address"]) for f in left["findings"]] == [
+        (f["rule_id"], f["address"]) for f in right["findings"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom"),
+    [
+        ("utf-8", b"\xef\xbb\xbf"),  # PowerShell 7's `Out-File -Encoding utf8BOM`
+        ("utf-16-le", b"\xff\xfe"),  # Windows PowerShell's `>`
+        ("utf-16-be", b"\xfe\xff"),
+        ("utf-32-le", b"\xff\xfe\x00\x00"),
+    ],
+)
+def test_plans_in_other_encodings_are_read(
+    real_plans: PlanFactory,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    encoding: str,
+    bom: bytes,
+) -> None:
+    plan = real_plans("headline")
+    _, expected = report(plan, capsys)
+    converted = tmp_path / "plan.json"
+    converted.write_bytes(bom + plan.read_text().encode(encoding))
+    code, document = report(converted, capsys)
+    assert code == 1
+    _same_findings(document, expected)
+    # and from stdin
+    _same_findings(run_stdin(converted.read_bytes(), capsys), expected)
+
+
+def run_stdin(data: bytes, capsys: pytest.CaptureFixture[str]) -> Any:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+        code, out, err = run(["check-plan", "-", "--format", "json"], capsys)
+    assert code in (0, 1), err
+    return json.loads(out)
+
+
+def test_setup_terraform_wrapper_output_is_read(
+    real_plans: PlanFactory,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`terraform show -json tfplan > plan.json` under hashicorp/setup-terraform with its
+    wrapper on: the command line first, the JSON, then the wrapper's workflow commands."""
+    plan = real_plans("headline")
+    _, expected = report(plan, capsys)
+    text = plan.read_text().strip()
+    wrapped = tmp_path / "plan.json"
+    wrapped.write_text(
+        "[command]/home/runner/work/_temp/0b8f/terraform-bin show -json tfplan\n"
+        f"{text}\n"
+        "::debug::Terraform exited with code 0.\n"
+        f"::debug::stdout: {text[:200]}\n"
+        "::debug::stderr: \n"
+        "::debug::exitcode: 0\n"
+    )
+    code, document = report(wrapped, capsys)
+    assert code == 1
+    _same_findings(document, expected)

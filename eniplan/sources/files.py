@@ -19,7 +19,7 @@ from typing import Any
 
 from eniplan import __version__, values
 from eniplan.errors import InputError
-from eniplan.fileio import write_atomic
+from eniplan.fileio import decode_json_text, write_atomic
 from eniplan.model import FetchProblem
 from eniplan.sources.collection import SHAPE_KEYS, Collection, Shapes
 
@@ -104,22 +104,12 @@ def _files(path: str) -> list[str]:
     return [path]
 
 
-def _decode(data: bytes, name: str) -> str:
-    """JSON text in UTF-8, or UTF-16/32 with their byte order mark (what Windows
-    PowerShell's `>` writes); anything else is not text."""
-    encoding = json.detect_encoding(data)
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as error:
-        raise InputError(
-            f"{name}: not text (expected UTF-8 JSON; byte {error.start} is not {encoding})"
-        ) from None
-
-
 def _load(file: str) -> Any:
     name = "<stdin>" if file == STDIN else file
     try:
-        text = sys.stdin.read() if file == STDIN else _decode(Path(file).read_bytes(), name)
+        text = (
+            sys.stdin.read() if file == STDIN else decode_json_text(Path(file).read_bytes(), name)
+        )
     except OSError as error:
         raise InputError(f"{name}: cannot read: {error.strerror or error}") from None
     except UnicodeDecodeError as error:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from eniplan.errors import InputError
+from eniplan.fileio import decode_json_text
 
 RELEVANT_TYPES = frozenset(
     {
@@ -205,12 +206,12 @@ def read_plan(path: str) -> TfPlan:
         # text, not bytes: json.loads(bytes) would decode a second copy beside them
         with open(path, encoding="utf-8") as stream:
             text = stream.read()
-    except UnicodeDecodeError:
+    except UnicodeDecodeError:  # UTF-16/32 (PowerShell), or not text
         with open(path, "rb") as stream:
-            return parse_plan(stream.read(4096), path)  # names what it is
+            return parse_plan(stream.read(), path)
     except OSError as error:
         raise InputError(f"{path}: cannot read: {error.strerror}") from None
-    return parse_plan_text(text, path)
+    return parse_plan_text(text.removeprefix("\ufeff"), path)
 
 
 def _binary_plan(origin: str) -> InputError:
@@ -224,11 +225,38 @@ def parse_plan(data: bytes, origin: str) -> TfPlan:
     if data.startswith(b"PK\x03\x04"):
         raise _binary_plan(origin)
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{origin}: not JSON text (not UTF-8)") from None
+        text = decode_json_text(data, origin)
+    except InputError:
+        raise InputError(
+            f"{origin}: not JSON text (not UTF-8, nor UTF-16/32 with a byte order mark)"
+        ) from None
     del data
     return parse_plan_text(text, origin)
+
+
+WRAPPER_FIX = (
+    "set `terraform_wrapper: false` in the hashicorp/setup-terraform step, or run "
+    "`terraform show -json` with the wrapper off"
+)
+
+
+def strip_wrapper(text: str, origin: str) -> str:
+    """The JSON inside the output of hashicorp/setup-terraform's wrapper: a first line
+    `[command].../terraform-bin show -json ...`, then the JSON, then workflow commands
+    (`::debug::...`, `::set-output ...`)."""
+    first, _, rest = text.partition("\n")
+    if "terraform" not in first:
+        raise InputError(f"{origin}: not JSON: it starts with {first[:60]!r}")
+    lines = rest.rstrip().split("\n")
+    while lines and (lines[-1].startswith("::") or not lines[-1].strip()):
+        lines.pop()
+    body = "\n".join(lines).strip()
+    if not body.startswith("{") or not body.endswith("}"):
+        raise InputError(
+            f"{origin}: the output of hashicorp/setup-terraform's wrapper, without plan JSON "
+            f"in it: {WRAPPER_FIX}"
+        )
+    return body
 
 
 def _trimmed(values: Any, keys: frozenset[str] = AFTER_KEYS) -> Any:
@@ -272,9 +300,17 @@ def parse_plan_text(text: str, origin: str) -> TfPlan:
         raise InputError(f"{origin}: the file is empty (expected `terraform show -json` output)")
     if text.startswith("PK\x03\x04"):
         raise _binary_plan(origin)
+    wrapped = text.startswith("[command]")
+    if wrapped:
+        text = strip_wrapper(text, origin)
     try:
         document = json.loads(text, object_hook=_slim)
     except json.JSONDecodeError as error:
+        if wrapped:
+            raise InputError(
+                f"{origin}: the output of hashicorp/setup-terraform's wrapper, and the JSON in "
+                f"it is not whole ({error.msg} at line {error.lineno}): {WRAPPER_FIX}"
+            ) from None
         # a JSON document cut short; not a file that never was JSON (binary, a bare word)
         ends_early = text.lstrip()[:1] in ("{", "[") and error.pos >= len(text.rstrip()) - 1
         what = "truncated JSON: it ends early" if ends_early else "not JSON"
