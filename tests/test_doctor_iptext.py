@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from eniplan.doctor import iptext
+from eniplan.doctor import ipjson, iptext
 from eniplan.doctor.model import BLACKHOLE, GOTO, LOOKUP, NOP, PROHIBIT, UNREACHABLE
 from eniplan.errors import InputError
 
@@ -368,3 +368,40 @@ def test_rule_family_from_the_routes_of_its_tables_and_ambiguous_listings() -> N
     three = iptext.rule_listings(defaults * 3, "f")
     with pytest.raises(InputError, match="third rule listing"):
         iptext.resolve_rule_families(three)
+
+
+def test_live_json_of_newer_iproute2_selectors_and_encap() -> None:
+    """`ip -j rule show` of iproute2 6.12+ (dscp, flowlabel, masks), a key no iproute2
+    prints yet, and an `encap ip` route whose tunnel keys repeat the route's."""
+    rules_json = (
+        '[{"priority":5,"src":"all","table":"5","dscp":"AF42"},'
+        '{"priority":6,"src":"all","table":"6","dscp":"16","dscp_mask":"0x30"},'
+        '{"priority":7,"src":"all","table":"7","flowlabel":"0x11","flowlabel_mask":"0xff"},'
+        '{"priority":8,"src":"all","table":"8","sport":768,"sport_mask":"0xff00",'
+        '"dport_start":1,"dport_end":100},'
+        '{"priority":9,"not":null,"src":"all","table":"9","shiny":"new"}]'
+    )
+    rules = {
+        r.priority: r for r in ipjson.parse_rules(ipjson.load(rules_json, "rules"), 6, "rules")
+    }
+    assert [(s.kind, s.value, s.mask) for s in rules[5].selectors] == [("dscp", 36, 0x3F)]
+    assert [(s.value, s.mask) for s in rules[6].selectors] == [(16, 0x30)]
+    assert [(s.kind, s.value, s.mask) for s in rules[7].selectors] == [("flowlabel", 0x11, 0xFF)]
+    sport, dport = rules[8].selectors
+    assert (sport.value, sport.mask, dport.value, dport.high) == (768, 0xFF00, 1, 100)
+    assert rules[9].invert and [s.describe() for s in rules[9].selectors] == ["shiny new"]
+    assert rules[9].selectors[0].kind == "unknown"
+    routes_json = (
+        '[{"type":"unicast","dst":"10.7.0.0/24","encap":"ip","id":5,"src":"0.0.0.0",'
+        '"dst":"10.0.0.99","ttl":5,"tos":0,"dev":"e0","scope":"link","flags":[]},'
+        '{"dst":"10.6.0.0/24","tos":"0x10","dev":"e0","flags":[],"flow":{"from":"3","to":"4"}},'
+        '{"dst":"2600::/16","from":"2001:db8::/64","gateway":"fe80::1","dev":"e1",'
+        '"metric":1024,"flags":[],"pref":"medium"}]'
+    )
+    routes = ipjson.parse_routes(ipjson.load(routes_json, "routes"), 4, "routes")
+    tunnel, tos = routes
+    assert str(tunnel.dst) == "10.7.0.0/24" and tunnel.src is None and tunnel.tos == 0
+    assert tunnel.attributes[0].startswith("encap ip id 5 src 0.0.0.0 dst 10.0.0.99")
+    assert tos.tos == 0x10 and any(a.startswith("flow ") for a in tos.attributes)
+    (source,) = ipjson.parse_routes(ipjson.load(routes_json, "routes"), 6, "routes")
+    assert str(source.src) == "2001:db8::/64"

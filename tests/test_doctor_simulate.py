@@ -474,9 +474,8 @@ def test_open_selectors_are_followed_both_ways_and_not_applied_blindly() -> None
     diagnosis = diagnose(state)
     eth1 = next(v for v in diagnosis.addresses if v.interface.name == "eth1")
     assert eth1.internet.status == DEPENDS
-    assert (
-        eth1.internet.reason
-        == "OK for most packets; FAIL for ipproto tcp: leave through eth0, not eth1"
+    assert eth1.internet.reason == (
+        "OK when not ipproto tcp; FAIL when ipproto tcp: leave through eth0, not eth1"
     )
     assert any("depends on what the reply's socket sets" in n for n in diagnosis.notes)
     assert not any(f.rule_id == "ENI101" for f in diagnosis.findings)  # no false FAIL

@@ -37,6 +37,18 @@ _ADDRESS_FLAGS = (
     "optimistic",
     "permanent",
 )
+# keys of `ip -j rule show` the parser reads; any other is a selector of a newer iproute2,
+# which is never taken as matching or not matching blindly
+_RULE_KEYS = frozenset(
+    {
+        "priority", "src", "srclen", "dst", "dstlen", "not", "tos", "dsfield", "fwmark",
+        "fwmask", "iif", "iif_detached", "oif", "oif_detached", "l3mdev", "uid_start",
+        "uid_end", "tun_id", "table", "suppress_prefixlen", "suppress_ifgroup", "flow_from",
+        "flow_to", "nat", "masquerade", "goto", "unresolved", "action", "protocol", "ipproto",
+        "sport", "sport_start", "sport_end", "sport_mask", "dport", "dport_start", "dport_end",
+        "dport_mask", "dscp", "dscp_mask", "flowlabel", "flowlabel_mask",
+    }
+)  # fmt: skip
 # route keys that are printed and kept, but do not change the decision
 _ROUTE_ATTRIBUTES = ("pref", "expires", "error", "flow", "ttl-propagate", "metrics")
 
@@ -183,7 +195,12 @@ def parse_rules(items: list[dict[str, Any]], family: int, what: str) -> tuple[Ru
                 priority=priority,
                 family=family,
                 invert="not" in item,
-                selectors=selectors.from_json(item),
+                selectors=selectors.from_json(item)
+                + tuple(
+                    selectors.from_words(key, None if value is None else str(value))
+                    for key, value in item.items()
+                    if key not in _RULE_KEYS
+                ),
                 attributes=tuple(attributes),
                 **fields,
             )

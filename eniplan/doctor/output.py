@@ -89,6 +89,9 @@ def print_diagnosis(console: Console, diagnosis: Diagnosis, report: Report) -> N
     summary = report.summary()
     failing = summary["failing"]
     headline = "[bold red]FAIL[/]" if failing else "[green]OK[/]"
+    depending = sum(1 for v in diagnosis.addresses if v.status == DEPENDS)
+    if depending:
+        headline += f" ({depending} address(es) depend on the packet or the neighbours)"
     console.print(
         f"\n{headline}: {len(diagnosis.addresses)} address(es) on {len(diagnosis.interfaces)} "
         f"interface(s); {summary['findings']} finding(s), {failing} at or above "

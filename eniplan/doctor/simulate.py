@@ -122,9 +122,11 @@ class Decision:
 
     @property
     def assumed(self) -> str:
-        """What the packet has for this decision, e.g. "ipproto tcp, dport 443-445"."""
-        yes = [c.removesuffix(": yes") for c in self.conditions if c.endswith(": yes")]
-        return ", ".join(yes) or "none of the selectors that test it"
+        """What this decision assumes, e.g. "ipproto tcp, not dport 443-445"."""
+        return ", ".join(
+            c.removesuffix(": yes") if c.endswith(": yes") else "not " + c.removesuffix(": no")
+            for c in self.conditions
+        )
 
     @property
     def routed(self) -> bool:
@@ -461,7 +463,7 @@ def _neighbour_choice(
         question = Selector(
             NEIGHBOUR,
             value=index,
-            text=f"{pick.describe()} passed over ({why})",
+            text=f"{nexthop.gateway or 'route'} dev {nexthop.dev} unusable ({why})",
         )
         if not oracle(question):
             return pick

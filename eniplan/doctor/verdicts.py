@@ -239,7 +239,9 @@ def _judge(state: HostState, interface: Interface, address: Address, dst: IPAddr
     if len(statuses) == 1 and decision.complete:
         return Toward(dst, decision, ways[0][1], ways[0][2])
     odd = next((w for w in ways if w[1] != ways[0][1]), ways[-1])
-    reason = f"{ways[0][1].upper()} for most packets; {odd[1].upper()} for {odd[0].assumed}"
+    reason = (
+        f"{ways[0][1].upper()} when {ways[0][0].assumed}; {odd[1].upper()} when {odd[0].assumed}"
+    )
     if odd[2]:
         reason += f": {odd[2]}"
     if not decision.complete:
@@ -270,11 +272,10 @@ def _alternatives_note(address: IPAddress, toward: Toward) -> str:
     by_outcome: dict[str, list[str]] = {}
     for decision in _ways(toward.decision):
         by_outcome.setdefault(decision.describe(), []).append(decision.assumed)
-    ways = "; ".join(f"{where} for {' | '.join(packets)}" for where, packets in by_outcome.items())
+    ways = "; ".join(f"{where} when {' | '.join(assumed)}" for where, assumed in by_outcome.items())
     return (
-        f"{address} -> {toward.destination}: the decision depends on what the reply's socket "
-        f"sets (selectors tos, ipproto, ports, uidrange, dscp, flowlabel, or unknown ones): "
-        f"{ways}"
+        f"{address} -> {toward.destination}: depends on what the reply's socket sets (tos, "
+        f"ipproto, ports, uid, flow label) or on the gateways' neighbours: {ways}"
     )
 
 
