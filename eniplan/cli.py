@@ -26,8 +26,8 @@ from eniplan.inventory import DEFAULT_SCENARIO, InventoryRequest
 from eniplan.plancore import DEFAULT_TABLE_BASE
 from eniplan.render import TARGETS
 from eniplan.render.base import PERSIST_CHOICES
+from eniplan.report import AUDIT_ONLY, format_report, pair_outputs
 from eniplan.report import FORMATS as REPORT_FORMATS
-from eniplan.report import format_report
 from eniplan.sources.awsoptions import DEFAULT_WORKERS, AwsOptions, ProgressCallback
 
 if TYPE_CHECKING:
@@ -640,20 +640,22 @@ def _demo_plan(console: Console, inventory: Inventory) -> None:
     print_plans(console, plan_inventory(chosen))
 
 
-def report_options(formats: tuple[str, ...]) -> Callable[[F], F]:
-    """--format, --fail-on and -o: the same for every command that reports findings."""
+def report_options(formats: tuple[str, ...], several: bool = False) -> Callable[[F], F]:
+    """--format, --fail-on and -o: the same for every command that reports findings. With
+    `several`, --format and -o repeat and pair up in order (`report.pair_outputs`)."""
 
     def decorate(command: F) -> F:
+        names = ", ".join(name for name in formats if name != "table")
         options = [
             click.option(
                 "--format",
                 "output_format",
                 type=click.Choice(formats),
-                default="table",
-                show_default=True,
-                help="table for people; "
-                + ", ".join(name for name in formats if name != "table")
-                + " for machines.",
+                multiple=several,
+                default=() if several else "table",
+                show_default=not several,
+                help=f"table (default) for people; {names} for machines."
+                + (" Repeatable: the n-th -o FILE takes the n-th --format." if several else ""),
             ),
             click.option(
                 "--fail-on",
@@ -666,8 +668,10 @@ def report_options(formats: tuple[str, ...]) -> Callable[[F], F]:
                 "-o",
                 "--output",
                 type=click.Path(dir_okay=False),
-                default=None,
-                help="Write the report to FILE (atomically) instead of stdout.",
+                multiple=several,
+                default=() if several else None,
+                help="Write the report to FILE (atomically) instead of stdout."
+                + (" Repeatable, one per --format." if several else ""),
             ),
         ]
         for option in reversed(options):
@@ -713,8 +717,10 @@ def _write_output(text: str, output: str | None) -> None:
 @cli.command()
 @inventory_options
 @plan_options
-@report_options(tuple(REPORT_FORMATS))
-def audit(output_format: str, fail_on: str, output: str | None, **params: Any) -> None:
+@report_options(tuple(REPORT_FORMATS), several=True)
+def audit(
+    output_format: tuple[str, ...], fail_on: str, output: tuple[str, ...], **params: Any
+) -> None:
     """Findings for every instance: missing policy routing, a source/dest check switched off
     as a "fix", eniplan user data that drifted. Each finding names the command that fixes it.
 
@@ -730,10 +736,13 @@ def audit(output_format: str, fail_on: str, output: str | None, **params: Any) -
       eniplan audit --sandbox
       eniplan audit --region eu-west-1 --format sarif -o eniplan.sarif --fail-on medium
       eniplan audit --inventory snapshot.json --format github
+      eniplan audit --format sarif -o audit.sarif --format markdown -o audit.md --format table
+      eniplan audit --format asff -o findings.json   # aws securityhub batch-import-findings
     """
     from eniplan.audit import AuditOptions
     from eniplan.audit import audit as run_audit
 
+    pairs = pair_outputs(output_format, output)
     plan_options_ = _plan_options(params)
     request = inventory_request(params)
     inventory = _load(request)
@@ -743,14 +752,25 @@ def audit(output_format: str, fail_on: str, output: str | None, **params: Any) -
     )
     for message in report.warnings:
         warn(message)
-    if output_format == "table" and output is None:
-        from eniplan.report.table import print_report
+    if request.inventory_paths and any(name == "sarif" for name, _ in pairs):
+        from eniplan.findings import with_locations
+        from eniplan.sources.files import instance_locations
 
-        print_report(_stdout(), report)
-    else:
-        _write_output(format_report(output_format, report), output)
+        report = with_locations(report, instance_locations(request.inventory_paths))
+    _emit_reports(report, pairs, rich_table=True)
     if report.failing:
         sys.exit(EXIT_FINDINGS)
+
+
+def _emit_reports(report: Any, pairs: list[tuple[str, str | None]], rich_table: bool) -> None:
+    """Each format to its file (atomically) or stdout; files first, so stdout ends the run."""
+    for name, target in sorted(pairs, key=lambda pair: pair[1] is None):
+        if name == "table" and target is None and rich_table:
+            from eniplan.report.table import print_report
+
+            print_report(_stdout(), report)
+        else:
+            _write_output(format_report(name, report), target)
 
 
 def _demo_audit(console: Console, inventory: Any, scenario: str) -> None:
@@ -794,7 +814,7 @@ def _demo_audit(console: Console, inventory: Any, scenario: str) -> None:
     required=True,
     type=click.Path(dir_okay=False, allow_dash=True),
 )
-@report_options(tuple(REPORT_FORMATS))
+@report_options(tuple(name for name in REPORT_FORMATS if name not in AUDIT_ONLY), several=True)
 @click.option(
     "--user-data",
     "user_data_paths",
@@ -807,10 +827,10 @@ def _demo_audit(console: Console, inventory: Any, scenario: str) -> None:
 )
 def check_plan(
     plan_files: tuple[str, ...],
-    output_format: str,
+    output_format: tuple[str, ...],
     fail_on: str,
     user_data_paths: tuple[str, ...],
-    output: str | None,
+    output: tuple[str, ...],
 ) -> None:
     """Check a Terraform plan before merge: multi-ENI instances without policy routing.
 
@@ -827,11 +847,12 @@ def check_plan(
     from eniplan.sources.tfplan import read_plan, read_user_data_files
     from eniplan.tfcheck import check_plans, digests_of_files
 
+    pairs = pair_outputs(output_format, output)
     digests = digests_of_files(read_user_data_files(user_data_paths))
     result = check_plans((read_plan(path) for path in plan_files), fail_on, digests)
     for message in result.warnings:
         warn(message)
-    _write_output(format_report(output_format, result.report), output)
+    _emit_reports(result.report, pairs, rich_table=False)
     if result.report.failing:
         sys.exit(EXIT_FINDINGS)
 

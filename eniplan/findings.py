@@ -6,9 +6,10 @@ contract (../DESIGN.md §4): an ID keeps its meaning forever; new rules take new
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 SEVERITIES = ("info", "low", "medium", "high")  # ascending
@@ -259,6 +260,31 @@ class Report:
             "failing": len(self.failing),
             "partial": self.partial,
         }
+
+
+def fingerprint(finding: Finding) -> str:
+    """A finding's identity across runs: its rule, the resource it is about (account, region,
+    instance ID or Terraform address) and the ENIs it names; never its wording. SARIF's
+    `partialFingerprints`, Security Hub's finding ID and baselines all use this one."""
+    subject = "/".join(
+        part for part in (finding.account_id, finding.region, finding.subject) if part
+    )
+    key = f"{finding.rule_id}|{subject}|{','.join(finding.eni_ids)}"
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def with_locations(report: Report, locations: Mapping[str, Location]) -> Report:
+    """The report with each audit finding that has none located at its instance's place in
+    an inventory file (`locations`: instance ID -> where the file names it)."""
+    findings = tuple(
+        replace(finding, location=locations[finding.instance_id])
+        if finding.location is None
+        and finding.instance_id is not None
+        and finding.instance_id in locations
+        else finding
+        for finding in report.findings
+    )
+    return replace(report, findings=findings)
 
 
 def sort_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:

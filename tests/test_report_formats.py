@@ -63,7 +63,7 @@ def hostile_report() -> Report:
 
 
 def test_formats_are_registered() -> None:
-    assert set(FORMATS) == {"table", "json", "sarif", "junit", "github"}
+    assert set(FORMATS) == {"table", "json", "sarif", "junit", "github", "markdown", "asff"}
 
 
 # --- JSON --------------------------------------------------------------------------------

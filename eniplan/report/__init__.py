@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Protocol
 
+from eniplan.errors import InputError
+
 if TYPE_CHECKING:  # the command line reads FORMATS at start-up
     from eniplan.findings import Report
 
@@ -18,7 +20,11 @@ FORMATS: dict[str, str] = {
     "sarif": "eniplan.report.sarif",
     "junit": "eniplan.report.junit",
     "github": "eniplan.report.github",
+    "markdown": "eniplan.report.markdown",
+    "asff": "eniplan.report.asff",
 }
+# Formats that need an account and region on every finding (the audit's, not check-plan's).
+AUDIT_ONLY = frozenset({"asff"})
 
 
 class Formatter(Protocol):
@@ -29,3 +35,26 @@ def format_report(name: str, report: Report) -> str:
     module = importlib.import_module(FORMATS[name])
     formatter: Formatter = module.format_report
     return formatter(report)
+
+
+def pair_outputs(
+    formats: tuple[str, ...], outputs: tuple[str, ...]
+) -> list[tuple[str, str | None]]:
+    """`--format F1 -o FILE1 --format F2 -o FILE2 ...`: the n-th -o takes the n-th format;
+    a format left without an -o goes to stdout (one at most); no --format means table."""
+    formats = formats or ("table",)
+    if len(outputs) > len(formats):
+        raise InputError(
+            f"{len(outputs)} -o files for {len(formats)} --format(s): pair each -o with a --format"
+        )
+    pairs: list[tuple[str, str | None]] = [
+        (name, outputs[index] if index < len(outputs) else None)
+        for index, name in enumerate(formats)
+    ]
+    to_stdout = [name for name, output in pairs if output is None]
+    if len(to_stdout) > 1:
+        raise InputError(
+            f"--format {' and --format '.join(to_stdout)} would all go to stdout: "
+            "give each but one an -o FILE"
+        )
+    return pairs

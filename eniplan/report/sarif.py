@@ -2,21 +2,24 @@
 
 One run; `tool.driver.rules` holds one rule per rule ID of the catalogue
 (eniplan/findings.py), each result points at its rule by `ruleId` and `ruleIndex`. Audit
-findings have no file: they carry a logical location (the instance, fully qualified by
-account and region) and ENIs as related logical locations. check-plan findings with a file
-carry a physical location. Suppressed findings stay in `results` with a SARIF
-`suppressions` entry (kind `external`: the waiver is a tag on the AWS resource, not in a
-file). The tests validate this output against the official JSON schema.
+findings carry a logical location (the instance, fully qualified by account and region),
+ENIs as related logical locations, and a physical location, which GitHub code scanning
+requires: the inventory file that names the instance (the line where it does), or else the
+stable URI `aws/ACCOUNT/REGION/INSTANCE_ID`. check-plan findings point at the plan file.
+Suppressed findings stay in `results` with a SARIF `suppressions` entry (kind
+`external`: the waiver is a tag on the AWS resource, not in a file). The tests validate
+this output against the official JSON schema.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+from pathlib import PurePath
 from typing import Any
+from urllib.parse import quote
 
 from eniplan import __version__
-from eniplan.findings import RULES, Finding, Report
+from eniplan.findings import RULES, Finding, Report, fingerprint
 
 SCHEMA_URI = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -62,10 +65,17 @@ def _location(finding: Finding) -> dict[str, Any]:
         ]
     }
     if finding.location is not None:
-        physical: dict[str, Any] = {"artifactLocation": {"uri": finding.location.path}}
-        if finding.location.line is not None and finding.location.line >= 1:
-            physical["region"] = {"startLine": finding.location.line}
-        location["physicalLocation"] = physical
+        uri = PurePath(finding.location.path).as_posix()
+        line = max(finding.location.line or 1, 1)
+    else:  # an instance read from AWS: a stable URI of its own, as code scanning needs one
+        scheme = "aws" if finding.instance_id else "terraform"
+        parts = (scheme, finding.account_id, finding.region, finding.subject)
+        uri = "/".join(quote(part, safe="") for part in parts if part)
+        line = 1
+    location["physicalLocation"] = {
+        "artifactLocation": {"uri": uri},
+        "region": {"startLine": line},
+    }
     return location
 
 
@@ -76,11 +86,7 @@ def _result(finding: Finding, rule_index: dict[str, int]) -> dict[str, Any]:
         "message": {"text": f"{finding.message}\nFix: {finding.remediation}"},
         "locations": [_location(finding)],
         # stable across runs: the same finding on the same resource
-        "partialFingerprints": {
-            "eniplanFinding/v1": hashlib.sha256(
-                f"{finding.rule_id}|{_fully_qualified(finding)}|{','.join(finding.eni_ids)}".encode()
-            ).hexdigest()
-        },
+        "partialFingerprints": {"eniplanFinding/v1": fingerprint(finding)},
         "properties": {
             "severity": finding.severity,
             "remediation": finding.remediation,

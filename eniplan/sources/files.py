@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 from eniplan import __version__, values
 from eniplan.errors import InputError
 from eniplan.fileio import decode_json_text, write_atomic
+from eniplan.findings import Location
 from eniplan.model import FetchProblem
 from eniplan.sources.collection import SHAPE_KEYS, Collection, Shapes
 
@@ -88,6 +90,27 @@ def read_inventory_paths(paths: Iterable[str]) -> Collection:
                 seen.add(resolved)
             collection.extend(_read_file(file))
     return collection
+
+
+_INSTANCE_ID = re.compile(r'"InstanceId"\s*:\s*"(i-[0-9a-f]{8,17})"')
+
+
+def instance_locations(paths: Iterable[str]) -> dict[str, Location]:
+    """Where each inventory file first names each instance (file, line), for reports that
+    point at a file (SARIF). Read again after the inventory was: stdin is skipped."""
+    found: dict[str, Location] = {}
+    for path in paths:
+        for file in _files(path):
+            if file == STDIN:
+                continue
+            try:
+                text = decode_json_text(Path(file).read_bytes(), file)
+            except (OSError, InputError):
+                continue  # it was read a moment ago; a location is a nicety, never an error
+            for number, line in enumerate(text.splitlines(), start=1):
+                for match in _INSTANCE_ID.finditer(line):
+                    found.setdefault(match.group(1), Location(file, number))
+    return found
 
 
 def _files(path: str) -> list[str]:
