@@ -1,21 +1,30 @@
 """The fake EC2 instance metadata service of the agent's tests: the lab's IMDSv2 server
 (eniplan/lab/imds.py) plus fault modes, which only tests need:
 
-- `faults`: statuses to answer the next requests with (500, 503, 429), or "timeout" to
-  answer (200, empty) after `timeout_delay` seconds;
+- `faults`: statuses to answer the next requests with (500, 503, 429), "timeout" to
+  answer (200, empty) after `timeout_delay` seconds, "drip" to send the true answer one
+  byte every `drip_delay` seconds, "big" for a 200 over the client's MAX_BODY, "latin1"
+  for a 200 that is not UTF-8;
 - `late`: MAC -> listings of network/interfaces/macs/ before the MAC appears;
 - `stale`: MAC -> (device number, reads) served before the real one.
 
 In-process (`with FakeImds(tree) as imds: imds.url`) or as a process inside a network
-namespace: `python fake_imds.py TREE.json HOST PORT` (re-reads TREE.json when it changes).
+namespace: `python fake_imds.py TREE.json HOST PORT [LOG]` (re-reads TREE.json when it
+changes; with LOG, appends each request's time, method and path to it: the benchmark's
+request counts and rates).
 """
 
 from __future__ import annotations
 
+import json
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
+from eniplan.agent.imds import MAX_BODY
 from eniplan.lab.imds import MACS, MetadataServer, metadata_tree, serve
 
 __all__ = ["FakeImds", "metadata_tree"]
@@ -32,8 +41,14 @@ class FakeImds(MetadataServer):
         super().__init__(tree, host, port, source)
         self.faults: list[int | str] = []
         self.timeout_delay = 1.5
+        self.drip_delay = 0.5
+        self._dripping: set[int] = set()  # handler threads sending their answer slowly
         self.late: dict[str, int] = {}
         self.stale: dict[str, tuple[str, int]] = {}
+
+    def __enter__(self) -> FakeImds:
+        super().__enter__()
+        return self
 
     def respond(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, str]:
         with self.lock:
@@ -44,8 +59,27 @@ class FakeImds(MetadataServer):
         if fault == "timeout":
             time.sleep(self.timeout_delay)
             return 200, ""
+        if fault == "drip":
+            self._dripping.add(threading.get_ident())
+            with self.lock:
+                return self.answer(method, path, headers)
+        if fault == "big":
+            return 200, "10.0.0.1\n" * (MAX_BODY // 9 + 1)
+        if fault == "latin1":
+            return 200, "\udcff"  # sent as the byte 0xff
         assert isinstance(fault, int)
         return fault, ""
+
+    def deliver(self, handler: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+        if threading.get_ident() not in self._dripping:
+            super().deliver(handler, status, body)
+            return
+        self._dripping.discard(threading.get_ident())
+        head = f"HTTP/1.1 {status} OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        for byte in head + body:
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            time.sleep(self.drip_delay)
 
     def get(self, key: str) -> tuple[int, str]:
         mac = key.split("/")[3] if key.startswith(MACS) else ""
@@ -65,5 +99,30 @@ class FakeImds(MetadataServer):
         return children
 
 
-if __name__ == "__main__":  # python fake_imds.py TREE.json HOST PORT
-    sys.exit(serve(sys.argv[1:]))
+class LoggedImds(MetadataServer):
+    def __init__(self, log: Path, *args: Any) -> None:
+        super().__init__(*args)
+        self.log = log.open("a", buffering=1)
+
+    def respond(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, str]:
+        self.log.write(f"{time.time():.6f} {method} {path}\n")
+        return super().respond(method, path, headers)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 4 or not argv[2].isdigit():
+        return serve(argv)
+    source = Path(argv[0])
+    imds = LoggedImds(Path(argv[3]), json.loads(source.read_text()), argv[1], int(argv[2]), source)
+    print("ready", flush=True)
+    try:
+        imds.server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        imds.server.server_close()
+    return 0
+
+
+if __name__ == "__main__":  # python fake_imds.py TREE.json HOST PORT [LOG]
+    sys.exit(main(sys.argv[1:]))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import gzip
 import io
 import lzma
 import re
@@ -16,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -23,11 +25,11 @@ from fake_imds import FakeImds, metadata_tree
 
 from eniplan import __version__
 from eniplan.agent import main as agent
-from eniplan.agent.imds import Imds, ImdsError
+from eniplan.agent.imds import BadAnswer, Imds, ImdsError
 from eniplan.cli import main as cli_main
 from eniplan.model import Inventory
 from eniplan.plan import InstancePlan
-from eniplan.plancore import plan_enis
+from eniplan.plancore import EniFacts, plan_enis
 from eniplan.render import dynamic, iproute2
 
 MANAGED = ["centos7-same-24", "rhel-same-20", "web-balanced", "app-check-disabled", "multi-subnet"]
@@ -45,8 +47,16 @@ def multi(sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan]) 
     return FakeImds(tree_of(sandbox_inventory, sandbox_plans["multi-subnet"]))
 
 
-def client(imds: FakeImds, **kwargs: float) -> Imds:
+def client(imds: FakeImds, **kwargs: Any) -> Imds:
     return Imds([imds.url], **kwargs)
+
+
+def read_enis(imds: Imds) -> tuple[str, list[EniFacts]]:
+    """(primary MAC, the settled ENIs in (card, device) order) of a boot run's first read."""
+    reading = agent.gather(imds, None, "boot")
+    assert not reading.unsettled, reading.unsettled
+    enis = sorted(reading.facts.values(), key=lambda e: (e.network_card_index, e.device_index))
+    return reading.primary, enis
 
 
 # --- the fake IMDS itself behaves as IMDSv2 ----------------------------------------------
@@ -96,7 +106,7 @@ def test_the_agents_plan_is_the_static_plan(
 ) -> None:
     plan = sandbox_plans[name]
     with FakeImds(tree_of(sandbox_inventory, plan)) as imds:
-        primary, enis = agent.read_enis(client(imds))
+        primary, enis = read_enis(client(imds))
     assert primary == next(eni.mac for eni in plan.enis if eni.is_primary)
     plans = plan_enis(plan.instance_id, enis, plan.table_base)
     assert plans == plan.enis
@@ -111,7 +121,7 @@ def test_no_guard_and_another_table_base(
 ) -> None:
     plan = sandbox_plans["multi-subnet"]
     with FakeImds(tree_of(sandbox_inventory, plan)) as imds:
-        _, enis = agent.read_enis(client(imds))
+        _, enis = read_enis(client(imds))
     plans = plan_enis(plan.instance_id, enis, 20000)
     assert [eni.table for eni in plans] == [20000 + eni.table - 10000 for eni in plan.enis]
     text = agent.script(plan.instance_id, plans, 20000, False)
@@ -177,36 +187,120 @@ def test_the_second_endpoint_when_the_first_is_unreachable(multi: FakeImds) -> N
         assert imds.endpoints[0] == multi.url
 
 
-def test_a_late_eni_is_waited_for(
+def test_one_connection_for_a_whole_read(multi: FakeImds) -> None:
+    with multi, client(multi) as imds:
+        _, enis = read_enis(imds)
+    assert imds.requests == 4 + 10 * len(enis)  # token, instance-id, mac, listing, 10 a ENI
+    assert multi.connections == 1 and imds.connections == 1
+
+
+def test_a_dripping_answer_is_cut_off_and_read_again(multi: FakeImds) -> None:
+    multi.faults, multi.drip_delay = ["drip"], 0.2
+    with multi, client(multi, deadline=10, timeout=0.5) as imds:
+        started = time.monotonic()
+        assert imds.get("instance-id") is not None
+        assert time.monotonic() - started < 2  # the drip (over 20 s) was cut at 0.5 s
+    assert imds.connections == 2  # the cut one, then a fresh one
+
+
+def test_the_deadline_bounds_a_run_that_drips(multi: FakeImds) -> None:
+    multi.faults, multi.drip_delay = ["drip"] * 100, 0.1  # each byte in time, never done
+    with multi, client(multi, deadline=1.5, timeout=1.0) as imds:
+        started = time.monotonic()
+        with pytest.raises(ImdsError, match="deadline"):
+            imds.get("instance-id")
+        assert time.monotonic() - started < 2.5
+
+
+@pytest.mark.parametrize("fault", ["big", "latin1"])
+def test_an_answer_no_value_can_come_from_is_a_bad_answer(multi: FakeImds, fault: str) -> None:
+    with multi, client(multi) as imds:
+        imds.get("mac")  # the token first
+        multi.faults = [fault]
+        with pytest.raises(BadAnswer):
+            imds.get("instance-id")
+        assert imds.get("instance-id")  # the next answer is read on a sound connection
+
+
+def test_requests_after_the_first_read_are_paced(multi: FakeImds) -> None:
+    with multi, client(multi, interval=agent.PACE) as imds:
+        started = time.monotonic()
+        for _ in range(20):
+            imds.get("mac")
+        seconds = time.monotonic() - started
+    assert imds.requests == 21 and seconds >= 20 * agent.PACE  # never over 20 a second
+
+
+def _tree(
+    inventory: Inventory, plans: dict[str, InstancePlan]
+) -> tuple[InstancePlan, dict[str, str]]:
+    plan = plans["multi-subnet"]
+    return plan, tree_of(inventory, plan)
+
+
+def test_a_late_eni_is_read_again_alone(
     sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan]
 ) -> None:
-    plan = sandbox_plans["multi-subnet"]
+    """A hotplugged ENI listed late: only the listing and that ENI are read again."""
+    plan, tree = _tree(sandbox_inventory, sandbox_plans)
     late = plan.enis[1].mac
-    with FakeImds(tree_of(sandbox_inventory, plan)) as imds:
-        imds.late = {late: 2}  # listed from the third listing on
-        enis = agent.stable_enis(client(imds), late, lambda mac: True, lambda s: None)
-    assert [eni.mac for eni in enis] == [eni.mac for eni in plan.enis]
+    here = {eni.mac: f"ens{5 + i}" for i, eni in enumerate(plan.enis)}
+    with FakeImds(tree) as fake, client(fake) as imds:
+        fake.late = {late: 3}  # listed from the fourth listing on
+        reading = agent.gather(imds, None, "boot")
+        assert late not in reading.listed
+        reading.unsettled[late] = "not listed"
+        first = len(fake.requests)
+        agent.settle(imds, reading, here, lambda: None)
+        again = [path for _, path, _ in fake.requests[first:]]
+    assert late in reading.facts and not reading.unsettled
+    assert all(path.endswith(("/macs/", "/mac")) or late in path for path in again), again
+    assert len(again) == 3 * 2 + 10  # mac and listing per wait, then its 10 keys
 
 
 def test_a_stale_device_number_is_read_again(
     sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan]
 ) -> None:
-    plan = sandbox_plans["multi-subnet"]
+    plan, tree = _tree(sandbox_inventory, sandbox_plans)
     second = plan.enis[1].mac
-    with FakeImds(tree_of(sandbox_inventory, plan)) as imds:
-        imds.stale = {second: ("0", 2)}  # the primary's number, for two reads
-        enis = agent.stable_enis(client(imds), None, lambda mac: True, lambda s: None)
-    assert plan_enis(plan.instance_id, enis, plan.table_base) == plan.enis
+    here = {eni.mac: f"ens{5 + i}" for i, eni in enumerate(plan.enis)}
+    routed: list[bool] = []
+    with FakeImds(tree) as fake, client(fake) as imds:
+        fake.stale = {second: ("0", 2)}  # the primary's number, for two reads
+        reading = agent.gather(imds, None, "boot")
+        agent.settle(imds, reading, here, lambda: routed.append(True))
+    assert routed == [True]  # the primary was routed before the wait
+    enis, problems = agent.compose(reading, None, here, plan.table_base)
+    assert not problems and plan_enis(plan.instance_id, enis, plan.table_base) == plan.enis
 
 
-def test_a_device_number_that_stays_stale_fails_at_the_deadline(
+def test_a_device_number_that_stays_stale_is_not_settled_at_the_deadline(
     sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan]
 ) -> None:
-    plan = sandbox_plans["multi-subnet"]
-    with FakeImds(tree_of(sandbox_inventory, plan)) as imds:
-        imds.stale = {plan.enis[1].mac: ("0", 10**6)}
-        with pytest.raises(agent.AgentError, match="not settled"):
-            agent.stable_enis(client(imds, deadline=0.3), None, lambda mac: True, time.sleep)
+    plan, tree = _tree(sandbox_inventory, sandbox_plans)
+    second = plan.enis[1].mac
+    here = {eni.mac: f"ens{5 + i}" for i, eni in enumerate(plan.enis)}
+    with FakeImds(tree) as fake, client(fake, deadline=0.6) as imds:
+        fake.stale = {second: ("0", 10**6)}
+        reading = agent.gather(imds, None, "boot")
+        agent.settle(imds, reading, here, lambda: None)
+    assert "device-number: card 0 device 0 is the primary's" in reading.unsettled[second]
+
+
+@pytest.mark.parametrize("lie", ["02:00:00:00:00:99", "second"])
+def test_a_lie_about_the_primary_changes_nothing(
+    sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan], lie: str
+) -> None:
+    """`mac` names a MAC IMDS does not list, or a secondary ENI: nothing is applied."""
+    plan, tree = _tree(sandbox_inventory, sandbox_plans)
+    tree["mac"] = plan.enis[1].mac if lie == "second" else lie
+    here = {eni.mac: f"ens{5 + i}" for i, eni in enumerate(plan.enis)}
+    routed: list[bool] = []
+    with FakeImds(tree) as fake, client(fake, deadline=0.6) as imds:
+        reading = agent.gather(imds, None, "boot")
+        with pytest.raises(agent.AgentError, match=r"IMDS mac: .* at the deadline"):
+            agent.settle(imds, reading, here, lambda: routed.append(True))
+    assert not routed
 
 
 # --- every value is checked before use ----------------------------------------------------
@@ -226,25 +320,81 @@ def test_a_device_number_that_stays_stale_fails_at_the_deadline(
         ("device-number", "1e3"),
         ("device-number", "٣"),  # a digit, but not 0-9
         ("network-card", "-1"),
+        ("device-number", "1 2"),
     ],
 )
-def test_bad_values_are_refused(
+def test_a_bad_value_unsettles_its_eni_alone(
     sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan], key: str, bad: str
 ) -> None:
-    plan = sandbox_plans["multi-subnet"]
-    tree = tree_of(sandbox_inventory, plan)
-    tree[f"{MACS}{plan.enis[1].mac}/{key}"] = bad
-    with FakeImds(tree) as imds, pytest.raises(agent.AgentError, match=re.escape(key)):
-        agent.read_enis(client(imds))
+    plan, tree = _tree(sandbox_inventory, sandbox_plans)
+    second = plan.enis[1].mac
+    tree[f"{MACS}{second}/{key}"] = bad
+    with FakeImds(tree) as fake, client(fake) as imds:
+        reading = agent.gather(imds, None, "boot")
+    assert list(reading.unsettled) == [second]
+    assert reading.unsettled[second].startswith(f"IMDS {MACS}{second}/{key}: ")
+    assert list(reading.facts) == [plan.enis[0].mac]
 
 
-def test_a_bad_mac_listing_is_refused(
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        (["local-ipv4s"], "local-ipv4s: missing"),
+        (["subnet-ipv4-cidr-block"], "subnet-ipv4-cidr-block: missing"),  # not "IPv6-only"
+        (["local-ipv4s", "subnet-ipv4-cidr-block", "ipv6s"], "local-ipv4s: missing"),
+        (["device-number"], "device-number: missing"),
+        (["interface-id"], "interface-id: missing"),
+    ],
+)
+def test_missing_data_is_named_and_never_taken_as_truth(
+    sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan],
+    missing: list[str], message: str,
+) -> None:  # fmt: skip
+    plan, tree = _tree(sandbox_inventory, sandbox_plans)
+    second = plan.enis[1].mac
+    for key in missing:
+        tree.pop(f"{MACS}{second}/{key}", None)
+    with FakeImds(tree) as fake, client(fake) as imds:
+        reading = agent.gather(imds, None, "boot")
+    assert reading.unsettled == {second: f"IMDS {MACS}{second}/{message}"}
+
+
+def test_an_ipv6_only_eni_is_settled() -> None:
+    raw = {"interface-id": "eni-0123456789abcdef0", "device-number": "1",
+           "subnet-id": "subnet-0123456789abcdef0", "ipv6s": "2600:1f18::5",
+           "subnet-ipv6-cidr-blocks": "2600:1f18::/64"}  # fmt: skip
+    facts = agent.eni_facts("02:00:00:00:00:01", raw)
+    assert facts.subnet_cidr is None and facts.primary_ipv4 is None
+
+
+def test_an_unsettled_eni_keeps_what_was_installed(
     sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan]
 ) -> None:
-    tree = tree_of(sandbox_inventory, sandbox_plans["multi-subnet"])
-    tree[f"{MACS}02:00:00:00:00:zz/device-number"] = "3"
-    with FakeImds(tree) as imds, pytest.raises(agent.AgentError, match="not valid"):
-        agent.read_enis(client(imds))
+    plan, tree = _tree(sandbox_inventory, sandbox_plans)
+    second = plan.enis[1].mac
+    here = {eni.mac: f"ens{5 + i}" for i, eni in enumerate(plan.enis)}
+    with FakeImds(tree) as fake, client(fake) as imds:
+        before = agent.gather(imds, None, "boot")
+    routed = {mac: {"keys": raw, "status": "routed"} for mac, raw in before.raw.items()}
+    old: dict[str, Any] = {"instance_id": plan.instance_id, "primary": plan.enis[0].mac,
+                           "enis": routed}  # fmt: skip
+    del tree[f"{MACS}{second}/local-ipv4s"]  # a 404 now
+    with FakeImds(tree) as fake, client(fake) as imds:
+        reading = agent.gather(imds, old, "reconcile")
+    requests = [path for _, path, _ in fake.requests]
+    assert len(requests) == 2 + 4 * 2  # token, listing, the four keys that can change
+    enis, problems = agent.compose(reading, old, here, plan.table_base)
+    assert plan_enis(plan.instance_id, enis, plan.table_base) == plan.enis  # all kept
+    assert problems == {second: f"IMDS {MACS}{second}/local-ipv4s: missing"}
+    # and an ENI the listing leaves out while its link is here is kept too
+    del tree[f"{MACS}{second}/device-number"], tree[f"{MACS}{second}/interface-id"]
+    for key in [k for k in tree if second in k]:
+        del tree[key]
+    with FakeImds(tree) as fake, client(fake) as imds:
+        reading = agent.gather(imds, old, "reconcile")
+    enis, problems = agent.compose(reading, old, here, plan.table_base)
+    assert plan_enis(plan.instance_id, enis, plan.table_base) == plan.enis
+    assert problems == {second: f"IMDS {MACS}: {second} is not listed"}
 
 
 def test_a_failure_changes_nothing(
@@ -326,20 +476,21 @@ def user_data_files(text: str) -> dict[str, str]:
     return files
 
 
-def test_the_user_data_is_under_16_kb_and_the_same_for_all(
-    capsys: pytest.CaptureFixture[str],
+def test_the_user_data_is_gzip_under_16_kb_and_the_same_for_all(
+    capsysbinary: pytest.CaptureFixture[bytes],
 ) -> None:
     cli_main(["render", "--target", "cloud-init", "--mode", "dynamic"])
-    out, err = capsys.readouterr()
-    assert out == dynamic.user_data()
-    size = len(out.encode())
-    print(f"dynamic user data: {size} bytes")
-    assert size < dynamic.USER_DATA_LIMIT
-    assert f"{size} bytes" in err
-    lines = out.splitlines()
+    out, err = capsysbinary.readouterr()
+    text = gzip.decompress(out).decode()
+    assert text == dynamic.user_data()
+    assert len(out) < dynamic.USER_DATA_LIMIT
+    assert f"gzip-compressed to {len(out)} bytes" in err.decode()
+    lines = text.splitlines()
     assert lines[0] == "#cloud-config"
     assert lines[1] == f"# eniplan {__version__} mode=dynamic table-base=10000 guard=on"
-    assert out == dynamic.user_data()  # reproducible: byte-identical every time
+    cli_main(["render", "--target", "cloud-init", "--mode", "dynamic"])
+    assert capsysbinary.readouterr().out == out  # reproducible: byte-identical every time
+    print(f"dynamic user data: {len(text)} bytes of text, {len(out)} bytes gzip-compressed")
 
 
 @pytest.mark.parametrize("argv", [["--sandbox"], ["--instance-id", "i-0123456789abcdef0"],
@@ -357,7 +508,7 @@ def test_dynamic_mode_takes_no_inventory(
 def test_dynamic_to_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cli_main(["render", "--target", "cloud-init", "--mode", "dynamic", "--table-base", "20000",
               "--no-guard", "-o", str(tmp_path)])  # fmt: skip
-    written = (tmp_path / "dynamic" / "user-data").read_text()
+    written = gzip.decompress((tmp_path / "dynamic" / "user-data").read_bytes()).decode()
     assert written == dynamic.user_data(20000, False)
     assert "table-base=20000 guard=off" in written.splitlines()[1]
     assert "--table-base 20000 --no-guard" in user_data_files(written)[dynamic.UNIT]
@@ -415,6 +566,11 @@ def test_the_embedded_modules_are_the_packages_code() -> None:
     unit = files[dynamic.UNIT]
     assert "Before=network-online.target" in unit and f"ExecStart={dynamic.LAUNCHER}" in unit
     assert f"ExecStart={dynamic.LAUNCHER} --hotplug %i" in files[dynamic.HOTPLUG_UNIT]
+    assert f"ExecStart={dynamic.LAUNCHER} --reconcile" in files[dynamic.RECONCILE_UNIT]
+    for name in (dynamic.UNIT, dynamic.HOTPLUG_UNIT):  # bounded, and run again on failure
+        assert "TimeoutStartSec=90" in files[name] and "Restart=on-failure" in files[name]
+    assert "TimeoutStartSec=90" in files[dynamic.RECONCILE_UNIT]
+    assert "OnUnitInactiveSec=45" in files[dynamic.RECONCILE_TIMER]
     assert 'ACTION=="add|remove"' in files[dynamic.UDEV_RULE]
 
 

@@ -85,6 +85,7 @@ class MetadataServer:
         self.source = source
         self._version: tuple[int, int] = (0, 0)
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.connections = 0  # HTTP connections accepted (keep-alive: one per client run)
         self.tokens: dict[str, float] = {}  # token -> expiry (monotonic)
         self.lock = threading.Lock()
         server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
@@ -168,6 +169,14 @@ class MetadataServer:
                     children.append(child)
         return children
 
+    def deliver(self, handler: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+        """Writes one answer (HTTP/1.1, kept alive as IMDS does)."""
+        handler.send_response(status)
+        handler.send_header("Content-Type", "text/plain")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
 
 class _IPv6Server(ThreadingHTTPServer):
     address_family = socket.AF_INET6
@@ -175,18 +184,21 @@ class _IPv6Server(ThreadingHTTPServer):
 
 def _handler(imds: MetadataServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()  # headers and body are two writes: no Nagle delay between them
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with imds.lock:
+                imds.connections += 1
+
         def _serve(self) -> None:
             headers = {key.lower(): value for key, value in self.headers.items()}
             status, body = imds.respond(self.command, self.path, headers)
-            data = body.encode()
             try:
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                imds.deliver(self, status, body.encode("utf-8", "surrogateescape"))
             except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up
+                self.close_connection = True  # the client gave up
 
         do_GET = do_PUT = do_POST = _serve
 

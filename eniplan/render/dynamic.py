@@ -6,7 +6,8 @@ with a template unit that runs it when an ENI is attached or detached. It holds 
 instance's values: launch templates, auto scaling groups and Terraform's
 aws_network_interface_attachment share it.
 
-EC2 takes 16 KB of user data. The agent's modules therefore travel as one tar.xz
+EC2 takes 16 KB of user data; it goes out gzip-compressed (cloud-init reads gzip; in
+Terraform it is `user_data_base64`). The agent's modules travel as one tar.xz
 (base64), compacted by render/compact.py: comments, docstrings, function annotations
 and blank lines cut out of the Python (the code unchanged: tests compare the syntax trees),
 comment lines out of engine.sh. The
@@ -16,6 +17,7 @@ units and the udev rule stay readable text.
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import lzma
 import tarfile
@@ -33,6 +35,8 @@ ARCHIVE = f"{LIB}/agent.tar.xz"
 LAUNCHER = "/usr/local/sbin/eniplan-agent"
 UNIT = "/etc/systemd/system/eniplan-agent.service"
 HOTPLUG_UNIT = "/etc/systemd/system/eniplan-agent@.service"
+RECONCILE_UNIT = "/etc/systemd/system/eniplan-agent-reconcile.service"
+RECONCILE_TIMER = "/etc/systemd/system/eniplan-agent-reconcile.timer"
 UDEV_RULE = "/etc/udev/rules.d/90-eniplan-agent.rules"
 USER_DATA_PATH = "/user-data"
 # (module in the eniplan package, path under LIB): everything the agent imports
@@ -59,31 +63,71 @@ exec python3 -Es -c 'import sys; sys.path.insert(0, "{LIB}")
 from eniplan.agent.main import main; sys.exit(main())' "$@"
 """
 
-_UNIT = """\
+# A failed run is run again, 2 s later, then 4, 8 ... (RestartSteps: systemd 254+), at
+# most 3 times in 10 minutes; bad usage (exit 2) is not. A run is bounded by --deadline
+# (30 s; a hotplug's wait for IMDS by --hotplug-wait, 60 s), its unit by TimeoutStartSec.
+_RESTART = """\
+TimeoutStartSec=90
+Restart=on-failure
+RestartSec=2
+RestartSteps=4
+RestartMaxDelaySec=30
+RestartPreventExitStatus=2
+"""
+_LIMIT = "StartLimitIntervalSec=600\nStartLimitBurst=3\n"
+
+_UNIT = f"""\
 [Unit]
 Description=eniplan per-ENI policy routing from IMDS
-After=network.target networking.service systemd-networkd-wait-online.service \
+After=network.target networking.service systemd-networkd-wait-online.service \\
 NetworkManager-wait-online.service
 Before=network-online.target
 Wants=network.target
-
+{_LIMIT}
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart={launcher}{args}
-
+ExecStart={{launcher}}{{args}}
+{_RESTART}
 [Install]
 WantedBy=network-online.target multi-user.target
 """
 
-_HOTPLUG_UNIT = """\
+_HOTPLUG_UNIT = f"""\
 [Unit]
 Description=eniplan policy routing after ENI link %i came or went
+After=eniplan-agent.service
+{_LIMIT}
+[Service]
+Type=oneshot
+ExecStart={{launcher}} --hotplug %i{{args}}
+{_RESTART}"""
+
+# Secondary addresses and prefixes assigned after boot: routed within a minute by a run
+# that reads only what can change, and changes nothing when nothing did.
+_RECONCILE_UNIT = """\
+[Unit]
+Description=eniplan: per-ENI policy routing again, for addresses assigned since
 After=eniplan-agent.service
 
 [Service]
 Type=oneshot
-ExecStart={launcher} --hotplug %i{args}
+TimeoutStartSec=90
+ExecStart={launcher} --reconcile{args}
+"""
+
+_RECONCILE_TIMER = """\
+[Unit]
+Description=eniplan: reconcile per-ENI policy routing with IMDS every minute
+
+[Timer]
+OnBootSec=45
+OnUnitInactiveSec=45
+RandomizedDelaySec=10
+AccuracySec=1
+
+[Install]
+WantedBy=timers.target
 """
 
 _UDEV = """\
@@ -125,6 +169,8 @@ def user_data(table_base: int = DEFAULT_TABLE_BASE, guard: bool = True) -> str:
         (LAUNCHER, _LAUNCHER, "0755"),
         (UNIT, _UNIT.format(launcher=LAUNCHER, args=args), "0644"),
         (HOTPLUG_UNIT, _HOTPLUG_UNIT.format(launcher=LAUNCHER, args=args), "0644"),
+        (RECONCILE_UNIT, _RECONCILE_UNIT.format(launcher=LAUNCHER, args=args), "0644"),
+        (RECONCILE_TIMER, _RECONCILE_TIMER, "0644"),
         (UDEV_RULE, _UDEV, "0644"),
     )
     document = {
@@ -145,7 +191,8 @@ def user_data(table_base: int = DEFAULT_TABLE_BASE, guard: bool = True) -> str:
                 "sh",
                 "-c",
                 f"{EXTRACT} && systemctl daemon-reload && "
-                "systemctl enable --now eniplan-agent.service && udevadm control --reload",
+                "systemctl enable --now eniplan-agent.service eniplan-agent-reconcile.timer && "
+                "udevadm control --reload",
             ]
         ],
     }
@@ -168,16 +215,21 @@ _BlockDumper.add_representer(str, _str_representer)
 
 
 def render(table_base: int = DEFAULT_TABLE_BASE, guard: bool = True) -> base.Rendering:
+    """The user data, gzip-compressed: cloud-init reads gzip, and Terraform passes it as
+    `user_data_base64` (the text itself is `user_data()`)."""
     text = user_data(table_base, guard)
-    size = len(text.encode())
+    content = gzip.compress(text.encode(), compresslevel=9, mtime=0)
+    size = len(content)
     if size >= USER_DATA_LIMIT:  # a bug: tests keep it under
         raise AssertionError(f"dynamic user data is {size} bytes, over EC2's 16 KB")
     return base.Rendering(
         target="cloud-init",
         instance_id="dynamic",
-        files=(base.RenderedFile(USER_DATA_PATH, text, 0o600),),
+        files=(base.RenderedFile(USER_DATA_PATH, content, 0o600),),
         notes=(
-            f"dynamic user data: {size} bytes of EC2's {USER_DATA_LIMIT}; the same for "
-            "every instance (the agent reads IMDSv2 at boot and on ENI hotplug)",
+            f"dynamic user data: {len(text.encode())} bytes of text, gzip-compressed to {size} "
+            f"bytes of EC2's {USER_DATA_LIMIT} (cloud-init reads gzip; Terraform: "
+            "user_data_base64); the same for every instance (the agent reads IMDSv2 at boot, "
+            "on ENI hotplug and every minute)",
         ),
     )

@@ -51,9 +51,9 @@ resource "aws_network_interface" "primary" {
 }
 
 resource "aws_instance" "this" {
-  ami           = var.ami_id
-  instance_type = var.instance_type
-  user_data     = module.eni_routing.user_data
+  ami              = var.ami_id
+  instance_type    = var.instance_type
+  user_data_base64 = module.eni_routing.user_data_base64 # gzip, as cloud-init reads it
 
   primary_network_interface {
     network_interface_id = aws_network_interface.primary.id

@@ -52,7 +52,7 @@ resource "aws_launch_template" "this" {
   name_prefix   = "eniplan-"
   image_id      = var.ami_id
   instance_type = var.instance_type
-  user_data     = base64encode(module.eni_routing.user_data)
+  user_data     = module.eni_routing.user_data_base64 # gzip, as cloud-init reads it
 
   metadata_options {
     http_endpoint               = "enabled"
