@@ -494,3 +494,21 @@ def test_exclusive_values_are_not_combined() -> None:
         ("tos 0x10: yes",),
     ]
     assert decision.complete
+
+
+def test_ipv6_routes_of_one_prefix_without_a_gateway_do_not_depend_on_neighbours() -> None:
+    """Two ENIs in one IPv6 subnet: `2001:db8::/64 dev eth0` and `dev eth1` (metric 256);
+    no neighbour can make the kernel pass over a route without a gateway."""
+    links = [("eth0", ["2001:db8::10/64"], 0), ("eth1", ["2001:db8::20/64"], 0)]
+    routes = (
+        "2001:db8::/64 dev eth0 proto kernel metric 256 pref medium\n"
+        "2001:db8::/64 dev eth1 proto kernel metric 256 pref medium\n"
+        "default via fe80::1 dev eth0 proto ra metric 1024 pref medium\n"
+        "default via fe80::1 dev eth1 proto ra metric 1024 expires 1799sec pref medium\n"
+    )
+    state = host(links, "", routes)
+    peer = decide(state, Flow(ip_address("2001:db8::99")))
+    assert (peer.dev, peer.alternatives) == ("eth0", ())
+    # RA defaults of one metric: the first unless its router's neighbour entry FAILED
+    internet = decide(state, Flow(ip_address("2600::1")))
+    assert [d.dev for d in (internet, *internet.alternatives)] == ["eth0", "eth1"]

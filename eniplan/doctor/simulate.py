@@ -5,15 +5,21 @@ fib_trie.c, net/ipv6/fib6_rules.c):
 
 - rules in priority order (equal priorities in listing order); a rule matches when all its
   selectors do (`from`/`to` prefixes against the source and destination, `iif`, `oif`,
-  `fwmark`/mask), `not` inverts the whole match; selectors the model does not know (tos,
-  ipproto, ports, uidrange, l3mdev) make the rule not match, and the decision says so;
+  `fwmark`/mask, `tos`/`dscp`, `ipproto`, `sport`/`dport`, `uidrange`, `flowlabel`,
+  `tun_id`, `l3mdev`), `not` inverts the whole match; a selector whose field the flow
+  leaves open (a reply's protocol, ports, DS field, owner, flow label), or that eniplan
+  does not know, is followed both ways: the first decision takes it as not matching, the
+  others (`alternatives`) as matching, each with the conditions it assumes;
 - actions: `lookup TABLE`; `goto PRIORITY` (to the first rule with exactly that priority;
   unresolved: skipped); `nop`; `unreachable`, `blackhole`, `prohibit` end the lookup with
   an error;
 - a table lookup is a longest-prefix match that backtracks to shorter prefixes when no
   route of a prefix can be used (dead nexthops, `oif`), lowest metric first among equal
-  prefixes; `unreachable`/`blackhole`/`prohibit` routes end the lookup with an error,
-  `throw` and a missing or empty table continue with the next rule;
+  prefixes (a route for the packet's `tos` first; IPv6 source-specific routes as
+  fib6_node_lookup_1 walks its subtrees); `unreachable`/`blackhole`/`prohibit` routes end
+  the lookup with an error, `throw` and a missing or empty table continue with the next
+  rule; among several routes of one prefix the gateways' neighbour entries decide
+  (fib_select_default, rt6_select), and are followed both ways when not known;
 - a found route is suppressed (the next rule is tried) when its prefix length is at most
   the rule's `suppress_prefixlength`, or its device is in the rule's `suppress_ifgroup`;
 - locally generated packets have input interface `lo` and firewall mark 0 unless the flow
@@ -444,7 +450,12 @@ def _neighbour_choice(
     else:
         candidates = _ipv6_candidates(state, table, route, flow)
         if state.neighbours is None:
-            picks = candidates
+            # each route up to the first that no neighbour can fail (no gateway, onlink)
+            picks = []
+            for candidate in candidates:
+                picks.append(candidate)
+                if not _may_fail(candidate):
+                    break
         else:
             alive = [r for r in candidates if not _failed(state, r)]
             picks = alive[:1] or candidates[:1]
@@ -540,11 +551,19 @@ def _ipv6_candidates(state: HostState, table: str, route: Route, flow: Flow) -> 
     return same or [route]
 
 
-def _failed(state: HostState, route: Route) -> bool:
-    nexthop = route.nexthops[0] if len(route.nexthops) == 1 else None
-    if nexthop is None or nexthop.gateway is None or "onlink" in nexthop.flags:
+def _may_fail(route: Route) -> bool:
+    """rt6_check_neigh looks at one gateway that is not `onlink` (multipath: hashed)."""
+    if len(route.nexthops) != 1:
         return False
-    entry = state.neighbour(nexthop.gateway, nexthop.dev)
+    nexthop = route.nexthops[0]
+    return nexthop.gateway is not None and "onlink" not in nexthop.flags
+
+
+def _failed(state: HostState, route: Route) -> bool:
+    gateway = route.nexthops[0].gateway if _may_fail(route) else None
+    if gateway is None:
+        return False
+    entry = state.neighbour(gateway, route.nexthops[0].dev)
     return entry is not None and "FAILED" in entry.states
 
 
