@@ -65,6 +65,10 @@ SETUP = (
     "rule add sport 1-2 lookup 101 priority 205",
     "rule add from 10.0.0.0/24 realms 1/2 lookup 101 priority 206",
     "rule add tun_id 5 lookup 101 priority 207",
+    "rule add fwmark 0x1/0x3 nop priority 208",
+    "rule add iif nothere unreachable priority 209",
+    "rule add oif nothere goto 9999 priority 210",
+    "rule add from all lookup main suppress_prefixlength 0 suppress_ifgroup 5 priority 211",
     "-6 rule add from 2001:db8:1::10 lookup 101 priority 101",
     "-6 rule add tos 0x10 lookup 101 priority 200",
     "-6 rule add not ipproto tcp dport 22 lookup 101 priority 201",
@@ -137,6 +141,10 @@ def test_real_captures_in_every_order_and_live_agree(
     rules = iptext.parse_rules(text["rule6"] + text["rule4"], "rules")
     captured = HostState(links=iptext.parse_addr(text["addr"], "addr"), rules=rules, routes=routes)
     assert _key(captured) == _key(live)
+    # every selector the kernel printed is one eniplan knows, in text and in JSON
+    assert not [
+        r for r in (*captured.rules, *live.rules) if "unknown" in {s.kind for s in r.selectors}
+    ]
     # the same decisions, flows known and open, from the text and from the JSON
     for dst, src in (
         ("8.8.8.8", "10.1.0.10"),

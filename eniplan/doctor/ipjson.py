@@ -44,9 +44,9 @@ _RULE_KEYS = frozenset(
         "priority", "src", "srclen", "dst", "dstlen", "not", "tos", "dsfield", "fwmark",
         "fwmask", "iif", "iif_detached", "oif", "oif_detached", "l3mdev", "uid_start",
         "uid_end", "tun_id", "table", "suppress_prefixlen", "suppress_ifgroup", "flow_from",
-        "flow_to", "nat", "masquerade", "goto", "unresolved", "action", "protocol", "ipproto",
-        "sport", "sport_start", "sport_end", "sport_mask", "dport", "dport_start", "dport_end",
-        "dport_mask", "dscp", "dscp_mask", "flowlabel", "flowlabel_mask",
+        "flow_to", "nat", "masquerade", "goto", "unresolved", "action", "nop", "protocol",
+        "ipproto", "sport", "sport_start", "sport_end", "sport_mask", "dport", "dport_start",
+        "dport_end", "dport_mask", "dscp", "dscp_mask", "flowlabel", "flowlabel_mask",
     }
 )  # fmt: skip
 # route keys that are printed and kept, but do not change the decision
