@@ -61,6 +61,18 @@ def warn(message: str) -> None:
     click.echo(f"eniplan: warning: {message}", err=True)
 
 
+def _quiet() -> bool:
+    context = click.get_current_context(silent=True)
+    return bool(context is not None and context.find_root().params.get("quiet"))
+
+
+def info(message: str) -> None:
+    """A line on stderr that only informs (wrote FILE, a note): --quiet leaves it out.
+    Warnings and errors are always said."""
+    if not _quiet():
+        click.echo(message, err=True)
+
+
 # --- shared inventory options ----------------------------------------------------------
 
 
@@ -149,6 +161,8 @@ def inventory_options(command: F) -> F:
             type=click.IntRange(1, 64),
             default=DEFAULT_WORKERS,
             show_default=True,
+            envvar="ENIPLAN_WORKERS",
+            show_envvar=True,
             help="Concurrent account/region fetches.",
         ),
     ]
@@ -165,7 +179,21 @@ def _regions(regions: tuple[str, ...]) -> tuple[str, ...]:
     return check_regions(regions)
 
 
+# AWS-only options; a default for them from .eniplan.yaml gives way to --inventory/--sandbox
+_AWS_ONLY = {"profile": None, "regions": (), "all_regions": False, "role_arns": ()}
+
+
+def _drop_configured_aws_options(params: dict[str, Any]) -> None:
+    context = click.get_current_context(silent=True)
+    if context is None or not (params.get("inventory_paths") or params.get("sandbox")):
+        return
+    for name, empty in _AWS_ONLY.items():
+        if context.get_parameter_source(name) is click.core.ParameterSource.DEFAULT_MAP:
+            params[name] = empty
+
+
 def inventory_request(params: dict[str, Any]) -> InventoryRequest:
+    _drop_configured_aws_options(params)
     endpoint = params.pop("endpoint_url")
     if endpoint is not None:
         endpoint = _checked("--endpoint-url", values.endpoint_url, (endpoint,))[0]
@@ -197,7 +225,7 @@ class _ProgressDisplay:
         self._task: Any = None
 
     def __call__(self, done: int, total: int, label: str) -> None:
-        if total < 2 or not sys.stderr.isatty():
+        if total < 2 or not sys.stderr.isatty() or _quiet():
             return
         if self._progress is None:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -240,7 +268,34 @@ def _report_problems(problems: Any) -> None:
     epilog="Start with 'eniplan demo': the whole story on a sandbox account, no credentials.",
 )
 @click.version_option(__version__, prog_name="eniplan")
-def cli() -> None:
+@click.option(
+    "--config",
+    "config",
+    metavar="FILE",
+    envvar="ENIPLAN_CONFIG",
+    show_envvar=True,
+    help="Option defaults from this YAML file (default: the nearest .eniplan.yaml in the "
+    "working directory or a parent).",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    envvar="ENIPLAN_QUIET",
+    show_envvar=True,
+    help="No progress display and no informational lines on stderr (wrote FILE, notes); "
+    "warnings and errors are still said.",
+)
+@click.option(
+    "--list-rules",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=lambda ctx, _param, value: _list_rules(ctx) if value else None,
+    help="Print the rule catalogue (ID, severity, title) and exit.",
+)
+@click.pass_context
+def cli(context: click.Context, config: str | None, quiet: bool) -> None:
     """Find EC2 instances with several network interfaces (ENIs) and give each ENI its own
     persistent policy routing, so replies leave through the interface they arrived on.
 
@@ -252,7 +307,28 @@ def cli() -> None:
 
     Exit codes: 0 success, 1 findings at or above --fail-on (or a failed proof), 2 bad
     usage or input, 3 an internal error (a bug), 130 interrupted.
+
+    \b
+    Shell completion (bash; zsh_source, fish_source likewise):
+      eval "$(_ENIPLAN_COMPLETE=bash_source eniplan)"
     """
+    from pathlib import Path
+
+    from eniplan.config import default_map, find_config
+
+    if config is not None and not Path(config).is_file():
+        raise InputError(f"--config {config}: no such file")
+    path = Path(config) if config is not None else find_config(Path.cwd())
+    if path is not None and context.invoked_subcommand is not None:
+        context.default_map = default_map(context.command, path)  # type: ignore[arg-type]
+
+
+def _list_rules(context: click.Context) -> None:
+    from eniplan.findings import RULES
+
+    for rule in RULES.values():
+        click.echo(f"{rule.rule_id}  {rule.severity:<6}  {rule.title}")
+    context.exit(EXIT_OK)
 
 
 @cli.command()
@@ -293,7 +369,7 @@ def collect(output: str, **params: Any) -> None:
     _report_problems(collection.problems)
     write_snapshot(collection, output)
     regions = len(collection.shapes)
-    click.echo(f"wrote {output}: {regions} account/region(s); {summary_line(inventory)}", err=True)
+    info(f"wrote {output}: {regions} account/region(s); {summary_line(inventory)}")
 
 
 @cli.command()
@@ -340,6 +416,8 @@ def plan_options(command: F) -> F:
             type=int,
             default=DEFAULT_TABLE_BASE,
             show_default=True,
+            envvar="ENIPLAN_TABLE_BASE",
+            show_envvar=True,
             help="Table and rule priority of ENI i = BASE + 100*card + device index.",
         ),
         click.option(
@@ -509,7 +587,7 @@ def render(
         return
     written = write_renderings(output_dir, renderings)
     for path in written:
-        click.echo(f"wrote {path}", err=True)
+        info(f"wrote {path}")
     _render_notes(renderings, skipped)
 
 
@@ -523,7 +601,7 @@ def _render_notes(renderings: list[Rendering], skipped: list[str]) -> None:
         for note in rendering.notes:
             if note not in said:
                 said.add(note)
-                click.echo(f"eniplan: note: {note}", err=True)
+                info(f"eniplan: note: {note}")
         if rendering.activate:
             click.echo(
                 f"eniplan: {rendering.instance_id}: to apply now on the instance (as root): "
@@ -570,9 +648,9 @@ def _render_dynamic(
         click.echo(file.content, nl=False)
     else:
         for path in write_renderings(output_dir, [rendering]):
-            click.echo(f"wrote {path}", err=True)
+            info(f"wrote {path}")
     for note in rendering.notes:
-        click.echo(f"eniplan: note: {note}", err=True)
+        info(f"eniplan: note: {note}")
 
 
 @cli.command()
@@ -662,6 +740,8 @@ def report_options(formats: tuple[str, ...], several: bool = False) -> Callable[
                 type=click.Choice(FAIL_ON_CHOICES),
                 default="high",
                 show_default=True,
+                envvar="ENIPLAN_FAIL_ON",
+                show_envvar=True,
                 help="Exit 1 when a finding (not suppressed) has this severity or higher.",
             ),
             click.option(
@@ -711,7 +791,7 @@ def _write_output(text: str, output: str | None) -> None:
         from eniplan.fileio import write_atomic
 
         write_atomic(output, text)
-        click.echo(f"wrote {output}", err=True)
+        info(f"wrote {output}")
 
 
 @cli.command()
@@ -1039,7 +1119,7 @@ def terraform_module(output_dir: str) -> None:
     from eniplan.tfmodule import write_module
 
     for path in write_module(output_dir):
-        click.echo(f"wrote {path}", err=True)
+        info(f"wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> None:

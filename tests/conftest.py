@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,19 @@ from eniplan.inventory import InventoryRequest, load_inventory
 from eniplan.model import Inventory
 from eniplan.plan import InstancePlan, plan_inventory
 from eniplan.sources.aws import AwsOptions
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_host_configuration(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No `.eniplan.yaml` of the host (in a parent of the checkout) and no ENIPLAN_*
+    option variables reach a test: an empty config file stands in for it."""
+    empty = tmp_path_factory.mktemp("config") / "empty.yaml"
+    empty.write_text("")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("ENIPLAN_FAIL_ON", "ENIPLAN_WORKERS", "ENIPLAN_TABLE_BASE", "ENIPLAN_QUIET"):
+            patch.delenv(name, raising=False)
+        patch.setenv("ENIPLAN_CONFIG", str(empty))
+        yield
 
 
 @pytest.fixture(scope="session")

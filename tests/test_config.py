@@ -1,0 +1,130 @@
+"""`.eniplan.yaml` (found upward, or --config), environment variables, --quiet,
+--list-rules and click's shell completion."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cli_runner import assert_one_line_error, run
+
+from eniplan.findings import RULES
+
+DUMPS = str(Path(__file__).parent / "fixtures" / "awscli" / "by-region")
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project directory with a subdirectory as the working directory."""
+    (tmp_path / "infra" / "deep").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "infra" / "deep")
+    monkeypatch.delenv("ENIPLAN_CONFIG", raising=False)
+    monkeypatch.delenv("ENIPLAN_FAIL_ON", raising=False)
+    return tmp_path
+
+
+def test_the_nearest_config_upward_sets_defaults(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / ".eniplan.yaml").write_text("fail-on: never\naudit:\n  format: json\n")
+    code, out, err = run(["audit", "--inventory", DUMPS], capsys)
+    assert code == 0, err  # high findings, but fail-on never
+    document = json.loads(out)
+    assert document["summary"]["fail_on"] == "never" and document["findings"]
+    # the command line wins over the file
+    code, out, _ = run(["audit", "--inventory", DUMPS, "--fail-on", "high"], capsys)
+    assert code == 1 and json.loads(out)["summary"]["fail_on"] == "high"
+
+
+def test_environment_wins_over_the_file(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / ".eniplan.yaml").write_text("fail-on: never\nformat: json\n")
+    monkeypatch.setenv("ENIPLAN_FAIL_ON", "medium")
+    code, out, _ = run(["audit", "--inventory", DUMPS], capsys)
+    assert code == 1 and json.loads(out)["summary"]["fail_on"] == "medium"
+
+
+def test_explicit_config_and_planning_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "team.yaml"
+    # region is an AWS option: with --inventory, a configured region gives way
+    config.write_text("table-base: 20000\nregion: [eu-west-1]\nplan:\n  format: json\n")
+    code, out, err = run(["--config", str(config), "plan", "--inventory", DUMPS], capsys)
+    assert code == 0, err
+    tables = {
+        eni["table"]
+        for plan in json.loads(out)["plans"]
+        for eni in plan.get("enis", [])
+        if eni.get("table") is not None
+    }
+    assert tables and min(tables) >= 20000
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("colour: red\n", ("unknown key 'colour'",)),
+        ("fail-on: sometimes\n", ("fail-on", "'sometimes' is not one of")),
+        ("audit:\n  format: plan\n", ("audit.format", "'plan' is not one of")),
+        ("plan:\n  fail-on: high\n", ("plan has no option --fail-on",)),
+        ("- a\n- b\n", ("expected a mapping",)),
+        ("fail-on: [high, low]\n", ("fail-on", "expected one value")),
+        ("a: [\n", ("not valid YAML at line",)),
+    ],
+)
+def test_a_bad_config_is_one_line(
+    project: Path, capsys: pytest.CaptureFixture[str], text: str, fragments: tuple[str, ...]
+) -> None:
+    (project / ".eniplan.yaml").write_text(text)
+    code, out, err = run(["audit", "--inventory", DUMPS], capsys)
+    assert_one_line_error(code, err, str(project / ".eniplan.yaml"), *fragments)
+    assert out == ""
+
+
+def test_a_missing_config_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["--config", str(tmp_path / "nope.yaml"), "plan", "--sandbox"], capsys)
+    assert_one_line_error(code, err, "nope.yaml", "no such file")
+
+
+def test_quiet_leaves_out_wrote_lines_but_not_warnings(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = project / "a.json"
+    code, _, err = run(["audit", "--inventory", DUMPS, "--format", "json", "-o", str(out_file)],
+                       capsys)  # fmt: skip
+    assert "wrote" in err
+    code, out, err = run(
+        ["-q", "audit", "--inventory", DUMPS, "--format", "json", "-o", str(out_file)], capsys
+    )
+    assert code == 1 and out == "" and err == ""
+    assert json.loads(out_file.read_text())["findings"]
+
+
+def test_list_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["--list-rules"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == list(RULES)
+    assert lines[0].split()[1] == RULES["ENI001"].severity
+
+
+def test_shell_completion_is_clicks(tmp_path: Path) -> None:
+    """The documented `_ENIPLAN_COMPLETE=bash_source eniplan` and a completion request."""
+    eniplan = [sys.executable, "-c", "import sys; from eniplan.cli import main; main()"]
+    env = {**os.environ, "_ENIPLAN_COMPLETE": "bash_source"}
+    source = subprocess.run(eniplan, env=env, capture_output=True, text=True, check=True)
+    assert "complete " in source.stdout and "_ENIPLAN_COMPLETE" in source.stdout
+    env.update(_ENIPLAN_COMPLETE="bash_complete", COMP_WORDS="eniplan audit --fail-on ",
+               COMP_CWORD="3")  # fmt: skip
+    answer = subprocess.run(eniplan, env=env, capture_output=True, text=True, check=True)
+    offered = {line.split(",", 1)[1] for line in answer.stdout.splitlines()}
+    assert {"info", "low", "medium", "high", "never"} <= offered
