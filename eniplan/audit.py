@@ -27,6 +27,7 @@ from eniplan.findings import (
     Waiver,
     parse_waiver,
     sort_findings,
+    suppress,
 )
 from eniplan.model import Instance, Inventory
 from eniplan.plan import (
@@ -247,11 +248,7 @@ def _apply_waivers(
         for where, waiver in sources:
             applies = where == instance.instance_id or where in finding.eni_ids
             if applies and waiver.covers(finding.rule_id):
-                finding = replace(
-                    finding,
-                    suppressed=True,
-                    suppression_reason=f"{IGNORE_TAG} on {where}: {waiver.reason}",
-                )
+                finding = suppress(finding, f"{IGNORE_TAG} on {where}: {waiver.reason}")
                 break
         result.append(finding)
     return result

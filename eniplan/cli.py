@@ -761,6 +761,42 @@ def report_options(formats: tuple[str, ...], several: bool = False) -> Callable[
     return decorate
 
 
+def baseline_options(command: F) -> F:
+    """--baseline and --write-baseline (audit, check-plan): eniplan/baseline.py."""
+    command = click.option(
+        "--write-baseline",
+        metavar="FILE",
+        type=click.Path(dir_okay=False),
+        help="Record every finding of this run (not waived by a tag) in FILE, keeping the "
+        "reasons and expiry dates of a --baseline given too; they are then waived.",
+    )(command)
+    return click.option(
+        "--baseline",
+        metavar="FILE",
+        type=click.Path(dir_okay=False),
+        envvar="ENIPLAN_BASELINE",
+        show_envvar=True,
+        help="Waive the findings recorded in FILE (by fingerprint) unless their entry expired.",
+    )(command)
+
+
+def _with_baseline(report: Any, baseline: str | None, write_baseline: str | None) -> Any:
+    import datetime as dt
+
+    from eniplan.baseline import apply_baseline, read_baseline
+    from eniplan.baseline import write_baseline as write
+
+    today = dt.date.today()
+    previous = read_baseline(baseline) if baseline else None
+    if previous is not None:
+        report = apply_baseline(report, previous, today)
+    if write_baseline:
+        count = write(write_baseline, report, previous)
+        info(f"wrote {write_baseline}: {count} finding(s) in the baseline")
+        report = apply_baseline(report, read_baseline(write_baseline), today)
+    return report
+
+
 # --- audit -----------------------------------------------------------------------------
 
 
@@ -798,8 +834,14 @@ def _write_output(text: str, output: str | None) -> None:
 @inventory_options
 @plan_options
 @report_options(tuple(REPORT_FORMATS), several=True)
+@baseline_options
 def audit(
-    output_format: tuple[str, ...], fail_on: str, output: tuple[str, ...], **params: Any
+    output_format: tuple[str, ...],
+    fail_on: str,
+    output: tuple[str, ...],
+    baseline: str | None,
+    write_baseline: str | None,
+    **params: Any,
 ) -> None:
     """Findings for every instance: missing policy routing, a source/dest check switched off
     as a "fix", eniplan user data that drifted. Each finding names the command that fixes it.
@@ -830,6 +872,7 @@ def audit(
         inventory,
         AuditOptions(plan=plan_options_, source=_source_args(request), fail_on=fail_on),
     )
+    report = _with_baseline(report, baseline, write_baseline)
     for message in report.warnings:
         warn(message)
     if request.inventory_paths and any(name == "sarif" for name, _ in pairs):
@@ -905,12 +948,15 @@ def _demo_audit(console: Console, inventory: Any, scenario: str) -> None:
     "for plans of the AWS provider 5.x and older, which hold only a digest of user_data: an "
     "instance whose digest matches a file that installs policy routing is covered.",
 )
+@baseline_options
 def check_plan(
     plan_files: tuple[str, ...],
     output_format: tuple[str, ...],
     fail_on: str,
     user_data_paths: tuple[str, ...],
     output: tuple[str, ...],
+    baseline: str | None,
+    write_baseline: str | None,
 ) -> None:
     """Check a Terraform plan before merge: multi-ENI instances without policy routing.
 
@@ -930,10 +976,11 @@ def check_plan(
     pairs = pair_outputs(output_format, output)
     digests = digests_of_files(read_user_data_files(user_data_paths))
     result = check_plans((read_plan(path) for path in plan_files), fail_on, digests)
-    for message in result.warnings:
+    report = _with_baseline(result.report, baseline, write_baseline)
+    for message in (*result.warnings, *report.warnings[len(result.report.warnings) :]):
         warn(message)
-    _emit_reports(result.report, pairs, rich_table=False)
-    if result.report.failing:
+    _emit_reports(report, pairs, rich_table=False)
+    if report.failing:
         sys.exit(EXIT_FINDINGS)
 
 

@@ -262,6 +262,12 @@ class Report:
         }
 
 
+def suppress(finding: Finding, reason: str) -> Finding:
+    """The finding, waived for `reason`: it stays in every report, marked, and never fails a
+    run. Every waiver (an `eniplan:ignore` tag, a baseline entry) goes through here."""
+    return replace(finding, suppressed=True, suppression_reason=reason)
+
+
 def fingerprint(finding: Finding) -> str:
     """A finding's identity across runs: its rule, the resource it is about (account, region,
     instance ID or Terraform address) and the ENIs it names; never its wording. SARIF's
