@@ -212,6 +212,8 @@ def _handled_by(decided: Triage, info: userdata.UserDataInfo) -> str | None:
         return f"eniplan dynamic agent in the user data ({info.marker.version})"
     if info.other_agent:
         return f"{info.other_agent}, installed by the user data"
+    if info.routing_config:
+        return f"persistent policy routing written by the user data ({info.routing_config})"
     return None
 
 

@@ -22,9 +22,10 @@ Then:
   shows that it installs policy routing;
 - ENI003: source/dest check disabled on an instance or ENI that no route targets.
 
-User data counts as installing policy routing when its text carries eniplan's marker
-(`# eniplan ... instance=` or `mode=dynamic`) or `ip rule` / routing-policy configuration,
-when it comes from eniplan's Terraform module (a module whose source ends in
+User data is judged by the analysis audit uses (userdata.analyse: base64, gzip, MIME;
+eniplan's marker, an agent it installs, persistent routing configuration it writes; a bare
+`ip rule add` in a first-boot script is not persistent, so not covered), or counts as
+covered when it comes from eniplan's Terraform module (a module whose source ends in
 `eni-policy-routing`). The text is the configuration's constant, or the plan's
 `after.user_data` (the AWS provider 6.x keeps the text there; 5.x and older keep only its
 SHA-1 digest, which matches when a user data file given with --user-data has it).
@@ -40,13 +41,12 @@ import binascii
 import hashlib
 import json
 import re
-import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from eniplan import agents
+from eniplan import agents, userdata
 from eniplan.findings import (
     IGNORE_TAG,
     RULES,
@@ -68,16 +68,6 @@ from eniplan.sources.tfplan import (
 )
 
 MODULE_SOURCE_SUFFIX = "eni-policy-routing"
-USER_DATA_MAX = 1024 * 1024  # bytes of decompressed user data looked at
-_ROUTING = re.compile(
-    r"\bip\s+(?:-[46]\s+)?rule\s+(?:add|replace)\s+(?:(?:pref\S*|priority)\s+\S+\s+)?from\b"
-    r"|^\s*routing-policy\s*:"
-    r"|^\s*\[RoutingPolicyRule\]"
-    r"|^\s*routing-rule\d+\s*="
-    r"|\bipv[46]\.routing-rules\b",
-    re.MULTILINE,
-)
-
 _SHA1 = re.compile(r"[0-9a-f]{40}")
 
 # user data verdicts
@@ -90,33 +80,17 @@ NO_AMI = agents.OsGuess(agents.UNKNOWN, evidence="AMI not known before apply")
 # --- user data -------------------------------------------------------------------------
 
 
-def has_marker(text: str) -> bool:
-    """eniplan's marker line: `# eniplan VERSION instance=...` or `... mode=dynamic`."""
-    return any(
-        line.startswith("# eniplan ") and ("instance=" in line or "mode=dynamic" in line)
-        for line in text.splitlines()
-    )
+def verdict_of(raw: bytes, source: str) -> tuple[str, str]:
+    """(verdict, why) of user data bytes, by the analysis audit uses (userdata.analyse)."""
+    info = userdata.analyse(raw)
+    return (COVERED if info.covered else NOT_COVERED), f"{info.describe()}, {source}"
 
 
-def text_verdict(text: str) -> str:
-    return COVERED if has_marker(text) or _ROUTING.search(text) else NOT_COVERED
-
-
-def known_text_verdict(text: str) -> str:
+def known_text_verdict(text: str, source: str) -> tuple[str, str]:
     """The verdict on user data as the plan holds it: text, or base64 (maybe gzip)."""
-    verdict = text_verdict(text)
-    raw = from_base64(text) if verdict == NOT_COVERED else None
-    return verdict if raw is None else text_verdict(decode_user_data(raw))
-
-
-def decode_user_data(raw: bytes) -> str:
-    """Text of user data bytes: gunzipped when gzip (bounded), decoded leniently."""
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, USER_DATA_MAX)
-        except zlib.error:
-            return ""
-    return raw[:USER_DATA_MAX].decode("utf-8", "replace")
+    verdict = verdict_of(text.encode(), source)
+    raw = from_base64(text) if verdict[0] == NOT_COVERED else None
+    return verdict if raw is None else verdict_of(raw, source)
 
 
 def from_base64(text: str) -> bytes | None:
@@ -397,7 +371,7 @@ class Unresolved:
 
 
 class Checker:
-    def __init__(self, plan: TfPlan, user_data_digests: Mapping[str, str]) -> None:
+    def __init__(self, plan: TfPlan, user_data_digests: Mapping[str, tuple[str, str]]) -> None:
         self.plan = plan
         self.index = Index(plan)
         self.digests = user_data_digests
@@ -669,7 +643,7 @@ class Checker:
             return COVERED, "eniplan's Terraform module"
         constant = _constant(plain)
         if isinstance(constant, str):
-            return text_verdict(constant), "constant user_data"
+            return verdict_of(constant.encode(), "constant user_data")
         constant = _constant(encoded)
         if not isinstance(constant, str):
             constant = after.get("user_data_base64")
@@ -677,13 +651,13 @@ class Checker:
             raw = from_base64(constant)
             if raw is None:
                 return UNKNOWN, "user_data_base64 is not base64"
-            return text_verdict(decode_user_data(raw)), "user_data_base64"
+            return verdict_of(raw, "user_data_base64")
         known = after.get("user_data")
         if isinstance(known, str) and known:
             if not _SHA1.fullmatch(known):  # AWS provider 6.x: the text itself
-                return known_text_verdict(known), "user_data in the plan"
+                return known_text_verdict(known, "user_data in the plan")
             if known in self.digests:  # AWS provider 5.x and older: a SHA-1 digest
-                return COVERED, f"user data from {self.digests[known]}"
+                return self.digests[known]
             return UNKNOWN, (
                 "user_data is computed (a reference or a function), and the plan holds only "
                 "its digest (AWS provider 5.x)"
@@ -733,7 +707,7 @@ class Checker:
             raw = from_base64(value)
             if raw is None:
                 return UNKNOWN, "the launch template's user_data is not base64"
-            return text_verdict(decode_user_data(raw)), "the launch template's user_data"
+            return verdict_of(raw, "the launch template's user_data")
         if self.is_set(template.module_key, expression):
             return UNKNOWN, "the launch template's user_data is known only after apply"
         return NOT_COVERED, "no user data"
@@ -808,7 +782,9 @@ class CheckResult:
 
 
 def check_plan(
-    plan: TfPlan, fail_on: str = "high", user_data_digests: Mapping[str, str] | None = None
+    plan: TfPlan,
+    fail_on: str = "high",
+    user_data_digests: Mapping[str, tuple[str, str]] | None = None,
 ) -> CheckResult:
     checker = Checker(plan, user_data_digests or {})
     checker.build()
@@ -980,7 +956,7 @@ def check_plan(
 def check_plans(
     plans: Iterable[TfPlan],
     fail_on: str = "high",
-    user_data_digests: Mapping[str, str] | None = None,
+    user_data_digests: Mapping[str, tuple[str, str]] | None = None,
 ) -> CheckResult:
     """One report for several plans (each read, checked and dropped in turn)."""
     findings: list[Finding] = []
@@ -1003,15 +979,13 @@ def check_plans(
     return CheckResult(report, tuple(warnings))
 
 
-def digests_of_files(files: Iterable[tuple[str, bytes]]) -> dict[str, str]:
-    """SHA-1 digests (as the provider stores user_data) of the given user data files that
-    install policy routing, with the file names: for --user-data."""
+def digests_of_files(files: Iterable[tuple[str, bytes]]) -> dict[str, tuple[str, str]]:
+    """SHA-1 digests (as the provider stores user_data) of the user data files given with
+    --user-data -> (verdict, why), judged as any other user data."""
     digests = {}
     for name, raw in files:
-        text = decode_user_data(raw)
-        if text_verdict(text) != COVERED:
-            continue
+        verdict = verdict_of(raw, f"from {name}")
         if raw[:2] != b"\x1f\x8b":
-            digests[hashlib.sha1(raw).hexdigest()] = name
-            digests[user_data_digest(raw.decode("utf-8", "replace"))] = name
+            digests[hashlib.sha1(raw).hexdigest()] = verdict
+            digests[user_data_digest(raw.decode("utf-8", "replace"))] = verdict
     return digests

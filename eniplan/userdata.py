@@ -15,6 +15,15 @@ archive of several parts. `analyse` unpacks both, then looks for:
 - another agent that the user data clearly installs: amazon-ec2-net-utils (by a package
   manager or a cloud-config `packages:` entry). Conservative on purpose: anything less
   clear is not taken as policy routing.
+- persistent policy-routing configuration of the OS's network stack that the user data
+  writes: netplan `routing-policy:`, systemd-networkd `[RoutingPolicyRule]`,
+  NetworkManager `routing-rule1=` / `ipv4.routing-rules`, RHEL network-scripts `rule-ethX`.
+- hand-written `ip rule add ... from` in the script: it runs at first boot only (cloud-init
+  runs user data scripts once per instance), so the rules are gone after a reboot and never
+  cover an ENI attached later. Not covered, and `describe` says why.
+
+Covered (`UserDataInfo.covered`) means persistent: eniplan's marker, an agent, or network
+configuration. Both `audit` and `check-plan` judge user data with `analyse`.
 
 Nothing here executes or evaluates the user data; it is read as text with bounded sizes.
 """
@@ -53,6 +62,23 @@ _NET_UTILS_INSTALL = re.compile(
 )
 
 
+# persistent per-ENI rules in the configuration of the OS's network stack
+_PERSISTENT_ROUTING: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^[ \t-]*routing-policy[ \t]*:", re.MULTILINE), "netplan routing-policy"),
+    (re.compile(r"^[ \t]*\[RoutingPolicyRule\]", re.MULTILINE), "systemd-networkd rules"),
+    (
+        re.compile(r"^[ \t]*routing-rule\d+[ \t]*=|\bipv[46]\.routing-rules\b", re.MULTILINE),
+        "NetworkManager routing rules",
+    ),
+    (re.compile(r"/etc/sysconfig/network-scripts/rule6?-\w"), "network-scripts rule files"),
+)
+_FIRST_BOOT_RULE = re.compile(
+    r"^[^#\n]*\bip[ \t]+(?:-[46][ \t]+)?rule[ \t]+(?:add|replace)[ \t]+"
+    r"(?:(?:pref\S*|priority)[ \t]+\S+[ \t]+)?from\b",
+    re.MULTILINE,
+)
+
+
 @dataclass(frozen=True)
 class Marker:
     """eniplan's marker line, as found in the user data."""
@@ -86,6 +112,13 @@ class UserDataInfo:
     marker: Marker | None = None
     other_agent: str | None = None  # an agent the user data installs (conservative)
     problem: str = ""  # why it could not be read completely
+    routing_config: str = ""  # persistent policy-routing configuration it writes
+    first_boot_rules: bool = False  # `ip rule add ... from` in a script (first boot only)
+
+    @property
+    def covered(self) -> bool:
+        """Persistent per-ENI policy routing: eniplan's, an agent's, or network config."""
+        return self.marker is not None or bool(self.other_agent) or bool(self.routing_config)
 
     def describe(self) -> str:
         if not self.known:
@@ -97,8 +130,15 @@ class UserDataInfo:
             return f"eniplan {kind} user data ({self.marker.version})"
         if self.other_agent:
             return f"user data installs {self.other_agent}"
+        if self.routing_config:
+            return f"user data writes persistent policy routing ({self.routing_config})"
         if self.problem:
             return f"user data not readable: {self.problem}"
+        if self.first_boot_rules:
+            return (
+                "user data adds `ip rule ... from` in a script, which runs at first boot "
+                "only: not persistent (gone after a reboot, none for ENIs attached later)"
+            )
         return "user data without policy routing"
 
 
@@ -115,10 +155,20 @@ def analyse(raw: bytes | None) -> UserDataInfo:
         return UserDataInfo(known=True, marker=marker)
     texts, problem = _texts(raw)
     marker = next((m for m in map(find_marker, texts) if m is not None), None)
-    other = None
-    if marker is None and any(_NET_UTILS_INSTALL.search(text) for text in texts):
-        other = "amazon-ec2-net-utils"
-    return UserDataInfo(known=True, marker=marker, other_agent=other, problem=problem)
+    if marker is not None:
+        return UserDataInfo(known=True, marker=marker, problem=problem)
+    if any(_NET_UTILS_INSTALL.search(text) for text in texts):
+        return UserDataInfo(known=True, other_agent="amazon-ec2-net-utils", problem=problem)
+    routing = next(
+        (name for text in texts for pattern, name in _PERSISTENT_ROUTING if pattern.search(text)),
+        "",
+    )
+    return UserDataInfo(
+        known=True,
+        problem=problem,
+        routing_config=routing,
+        first_boot_rules=any(_FIRST_BOOT_RULE.search(text) for text in texts),
+    )
 
 
 def find_marker(text: str) -> Marker | None:

@@ -153,7 +153,8 @@ class RealPlans:
             "CHECKPOINT_DISABLE": "1",
             "AWS_EC2_METADATA_DISABLED": "true",
         }
-        shutil.copytree(FIXTURES / "modules", root / "modules")
+        for shared in ("modules", "user_data"):
+            shutil.copytree(FIXTURES / shared, root / shared)
         self.cache: dict[tuple[str, ...], Path] = {}
 
     def _run(self, directory: Path, *args: str) -> str:

@@ -22,7 +22,8 @@ from eniplan.model import Inventory
 from eniplan.plan import PlanOptions, plan_instance
 from eniplan.render import cloudinit, dynamic
 from eniplan.sources.tfplan import module_key, parse_plan, parse_resource_ref
-from eniplan.tfcheck import check_plan, compare_subnets, digests_of_files, has_marker
+from eniplan.tfcheck import check_plan, compare_subnets, digests_of_files
+from eniplan.userdata import find_marker
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tfplan"
 SUBNET_A, SUBNET_B = "subnet-0a0a0a0a0a0a0a0a0", "subnet-0b0b0b0b0b0b0b0b0"
@@ -346,11 +347,13 @@ def test_launch_templates() -> None:
     [
         (MARKED, True),
         (DYNAMIC, True),
-        (ROUTING_BY_HAND, True),
-        (ROUTING_PRIORITY_FIRST, True),
+        # a first-boot script's rules are gone after a reboot: not persistent, not covered
+        (ROUTING_BY_HAND, False),
+        (ROUTING_PRIORITY_FIRST, False),
         (NETPLAN_POLICY, True),  # a netplan file inside cloud-config
         ("#!/bin/sh\n# routing-policy: see the wiki\n", False),
-        ("#!/bin/sh\necho ip rule add from 10.0.0.12\n", True),  # text, not parsed: lenient
+        ("#cloud-config\npackages:\n  - amazon-ec2-net-utils\n", True),
+        ("#!/bin/sh\nyum install -y amazon-ec2-net-utils\n", True),
         (PLAIN, False),
         ("#cloud-config\n# eniplan is great\n", False),
         ("x\n  # eniplan 1 instance=i-1\n", False),
@@ -412,7 +415,10 @@ def test_user_data_base64_and_digest_of_a_given_file(tmp_path: Path) -> None:
         ("ENI005", "aws_instance.from_file"),
     ]
     digests = digests_of_files([("user-data.yaml", MARKED.encode()), ("other", PLAIN.encode())])
-    assert list(digests.values()) == ["user-data.yaml"] * len(digests)
+    assert sorted(set(digests.values())) == [
+        ("covered", "eniplan dynamic user data (0.1.0), from user-data.yaml"),
+        ("not-covered", "user data without policy routing, from other"),
+    ]
     assert rules(run(builder, user_data_digests=digests)) == [("ENI001", "aws_instance.v6_plain")]
 
 
@@ -634,7 +640,7 @@ def test_addresses_and_references() -> None:
     assert parsed.attribute == "primary_network_interface_id"
     assert parse_resource_ref("var.subnet") is None
     assert parse_resource_ref("module.x.user_data") is None
-    assert has_marker("#cloud-config\n# eniplan 0.1.0 instance=i-1 plan=x\n")
+    assert find_marker("#cloud-config\n# eniplan 0.1.0 instance=i-1 plan=x\n") is not None
     assert compare_subnets([]) == "different"
 
 
@@ -790,5 +796,5 @@ def test_user_data_eniplan_renders_carries_a_marker_check_plan_accepts(
     for options in (PlanOptions(), PlanOptions(table_base=20000, guard=False)):
         plan = plan_instance(instance, sandbox_inventory, options)
         text, _ = cloudinit.user_data(plan, "script")
-        assert " table-base=" in text.splitlines()[1] and has_marker(text)
-    assert has_marker(dynamic.user_data(20000, guard=False))
+        assert " table-base=" in text.splitlines()[1] and find_marker(text) is not None
+    assert find_marker(dynamic.user_data(20000, guard=False)) is not None

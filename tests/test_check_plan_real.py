@@ -68,7 +68,11 @@ def test_findings_of_every_way_to_give_an_instance_enis(
     code, document = report(cases, capsys)
     assert code == 1
     found = by_address(document)
-    rules = {address: [f["rule_id"] for f in items] for address, items in found.items()}
+    rules = {
+        address: [f["rule_id"] for f in items]
+        for address, items in found.items()
+        if "judged" not in address  # test_audit_and_check_plan_judge_user_data_alike
+    }
     assert rules == {
         # a dynamic "network_interface" block in a module, ENIs the call passes in
         "module.dynamic.aws_instance.this[0]": ["ENI001"],
@@ -197,3 +201,41 @@ def test_setup_terraform_wrapper_output_is_read(
     code, document = report(wrapped, capsys)
     assert code == 1
     _same_findings(document, expected)
+
+
+USER_DATA = Path(__file__).resolve().parent / "fixtures" / "tfreal" / "user_data"
+# the verdict audit and check-plan give each file: covered only where persistent
+JUDGED = {
+    "first_boot_rule.sh": False,  # `ip rule add` in a first-boot script: gone at reboot
+    "net_utils.sh": True,  # installs amazon-ec2-net-utils
+    "mime_eniplan.txt": True,  # eniplan's part inside MIME
+    "netplan_policy.yaml": True,  # writes netplan routing-policy
+}
+
+
+def test_audit_and_check_plan_judge_user_data_alike(
+    cases: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from eniplan.userdata import analyse
+
+    assert sorted(p.name for p in USER_DATA.iterdir()) == sorted(JUDGED)
+    for name, covered in JUDGED.items():
+        assert analyse((USER_DATA / name).read_bytes()).covered is covered, name
+    # provider 5.x keeps a digest of file(): without the files, nothing can be verified
+    _, document = report(cases, capsys)
+    judged = {a: f for a, f in by_address(document).items() if "judged" in a}
+    assert {a: [f["rule_id"] for f in fs] for a, fs in judged.items()} == {
+        f'aws_instance.judged["{name}"]': ["ENI005"] for name in JUDGED
+    }
+    # with them (--user-data), each is judged as audit judges it
+    _, document = report(cases, capsys, "--user-data", str(USER_DATA))
+    judged = {a: f for a, f in by_address(document).items() if "judged" in a}
+    assert {a: [f["rule_id"] for f in fs] for a, fs in judged.items()} == {
+        'aws_instance.judged["first_boot_rule.sh"]': ["ENI001"]
+    }
+    (finding,) = judged['aws_instance.judged["first_boot_rule.sh"]']
+    assert "first boot only: not persistent" in finding["message"]
+    excluded = {e["subject"]: e["reason"] for e in document["excluded"]}
+    assert "amazon-ec2-net-utils" in excluded['aws_instance.judged["net_utils.sh"]']
+    assert "eniplan dynamic user data" in excluded['aws_instance.judged["mime_eniplan.txt"]']
+    assert "netplan routing-policy" in excluded['aws_instance.judged["netplan_policy.yaml"]']

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from terraform_tools import parse_hcl
 from tfplan_builder import PlanBuilder, ref
 
+from eniplan import __version__
 from eniplan.cli import cli
 from eniplan.plan import MANAGED, InstancePlan
 from eniplan.render import render
@@ -137,7 +138,8 @@ def test_emitted_snippets_pass_check_plan(
         assert report.excluded == (
             (
                 "aws_instance.adopted",
-                f"{len(plan.enis)} ENIs, policy routing from user_data in the plan",
+                f"{len(plan.enis)} ENIs, policy routing from eniplan static user data "
+                f"({__version__}), user_data in the plan",
             ),
         )
         # AWS provider 5.x: the plan holds only the user data's digest

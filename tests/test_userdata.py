@@ -206,3 +206,22 @@ def test_corrupt_gzip_is_a_problem_not_a_crash() -> None:
     info = userdata.analyse(b"\x1f\x8b\x08\x00garbage")
     assert info.known and "corrupt" in info.problem
     assert "not readable" in info.describe()
+
+
+def test_first_boot_rules_are_not_persistent_and_network_config_is() -> None:
+    """The verdicts audit and check-plan share (test_check_plan_real.py runs the same
+    files through check-plan)."""
+    script = userdata.analyse(b"#!/bin/sh\nip rule add from 10.0.1.20 lookup 101\n")
+    assert not script.covered and script.first_boot_rules
+    assert "not persistent" in script.describe()
+    commented = userdata.analyse(b"#!/bin/sh\n# ip rule add from 10.0.1.20 lookup 101\n")
+    assert not commented.first_boot_rules
+    for text, stack in (
+        (b"#cloud-config\nwrite_files:\n- content: |\n    routing-policy:\n", "netplan"),
+        (b"[Match]\nName=ens6\n[RoutingPolicyRule]\nFrom=10.0.1.21\n", "systemd-networkd"),
+        (b"nmcli con mod x ipv4.routing-rules 'priority 5 from 10.0.1.21 table 5'\n", "Network"),
+        (b"cat > /etc/sysconfig/network-scripts/rule-eth1 <<EOF\n", "network-scripts"),
+    ):
+        info = userdata.analyse(text)
+        assert info.covered and stack in info.routing_config, text
+    assert not userdata.analyse(b"#!/bin/sh\n# routing-policy: see the wiki\n").covered
