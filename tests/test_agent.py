@@ -270,7 +270,7 @@ def test_a_stale_device_number_is_read_again(
         reading = agent.gather(imds, None, "boot")
         agent.settle(imds, reading, here, lambda: routed.append(True))
     assert routed == [True]  # the primary was routed before the wait
-    enis, problems = agent.compose(reading, None, here, plan.table_base)
+    enis, _, problems = agent.compose(reading, None, here, plan.table_base)
     assert not problems and plan_enis(plan.instance_id, enis, plan.table_base) == plan.enis
 
 
@@ -383,7 +383,7 @@ def test_an_unsettled_eni_keeps_what_was_installed(
         reading = agent.gather(imds, old, "reconcile")
     requests = [path for _, path, _ in fake.requests]
     assert len(requests) == 2 + 4 * 2  # token, listing, the four keys that can change
-    enis, problems = agent.compose(reading, old, here, plan.table_base)
+    enis, _, problems = agent.compose(reading, old, here, plan.table_base)
     assert plan_enis(plan.instance_id, enis, plan.table_base) == plan.enis  # all kept
     assert problems == {second: f"IMDS {MACS}{second}/local-ipv4s: missing"}
     # and an ENI the listing leaves out while its link is here is kept too
@@ -392,7 +392,7 @@ def test_an_unsettled_eni_keeps_what_was_installed(
         del tree[key]
     with FakeImds(tree) as fake, client(fake) as imds:
         reading = agent.gather(imds, old, "reconcile")
-    enis, problems = agent.compose(reading, old, here, plan.table_base)
+    enis, _, problems = agent.compose(reading, old, here, plan.table_base)
     assert plan_enis(plan.instance_id, enis, plan.table_base) == plan.enis
     assert problems == {second: f"IMDS {MACS}: {second} is not listed"}
 
@@ -626,3 +626,18 @@ def test_compact_python_cuts_and_keeps_the_code() -> None:
     assert "\n\n" not in text.replace("first\n\n#", "")
     with pytest.raises(ValueError, match="ASCII"):
         compact.python("x = 'é'\n")
+
+
+def test_an_eni_that_cannot_be_planned_is_unsettled_alone(
+    sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan]
+) -> None:
+    """IMDS says the second ENI's address is outside its subnet: the primary is planned."""
+    plan, tree = _tree(sandbox_inventory, sandbox_plans)
+    first, second = plan.enis
+    tree[f"{MACS}{second.mac}/local-ipv4s"] = "192.0.2.10"
+    here = {eni.mac: f"ens{5 + i}" for i, eni in enumerate(plan.enis)}
+    with FakeImds(tree) as fake, client(fake) as imds:
+        reading = agent.gather(imds, None, "boot")
+    enis, plans, problems = agent.compose(reading, None, here, plan.table_base)
+    assert [eni.mac for eni in enis] == [first.mac] and plans == ()
+    assert "192.0.2.10 is outside its subnet" in problems[second.mac]

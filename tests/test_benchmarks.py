@@ -7,9 +7,13 @@ only a gross regression (about twice the target) fails.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from netns import requires_netns
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -57,3 +61,17 @@ def test_checkplan_stays_within_its_memory_target() -> None:
     # peak memory is deterministic: the full target holds in quick mode too
     assert figure(r"^memory ratio .*: (\d+\.\d+) ", result.stdout) <= 4.0, result.stdout
     assert figure(r"^time ratio .*: (\d+\.\d+) ", result.stdout) <= 6.0, result.stdout  # target 3
+
+
+@requires_netns
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_the_agent_benchmark_counts_its_requests() -> None:
+    """Request counts are deterministic: 4 ENIs, so a boot run makes 4+10N = 44, the
+    coldplug replay none, a reconcile 2+4N = 18; the times are the full benchmark's."""
+    result = run_quick("bench_agent.py")
+    assert "Traceback" not in result.stderr and result.returncode in (0, 1), result.stderr
+    out = result.stdout
+    assert figure(r"^boot run requests: (\d+) ", out) == 44, out
+    assert figure(r"^boot \+ coldplug replay: \d+ requests = (\S+) x", out) == 1.0, out
+    assert figure(r"^reconcile, nothing new: (\d+) requests", out) == 18, out
+    assert figure(r"^late ENI .*, peak (\d+) requests/s", out) <= 20, out

@@ -366,7 +366,7 @@ def settle(
         for why in [problem] if problem else [reading.unsettled[mac] for mac in waiting]:
             log(f"{why}: reading it again in {delay:g} s")
         imds.sleep(delay)
-        delay, waited = min(delay * 2, 2.0), True
+        delay, waited = min(delay * 2, 1.0), True
         try:
             if problem or any(mac not in reading.listed for mac in waiting):
                 reading.primary = _checked("mac", imds.get("mac") or "", _mac)
@@ -384,20 +384,16 @@ def settle(
 
 def compose(
     reading: Reading, old: dict[str, Any] | None, here: Mapping[str, str], base: int
-) -> tuple[list[EniFacts], dict[str, str]]:
-    """The ENIs to plan: the settled ones with a link here, and for the others with a link
-    here what the last run installed (never torn down for missing data). Also why each
-    one left unsettled is so."""
+) -> tuple[list[EniFacts], tuple[EniPlan, ...], dict[str, str]]:
+    """The ENIs to plan and their plans (none for fewer than two): the settled ones with a
+    link here, and for the others with a link here what the last run installed (never torn
+    down for missing data); and why each one left unsettled is so. An ENI whose facts
+    cannot be planned is unsettled too."""
     routed = {mac for mac, eni in (old or {}).get("enis", {}).items() if eni.get("keys")}
     enis: list[EniFacts] = []
     problems: dict[str, str] = {}
     for mac in sorted({*reading.listed, *routed} & set(here)):
         facts = reading.facts.get(mac)
-        if facts is not None:
-            try:
-                plan_eni(facts, base, facts.eni_id)
-            except PlanError as error:
-                reading.unsettled[mac], facts = str(error), None
         if facts is None:
             problems[mac] = reading.unsettled.get(mac, f"IMDS {MACS}: {mac} is not listed")
             try:
@@ -405,18 +401,27 @@ def compose(
             except Unsettled:
                 continue  # nothing installed to keep
         enis.append(facts)
-    return sorted(enis, key=lambda e: (e.network_card_index, e.device_index)), problems
+    enis.sort(key=lambda e: (e.network_card_index, e.device_index))
+    try:
+        return enis, plan_enis(reading.instance_id, enis, base) if len(enis) > 1 else (), problems
+    except PlanError as error:
+        culprits = 0
+        for mac, facts in list(reading.facts.items()):
+            try:
+                plan_eni(facts, base, facts.eni_id)
+            except PlanError as why:
+                reading.unsettled[mac], culprits = str(why), culprits + 1
+                del reading.facts[mac]
+        if not culprits:
+            raise AgentError(str(error)) from None
+        return compose(reading, old, here, base)
 
 
 def apply(
-    args: argparse.Namespace, instance_id: str, enis: list[EniFacts], hold: bool
+    args: argparse.Namespace, instance_id: str, plans: Sequence[EniPlan], hold: bool
 ) -> tuple[int, str]:
-    """Plans `enis` and runs the engine: (its exit status, its '+A -R' or ''). With fewer
-    than two ENIs it removes eniplan's state, unless `hold` (an ENI is not settled)."""
-    try:
-        plans = plan_enis(instance_id, enis, args.table_base) if len(enis) > 1 else ()
-    except PlanError as error:
-        raise AgentError(str(error)) from None
+    """Runs the engine: (its exit status, its 'A added, R removed' or ''). With no plans it
+    removes eniplan's state, unless `hold` (an ENI is not settled)."""
     if not plans and hold:
         return 0, ""
     env = dict(os.environ, ENIPLAN_DRY_RUN="1" if args.dry_run else "")
@@ -500,17 +505,17 @@ def run(args: argparse.Namespace) -> int:
 
         def now() -> None:  # the settled ENIs, before waiting for the others
             nonlocal status, change, applied
-            enis, problems = compose(reading, old, here, args.table_base)
+            enis, plans, problems = compose(reading, old, here, args.table_base)
             if any(eni.mac not in problems for eni in enis):
-                status, change = apply(args, reading.instance_id, enis, bool(problems))
+                status, change = apply(args, reading.instance_id, plans, bool(problems))
                 applied = enis
 
         settle(imds, reading, here, now)
-        enis, problems = compose(reading, old, here, args.table_base)
+        enis, plans, problems = compose(reading, old, here, args.table_base)
         if enis != applied:
-            status, change = apply(args, reading.instance_id, enis, bool(problems))
+            status, change = apply(args, reading.instance_id, plans, bool(problems))
         requests, connections = imds.requests, imds.connections
-    planned = {eni.mac for eni in enis} if len(enis) > 1 else set()
+    planned = {eni.mac for eni in plans}
     fresh = [e for e in enis if e.mac in planned and (old or {}).get("enis", {})
              .get(e.mac, {}).get("status") != "routed"]  # fmt: skip
     altnames(fresh, here, args.dry_run)

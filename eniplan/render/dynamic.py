@@ -52,6 +52,8 @@ MODULES = (
 # python3, not tar: the agent needs it anyway, and tar's -J needs xz, which not every
 # image has. The archive is eniplan's own; the "data" filter where Python has it.
 _FILTER = '**({"filter": "data"} if hasattr(t, "data_filter") else {})'
+# compiled once at install, so that no boot run compiles the modules again
+COMPILE = f"python3 -m compileall -q {LIB}"
 EXTRACT = (
     f"""python3 -c 'import tarfile as t; t.open("{ARCHIVE}").extractall("{LIB}", {_FILTER})'"""
 )
@@ -190,7 +192,7 @@ def user_data(table_base: int = DEFAULT_TABLE_BASE, guard: bool = True) -> str:
             [
                 "sh",
                 "-c",
-                f"{EXTRACT} && systemctl daemon-reload && "
+                f"{EXTRACT} && {COMPILE} && systemctl daemon-reload && "
                 "systemctl enable --now eniplan-agent.service eniplan-agent-reconcile.timer && "
                 "udevadm control --reload",
             ]
