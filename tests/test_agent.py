@@ -641,3 +641,19 @@ def test_an_eni_that_cannot_be_planned_is_unsettled_alone(
     enis, plans, problems = agent.compose(reading, None, here, plan.table_base)
     assert [eni.mac for eni in enis] == [first.mac] and plans == ()
     assert "192.0.2.10 is outside its subnet" in problems[second.mac]
+
+
+def test_the_deadline_during_a_re_read_leaves_the_eni_as_it_was(
+    sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan]
+) -> None:
+    """IMDS stops answering while an unsettled ENI is read again: it stays unsettled for
+    the same cause (its installed state kept), the run does not fail."""
+    plan, tree = _tree(sandbox_inventory, sandbox_plans)
+    second = plan.enis[1].mac
+    del tree[f"{MACS}{second}/local-ipv4s"]
+    here = {eni.mac: f"ens{5 + i}" for i, eni in enumerate(plan.enis)}
+    with FakeImds(tree) as fake, client(fake, deadline=1.0) as imds:
+        reading = agent.gather(imds, None, "boot")
+        fake.faults = [503] * 10_000
+        agent.settle(imds, reading, here, lambda: None)
+    assert reading.unsettled == {second: f"IMDS {MACS}{second}/local-ipv4s: missing"}
