@@ -298,3 +298,16 @@ def test_coldplug_reconcile_missing_data_altnames_and_status(
                 status.stdout
             )
             assert f"{first.mac} ens5 {first.eni_id} table {first.table}: routed" in status.stdout
+
+            # IMDS lies about the primary on a boot run (no state): nothing changes, and the
+            # primary keeps its address and routes
+            before = [ns.run("ip", *what).stdout for what in (["rule"], ["addr"], ["route"])]
+            agent.state.unlink()
+            tree[key] = str(second.primary_ipv4)
+            tree["mac"] = second.mac
+            write_tree(tree_file, tree)
+            result, _ = agent.run(ns, "--deadline", "1.5")
+            assert result.returncode == 1, result.stderr
+            assert "failed, nothing changed: IMDS mac: " in result.stderr, result.stderr
+            after = [ns.run("ip", *what).stdout for what in (["rule"], ["addr"], ["route"])]
+            assert after == before
