@@ -1,7 +1,8 @@
 """The `eniplan` command line: parses options, calls the core, prints, sets the exit code.
 
 Exit codes: 0 success; 1 findings at or above --fail-on (or a failed proof); 2 bad usage or
-bad input (one line on stderr, no traceback); 3 an internal error (a bug: please report).
+bad input (one line on stderr, no traceback); 3 an internal error (a bug: please report);
+4 records of the input left out (each named on stderr), the rest processed.
 """
 
 from __future__ import annotations
@@ -38,7 +39,11 @@ if TYPE_CHECKING:
     from eniplan.plan import InstancePlan, PlanOptions
     from eniplan.render.base import Rendering
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL, EXIT_REJECTED = 0, 1, 2, 3, 4
+
+# The records of the input this run left out (sources/shapes.py): main() exits EXIT_REJECTED
+# when there are any, in place of 0 or 1.
+_rejected: list[str] = []
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -260,6 +265,12 @@ def _report_problems(problems: Any) -> None:
         warn(f"skipped {problem.describe()}")
 
 
+def _report_rejected(inventory: Inventory) -> None:
+    for message in inventory.rejected:
+        warn(f"left out {message}")
+    _rejected.extend(inventory.rejected)
+
+
 # --- commands --------------------------------------------------------------------------
 
 
@@ -306,7 +317,8 @@ def cli(context: click.Context, config: str | None, quiet: bool) -> None:
       --sandbox          an in-process moto account with the classic cases
 
     Exit codes: 0 success, 1 findings at or above --fail-on (or a failed proof), 2 bad
-    usage or input, 3 an internal error (a bug), 130 interrupted.
+    usage or input, 3 an internal error (a bug), 4 records of the input left out (named
+    on stderr; the rest was processed), 130 interrupted.
 
     \b
     Shell completion (bash; zsh_source, fish_source likewise):
@@ -367,6 +379,7 @@ def collect(output: str, **params: Any) -> None:
     collection = _with_progress(lambda progress: load_collection(request, progress))
     inventory = build_inventory(collection)  # refuse to write what cannot be read back
     _report_problems(collection.problems)
+    _report_rejected(inventory)
     write_snapshot(collection, output)
     regions = len(collection.shapes)
     info(f"wrote {output}: {regions} account/region(s); {summary_line(inventory)}")
@@ -453,6 +466,7 @@ def _load(request: InventoryRequest) -> Inventory:
 
     inventory: Inventory = _with_progress(lambda progress: load_inventory(request, progress))
     _report_problems(inventory.problems)
+    _report_rejected(inventory)
     return inventory
 
 
@@ -1170,8 +1184,15 @@ def terraform_module(output_dir: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    _rejected.clear()
     try:
         cli.main(args=argv, prog_name="eniplan", standalone_mode=False)
+        if _rejected:
+            sys.exit(EXIT_REJECTED)
+    except SystemExit as exit_:
+        if _rejected and exit_.code in (None, EXIT_OK, EXIT_FINDINGS):
+            sys.exit(EXIT_REJECTED)
+        raise
     except InputError as error:
         click.echo(f"eniplan: error: {error}", err=True)
         sys.exit(EXIT_USAGE)

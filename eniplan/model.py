@@ -151,6 +151,9 @@ class Inventory:
     # ENIs attached to no instance (available, or owned by a service: endpoints, NAT gateways)
     unattached_enis: tuple[Eni, ...] = ()
     problems: tuple[FetchProblem, ...] = ()
+    # records of the input left out, each "where: why" (a bad MAC in one instance of an
+    # AWS CLI dump): the rest of the inventory stands without them
+    rejected: tuple[str, ...] = ()
 
     @property
     def partial(self) -> bool:
@@ -186,4 +189,5 @@ class Inventory:
             enis=self.enis,
             unattached_enis=self.unattached_enis,
             problems=self.problems,
+            rejected=self.rejected,
         )

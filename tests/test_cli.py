@@ -189,7 +189,7 @@ def test_bad_usage_is_one_line_exit_2(
         ("[]", "expected a JSON object"),
         ('{"Volumes": []}', "neither an eniplan snapshot nor AWS CLI output"),
         ('{"format": "eniplan-snapshot", "version": 99, "accounts": []}', "version"),
-        ('{"Subnets": [{"SubnetId": "subnet-12345678"}]}', "missing required key"),
+        ('{"Subnets": {"SubnetId": "subnet-12345678"}}', "Subnets: expected a list, got dict"),
     ],
 )
 def test_bad_inventory_file_is_one_line_exit_2(
@@ -199,6 +199,38 @@ def test_bad_inventory_file_is_one_line_exit_2(
     path.write_text(content)
     code, _, err = run(["inspect", "--inventory", str(path)], capsys)
     assert_one_line_error(code, err, str(path), fragment)
+
+
+@pytest.mark.parametrize("command", ["inspect", "audit", "plan"])
+def test_a_broken_record_is_left_out_and_the_rest_processed(
+    tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad MAC in one ENI of an AWS CLI dump: that ENI and its instance are left out,
+    each named on stderr; the other instances are processed; exit 4."""
+    dumps = tmp_path / "us-east-1"
+    dumps.mkdir()
+    fixtures = REPO / "tests" / "fixtures" / "awscli" / "by-region" / "us-east-1"
+    for source in fixtures.glob("*.json"):
+        (dumps / source.name).write_text(source.read_text())
+    enis_file = dumps / "describe-network-interfaces.json"
+    enis = json.loads(enis_file.read_text())
+    broken = enis["NetworkInterfaces"][0]
+    broken["MacAddress"] = "02:zz:00:00:00:01"
+    enis_file.write_text(json.dumps(enis))
+    owner = broken["Attachment"]["InstanceId"]
+    code, out, err = run([command, "--inventory", str(dumps), "--format", "json"], capsys)
+    assert code == 4, err
+    assert "Traceback" not in err
+    left_out = [line for line in err.splitlines() if line.startswith("eniplan: warning: left out")]
+    assert f"{enis_file}: NetworkInterfaces[0].MacAddress: '02:zz:00:00:00:01'" in left_out[0]
+    assert any(f"its ENI {broken['NetworkInterfaceId']} was left out" in x for x in left_out)
+    listed = json.dumps(json.loads(out))
+    assert owner not in listed
+    others = {
+        r["Instances"][0]["InstanceId"]
+        for r in json.loads((dumps / "describe-instances.json").read_text())["Reservations"]
+    } - {owner}
+    assert others and all(other in listed for other in others if command != "audit")
 
 
 def test_snapshot_is_not_half_written_when_collect_fails(

@@ -590,9 +590,9 @@ def test_bad_item_in_snapshot_names_account_and_region(tmp_path: Path) -> None:
     path, document = _snapshot(tmp_path)
     document["accounts"][0]["regions"][1]["NetworkInterfaces"][0]["MacAddress"] = "0e:zz"
     dump(path, document)
-    with pytest.raises(InputError) as raised:
-        build(path)
-    message = str(raised.value)
+    inventory = build(path)  # that ENI is left out, and what needs it; the rest stands
+    assert inventory.instances
+    message = inventory.rejected[0]
     assert f"{path}: accounts[0].regions[1]: NetworkInterfaces[0].MacAddress: " in message
     assert "'0e:zz' is not a MAC address" in message
 
@@ -657,19 +657,26 @@ def test_not_utf8(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "expected"),
     [
-        '{"Subnets": [' + "1" * 5000 + "]}",  # beyond Python's integer-string limit
-        "[" * 100_000 + "]" * 100_000,  # nesting deeper than the recursion limit
+        ('{"Subnets": ' + "[" * 100_000 + "]" * 100_000 + "}", "not valid JSON"),
+        ("[" * 100_000 + "]" * 100_000, "expected a JSON object, got list"),
     ],
-    ids=["long-integer", "deep-nesting"],
+    ids=["deep-nesting", "deep-nesting-top"],
 )
-def test_hostile_json_is_an_input_error(tmp_path: Path, text: str) -> None:
+def test_hostile_json_is_an_input_error(tmp_path: Path, text: str, expected: str) -> None:
     path = tmp_path / "hostile.json"
     path.write_text(text)
-    with pytest.raises(InputError, match="not valid JSON") as raised:
+    with pytest.raises(InputError, match=expected) as raised:
         read_inventory_paths([str(path)])
     assert str(path) in str(raised.value)
+
+
+def test_an_integer_beyond_python_s_limit_is_a_record_left_out(tmp_path: Path) -> None:
+    path = tmp_path / "hostile.json"
+    path.write_text('{"Subnets": [' + "1" * 5000 + "]}")
+    inventory = build(path)
+    assert inventory.rejected == (f"{path}: Subnets[0]: Number out of range",)
 
 
 def test_directory_without_json_files(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""AWS API shapes -> inventory: bad input is an InputError naming the file, field and value.
+"""AWS API shapes -> inventory: a bad record is left out with a message naming the file,
+field and value, and the rest stands; input that cannot be read as a whole is an InputError.
 
 Each case starts from the AWS CLI output under tests/fixtures/awscli/by-region/us-east-1,
 breaks one thing in one file, and reads the directory as `--inventory DIR` would.
@@ -69,9 +70,18 @@ def broken(
 
 
 def error_of(*paths: Path) -> str:
+    """The InputError of input that cannot be read as a whole."""
     with pytest.raises(InputError) as raised:
         build_inventory(read_inventory_paths([str(p) for p in paths]))
     return str(raised.value)
+
+
+def rejected_of(*paths: Path) -> str:
+    """The first record left out (what it cost comes after it); the rest still stands."""
+    inventory = build_inventory(read_inventory_paths([str(p) for p in paths]))
+    assert inventory.rejected, "nothing was left out"
+    assert inventory.instances, "the rest of the inventory stands"
+    return inventory.rejected[0]
 
 
 def reservation(document: Document, instance_id: str) -> Document:
@@ -400,7 +410,7 @@ CASES: list[tuple[str, str, Mutation, list[str]]] = [
 )
 def test_bad_value(tmp_path: Path, command: str, mutate: Mutation, expected: list[str]) -> None:
     directory, changed = broken(tmp_path, command, mutate)
-    message = error_of(directory)
+    message = rejected_of(directory)
     assert message.startswith(f"{changed}: "), message
     for part in expected:
         assert part in message, (part, message)
@@ -417,7 +427,7 @@ def test_embedded_eni_without_mac(tmp_path: Path) -> None:
         _delete([*FIRST, "NetworkInterfaces", 1, "MacAddress"]),
         without=(ENIS,),
     )
-    message = error_of(directory)
+    message = rejected_of(directory)
     assert message == (
         f"{changed}: Reservations[0].Instances[0].NetworkInterfaces[1]: "
         "missing required key 'MacAddress'"
@@ -427,7 +437,7 @@ def test_embedded_eni_without_mac(tmp_path: Path) -> None:
 def test_embedded_eni_with_invalid_address(tmp_path: Path) -> None:
     path = [*FIRST, "NetworkInterfaces", 0, "PrivateIpAddresses", 0, "PrivateIpAddress"]
     directory, changed = broken(tmp_path, INSTANCES, _set(path, "172.31.15.999"), without=(ENIS,))
-    message = error_of(directory)
+    message = rejected_of(directory)
     assert message.startswith(f"{changed}: Reservations[0].Instances[0].NetworkInterfaces[0]")
     assert "'172.31.15.999' is not an IPv4 address" in message
 
@@ -437,7 +447,7 @@ def test_embedded_eni_attached_to_another_instance(tmp_path: Path) -> None:
     directory, changed = broken(tmp_path, INSTANCES, _set(path, TWO_SUBNETS), without=(ENIS,))
     first = load(INSTANCES)["Reservations"][0]["Instances"][0]["InstanceId"]
     assert first != TWO_SUBNETS
-    message = error_of(directory)
+    message = rejected_of(directory)
     assert message == (
         f"{changed}: Reservations[0].Instances[0].NetworkInterfaces[0].Attachment.InstanceId: "
         f"{TWO_SUBNETS} differs from the instance {first}"
@@ -478,7 +488,7 @@ def test_two_enis_claim_one_slot(tmp_path: Path) -> None:
     directory, _ = broken(
         tmp_path, ENIS, lambda d: eni(d, SEED_ETH1)["Attachment"].update(DeviceIndex=0)
     )
-    message = error_of(directory)
+    message = rejected_of(directory)
     index = load(INSTANCES)["Reservations"].index(reservation(load(INSTANCES), SEED_001))
     assert message.startswith(f"{directory / INSTANCES}.json: Reservations[{index}].Instances[0]")
     assert f"{SEED_ETH0} and {SEED_ETH1} both claim network card 0 device index 0" in message
@@ -487,7 +497,7 @@ def test_two_enis_claim_one_slot(tmp_path: Path) -> None:
 def test_two_enis_share_a_mac(tmp_path: Path) -> None:
     mac = load(ENIS)["NetworkInterfaces"][SEED_ENI]["MacAddress"]
     directory, _ = broken(tmp_path, ENIS, lambda d: eni(d, SEED_ETH1).update(MacAddress=mac))
-    message = error_of(directory)
+    message = rejected_of(directory)
     assert message.startswith(f"{directory / INSTANCES}.json: Reservations[")
     assert "two ENIs of the instance share one MAC address" in message
 
@@ -586,11 +596,11 @@ def test_error_in_located_shapes_names_account_and_region() -> None:
     subnets = load(SUBNETS)["Subnets"]
     subnets[3]["CidrBlock"] = "172.31.96.1/24"
     shapes = _located("111122223333", "us-east-1", Subnets=subnets)
-    with pytest.raises(InputError) as raised:
-        build_inventory(Collection([shapes]))
-    assert str(raised.value) == (
+    inventory = build_inventory(Collection([shapes]))
+    assert len(inventory.subnets) == len(subnets) - 1
+    assert inventory.rejected == (
         "aws 111122223333 us-east-1: Subnets[3].CidrBlock: '172.31.96.1/24' is not an IPv4 "
-        "CIDR block (expected a network like 10.0.1.0/24)"
+        "CIDR block (expected a network like 10.0.1.0/24)",
     )
 
 

@@ -18,6 +18,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import msgspec
+from msgspec import UNSET, Raw, Struct, UnsetType
+
 from eniplan import __version__, values
 from eniplan.errors import InputError
 from eniplan.fileio import decode_json_text, write_atomic
@@ -67,10 +70,16 @@ def _json_default(value: object) -> str:
     raise TypeError(f"cannot write {type(value).__name__} to a snapshot")
 
 
+_ENCODER = msgspec.json.Encoder(enc_hook=_json_default)
+
+
 def write_snapshot(collection: Collection, path: str | Path) -> None:
-    # Compact: json's indenting encoder is pure Python and several times slower on big
-    # accounts; `jq .` pretty-prints a snapshot when a person wants to read one.
-    text = json.dumps(snapshot_document(collection), separators=(",", ":"), default=_json_default)
+    # Compact (`jq .` pretty-prints a snapshot when a person wants to read one). Records
+    # read from files are still their JSON text (msgspec.Raw) and are written as they are.
+    try:
+        text = _ENCODER.encode(snapshot_document(collection)).decode()
+    except TypeError as error:  # msgspec names the type it cannot write
+        raise TypeError(f"cannot write to a snapshot: {error}") from None
     write_atomic(path, text + "\n")
 
 
@@ -127,8 +136,48 @@ def _files(path: str) -> list[str]:
     return [path]
 
 
-def _load(file: str) -> Any:
-    name = "<stdin>" if file == STDIN else file
+class _Region(Struct):
+    """A snapshot's region entry: the records stay JSON until sources/shapes.py decodes
+    each one (a bad record is left out, not the whole file)."""
+
+    region: Any = UNSET
+    Reservations: list[Raw] | UnsetType = UNSET
+    NetworkInterfaces: list[Raw] | UnsetType = UNSET
+    Subnets: list[Raw] | UnsetType = UNSET
+    Images: list[Raw] | UnsetType = UNSET
+    RouteTables: list[Raw] | UnsetType = UNSET
+    InstanceUserData: list[Raw] | UnsetType = UNSET
+
+
+class _Account(Struct):
+    account_id: Any = UNSET
+    regions: list[_Region] | UnsetType = UNSET
+
+
+class _Document(Struct):
+    """An inventory file: a snapshot, AWS CLI describe-* output, or one instance's
+    describe-instance-attribute --attribute userData."""
+
+    format: Any = UNSET
+    version: Any = None
+    accounts: list[_Account] | UnsetType = UNSET
+    problems: Any = None
+    Reservations: list[Raw] | UnsetType = UNSET
+    NetworkInterfaces: list[Raw] | UnsetType = UNSET
+    Subnets: list[Raw] | UnsetType = UNSET
+    Images: list[Raw] | UnsetType = UNSET
+    RouteTables: list[Raw] | UnsetType = UNSET
+    InstanceUserData: list[Raw] | UnsetType = UNSET
+    InstanceId: Any = UNSET
+    UserData: Any = UNSET
+
+
+_DOCUMENT = msgspec.json.Decoder(_Document)
+_JSON_TYPES = {"object": "dict", "array": "list", "null": "NoneType"}
+_WRONG_TYPE = re.compile(r"^Expected `(array|object)[^`]*`, got `(\w+)`(?: - at `\$\.?([^`]*)`)?$")
+
+
+def _text(file: str, name: str) -> str:
     try:
         text = (
             sys.stdin.read() if file == STDIN else decode_json_text(Path(file).read_bytes(), name)
@@ -140,62 +189,89 @@ def _load(file: str) -> Any:
     text = text.removeprefix("\ufeff")  # a byte order mark (PowerShell's redirections)
     if not text.strip():
         raise InputError(f"{name}: file is empty (expected JSON)")
+    return text
+
+
+def _document(text: str, name: str) -> _Document:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(
-            f"{name}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
-        ) from None
-    except (ValueError, RecursionError) as error:  # an integer too long, nesting too deep
-        raise InputError(f"{name}: not valid JSON: {error}") from None
+        return _DOCUMENT.decode(text)
+    except msgspec.ValidationError as error:
+        wrong = _WRONG_TYPE.match(str(error))
+        if wrong is None:
+            raise InputError(f"{name}: {error}") from None
+        wanted = "a list" if wrong.group(1) == "array" else "an object"
+        got = _JSON_TYPES.get(wrong.group(2), wrong.group(2))
+        if not wrong.group(3):
+            raise InputError(f"{name}: expected a JSON object, got {got}") from None
+        raise InputError(f"{name}: {wrong.group(3)}: expected {wanted}, got {got}") from None
+    except (msgspec.DecodeError, RecursionError) as error:  # RecursionError: nesting too deep
+        raise InputError(f"{name}: not valid JSON: {_json_error(text, error)}") from None
+
+
+def _json_error(text: str, error: Exception) -> str:
+    """Where the JSON breaks, as the json module says it (line and column)."""
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as found:
+        return f"{found.msg} at line {found.lineno} column {found.colno}"
+    except (ValueError, RecursionError) as found:  # an integer too long, nesting too deep
+        return str(found)
+    return str(error)
 
 
 def _read_file(file: str) -> Collection:
     name = "<stdin>" if file == STDIN else file
-    document = _load(file)
-    if not isinstance(document, dict):
-        raise InputError(f"{name}: expected a JSON object, got {type(document).__name__}")
-    if "format" in document:
+    document = _document(_text(file, name), name)
+    if document.format is not UNSET:
         return _read_snapshot(document, name)
-    if "InstanceId" in document and "UserData" in document:
+    if document.InstanceId is not UNSET and document.UserData is not UNSET:
         # `aws ec2 describe-instance-attribute --attribute userData`: one instance a file
-        return Collection(shapes=[Shapes(origin=name, lists={"InstanceUserData": [document]})])
-    found = [key for key in SHAPE_KEYS if key in document]
-    if not found:
+        item = {"InstanceId": document.InstanceId, "UserData": document.UserData}
+        return Collection(shapes=[Shapes(origin=name, lists={"InstanceUserData": [item]})])
+    lists: dict[str, list[Any]] = {}
+    for key in SHAPE_KEYS:
+        found = getattr(document, key)
+        if found is not UNSET:
+            lists[key] = found
+    if not lists:
         raise InputError(
             f"{name}: neither an eniplan snapshot nor AWS CLI output (expected a key "
             f"'format' or one of {', '.join(SHAPE_KEYS)}, or 'InstanceId' and 'UserData')"
         )
-    lists = {}
-    for key in found:
-        if not isinstance(document[key], list):
-            raise InputError(f"{name}: {key}: expected a list, got {type(document[key]).__name__}")
-        lists[key] = document[key]
     return Collection(shapes=[Shapes(origin=name, lists=lists)])
 
 
-def _read_snapshot(document: dict[str, Any], name: str) -> Collection:
-    if document.get("format") != SNAPSHOT_FORMAT:
-        raise InputError(f"{name}: format: {document.get('format')!r} is not {SNAPSHOT_FORMAT!r}")
-    version = document.get("version")
-    if version != SNAPSHOT_VERSION:
+def _read_snapshot(document: _Document, name: str) -> Collection:
+    if document.format != SNAPSHOT_FORMAT:
+        raise InputError(f"{name}: format: {document.format!r} is not {SNAPSHOT_FORMAT!r}")
+    version = document.version
+    if version != SNAPSHOT_VERSION or isinstance(version, bool):
         raise InputError(
             f"{name}: version: snapshot version {version!r} is not supported "
             f"(this eniplan {__version__} reads version {SNAPSHOT_VERSION})"
         )
+    if isinstance(document.accounts, UnsetType):
+        raise InputError(f"{name}: accounts: missing required key")
     collection = Collection()
-    accounts = _list(document, "accounts", name)
-    for a_index, account in enumerate(accounts):
+    for a_index, account in enumerate(document.accounts):
         where = f"accounts[{a_index}]"
-        account = _dict(account, name, where)
-        account_id = _optional_value(account, "account_id", name, where, values.account_id)
-        for r_index, region in enumerate(_list(account, "regions", name, where)):
+        account_id = _optional_value(
+            account.account_id, name, f"{where}.account_id", values.account_id
+        )
+        if isinstance(account.regions, UnsetType):
+            raise InputError(f"{name}: {where}.regions: missing required key")
+        for r_index, region in enumerate(account.regions):
             r_where = f"{where}.regions[{r_index}]"
-            region = _dict(region, name, r_where)
-            region_name = _optional_value(region, "region", name, r_where, values.region_name)
-            lists = {key: _list(region, key, name, r_where) for key in SHAPE_KEYS if key in region}
+            region_name = _optional_value(
+                region.region, name, f"{r_where}.region", values.region_name
+            )
+            lists: dict[str, list[Any]] = {}
+            for key in SHAPE_KEYS:
+                found = getattr(region, key)
+                if found is not UNSET:
+                    lists[key] = found
             collection.shapes.append(Shapes(f"{name}: {r_where}", account_id, region_name, lists))
-    problems = document.get("problems") or []
+    problems = document.problems or []
     if not isinstance(problems, list):
         raise InputError(f"{name}: problems: expected a list, got {type(problems).__name__}")
     for p_index, problem in enumerate(problems):
@@ -203,7 +279,7 @@ def _read_snapshot(document: dict[str, Any], name: str) -> Collection:
         problem = _dict(problem, name, where)
         # Problems are printed as warnings: they pass the same text check as AWS values.
         fields = [
-            _optional_value({key: problem.get(key)}, key, name, where, values.text) or ""
+            _optional_value(problem.get(key), name, f"{where}.{key}", values.text) or ""
             for key in ("account", "region", "code", "message")
         ]
         collection.problems.append(FetchProblem(*fields))
@@ -216,23 +292,13 @@ def _dict(value: Any, name: str, where: str) -> dict[str, Any]:
     return value
 
 
-def _list(obj: dict[str, Any], key: str, name: str, where: str = "") -> list[Any]:
-    place = f"{where}.{key}" if where else key
-    if key not in obj:
+def _optional_value(value: Any, name: str, place: str, check: Any) -> str | None:
+    """The checked value, or None when it is null (AWS CLI shapes: from each item)."""
+    if value is UNSET:
         raise InputError(f"{name}: {place}: missing required key")
-    value = obj[key]
-    if not isinstance(value, list):
-        raise InputError(f"{name}: {place}: expected a list, got {type(value).__name__}")
-    return value
-
-
-def _optional_value(obj: dict[str, Any], key: str, name: str, where: str, check: Any) -> str | None:
-    """The checked value, or None when the key holds null (AWS CLI shapes: from each item)."""
-    if key not in obj:
-        raise InputError(f"{name}: {where}.{key}: missing required key")
-    if obj[key] is None:
+    if value is None:
         return None
     try:
-        return str(check(obj[key]))
+        return str(check(value))
     except ValueError as error:
-        raise InputError(f"{name}: {where}.{key}: {error}") from None
+        raise InputError(f"{name}: {place}: {error}") from None

@@ -1,8 +1,14 @@
 """AWS API shapes -> the validated inventory model.
 
 One converter for every source: live AWS, snapshots and AWS CLI dumps all arrive here as
-`Shapes`. Every value is checked on the way in; a bad one raises InputError naming the
-origin (file or account/region), the field path and what was expected.
+`Shapes`, whose records are dicts (boto3) or undecoded JSON (msgspec.Raw, from files).
+Each record is decoded and checked by its type in sources/records.py (msgspec: at close to
+the speed of reading the JSON), then joined here. A record that is not what AWS writes (a
+bad MAC, an address that is not one) is left out with a message naming the origin (file,
+or account and region), the field path and what was expected, and so is an instance that
+needs it: the inventory holds the rest and `Inventory.rejected` says what was left out.
+Input that cannot be read as a whole (two records with one ID, an ENI in a subnet that no
+file lists) is an InputError.
 """
 
 from __future__ import annotations
@@ -10,99 +16,70 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
+
+import msgspec
 
 from eniplan import values
 from eniplan.errors import InputError
 from eniplan.model import Eni, Image, Instance, Inventory, Route, RouteTable, Subnet, Tags
-from eniplan.sources.collection import Collection, Shape, Shapes
+from eniplan.sources import records
+from eniplan.sources.collection import Collection, Shapes
+from eniplan.sources.records import RecordError, decode
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 
-@dataclass(frozen=True)
 class Where:
-    """A place in the input, for error messages: origin and field path."""
+    """A place in the input, for error messages: origin and field path. (A plain class:
+    one is made for every record, and a frozen dataclass costs three times as much.)"""
 
-    origin: str
-    path: str = ""
-    lister: str | None = None  # the account whose API call listed it (None: a CLI dump)
+    __slots__ = ("lister", "origin", "path")
+
+    def __init__(self, origin: str, path: str = "", lister: str | None = None) -> None:
+        self.origin = origin
+        self.path = path
+        self.lister = lister  # the account whose API call listed it (None: a CLI dump)
 
     def at(self, key: str | int) -> Where:
         if isinstance(key, int):
             return Where(self.origin, f"{self.path}[{key}]", self.lister)
         return Where(self.origin, f"{self.path}.{key}" if self.path else key, self.lister)
 
+    def inside(self, path: str) -> Where:
+        """A path inside this place (`Tags[0].Value`, `[2]`)."""
+        if not path:
+            return self
+        joined = f"{self.path}{'' if path.startswith('[') else '.'}{path}" if self.path else path
+        return Where(self.origin, joined, self.lister)
+
     def fail(self, message: str) -> NoReturn:
-        place = f"{self.origin}: {self.path}" if self.path else self.origin
-        raise InputError(f"{place}: {message}")
+        raise InputError(f"{self}: {message}")
+
+    def reject(self, message: str) -> NoReturn:
+        """The record here cannot be used: it is left out, the rest stands."""
+        raise Rejected(f"{self}: {message}")
 
     def __str__(self) -> str:
         return f"{self.origin}: {self.path}" if self.path else self.origin
 
 
-_MISSING = object()
+class Rejected(Exception):
+    """A record (or an instance) left out of the inventory; the message says where and why."""
 
 
-def _field(obj: Shape, key: str, where: Where, check: Callable[[Any], T]) -> T:
-    value = obj.get(key, _MISSING)
-    if value is _MISSING:
-        where.fail(f"missing required key {key!r}")
+def _record(item: Any, kind: type[S], where: Where) -> S:
     try:
-        return check(value)
-    except ValueError as error:
-        where.at(key).fail(str(error))
+        return decode(item, kind)
+    except RecordError as error:
+        where.inside(error.path).reject(error.message)
 
 
-def _optional(obj: Shape, key: str, where: Where, check: Callable[[Any], T], default: T) -> T:
-    value = obj.get(key)
-    if value is None:
-        return default
-    try:
-        return check(value)
-    except ValueError as error:
-        where.at(key).fail(str(error))
-
-
-def _object(value: Any, where: Where) -> Shape:
-    if not isinstance(value, dict):
-        where.fail(f"expected an object, got {type(value).__name__}")
-    return value
-
-
-def _objects(obj: Shape, key: str, where: Where) -> Iterator[tuple[Shape, Where]]:
-    """The objects of an optional list field, each with its place."""
-    items = obj.get(key)
-    if items is None:
-        return
-    if not isinstance(items, list):
-        where.at(key).fail(f"expected a list, got {type(items).__name__}")
-    for index, item in enumerate(items):
-        place = where.at(key).at(index)
-        yield _object(item, place), place
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{value!r} is not true or false")
-    return value
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{value!r} is not a non-negative integer")
-    return value
-
-
-def _tags(obj: Shape, key: str, where: Where) -> Tags:
-    tags: dict[str, str] = {}
-    for tag, place in _objects(obj, key, where):
-        tags[_field(tag, "Key", place, values.tag_key)] = _field(
-            tag, "Value", place, values.tag_value
-        )
-    return tags
+def _tags(tags: list[records.Tag] | None) -> Tags:
+    return {tag.Key: tag.Value for tag in tags} if tags else {}
 
 
 def _state_name(value: Any) -> str:
@@ -111,36 +88,41 @@ def _state_name(value: Any) -> str:
     raise ValueError(f"{value!r} is not an instance state (expected {{'Name': 'running'}})")
 
 
+def _checked(value: Any, check: Any, where: Where) -> Any:
+    try:
+        return check(value)
+    except ValueError as error:
+        where.reject(str(error))
+
+
 # --- subnets ---------------------------------------------------------------------------
 
 
-def _subnet(item: Shape, where: Where, shapes: Shapes) -> Subnet:
-    zone = _field(item, "AvailabilityZone", where, values.availability_zone)
+def _subnet(item: Any, where: Where, shapes: Shapes) -> Subnet:
+    record = _record(item, records.Subnet, where)
     ipv6 = tuple(
-        _field(assoc, "Ipv6CidrBlock", place, values.ipv6_network)
-        for assoc, place in _objects(item, "Ipv6CidrBlockAssociationSet", where)
-        if _association_state(assoc) not in _GONE_STATES
+        assoc.Ipv6CidrBlock
+        for assoc in record.Ipv6CidrBlockAssociationSet or ()
+        if _association_state(assoc.Ipv6CidrBlockState) not in _GONE_STATES
     )
-    cidr = _optional(item, "CidrBlock", where, values.ipv4_network, None)
-    if cidr is None and not ipv6:
-        where.fail("subnet has neither 'CidrBlock' nor an associated IPv6 CIDR block")
+    if record.CidrBlock is None and not ipv6:
+        where.reject("subnet has neither 'CidrBlock' nor an associated IPv6 CIDR block")
     return Subnet(
-        subnet_id=_field(item, "SubnetId", where, _id("subnet")),
-        vpc_id=_field(item, "VpcId", where, _id("vpc")),
-        account_id=_account(item, "OwnerId", where, shapes),
-        region=shapes.region or values.region_of_zone(zone),
-        availability_zone=zone,
-        cidr=cidr,
+        subnet_id=record.SubnetId,
+        vpc_id=record.VpcId,
+        account_id=_owner(record.OwnerId, where, shapes),
+        region=shapes.region or values.region_of_zone(record.AvailabilityZone),
+        availability_zone=record.AvailabilityZone,
+        cidr=record.CidrBlock,
         ipv6_cidrs=ipv6,
-        tags=_tags(item, "Tags", where),
+        tags=_tags(record.Tags),
     )
 
 
 _GONE_STATES = ("disassociating", "disassociated", "failing", "failed")
 
 
-def _association_state(assoc: Shape) -> str:
-    state = assoc.get("Ipv6CidrBlockState")
+def _association_state(state: Any) -> str:
     if isinstance(state, dict) and isinstance(state.get("State"), str):
         return str(state["State"])
     return "associated"  # absent in some hand-written dumps: take it as in use
@@ -149,68 +131,60 @@ def _association_state(assoc: Shape) -> str:
 # --- ENIs ------------------------------------------------------------------------------
 
 
-def _eni(item: Shape, where: Where, instance_id: str | None = None) -> Eni:
+def _eni(item: Any, where: Where, instance_id: str | None = None) -> Eni:
     """An ENI from describe-network-interfaces, or embedded in describe-instances."""
-    primary = _optional(item, "PrivateIpAddress", where, values.ipv4_address, None)
+    record = _record(item, records.NetworkInterface, where)
+    primary = record.PrivateIpAddress
     secondaries: list[Any] = []
-    for entry, place in _objects(item, "PrivateIpAddresses", where):
-        address = _field(entry, "PrivateIpAddress", place, values.ipv4_address)
-        if _optional(entry, "Primary", place, _bool, False):
+    for index, entry in enumerate(record.PrivateIpAddresses or ()):
+        address = entry.PrivateIpAddress
+        if entry.Primary:
             if primary is not None and address != primary:
-                place.fail(f"primary address {address} differs from PrivateIpAddress {primary}")
+                where.at("PrivateIpAddresses").at(index).reject(
+                    f"primary address {address} differs from PrivateIpAddress {primary}"
+                )
             primary = address
         elif address not in secondaries:
             secondaries.append(address)
-    attachment = item.get("Attachment")
+    attachment = record.Attachment
     device_index: int | None = None
     attachment_id: str | None = None
     card = 0
-    if isinstance(attachment, dict) and attachment:
+    if attachment is not None:
         place = where.at("Attachment")
-        device_index = _optional(attachment, "DeviceIndex", place, _int, None)
-        attachment_id = _optional(attachment, "AttachmentId", place, _attachment_id, None)
-        card = _optional(attachment, "NetworkCardIndex", place, _int, 0)
-        attached_to = _optional(attachment, "InstanceId", place, _id("i"), None)
+        device_index = attachment.DeviceIndex
+        if attachment.AttachmentId is not None:
+            attachment_id = _checked(
+                attachment.AttachmentId, _attachment_id, place.at("AttachmentId")
+            )
+        card = attachment.NetworkCardIndex or 0
+        attached_to = attachment.InstanceId
         if instance_id is not None and attached_to not in (None, instance_id):
-            place.at("InstanceId").fail(f"{attached_to} differs from the instance {instance_id}")
+            place.at("InstanceId").reject(f"{attached_to} differs from the instance {instance_id}")
         instance_id = instance_id or attached_to
-    elif attachment is not None and not isinstance(attachment, dict):
-        where.at("Attachment").fail("expected an object")
-    ipv6 = [
-        _field(entry, "Ipv6Address", place, values.ipv6_address)
-        for entry, place in _objects(item, "Ipv6Addresses", where)
-    ]
+    ipv6 = tuple(entry.Ipv6Address for entry in record.Ipv6Addresses or ())
     if not ipv6 and primary is None:
-        where.fail("ENI has no private IPv4 address and no IPv6 address")
+        where.reject("ENI has no private IPv4 address and no IPv6 address")
     return Eni(
-        eni_id=_field(item, "NetworkInterfaceId", where, _id("eni")),
-        mac=_field(item, "MacAddress", where, values.mac_address),
-        subnet_id=_field(item, "SubnetId", where, _id("subnet")),
-        vpc_id=_field(item, "VpcId", where, _id("vpc")),
+        eni_id=record.NetworkInterfaceId,
+        mac=values.mac_address(record.MacAddress),
+        subnet_id=record.SubnetId,
+        vpc_id=record.VpcId,
         primary_ipv4=primary,
         secondary_ipv4s=tuple(secondaries),
-        ipv4_prefixes=tuple(
-            _field(entry, "Ipv4Prefix", place, values.ipv4_network)
-            for entry, place in _objects(item, "Ipv4Prefixes", where)
-        ),
-        ipv6_addresses=tuple(ipv6),
-        ipv6_prefixes=tuple(
-            _field(entry, "Ipv6Prefix", place, values.ipv6_network)
-            for entry, place in _objects(item, "Ipv6Prefixes", where)
-        ),
+        ipv4_prefixes=tuple(entry.Ipv4Prefix for entry in record.Ipv4Prefixes or ()),
+        ipv6_addresses=ipv6,
+        ipv6_prefixes=tuple(entry.Ipv6Prefix for entry in record.Ipv6Prefixes or ()),
         instance_id=instance_id,
         device_index=device_index,
         network_card_index=card,
-        source_dest_check=_optional(item, "SourceDestCheck", where, _bool, True),
-        interface_type=_optional(item, "InterfaceType", where, _short_text, "interface"),
-        description=_optional(item, "Description", where, values.text, ""),
-        requester_managed=_optional(item, "RequesterManaged", where, _bool, False),
-        status=_optional(item, "Status", where, _short_text, "in-use"),
-        tags=_tags(item, "TagSet", where),
-        security_group_ids=tuple(
-            _field(group, "GroupId", place, _id("sg"))
-            for group, place in _objects(item, "Groups", where)
-        ),
+        source_dest_check=record.SourceDestCheck is not False,
+        interface_type=record.InterfaceType or "interface",
+        description=record.Description or "",
+        requester_managed=bool(record.RequesterManaged),
+        status=record.Status or "in-use",
+        tags=_tags(record.TagSet),
+        security_group_ids=tuple(group.GroupId for group in record.Groups or ()),
         attachment_id=attachment_id,
     )
 
@@ -226,39 +200,45 @@ def _attachment_id(value: Any) -> str | None:
     raise ValueError(f"{value!r} is not an attachment ID (expected eni-attach- and hex digits)")
 
 
-def _short_text(value: Any) -> str:
-    return values.text(value, 64)
-
-
 # --- instances -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class _InstanceDraft:
-    instance: Instance  # with enis=() until the ENIs are joined
-    embedded: tuple[tuple[Shape, Where], ...]
+    instance_id: str
+    fields: dict[str, Any]  # the Instance's, but its ENIs and user data
+    embedded: tuple[tuple[Any, Where], ...]
     where: Where
 
 
-def _instance(item: Shape, where: Where, owner: str, shapes: Shapes) -> _InstanceDraft:
-    placement = _object(item.get("Placement", {}), where.at("Placement"))
-    zone = _field(placement, "AvailabilityZone", where.at("Placement"), values.availability_zone)
+def _instance(item: Any, where: Where, owner: str, shapes: Shapes) -> _InstanceDraft:
+    kind = records.Instance[Any] if isinstance(item, dict) else records.Instance[msgspec.Raw]
+    record: records.Instance[Any] = _record(item, kind, where)
+    if record.Placement is None:
+        where.at("Placement").reject("missing required key 'AvailabilityZone'")
+    zone = record.Placement.AvailabilityZone
+    state = "unknown"
+    if record.State is not None:
+        state = _checked(record.State, _state_name, where.at("State"))
     return _InstanceDraft(
-        instance=Instance(
-            instance_id=_field(item, "InstanceId", where, _id("i")),
-            account_id=owner,
-            region=shapes.region or values.region_of_zone(zone),
-            availability_zone=zone,
-            image_id=_field(item, "ImageId", where, _id("ami")),
-            instance_type=_field(item, "InstanceType", where, _short_text),
-            state=_optional(item, "State", where, _state_name, "unknown"),
-            enis=(),
-            source_dest_check=_optional(item, "SourceDestCheck", where, _bool, True),
-            platform_details=_optional(item, "PlatformDetails", where, values.text, ""),
-            vpc_id=_optional(item, "VpcId", where, _id("vpc"), ""),
-            tags=_tags(item, "Tags", where),
+        instance_id=record.InstanceId,
+        fields={
+            "instance_id": record.InstanceId,
+            "account_id": owner,
+            "region": shapes.region or values.region_of_zone(zone),
+            "availability_zone": zone,
+            "image_id": record.ImageId,
+            "instance_type": record.InstanceType,
+            "state": state,
+            "source_dest_check": record.SourceDestCheck is not False,
+            "platform_details": record.PlatformDetails or "",
+            "vpc_id": record.VpcId or "",
+            "tags": _tags(record.Tags),
+        },
+        embedded=tuple(
+            (eni, where.at("NetworkInterfaces").at(index))
+            for index, eni in enumerate(record.NetworkInterfaces or ())
         ),
-        embedded=tuple(_objects(item, "NetworkInterfaces", where)),
         where=where,
     )
 
@@ -266,51 +246,49 @@ def _instance(item: Shape, where: Where, owner: str, shapes: Shapes) -> _Instanc
 # --- images and route tables -----------------------------------------------------------
 
 
-def _image(item: Shape, where: Where) -> Image:
+def _image(item: Any, where: Where) -> Image:
+    record = _record(item, records.Image, where)
     return Image(
-        image_id=_field(item, "ImageId", where, _id("ami")),
-        name=_optional(item, "Name", where, values.text, ""),
-        description=_optional(item, "Description", where, values.text, ""),
-        platform_details=_optional(item, "PlatformDetails", where, values.text, ""),
-        owner_id=_optional(item, "OwnerId", where, values.account_id, ""),
-        platform=_optional(item, "Platform", where, _short_text, ""),
+        image_id=record.ImageId,
+        name=record.Name or "",
+        description=record.Description or "",
+        platform_details=record.PlatformDetails or "",
+        owner_id=record.OwnerId or "",
+        platform=record.Platform or "",
     )
 
 
-def _route_table(item: Shape, where: Where, shapes: Shapes, region: str) -> RouteTable:
+def _route_table(
+    record: records.RouteTable, where: Where, shapes: Shapes, region: str
+) -> RouteTable:
     routes = []
-    for route, place in _objects(item, "Routes", where):
-        eni_id = _optional(route, "NetworkInterfaceId", place, _id("eni"), None)
-        instance_id = _optional(route, "InstanceId", place, _id("i"), None)
-        if eni_id is None and instance_id is None:
+    for index, route in enumerate(record.Routes or ()):
+        if route.NetworkInterfaceId is None and route.InstanceId is None:
             continue
+        place = where.at("Routes").at(index)
         destination = (
-            route.get("DestinationCidrBlock")
-            or route.get("DestinationIpv6CidrBlock")
-            or route.get("DestinationPrefixListId")
+            route.DestinationCidrBlock
+            or route.DestinationIpv6CidrBlock
+            or route.DestinationPrefixListId
         )
         if not isinstance(destination, str):
-            place.fail("route has no DestinationCidrBlock, DestinationIpv6CidrBlock or prefix list")
+            place.reject(
+                "route has no DestinationCidrBlock, DestinationIpv6CidrBlock or prefix list"
+            )
         try:
             destination = values.text(destination, 64)
         except ValueError as error:
-            place.fail(f"destination: {error}")
-        routes.append(Route(destination, eni_id, instance_id))
-    subnet_ids = []
-    main = False
-    for assoc, place in _objects(item, "Associations", where):
-        main = main or _optional(assoc, "Main", place, _bool, False)
-        subnet_id = _optional(assoc, "SubnetId", place, _id("subnet"), None)
-        if subnet_id:
-            subnet_ids.append(subnet_id)
+            place.reject(f"destination: {error}")
+        routes.append(Route(destination, route.NetworkInterfaceId, route.InstanceId))
+    associations = record.Associations or ()
     return RouteTable(
-        route_table_id=_field(item, "RouteTableId", where, _id("rtb")),
-        vpc_id=_field(item, "VpcId", where, _id("vpc")),
-        account_id=_account(item, "OwnerId", where, shapes),
+        route_table_id=record.RouteTableId,
+        vpc_id=record.VpcId,
+        account_id=_owner(record.OwnerId, where, shapes),
         region=region,
         routes=tuple(routes),
-        subnet_ids=tuple(subnet_ids),
-        main=main,
+        subnet_ids=tuple(assoc.SubnetId for assoc in associations if assoc.SubnetId),
+        main=any(assoc.Main for assoc in associations),
     )
 
 
@@ -331,35 +309,33 @@ def _user_data_value(value: Any) -> bytes:
     return raw
 
 
-def _user_data(item: Shape, where: Where) -> tuple[str, bytes]:
+def _user_data(item: Any, where: Where) -> tuple[str, bytes]:
     """An answer of describe_instance_attribute(userData): instance ID and the decoded
     user data (b"" when the instance has none)."""
-    instance_id = _field(item, "InstanceId", where, _id("i"))
-    attribute = _object(item.get("UserData") or {}, where.at("UserData"))
-    value = _optional(attribute, "Value", where.at("UserData"), _user_data_value, b"")
-    return instance_id, value
+    record = _record(item, records.InstanceUserData, where)
+    value = record.UserData.Value if record.UserData is not None else None
+    if value is None:
+        return record.InstanceId, b""
+    return record.InstanceId, _checked(value, _user_data_value, where.at("UserData").at("Value"))
 
 
-def _id(kind: str) -> Callable[[Any], str]:
-    return lambda value: values.resource_id(kind, value)
-
-
-def _account(item: Shape, key: str, where: Where, shapes: Shapes) -> str:
+def _owner(owner: str | None, where: Where, shapes: Shapes) -> str:
     """The owner: the item's OwnerId (a shared subnet's owner is another account), else
     the account that listed it."""
-    if shapes.account_id and item.get(key) is None:
+    if owner is not None:
+        return owner
+    if shapes.account_id:
         return shapes.account_id
-    return _field(item, key, where, values.account_id)
+    where.reject("missing required key 'OwnerId'")
 
 
 # --- the whole inventory ---------------------------------------------------------------
 
 
-def _each(shapes: Shapes, key: str) -> Iterator[tuple[Shape, Where]]:
-    base = Where(shapes.origin, lister=shapes.account_id)
+def _each(shapes: Shapes, key: str) -> Iterator[tuple[Any, Where]]:
+    base = Where(shapes.origin, lister=shapes.account_id).at(key)
     for index, item in enumerate(shapes.items(key)):
-        place = base.at(key).at(index)
-        yield _object(item, place), place
+        yield item, base.at(index)
 
 
 def _add_unique(registry: dict[str, tuple[T, Where]], key: str, value: T, where: Where) -> None:
@@ -371,6 +347,17 @@ def _add_unique(registry: dict[str, tuple[T, Where]], key: str, value: T, where:
     registry[key] = (value, where)
 
 
+def _id_of(item: Any, key: str) -> str | None:
+    """The ID a rejected record gives itself, if it gives one (to name what needed it)."""
+    if isinstance(item, msgspec.Raw):
+        try:
+            item = decode(item, dict)
+        except RecordError:
+            return None
+    value = item.get(key) if isinstance(item, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def build_inventory(collection: Collection) -> Inventory:
     """Validate every shape and join them into one Inventory."""
     subnets: dict[str, tuple[Subnet, Where]] = {}
@@ -379,64 +366,101 @@ def build_inventory(collection: Collection) -> Inventory:
     drafts: dict[str, tuple[_InstanceDraft, Where]] = {}
     route_tables: dict[str, tuple[RouteTable, Where]] = {}
     user_data: dict[str, bytes] = {}
+    rejected: list[str] = []
+    # the ID of each record left out -> where it was; "" for a subnet without a usable ID
+    rejected_ids: dict[str, str] = {}
+
+    def reject(error: Rejected, item: Any, key: str, where: Where) -> None:
+        rejected.append(str(error))
+        rejected_id = _id_of(item, key)
+        if rejected_id or key == "SubnetId":
+            rejected_ids.setdefault(rejected_id or "", str(where))
 
     for shapes in collection.shapes:
         for item, where in _each(shapes, "InstanceUserData"):
-            instance_id, value = _user_data(item, where)
+            try:
+                instance_id, value = _user_data(item, where)
+            except Rejected as error:
+                reject(error, item, "InstanceId", where)
+                continue
             user_data.setdefault(instance_id, value)
         for item, where in _each(shapes, "Subnets"):
-            subnet = _subnet(item, where, shapes)
+            try:
+                subnet = _subnet(item, where, shapes)
+            except Rejected as error:
+                reject(error, item, "SubnetId", where)
+                continue
             _add_unique(subnets, subnet.subnet_id, subnet, where)
         for item, where in _each(shapes, "NetworkInterfaces"):
-            eni = _eni(item, where)
+            try:
+                eni = _eni(item, where)
+            except Rejected as error:
+                reject(error, item, "NetworkInterfaceId", where)
+                continue
             _add_unique(enis, eni.eni_id, eni, where)
         for item, where in _each(shapes, "Images"):
-            image = _image(item, where)
+            try:
+                image = _image(item, where)
+            except Rejected as error:
+                reject(error, item, "ImageId", where)
+                continue
             # The same public AMI may be listed by every account that uses it.
             images.setdefault(image.image_id, (image, where))
         for item, where in _each(shapes, "Reservations"):
-            owner = _account(item, "OwnerId", where, shapes)
-            for instance_item, place in _objects(item, "Instances", where):
-                draft = _instance(instance_item, place, owner, shapes)
-                _add_unique(drafts, draft.instance.instance_id, draft, place)
+            try:
+                kind = (
+                    records.Reservation[Any]
+                    if isinstance(item, dict)
+                    else records.Reservation[msgspec.Raw]
+                )
+                reservation: records.Reservation[Any] = _record(item, kind, where)
+                owner = _owner(reservation.OwnerId, where, shapes)
+            except Rejected as error:
+                rejected.append(str(error))
+                continue
+            for index, instance_item in enumerate(reservation.Instances or ()):
+                place = where.at("Instances").at(index)
+                try:
+                    draft = _instance(instance_item, place, owner, shapes)
+                except Rejected as error:
+                    reject(error, instance_item, "InstanceId", place)
+                    continue
+                _add_unique(drafts, draft.instance_id, draft, place)
 
     # Second pass: a route table has no zone, so its region is the dump's or its subnets'.
     for shapes in collection.shapes:
         for item, where in _each(shapes, "RouteTables"):
-            region = shapes.region or _region_of_route_table(item, subnets)
-            table = _route_table(item, where, shapes, region)
+            try:
+                record = _record(item, records.RouteTable, where)
+                region = shapes.region or _region_of_route_table(record, subnets)
+                table = _route_table(record, where, shapes, region)
+            except Rejected as error:
+                rejected.append(str(error))
+                continue
             _add_unique(route_tables, table.route_table_id, table, where)
 
-    instances = []
-    attached: set[str] = set()
-    for draft, _ in drafts.values():
-        instance_enis = []
-        for embedded, place in draft.embedded:
-            eni_id = _field(embedded, "NetworkInterfaceId", place, _id("eni"))
-            if eni_id in enis:
-                eni = enis[eni_id][0]  # describe-network-interfaces is the fuller shape
-            else:
-                eni = _eni(embedded, place, draft.instance.instance_id)
-            instance_enis.append(eni)
-            attached.add(eni_id)
-        instance = _with_enis(draft.instance, instance_enis, draft.where)
-        if instance.instance_id in user_data:
-            instance = replace(instance, user_data=user_data[instance.instance_id])
-        instances.append(instance)
-
-    for eni, where in enis.values():
+    for eni, where in list(enis.values()):
         if eni.subnet_id not in subnets:
+            if eni.subnet_id in rejected_ids or "" in rejected_ids:
+                rejected.append(f"{where}: its subnet {eni.subnet_id} was left out")
+                rejected_ids.setdefault(eni.eni_id, str(where))
+                del enis[eni.eni_id]
+                continue
             where.fail(
                 f"ENI {eni.eni_id} is in subnet {eni.subnet_id}, which is not in the inventory "
                 "(add the output of 'aws ec2 describe-subnets')"
             )
-    for instance in instances:
-        for eni in instance.enis:
-            if eni.subnet_id not in subnets:
-                drafts[instance.instance_id][1].fail(
-                    f"ENI {eni.eni_id} of {instance.instance_id} is in subnet {eni.subnet_id}, "
-                    "which is not in the inventory (add the output of 'aws ec2 describe-subnets')"
-                )
+
+    instances = []
+    attached: set[str] = set()
+    for draft, _ in drafts.values():
+        try:
+            instance = _joined(draft, enis, subnets, rejected_ids, user_data)
+        except Rejected as error:
+            rejected.append(str(error))
+            continue
+        attached.update(eni.eni_id for eni in instance.enis)
+        instances.append(instance)
 
     # Named instances first, by name: the order a person scans a table in.
     instances.sort(key=lambda i: (i.account_id, i.region, not i.name, i.name, i.instance_id))
@@ -455,41 +479,77 @@ def build_inventory(collection: Collection) -> Inventory:
             eni for key, (eni, _) in enis.items() if key not in attached and not eni.instance_id
         ),
         problems=tuple(collection.problems),
+        rejected=tuple(rejected),
     )
 
 
-def _region_of_route_table(item: Shape, subnets: dict[str, tuple[Subnet, Where]]) -> str:
-    associations = item.get("Associations")
-    for assoc in associations if isinstance(associations, list) else []:
-        subnet_id = assoc.get("SubnetId") if isinstance(assoc, dict) else None
-        if isinstance(subnet_id, str) and subnet_id in subnets:
-            return subnets[subnet_id][0].region
+def _joined(
+    draft: _InstanceDraft,
+    enis: dict[str, tuple[Eni, Where]],
+    subnets: dict[str, tuple[Subnet, Where]],
+    rejected_ids: dict[str, str],
+    user_data: dict[str, bytes],
+) -> Instance:
+    """The instance with its ENIs (the fuller describe-network-interfaces record of each,
+    else the one embedded in describe-instances) and its user data, if known."""
+    instance_id = draft.instance_id
+    instance_enis = []
+    for embedded, place in draft.embedded:
+        eni_id = _record(embedded, records.EniRef, place).NetworkInterfaceId
+        if eni_id in enis:
+            eni = enis[eni_id][0]
+        elif eni_id in rejected_ids:
+            draft.where.reject(f"its ENI {eni_id} was left out ({rejected_ids[eni_id]})")
+        else:
+            eni = _eni(embedded, place, instance_id)
+        if eni.subnet_id not in subnets:
+            if eni.subnet_id in rejected_ids or "" in rejected_ids:
+                draft.where.reject(f"the subnet {eni.subnet_id} of its ENI {eni_id} was left out")
+            draft.where.fail(
+                f"ENI {eni_id} of {instance_id} is in subnet {eni.subnet_id}, "
+                "which is not in the inventory (add the output of 'aws ec2 describe-subnets')"
+            )
+        instance_enis.append(eni)
+    return Instance(
+        **draft.fields,
+        enis=_checked_enis(instance_enis, draft.where),
+        user_data=user_data.get(instance_id),
+    )
+
+
+def _region_of_route_table(
+    record: records.RouteTable, subnets: dict[str, tuple[Subnet, Where]]
+) -> str:
+    for assoc in record.Associations or ():
+        if assoc.SubnetId in subnets:
+            return subnets[assoc.SubnetId][0].region
     for subnet, _ in subnets.values():
-        if subnet.vpc_id == item.get("VpcId"):
+        if subnet.vpc_id == record.VpcId:
             return subnet.region
     return ""
 
 
-def _with_enis(instance: Instance, enis: list[Eni], where: Where) -> Instance:
+def _checked_enis(enis: list[Eni], where: Where) -> tuple[Eni, ...]:
+    """An instance's ENIs in (card, device) order, each slot, MAC and address once."""
     enis.sort(key=lambda eni: eni.slot)
     seen: dict[tuple[int, int], str] = {}
     for eni in enis:
         if eni.device_index is not None and eni.slot in seen:
-            where.fail(
+            where.reject(
                 f"ENIs {seen[eni.slot]} and {eni.eni_id} both claim network card "
                 f"{eni.slot[0]} device index {eni.slot[1]}"
             )
         seen[eni.slot] = eni.eni_id
     macs = [eni.mac for eni in enis]
     if len(set(macs)) != len(macs):
-        where.fail("two ENIs of the instance share one MAC address")
+        where.reject("two ENIs of the instance share one MAC address")
     owners: dict[object, str] = {}
     for eni in enis:
         for address in (*eni.ipv4_addresses, *eni.ipv6_addresses):
             if address in owners:
-                where.fail(
+                where.reject(
                     f"address {address} is on ENI {owners[address]} and again on "
                     f"{eni.eni_id} (an address belongs to one ENI, once)"
                 )
             owners[address] = eni.eni_id
-    return replace(instance, enis=tuple(enis))
+    return tuple(enis)
