@@ -30,10 +30,12 @@ ZONE = re.compile(rf"(?P<region>{_REGION.pattern})(?:[a-z]|-[a-z0-9-]+)")
 _ROLE_ARN = re.compile(
     r"arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"
 )
-# no C0 or C1 control characters, no Unicode line or paragraph separators
 # no control characters, line separators or bidi overrides (which reorder what a terminal
-# or a reviewer sees)
+# or a reviewer sees): for values that AWS itself makes (types, states, route targets)
 PRINTABLE = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]*")
+# what people write (tags, descriptions, names) is data whatever it holds, as EC2 takes it:
+# any Unicode character (a lone surrogate is none); every output escapes it
+CHARACTERS = re.compile(r"[^\ud800-\udfff]*")
 
 TAG_KEY_MAX = 128
 TAG_VALUE_MAX = 256
@@ -164,23 +166,28 @@ def ip_network(value: object) -> IPv4Network | IPv6Network:
 
 
 def tag_key(value: object) -> str:
-    if isinstance(value, str) and 0 < len(value) <= TAG_KEY_MAX and PRINTABLE.fullmatch(value):
+    """A tag key: 1 to 128 characters, any of them (tabs and newlines too)."""
+    if isinstance(value, str) and 0 < len(value) <= TAG_KEY_MAX and CHARACTERS.fullmatch(value):
         return value
-    raise ValueError(
-        f"{value!r} is not a tag key (expected 1 to {TAG_KEY_MAX} printable characters)"
-    )
+    raise ValueError(f"{value!r} is not a tag key (expected 1 to {TAG_KEY_MAX} characters)")
 
 
 def tag_value(value: object) -> str:
-    if isinstance(value, str) and len(value) <= TAG_VALUE_MAX and PRINTABLE.fullmatch(value):
+    """A tag value: at most 256 characters, any of them (tabs and newlines too)."""
+    if isinstance(value, str) and len(value) <= TAG_VALUE_MAX and CHARACTERS.fullmatch(value):
         return value
-    raise ValueError(
-        f"{value!r} is not a tag value (expected at most {TAG_VALUE_MAX} printable characters)"
-    )
+    raise ValueError(f"{value!r} is not a tag value (expected at most {TAG_VALUE_MAX} characters)")
+
+
+def data_text(value: object, max_len: int = 1024) -> str:
+    """What people write into AWS (descriptions, image names): any characters, bounded."""
+    if isinstance(value, str) and len(value) <= max_len and CHARACTERS.fullmatch(value):
+        return value
+    raise ValueError(f"{value!r} is not text of at most {max_len} characters")
 
 
 def text(value: object, max_len: int = 1024) -> str:
-    """Free text from AWS (descriptions, names): printable, bounded."""
+    """Text that AWS makes (types, states, route destinations): printable, bounded."""
     if isinstance(value, str) and len(value) <= max_len and PRINTABLE.fullmatch(value):
         return value
     raise ValueError(f"{value!r} is not printable text of at most {max_len} characters")

@@ -173,10 +173,10 @@ CASES: list[tuple[str, str, Mutation, list[str]]] = [
         ["Reservations[0].Instances[0].Tags[0].Value: 42 is not a tag value"],
     ),
     (
-        "tag value with a newline",
+        "tag value too long",
         INSTANCES,
-        _set([*FIRST, "Tags", 0, "Value"], "web\nrm -rf /"),
-        ["Reservations[0].Instances[0].Tags[0].Value: 'web\\nrm -rf /' is not a tag value"],
+        _set([*FIRST, "Tags", 0, "Value"], "v" * 257),
+        ["Reservations[0].Instances[0].Tags[0].Value: 'vvv", "is not a tag value"],
     ),
     (
         "tag without Key",
@@ -305,10 +305,10 @@ CASES: list[tuple[str, str, Mutation, list[str]]] = [
         [f"NetworkInterfaces[{SEED_ENI}].Attachment: expected an object"],
     ),
     (
-        "description with an escape sequence",
+        "interface type with an escape sequence",
         ENIS,
-        _set([*NI, "Description"], "\x1b]0;pwned\x07"),
-        [f"NetworkInterfaces[{SEED_ENI}].Description: '\\x1b]0;pwned\\x07' is not printable"],
+        _set([*NI, "InterfaceType"], "\x1b]0;pwned\x07"),
+        [f"NetworkInterfaces[{SEED_ENI}].InterfaceType: '\\x1b]0;pwned\\x07' is not printable"],
     ),
     (
         "ENI tag value not a string",
@@ -415,6 +415,31 @@ def test_bad_value(tmp_path: Path, command: str, mutate: Mutation, expected: lis
     for part in expected:
         assert part in message, (part, message)
     assert "\n" not in message, "one line on stderr"
+
+
+# --- what people write is data, whatever characters it holds -----------------------------
+
+
+def test_odd_but_legal_tags_and_descriptions_are_data(tmp_path: Path) -> None:
+    """EC2 takes any characters in a tag or a description: a tab, a newline, an escape
+    sequence, a bidi override, 256 of them. They are carried as they are, never a reason
+    to stop (every output escapes them)."""
+    odd = "web\tapp\nrm -rf / \x1b]0;pwned\x07 \u202e [red]x[/red] " + "é" * 200
+    odd = odd[:256]
+
+    def tag(document: Document) -> None:
+        document["Reservations"][0]["Instances"][0]["Tags"].append({"Key": "k\ty", "Value": odd})
+
+    directory, _ = broken(tmp_path, INSTANCES, tag)
+    enis = load(ENIS)
+    enis["NetworkInterfaces"][SEED_ENI]["Description"] = odd
+    write(directory / f"{ENIS}.json", enis)
+    inventory = build_inventory(read_inventory_paths([str(directory)]))
+    assert inventory.rejected == ()
+    first = load(INSTANCES)["Reservations"][0]["Instances"][0]["InstanceId"]
+    instance = inventory.instance(first)
+    assert instance is not None and instance.tags["k\ty"] == odd
+    assert inventory.enis[SEED_ETH0].description == odd
 
 
 # --- describe-instances only: the embedded ENIs are checked ----------------------------

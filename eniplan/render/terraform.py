@@ -89,7 +89,7 @@ def _eni_resource(plan: InstancePlan, eni: EniPlan) -> EniResource:
         ipv6_prefixes = record.ipv6_prefixes
         groups = tuple(values.resource_id("sg", g) for g in record.security_group_ids)
         attachment = record.attachment_id
-        description = values.text(record.description)
+        description = values.data_text(record.description)
         source_dest_check = record.source_dest_check
     else:  # a plan built without the inventory's records: what the routing plan knows
         private_ips = tuple(a.ip for a in eni.ipv4_addresses)

@@ -58,6 +58,7 @@ def _id_check(kind: str) -> Explain:
 
 
 _PRINTABLE = _whole(values.PRINTABLE)
+_CHARACTERS = _whole(values.CHARACTERS)
 IdInstance = Annotated[str, Meta(pattern=_whole(values.ID_PATTERNS["i"])), _id_check("i")]
 IdEni = Annotated[str, Meta(pattern=_whole(values.ID_PATTERNS["eni"])), _id_check("eni")]
 IdSubnet = Annotated[str, Meta(pattern=_whole(values.ID_PATTERNS["subnet"])), _id_check("subnet")]
@@ -75,13 +76,15 @@ Mac = Annotated[
 ]
 TagKey = Annotated[
     str,
-    Meta(min_length=1, max_length=values.TAG_KEY_MAX, pattern=_PRINTABLE),
+    Meta(min_length=1, max_length=values.TAG_KEY_MAX, pattern=_CHARACTERS),
     Explain(values.tag_key),
 ]
 TagValue = Annotated[
-    str, Meta(max_length=values.TAG_VALUE_MAX, pattern=_PRINTABLE), Explain(values.tag_value)
+    str, Meta(max_length=values.TAG_VALUE_MAX, pattern=_CHARACTERS), Explain(values.tag_value)
 ]
-Text = Annotated[str, Meta(max_length=1024, pattern=_PRINTABLE), Explain(values.text)]
+# written by people (descriptions, names): data, whatever characters it holds
+Text = Annotated[str, Meta(max_length=1024, pattern=_CHARACTERS), Explain(values.data_text)]
+# made by AWS (types, states): printable, or not what AWS writes
 ShortText = Annotated[str, Meta(max_length=64, pattern=_PRINTABLE), Explain(short_text)]
 Count = Annotated[int, Meta(ge=0), Explain(non_negative_int)]
 Flag = Annotated[bool, Explain(boolean)]
