@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 1 findings at or above --fail-on (or a failed proof); 2 bad usage or
 bad input (one line on stderr, no traceback); 3 an internal error (a bug: please report);
-4 records of the input left out (each named on stderr), the rest processed.
+4 partial: records of the input left out (each named on stderr), the rest processed.
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ if TYPE_CHECKING:
     from eniplan.plan import InstancePlan, PlanOptions
     from eniplan.render.base import Rendering
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL, EXIT_REJECTED = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL, EXIT_PARTIAL = 0, 1, 2, 3, 4
 
-# The records of the input this run left out (sources/shapes.py): main() exits EXIT_REJECTED
+# The records of the input this run left out (sources/shapes.py): main() exits EXIT_PARTIAL
 # when there are any, in place of 0 or 1.
 _rejected: list[str] = []
 
@@ -317,8 +317,8 @@ def cli(context: click.Context, config: str | None, quiet: bool) -> None:
       --sandbox          an in-process moto account with the classic cases
 
     Exit codes: 0 success, 1 findings at or above --fail-on (or a failed proof), 2 bad
-    usage or input, 3 an internal error (a bug), 4 records of the input left out (named
-    on stderr; the rest was processed), 130 interrupted.
+    usage or input, 3 an internal error (a bug), 4 partial: records of the input left out
+    (named on stderr; the rest was processed), 130 interrupted.
 
     \b
     Shell completion (bash; zsh_source, fish_source likewise):
@@ -1188,10 +1188,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="eniplan", standalone_mode=False)
         if _rejected:
-            sys.exit(EXIT_REJECTED)
+            sys.exit(EXIT_PARTIAL)
     except SystemExit as exit_:
         if _rejected and exit_.code in (None, EXIT_OK, EXIT_FINDINGS):
-            sys.exit(EXIT_REJECTED)
+            sys.exit(EXIT_PARTIAL)
         raise
     except InputError as error:
         click.echo(f"eniplan: error: {error}", err=True)
