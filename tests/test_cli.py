@@ -284,12 +284,16 @@ with open(sys.argv[1], "w") as out:
 def imported_by(tmp_path: Path, *args: str) -> set[str]:
     """The modules a fresh process holds after running `eniplan ARGS`."""
     listing = tmp_path / "modules.txt"
+    # no .eniplan.yaml (reading one takes YAML): not the suite's empty one, none above tmp_path
+    env = {key: value for key, value in os.environ.items() if key != "ENIPLAN_CONFIG"}
     result = subprocess.run(
         [sys.executable, "-c", _PROBE, str(listing), *args],
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
+        env=env,
+        cwd=tmp_path,
     )
     assert "Traceback" not in result.stderr, result.stderr
     return set(listing.read_text().splitlines())
