@@ -20,14 +20,13 @@ from eniplan.errors import InputError
 from eniplan.findings import (
     FAIL_ON_CHOICES,
     IGNORE_TAG,
-    RULES,
     Finding,
     Report,
     Subject,
     Waiver,
+    apply_waivers,
     parse_waiver,
     sort_findings,
-    suppress,
 )
 from eniplan.model import Instance, Inventory
 from eniplan.plan import (
@@ -228,29 +227,16 @@ def waivers_of(tags: Mapping[str, str]) -> Waiver | None:
 def _apply_waivers(
     instance: Instance, findings: Iterable[Finding], warnings: list[str]
 ) -> list[Finding]:
-    """Mark the findings an `eniplan:ignore` tag waives: on the instance, or on any ENI
-    the finding names. Unknown rule IDs in a tag become a warning, once per tag."""
-    sources: list[tuple[str, Waiver]] = []
-    instance_waiver = waivers_of(instance.tags)
-    if instance_waiver is not None:
-        sources.append((instance.instance_id, instance_waiver))
-    for eni in instance.enis:
-        eni_waiver = waivers_of(eni.tags)
-        if eni_waiver is not None:
-            sources.append((eni.eni_id, eni_waiver))
-    for where, waiver in sources:
-        if waiver.unknown_ids:
-            warnings.append(
-                f"{where}: tag {IGNORE_TAG} names unknown rule ID(s) "
-                f"{', '.join(waiver.unknown_ids)} (known: {', '.join(RULES)}, all); "
-                "they waive nothing"
-            )
-    result = []
-    for finding in findings:
-        for where, waiver in sources:
-            applies = where == instance.instance_id or where in finding.eni_ids
-            if applies and waiver.covers(finding.rule_id):
-                finding = suppress(finding, f"{IGNORE_TAG} on {where}: {waiver.reason}")
-                break
-        result.append(finding)
-    return result
+    """The `eniplan:ignore` tags of the instance and its ENIs, applied by the one waiver
+    function (findings.apply_waivers)."""
+    waivers: dict[str, Waiver] = {}
+    for where, tags in (
+        (instance.instance_id, instance.tags),
+        *((e.eni_id, e.tags) for e in instance.enis),
+    ):
+        waiver = waivers_of(tags)
+        if waiver is not None:
+            waivers.setdefault(where, waiver)
+    waived, unknown = apply_waivers(findings, waivers)
+    warnings.extend(unknown)
+    return waived

@@ -268,6 +268,31 @@ def suppress(finding: Finding, reason: str) -> Finding:
     return replace(finding, suppressed=True, suppression_reason=reason)
 
 
+def apply_waivers(
+    findings: Iterable[Finding], waivers: Mapping[str, Waiver]
+) -> tuple[list[Finding], list[str]]:
+    """The one waiver function of audit and check-plan: `waivers` holds the `eniplan:ignore`
+    tags by where they are (an instance ID or Terraform address, an ENI ID or address). A
+    tag waives a finding about its resource (the finding's subject), or one that names its
+    ENI in `eni_ids`. Returns the findings, waived ones marked, and one warning per tag
+    that names unknown rule IDs."""
+    warnings = [
+        f"{where}: tag {IGNORE_TAG} names unknown rule ID(s) "
+        f"{', '.join(waiver.unknown_ids)} (known: {', '.join(RULES)}, all); they waive nothing"
+        for where, waiver in waivers.items()
+        if waiver.unknown_ids
+    ]
+    result = []
+    for finding in findings:
+        for where in (finding.subject, *finding.eni_ids):
+            waiver = waivers.get(where)
+            if waiver is not None and waiver.covers(finding.rule_id):
+                finding = suppress(finding, f"{IGNORE_TAG} on {where}: {waiver.reason}")
+                break
+        result.append(finding)
+    return result, warnings
+
+
 def fingerprint(finding: Finding) -> str:
     """A finding's identity across runs: its rule, the resource it is about (account, region,
     instance ID or Terraform address) and the ENIs it names; never its wording. SARIF's

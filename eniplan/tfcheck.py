@@ -30,8 +30,9 @@ covered when it comes from eniplan's Terraform module (a module whose source end
 `after.user_data` (the AWS provider 6.x keeps the text there; 5.x and older keep only its
 SHA-1 digest, which matches when a user data file given with --user-data has it).
 
-Waivers: a tag `eniplan:ignore` on the instance (or launch template) or ENI resource, in
-the configuration: `ENI001,ENI005: the reason` (findings.parse_waiver).
+Waivers: a tag `eniplan:ignore` on the instance (or launch template), or on an ENI the
+finding names in `eni_ids`, in the configuration: `ENI001,ENI005: the reason`, applied by
+the function audit uses (findings.apply_waivers).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from eniplan.findings import (
     Location,
     Report,
     Waiver,
+    apply_waivers,
     parse_waiver,
     sort_findings,
 )
@@ -796,12 +798,10 @@ def check_plan(
         address: str,
         message: str,
         remediation: str,
-        waiver: Waiver | None,
         instance_id: str | None = None,
         eni_ids: tuple[str, ...] = (),
         **details: Any,
     ) -> None:
-        suppressed = waiver is not None and waiver.covers(rule_id)
         findings.append(
             Finding(
                 rule_id=rule_id,
@@ -812,19 +812,10 @@ def check_plan(
                 address=address,
                 eni_ids=eni_ids,
                 location=location,
-                suppressed=suppressed,
-                suppression_reason=waiver.reason if suppressed and waiver else "",
                 details=details,
             )
         )
 
-    for resource in plan.resources:
-        waiver = waiver_of(resource)
-        if waiver is not None and waiver.unknown_ids:
-            checker.warnings.append(
-                f"{resource.address}: {IGNORE_TAG} names unknown rule IDs "
-                f"{', '.join(waiver.unknown_ids)}: they waive nothing"
-            )
     excluded: list[tuple[str, str]] = []
     for key, host in sorted(checker.hosts.items()):
         nics = sorted(
@@ -833,13 +824,9 @@ def check_plan(
         if len(nics) < 2:
             continue
         # an instance outside the configuration: the finding points at the resource that
-        # attaches to it, and takes a waiver from its ENIs' tags
+        # attaches to it (and is waived by its ENIs' tags, as every finding naming them)
         subject = key if host.resource is not None else (host.via or key)
         instance_id = None if host.resource is not None else key
-        waivers = [waiver_of(host.resource)] + (
-            [waiver_of(nic.resource) for nic in nics] if host.resource is None else []
-        )
-        waiver = next((w for w in waivers if w is not None), None)
         enis = [nic.key for nic in nics]
         if host.user_data == COVERED:
             excluded.append((key, f"{len(nics)} ENIs, policy routing from {host.user_data_why}"))
@@ -872,7 +859,6 @@ def check_plan(
                 "to check-plan with --user-data) or the eni-policy-routing module; or, if the "
                 "user data does install per-ENI policy routing, waive with "
                 + WAIVE_HINT.format(rule="ENI005"),
-                waiver,
                 instance_id,
                 eni_ids,
                 **details,
@@ -896,7 +882,6 @@ def check_plan(
             "Give the instance eniplan's user data (`eniplan render --target cloud-init`) or "
             "the eni-policy-routing module's `user_data` output; or waive with "
             + WAIVE_HINT.format(rule=rule),
-            waiver,
             instance_id,
             eni_ids,
             **details,
@@ -913,7 +898,6 @@ def check_plan(
             "Name the instance with an explicit key (`aws_instance.x[each.key].id`, "
             "`aws_instance.x[count.index].id`) so that check-plan can follow it; or waive with "
             + WAIVE_HINT.format(rule="ENI005"),
-            waiver_of(origin),
             candidates=list(unresolved.candidates),
         )
 
@@ -930,7 +914,6 @@ def check_plan(
         if targeted:
             excluded.append((resource.address, "source/dest check off: a route targets it"))
             continue
-        waiver = waiver_of(resource)
         finding(
             "ENI003",
             resource.address,
@@ -939,13 +922,19 @@ def check_plan(
             "Set source_dest_check = true and install per-ENI policy routing; if it is a NAT, "
             "router or firewall, add the route that targets it; or waive with "
             + WAIVE_HINT.format(rule="ENI003"),
-            waiver,
             eni_ids=(resource.address,) if resource.type == "aws_network_interface" else (),
         )
 
+    waivers: dict[str, Waiver] = {}
+    for resource in plan.resources:
+        waiver = waiver_of(resource)
+        if waiver is not None:
+            waivers[resource.address] = waiver
+    waived, unknown = apply_waivers(findings, waivers)
+    checker.warnings.extend(unknown)
     report = Report(
         command="check-plan",
-        findings=sort_findings(findings),
+        findings=sort_findings(waived),
         scanned=plan.scanned,
         excluded=tuple(excluded),
         fail_on=fail_on,

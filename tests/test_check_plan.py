@@ -243,7 +243,9 @@ def test_attachment_to_an_instance_outside_the_configuration_cannot_be_verified(
     builder.changes[0]["change"]["after"]["tags"] = {"eniplan:ignore": "ENI005: AMI does it"}
     plan = parse_plan(builder.dumps().encode(), "p")
     (waived,) = check_plan(plan).report.findings
-    assert waived.suppressed and waived.suppression_reason == "AMI does it"
+    assert waived.suppressed and waived.suppression_reason == (
+        "eniplan:ignore on aws_network_interface.eth1: AMI does it"
+    )
 
 
 def test_for_each_module_instances_and_eniplan_module_user_data() -> None:
@@ -496,7 +498,9 @@ def test_waiver_suppresses_with_its_reason() -> None:
     plan = parse_plan(waived_plan("ENI005: ansible installs the routing").dumps().encode(), "p")
     result = check_plan(plan)
     (finding,) = result.report.findings
-    assert finding.suppressed and finding.suppression_reason == "ansible installs the routing"
+    assert finding.suppressed and finding.suppression_reason == (
+        "eniplan:ignore on aws_instance.web: ansible installs the routing"
+    )
     assert not result.report.active and not result.warnings
     other = check_plan(parse_plan(waived_plan("ENI003, ENI999").dumps().encode(), "p"))
     assert [f.rule_id for f in other.report.active] == ["ENI005"]
@@ -729,7 +733,9 @@ def test_eni003_waived_on_the_eni() -> None:
     plan = parse_plan(builder.dumps().encode(), "p")
     (finding,) = check_plan(plan).report.findings
     assert finding.rule_id == "ENI003" and finding.suppressed
-    assert finding.suppression_reason == "GWLB appliance"
+    assert finding.suppression_reason == (
+        "eniplan:ignore on aws_network_interface.appliance: GWLB appliance"
+    )
 
 
 def test_subnets_by_expression() -> None:

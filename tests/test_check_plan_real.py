@@ -92,6 +92,8 @@ def test_findings_of_every_way_to_give_an_instance_enis(
         "aws_instance.from_template": ["ENI002"],
         # the ENI nothing routes to
         "aws_network_interface.stray": ["ENI003"],
+        # waived by its ENI's tag (test_a_tag_on_the_eni_waives_as_in_audit)
+        "aws_instance.waived": ["ENI001"],
         # keyed by ENI, the instance in each.value: said, not guessed
         'aws_network_interface_attachment.pair["eth1"]': ["ENI005"],
         'aws_network_interface_attachment.pair["eth2"]': ["ENI005"],
@@ -239,3 +241,13 @@ def test_audit_and_check_plan_judge_user_data_alike(
     assert "amazon-ec2-net-utils" in excluded['aws_instance.judged["net_utils.sh"]']
     assert "eniplan dynamic user data" in excluded['aws_instance.judged["mime_eniplan.txt"]']
     assert "netplan routing-policy" in excluded['aws_instance.judged["netplan_policy.yaml"]']
+
+
+def test_a_tag_on_the_eni_waives_as_in_audit(cases: Path) -> None:
+    result = check_plan(read_plan(str(cases)))
+    (waived,) = [f for f in result.report.findings if f.address == "aws_instance.waived"]
+    assert waived.rule_id == "ENI001" and waived.suppressed
+    assert waived.suppression_reason == (
+        "eniplan:ignore on aws_network_interface.waived: the appliance routes its own ENIs"
+    )
+    assert "aws_network_interface.waived" in waived.eni_ids
