@@ -1156,6 +1156,96 @@ def lab(target: str, output_format: str, verbose: bool, **params: Any) -> None:
         sys.exit(EXIT_FINDINGS)
 
 
+@cli.command()
+@inventory_options
+@plan_options
+@click.option(
+    "--ssm",
+    is_flag=True,
+    help="Send through SSM Run Command (AWS-RunShellScript); the only delivery so far.",
+)
+@click.option("--yes", is_flag=True, help="Send. Without it, print what would be sent.")
+@click.option(
+    "--max-concurrency",
+    type=click.IntRange(1, 500),
+    default=10,
+    show_default=True,
+    help="Instances in flight at once.",
+)
+@click.option(
+    "--max-errors",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Stop sending once more than this many instances failed.",
+)
+@click.option(
+    "--command-timeout",
+    type=click.IntRange(30, 172800),
+    default=600,
+    show_default=True,
+    help="Seconds to wait for each instance's result.",
+)
+def apply(
+    ssm: bool,
+    yes: bool,
+    max_concurrency: int,
+    max_errors: int,
+    command_timeout: int,
+    **params: Any,
+) -> None:
+    """Fix running instances now: send each one what the static cloud-init target installs
+    (the iproute2 script, applied now, and its systemd unit for every boot).
+
+    Nothing is sent without --yes: it prints each instance's command instead. With
+    --inventory, --profile and --endpoint-url name the account SSM is reached with.
+
+    \b
+    Examples:
+      eniplan apply --ssm --region eu-west-1 --tag team=payments          # what it would send
+      eniplan apply --ssm --region eu-west-1 --tag team=payments --yes --max-errors 2
+    """
+    from eniplan import ssm as run_command
+
+    if not ssm:
+        raise InputError("apply needs --ssm (SSM Run Command is how it reaches instances)")
+    profile, endpoint = params["profile"], params["endpoint_url"]
+    if params["inventory_paths"] or params["sandbox"]:
+        if yes and params["sandbox"]:
+            raise InputError("--sandbox instances do not exist: drop --yes to see the commands")
+        params["profile"] = params["endpoint_url"] = None  # for SSM, not for reading
+    chosen, skipped = run_command.targets(_plans(params))
+    for instance_id, reason in skipped:
+        info(f"eniplan: {instance_id}: skipped, {reason}")
+    if not chosen:
+        raise InputError("nothing to apply: no selected instance needs policy routing")
+    if not yes:
+        for target in chosen:
+            plan = target.plan
+            click.echo(
+                f"# --- {plan.instance_id} ({plan.name or 'no name'}) {plan.account_id} "
+                f"{plan.region}: {run_command.DOCUMENT}, {len(target.lines)} commands"
+            )
+            click.echo("\n".join(target.lines))
+        info(f"eniplan: nothing sent: pass --yes to send {len(chosen)} command(s) through SSM")
+        return
+    outcomes = run_command.send_all(
+        chosen,
+        run_command.client_factory(profile, endpoint),
+        max_concurrency=max_concurrency,
+        max_errors=max_errors,
+        timeout=command_timeout,
+    )
+    for outcome in outcomes:
+        code = "" if outcome.response_code is None else f" exit {outcome.response_code}"
+        detail = f": {outcome.detail}" if outcome.detail and not outcome.ok else ""
+        click.echo(f"{outcome.instance_id}  {outcome.status}{code}  {outcome.command_id}{detail}")
+    failed = [outcome for outcome in outcomes if not outcome.ok]
+    info(f"eniplan: apply: {len(outcomes) - len(failed)} of {len(outcomes)} instance(s) applied")
+    if failed:
+        sys.exit(EXIT_FINDINGS)
+
+
 @cli.command("terraform-module")
 @click.option(
     "-o",

@@ -75,7 +75,7 @@ def persist_for(plan: InstancePlan, persist: str) -> str:
     return PERSIST_BY_OS.get(plan.os.family, "script")
 
 
-def _script_files(plan: InstancePlan) -> tuple[list[base.RenderedFile], list[str]]:
+def script_files(plan: InstancePlan) -> tuple[list[base.RenderedFile], list[str]]:
     from eniplan.render import iproute2
 
     script = iproute2.render(plan, base.RenderOptions())
@@ -89,7 +89,7 @@ def _target_files(
     plan: InstancePlan, persist: str
 ) -> tuple[list[base.RenderedFile], list[str], tuple[str, ...]]:
     if persist == "script":
-        files, commands = _script_files(plan)
+        files, commands = script_files(plan)
         return files, commands, ()
     from eniplan.render import render
 
