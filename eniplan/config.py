@@ -53,14 +53,16 @@ def _options(command: click.Command) -> dict[str, click.Option]:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    import yaml
-
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as error:
         raise InputError(f"{path}: cannot read: {error.strerror or error}") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text (expected YAML)") from None
+    if not text.strip():
+        return {}  # nothing set (and no YAML parser loaded for it: start-up stays light)
+    import yaml
+
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
