@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from eniplan.errors import InputError
 from eniplan.model import Instance, Inventory
 from eniplan.plan import PlanOptions, plan_instance
 from eniplan.render import TARGETS, hcl, render
@@ -82,10 +81,29 @@ BASE_ENI: dict[str, Any] = {
         ("PrivateIpAddress", "$(reboot)"),
         ("NetworkInterfaceId", "eni-01234567'; id"),
         ("SubnetId", "subnet-0123456789abcdef0\n- injected: yaml"),
-        ("Description", "line one\nline two"),
     ],
 )
 def test_hostile_values_are_refused_where_they_enter(field: str, value: str) -> None:
+    """The record is left out, named by its field: nothing of it reaches a renderer."""
     eni = {**BASE_ENI, field: value}
-    with pytest.raises(InputError, match=field):
-        build_inventory(Collection([Shapes("dump.json", lists={"NetworkInterfaces": [eni]})]))
+    inventory = build_inventory(
+        Collection([Shapes("dump.json", lists={"NetworkInterfaces": [eni]})])
+    )
+    assert inventory.enis == {}
+    (rejected,) = inventory.rejected
+    assert rejected.startswith(f"dump.json: NetworkInterfaces[0].{field}: "), rejected
+
+
+def test_a_description_is_data_whatever_it_holds() -> None:
+    eni = {**BASE_ENI, "Description": "line one\nline two", "SubnetId": "subnet-0123456789abcdef0"}
+    subnet = {
+        "SubnetId": "subnet-0123456789abcdef0",
+        "VpcId": "vpc-0123456789abcdef0",
+        "OwnerId": "123456789012",
+        "AvailabilityZone": "eu-west-1a",
+        "CidrBlock": "10.0.0.0/24",
+    }
+    lists = {"NetworkInterfaces": [eni], "Subnets": [subnet]}
+    inventory = build_inventory(Collection([Shapes("dump.json", lists=lists)]))
+    assert inventory.rejected == ()
+    assert inventory.enis["eni-0123456789abcdef0"].description == "line one\nline two"
