@@ -13,6 +13,7 @@ import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -1099,13 +1100,48 @@ def doctor(
 @plan_options
 @click.option(
     "--target",
-    type=click.Choice(["iproute2", "cloud-init", "dynamic"]),
-    default="iproute2",
+    type=click.Choice(
+        ["iproute2", "cloud-init", "dynamic", "netplan", "networkd", "networkmanager", "ifcfg"]
+    ),
+    default=None,
+    help="What to apply (default iproute2; with --boot, cloud-init). Without --boot: the "
+    "iproute2 script, the cloud-init user data (--persist script; its boot script runs as "
+    "its systemd unit would) or the dynamic user data (its agent reads a fake IMDS at "
+    "169.254.169.254, at boot and on ENI hotplug). With --boot also netplan, networkd and "
+    "networkmanager (their files installed on the booted OS and activated).",
+)
+@click.option(
+    "--boot",
+    is_flag=True,
+    help="The instance is a real Debian 12 booted with systemd-nspawn: the user data "
+    "reaches it through its own cloud-init from the lab's IMDS; proves after the first "
+    "boot, a second activation, a reboot and a network-manager reconfigure.",
+)
+@click.option(
+    "--persist",
+    type=click.Choice(["script", "networkd", "networkmanager", "netplan"]),
+    default="script",
     show_default=True,
-    help="What to apply: the iproute2 script, or the cloud-init user data (--persist "
-    "script), whose boot script runs as its systemd unit would, or the dynamic user data "
-    "(render --mode dynamic): its agent reads a fake IMDS at 169.254.169.254 on the VPC "
-    "side, at boot and on ENI hotplug (run as its udev rule would).",
+    help="With --boot --target cloud-init: the user data's persistence.",
+)
+@click.option(
+    "--image-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --boot: where the OS image is cached (default: the XDG cache, "
+    "~/.cache/eniplan/boot-image).",
+)
+@click.option(
+    "--prepare-image",
+    is_flag=True,
+    help="With --boot: build the OS image (debootstrap from Debian's archive, the one step "
+    "that needs the network) unless it is cached, and exit.",
+)
+@click.option(
+    "--cleanup",
+    is_flag=True,
+    help="Remove what a killed lab left (its processes, namespaces, directories) and exit; "
+    "labs that are running are left alone.",
 )
 @click.option(
     "--format",
@@ -1115,7 +1151,17 @@ def doctor(
     show_default=True,
 )
 @click.option("-v", "--verbose", is_flag=True, help="Every failed check, and phase timings.")
-def lab(target: str, output_format: str, verbose: bool, **params: Any) -> None:
+def lab(
+    target: str | None,
+    boot: bool,
+    persist: str,
+    image_dir: Path | None,
+    prepare_image: bool,
+    cleanup: bool,
+    output_format: str,
+    verbose: bool,
+    **params: Any,
+) -> None:
     """(root) Prove the routing on the real kernel: the instance's VPC in network namespaces.
 
     Builds one bridge per subnet owning the router address, the instance's ENIs as veths
@@ -1124,30 +1170,63 @@ def lab(target: str, output_format: str, verbose: bool, **params: Any) -> None:
     the target; removes every namespace it made (also on Ctrl-C). Exit 1 if a proof fails
     after applying.
 
+    With --boot the instance runs Debian 12 (systemd, cloud-init, netplan, networkd,
+    NetworkManager) booted in its namespace; build its image once with --prepare-image.
+
     \b
     Examples:
-      sudo eniplan lab --sandbox --tag Name=centos7-same-24
+      sudo eniplan lab --sandbox --tag Name=multi-subnet
       sudo eniplan lab --inventory snapshot.json --instance-id i-0123456789abcdef0 \\
                        --target cloud-init --format json
       sudo eniplan lab --sandbox --tag Name=multi-subnet --target dynamic
+      sudo eniplan lab --boot --prepare-image
+      sudo eniplan lab --boot --sandbox --tag Name=multi-subnet --target cloud-init
     """
     from eniplan.lab import (
         LabOptions,
         check_environment,
+        image,
         print_report,
         report_json,
         run_lab,
         select_instance,
     )
+    from eniplan.lab import boot as boot_lab
+    from eniplan.lab.topology import cleanup as cleanup_labs
 
+    if cleanup:
+        check_environment()
+        for line in cleanup_labs():
+            click.echo(f"removed {line}")
+        return
+    directory = image_dir or image.default_image_dir()
+    if prepare_image:
+        if not boot:
+            raise InputError("--prepare-image builds the image of --boot: add --boot")
+        image.check_can_build()
+        if image.is_ready(directory):
+            click.echo(f"image ready: {image.rootfs(directory)}")
+            return
+        click.echo(f"building {image.OS_NAME} in {directory} (a few minutes)", err=True)
+        click.echo(f"image ready: {image.build(directory)}")
+        return
+    chosen = target or ("cloud-init" if boot else "iproute2")
+    if not boot and chosen not in ("iproute2", "cloud-init", "dynamic"):
+        raise InputError(f"--target {chosen}: only the booted lab applies it: add --boot")
+    if boot:
+        boot_lab.check_target(chosen)
     check_environment()
+    if boot:
+        boot_lab.check_ready(directory)
     options = _plan_options(params)
     inventory = _load(inventory_request(params))
     instance = select_instance(inventory, options)
     progress = None
     if verbose:
         progress = lambda phase: click.echo(f"eniplan lab: {phase} done", err=True)  # noqa: E731
-    report = run_lab(instance, inventory, options, LabOptions(target=target), progress=progress)
+    lab_options = LabOptions(target=chosen, persist=persist, image_dir=directory)
+    run = boot_lab.run_boot_lab if boot else run_lab
+    report = run(instance, inventory, options, lab_options, progress=progress)
     if output_format == "json":
         click.echo(json.dumps(report_json(report), indent=2))
     else:

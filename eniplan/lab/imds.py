@@ -5,11 +5,17 @@
 - every GET needs a live token (401 without one, with an unknown one, or after its TTL);
   there is no IMDSv1;
 - the tree is a dict {path under meta-data/: text}; a path ending in / lists its
-  children (directories with a trailing /).
+  children (directories with a trailing /);
+- with `allow_v1` (HttpTokens=optional on EC2) a GET without a token is answered too:
+  cloud-init 22.4's EC2 datasource uses IMDSv1 on a platform it cannot identify as AWS
+  from DMI data, which is the case of the boot lab's container;
+- meta-data is served under /latest/ and under the dated API versions cloud-init's EC2
+  datasource asks for (VERSIONS); `user_data`, when given, at /VERSION/user-data.
 
 `eniplan lab --target dynamic` runs it in the vpc namespace at 169.254.169.254:80, as a
-process of its own: `python imds.py TREE.json HOST PORT` prints "ready" once it listens
-and re-reads TREE.json whenever the file is replaced (ENIs attached and detached). The
+process of its own: `python imds.py TREE.json HOST PORT [USER-DATA] [--allow-v1]` prints
+"ready" once it listens and re-reads TREE.json whenever the file is replaced (ENIs attached and
+detached); `lab --boot` gives it the user data, which the booted OS's cloud-init reads. The
 server is standard library only (run with -I -S, like the probe agent); the tests add
 fault modes by subclassing `MetadataServer` (tests/fake_imds.py).
 """
@@ -31,6 +37,8 @@ if TYPE_CHECKING:
     from eniplan.model import Instance, Inventory
 
 META = "/latest/meta-data/"
+# what cloud-init 22.4's EC2 datasource tries, newest first, before falling back to 2009-04-04
+VERSIONS = ("latest", "2021-03-23", "2018-09-24", "2016-09-02", "2009-04-04")
 TOKEN_PATH = "/latest/api/token"
 MAX_TTL = 21600
 MACS = "network/interfaces/macs/"
@@ -80,8 +88,12 @@ class MetadataServer:
         host: str = "127.0.0.1",
         port: int = 0,
         source: Path | None = None,
+        user_data: bytes | None = None,
+        allow_v1: bool = False,
     ) -> None:
         self.tree = dict(tree)
+        self.user_data = user_data
+        self.allow_v1 = allow_v1
         self.source = source
         self._version: tuple[int, int] = (0, 0)
         self.requests: list[tuple[str, str, dict[str, str]]] = []
@@ -122,12 +134,21 @@ class MetadataServer:
             return self._token(path, headers)
         if method != "GET":
             return 405, ""
-        expiry = self.tokens.get(headers.get("x-aws-ec2-metadata-token", ""))
-        if expiry is None or time.monotonic() >= expiry:
+        token = headers.get("x-aws-ec2-metadata-token")
+        expiry = self.tokens.get(token or "")
+        v1 = self.allow_v1 and token is None
+        if not v1 and (expiry is None or time.monotonic() >= expiry):
             return 401, ""
-        if not path.startswith(META):
+        version, _, rest = path.removeprefix("/").partition("/")
+        if version not in VERSIONS:
             return 404, ""
-        return self.get(path[len(META) :])
+        if rest == "user-data":
+            if self.user_data is None:
+                return 404, ""
+            return 200, self.user_data.decode("utf-8", "surrogateescape")  # bytes as sent
+        if not rest.startswith("meta-data/"):
+            return 404, ""
+        return self.get(rest.removeprefix("meta-data/"))
 
     def _reload(self) -> None:
         if self.source is None:
@@ -209,12 +230,16 @@ def _handler(imds: MetadataServer) -> type[BaseHTTPRequestHandler]:
 
 
 def serve(argv: list[str]) -> int:
-    """`imds.py TREE.json HOST PORT`: serves until terminated."""
-    if len(argv) != 3 or not argv[2].isdigit():
-        print("usage: imds.py TREE.json HOST PORT", file=sys.stderr)
+    """`imds.py TREE.json HOST PORT [USER-DATA] [--allow-v1]`: serves until terminated."""
+    allow_v1 = "--allow-v1" in argv
+    argv = [arg for arg in argv if arg != "--allow-v1"]
+    if len(argv) not in (3, 4) or not argv[2].isdigit():
+        print("usage: imds.py TREE.json HOST PORT [USER-DATA] [--allow-v1]", file=sys.stderr)
         return 2
     source = Path(argv[0])
-    server = MetadataServer(json.loads(source.read_text()), argv[1], int(argv[2]), source)
+    user_data = Path(argv[3]).read_bytes() if len(argv) == 4 else None
+    tree = json.loads(source.read_text())
+    server = MetadataServer(tree, argv[1], int(argv[2]), source, user_data, allow_v1)
     print("ready", flush=True)
     try:
         server.server.serve_forever()

@@ -86,7 +86,9 @@ def ruleset(topology: Topology, *, replace: bool = False) -> str:
             name = srcdst_counter(eni.ifname)
             counters.append(name)
             rules.append(
-                f'iifname "{eni.port}" ip saddr != {_set((*eni.addresses, *eni.prefixes))} '
+                # 0.0.0.0: DHCP before the ENI has its address (lab --boot), as EC2 allows
+                f'iifname "{eni.port}" ip saddr != '
+                f"{_set((*eni.addresses, *eni.prefixes, '0.0.0.0'))} "
                 f'counter name "{name}" drop'
             )
         name = arp_counter(eni.ifname)

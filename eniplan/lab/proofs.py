@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
+from pathlib import Path
 
 from eniplan.lab import install, shell
 from eniplan.lab import nft as nft_rules
@@ -93,6 +94,8 @@ class LabOptions:
     target: str = "iproute2"
     source_dest_check: bool = True
     rp_filter: int = 1
+    persist: str = "script"  # lab --boot --target cloud-init
+    image_dir: Path = Path()  # lab --boot: where the OS image is cached
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class LabReport:
     timings: tuple[tuple[str, float], ...]
     apply_output: str
     leftovers: tuple[str, ...] = ()
+    booted_os: str | None = None  # lab --boot: the OS the instance booted
 
     @property
     def passed(self) -> bool:

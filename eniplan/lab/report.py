@@ -86,6 +86,8 @@ def report_json(report: LabReport) -> dict[str, Any]:
         "instance_id": report.instance_id,
         "name": report.name,
         "target": report.target,
+        "boot": report.booted_os is not None,
+        **({"os": report.booted_os} if report.booted_os else {}),
         "passed": report.passed,
         "enis": [
             {

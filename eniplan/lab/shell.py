@@ -8,9 +8,12 @@ lab's own, uniquely named namespaces.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
 import shutil
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -79,6 +82,20 @@ def delete_namespaces(names: Iterable[str]) -> list[str]:
     return [name for name in wanted if os.path.exists(f"/run/netns/{name}")]
 
 
+def kill_namespace_processes(names: Iterable[str]) -> None:
+    """SIGKILL every process inside the namespaces (`ip netns pids`): what a lab started
+    there and what those started (a booted OS included: its PID 1 takes its PID
+    namespace with it)."""
+    for name in names:
+        if not os.path.exists(f"/run/netns/{name}"):
+            continue
+        listed = _run(["ip", "netns", "pids", name], check=False).stdout.split()
+        for pid in listed:
+            if pid.isdigit() and int(pid) != os.getpid():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+
+
 def run(
     ns: str,
     argv: Sequence[str],
@@ -106,9 +123,26 @@ def short(text: str) -> str:
     return _short(text)
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the lab's thread that started it dies, even
+    by SIGKILL (kept across exec; `ip netns exec`, `unshare` and `sh -c 'exec ...'` keep
+    the process, so the server itself gets it)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
 def popen(ns: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[str]:
-    """A long-running command inside `ns` (a server); the caller stops it."""
-    return subprocess.Popen(["ip", "netns", "exec", ns, *argv], text=True, **kwargs)
+    """A long-running command inside `ns` (a server); the caller stops it, and it dies
+    with the lab if the lab is killed."""
+    return popen_local(["ip", "netns", "exec", ns, *argv], **kwargs)
+
+
+def popen_local(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[str]:
+    """A long-running command here (the booted OS's nspawn); dies with the lab."""
+    return subprocess.Popen(list(argv), text=True, preexec_fn=_die_with_parent, **kwargs)
 
 
 def ip(ns: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -22,13 +22,15 @@ the run's unique ID.
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
@@ -48,6 +50,8 @@ IMDS_SERVER = Path(__file__).with_name("imds.py")
 IMDS_ADDRESS = IPv4Address("169.254.169.254")  # link-local, as on EC2
 IMDS_PORT = 80
 IMDS_TREE = "imds-tree.json"
+IMDS_USER_DATA = "imds-user-data"
+OWNER = "owner"  # in the state directory: the lab's process (pid and start time)
 
 # Addresses of the lab's own hosts: the first block that overlaps none of the instance's
 # subnets is taken (documentation and benchmarking blocks first).
@@ -318,10 +322,14 @@ class Lab:
     SIGTERM and SIGHUP)."""
 
     topology: Topology
+    # `lab --boot`: the instance namespace is a booted OS's, which configures its links
+    # itself from what the VPC gives it at boot (DHCP here, IMDS); see boot.py
+    booted: bool = False
     root: Path = field(init=False)  # the instance's file system: persisted files go here
     state: Path = field(init=False)  # the lab's own files (not the instance's)
     _created: list[str] = field(default_factory=list, init=False)
     _processes: list[subprocess.Popen[str]] = field(default_factory=list, init=False)
+    _closers: list[Callable[[], None]] = field(default_factory=list, init=False)
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, init=False)
     leftovers: list[str] = field(default_factory=list, init=False)
 
@@ -331,6 +339,7 @@ class Lab:
             prefix = f"{NAME_PREFIX}-{self.topology.run_id}-"
             self.root = Path(tempfile.mkdtemp(prefix=prefix))
             self.state = Path(tempfile.mkdtemp(prefix=f"{prefix}state-"))
+            (self.state / OWNER).write_text(_process_identity(os.getpid()) + "\n")
             self._build()
         except BaseException:
             self.close()
@@ -342,9 +351,14 @@ class Lab:
 
     def close(self) -> None:
         with _signals_held():
+            for closer in reversed(self._closers):
+                with contextlib.suppress(Exception):
+                    closer()
+            self._closers.clear()
             for process in self._processes:
-                _stop(process)
+                stop_process(process)
             self._processes.clear()
+            shell.kill_namespace_processes(self._created)
             self.leftovers = shell.delete_namespaces(self._created)
             self._created.clear()
             for directory in (getattr(self, "root", None), getattr(self, "state", None)):
@@ -416,19 +430,24 @@ class Lab:
             ],
         )
         primary_lan = t.lan(t.primary)
+        at_boot = [
+            *self._boot_lines(t.enis),
+            f"route add default via {primary_lan.router.ip} dev {t.primary.ifname}",
+        ]
+        # the coexistence cast: a docker0-like bridge, and a user's static route (which the
+        # booted OS's network manager would own: there the lab leaves it out)
+        static = f"route add {t.static_net} via {primary_lan.router.ip} dev {t.primary.ifname}"
         shell.ip_batch(
             t.instance_ns,
             [
                 "link set lo up",
-                *self._boot_lines(t.enis),
-                f"route add default via {primary_lan.router.ip} dev {t.primary.ifname}",
-                # the coexistence cast: a docker0-like bridge, and a user's static route
+                *([] if self.booted else at_boot),
                 "link add docker0 type bridge",
                 f"addr add {t.docker_gateway} dev docker0",
                 "link set docker0 up",
                 f"link add vethc0 type veth peer name eth0 netns {t.container_ns}",
                 "link set vethc0 master docker0 up",
-                f"route add {t.static_net} via {primary_lan.router.ip} dev {t.primary.ifname}",
+                *([] if self.booted else [static]),
             ],
         )
         shell.ip_batch(
@@ -484,18 +503,61 @@ class Lab:
             raise LabError(f"{' '.join(argv[:4])}: did not start in {ns}")
         return process
 
+    def track(self, process: subprocess.Popen[str]) -> None:
+        """A process the lab stops on exit (before it removes the namespaces)."""
+        self._processes.append(process)
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Runs first when the lab is removed (last registered, first run)."""
+        self._closers.append(closer)
+
+    def serve_dhcp(self) -> subprocess.Popen[str]:
+        """What EC2's DHCP gives each ENI at boot, for `lab --boot`: dnsmasq on every
+        subnet bridge (the router address is its own, so it is the gateway it announces),
+        a fixed lease per ENI MAC (its primary IPv4), no DNS."""
+        t = self.topology
+        argv = [
+            "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0",
+            "--no-resolv", "--no-hosts", "--bind-interfaces", "--dhcp-authoritative",
+            "--user=root", "--pid-file=", "--log-facility=-",
+            f"--dhcp-leasefile={self.state / 'dhcp.leases'}",
+        ]  # fmt: skip
+        for lan in t.lans:
+            argv += [
+                f"--interface={lan.bridge}",
+                f"--dhcp-range={lan.cidr.network_address},static,{lan.cidr.netmask},1h",
+            ]
+        argv += [f"--dhcp-host={eni.mac},{eni.boot.ip}" for eni in t.enis]
+        process = shell.popen(t.vpc_ns, argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._processes.append(process)
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        if "started" not in line:
+            raise LabError(f"dnsmasq (the lab's DHCP) did not start: {shell.short(line)}")
+        return process
+
     # -- the instance metadata service --
 
-    def serve_imds(self, tree: dict[str, str]) -> subprocess.Popen[str]:
+    def serve_imds(
+        self, tree: dict[str, str], user_data: bytes | None = None
+    ) -> subprocess.Popen[str]:
         """IMDS at 169.254.169.254:80 from the VPC side: the address on the primary ENI's
         subnet bridge in the vpc namespace, the server there, and the route EC2's DHCP
-        gives the instance (`169.254.169.254 dev ens5` in main). Stopped with the lab."""
+        gives the instance (`169.254.169.254 dev ens5` in main; a booted OS reaches it
+        through its default route, via the router). Stopped with the lab."""
         t = self.topology
         write_tree(self.state / IMDS_TREE, tree)
         shell.ip_batch(t.vpc_ns, [f"addr add {IMDS_ADDRESS}/32 dev {t.lan(t.primary).bridge}"])
-        shell.ip_batch(t.instance_ns, [f"route add {IMDS_ADDRESS} dev {t.primary.ifname}"])
+        if not self.booted:
+            shell.ip_batch(t.instance_ns, [f"route add {IMDS_ADDRESS} dev {t.primary.ifname}"])
         argv = [sys.executable, "-I", "-S", str(IMDS_SERVER), str(self.state / IMDS_TREE)]
-        return self.spawn(t.vpc_ns, [*argv, str(IMDS_ADDRESS), str(IMDS_PORT)])
+        argv += [str(IMDS_ADDRESS), str(IMDS_PORT)]
+        if user_data is not None:
+            (self.state / IMDS_USER_DATA).write_bytes(user_data)
+            argv.append(str(self.state / IMDS_USER_DATA))
+        if self.booted:
+            argv.append("--allow-v1")  # cloud-init's EC2 datasource off AWS (imds.py)
+        return self.spawn(t.vpc_ns, argv)
 
     def update_imds(self, tree: dict[str, str]) -> None:
         """What IMDS serves from now on (ENIs attached or detached)."""
@@ -530,7 +592,7 @@ class Lab:
             shell.ip(ns, "neigh", "flush", "all", check=False)
 
 
-def _stop(process: subprocess.Popen[Any]) -> None:
+def stop_process(process: subprocess.Popen[Any]) -> None:
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             process.terminate()
@@ -542,3 +604,58 @@ def _stop(process: subprocess.Popen[Any]) -> None:
     for stream in (process.stdout, process.stderr, process.stdin):
         if stream is not None:
             stream.close()
+
+
+# --- after a SIGKILL: eniplan lab --cleanup ------------------------------------------------
+
+
+def _process_identity(pid: int) -> str:
+    """`PID START`: the start time (clock ticks since boot) tells a reused PID apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return f"{pid} {stat.rpartition(')')[2].split()[19]}"
+
+
+def _alive(owner: Path) -> bool:
+    try:
+        text = owner.read_text().strip()
+    except OSError:
+        return False
+    pid = text.split()[0] if text else ""
+    return pid.isdigit() and _process_identity(int(pid)) == text
+
+
+_RUN = re.compile(rf"^{NAME_PREFIX}-([0-9a-f]{{8}})-")
+
+
+def cleanup() -> list[str]:
+    """What labs killed before their teardown (SIGKILL) left: their processes (everything
+    inside their namespaces, a booted OS included), namespaces and directories. A lab
+    whose process is alive is left alone. Returns what was removed, one line each."""
+    temp = Path(tempfile.gettempdir())
+    netns = Path("/run/netns")
+    runs: dict[str, list[Path]] = {}
+    for path in [*temp.glob(f"{NAME_PREFIX}-*"), *(netns.glob(f"{NAME_PREFIX}-*"))]:
+        match = _RUN.match(path.name)
+        if match:
+            runs.setdefault(match.group(1), []).append(path)
+    removed = []
+    for run_id, paths in sorted(runs.items()):
+        owners = [
+            p / OWNER
+            for p in paths
+            if p.parent == temp and p.name.startswith(f"{NAME_PREFIX}-{run_id}-state-")
+        ]
+        if any(_alive(owner) for owner in owners):
+            continue
+        namespaces = [p.name for p in paths if p.parent == netns]
+        shell.kill_namespace_processes(namespaces)
+        left = shell.delete_namespaces(namespaces)
+        removed += [f"namespace {name}" for name in namespaces if name not in left]
+        for path in paths:
+            if path.parent == temp and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(f"directory {path}")
+    return removed

@@ -75,14 +75,62 @@ def persist_for(plan: InstancePlan, persist: str) -> str:
     return PERSIST_BY_OS.get(plan.os.family, "script")
 
 
+# When systemd-networkd (re)configures a link (`networkctl reconfigure`, `netplan apply`,
+# a DHCP lease that changed), it removes the rules and routes it did not configure
+# (ManageForeignRoutingPolicyRules=/ManageForeignRoutes= default to yes) and the kernel drops
+# a table's routes with the address they use. Measured with `eniplan lab --boot`: after a
+# reconfigure the per-ENI tables were empty and nothing re-applied them. networkd has no
+# hooks of its own, but it rewrites a link's state file under /run/systemd/netif/links
+# whenever the link changes: a path unit watching that directory re-runs the (idempotent)
+# script. On a NetworkManager host the directory never appears and the unit stays idle.
+REAPPLY_NAME = "eniplan-routing-reapply"
+_REAPPLY_SERVICE = """\
+[Unit]
+Description=eniplan: re-apply the per-ENI policy routing after systemd-networkd changed a link
+After={unit}
+
+[Service]
+Type=oneshot
+ExecStart={script}
+"""
+_REAPPLY_PATH = """\
+[Unit]
+Description=eniplan: watch systemd-networkd's link states, re-apply the routing on a change
+
+[Path]
+PathChanged=/run/systemd/netif/links
+Unit={name}.service
+
+[Install]
+WantedBy=multi-user.target
+"""
+NETWORKD_NOTE = (
+    "systemd-networkd hosts: a path unit re-runs the script whenever networkd changes a "
+    "link (`networkctl reconfigure`, `netplan apply`, a new DHCP lease), which removes "
+    "the rules and routes networkd did not configure"
+)
+
+
 def script_files(plan: InstancePlan) -> tuple[list[base.RenderedFile], list[str]]:
     from eniplan.render import iproute2
 
     script = iproute2.render(plan, base.RenderOptions())
     (script_file,) = script.files
     unit = base.RenderedFile(UNIT_PATH, _UNIT.format(script=script_file.path))
-    commands = ["systemctl daemon-reload", f"systemctl enable --now {UNIT_NAME}"]
-    return [script_file, unit], commands
+    units = "/etc/systemd/system"
+    reapply = [
+        base.RenderedFile(
+            f"{units}/{REAPPLY_NAME}.service",
+            _REAPPLY_SERVICE.format(unit=UNIT_NAME, script=script_file.path),
+        ),
+        base.RenderedFile(f"{units}/{REAPPLY_NAME}.path", _REAPPLY_PATH.format(name=REAPPLY_NAME)),
+    ]
+    commands = [
+        "systemctl daemon-reload",
+        f"systemctl enable --now {UNIT_NAME}",
+        f"systemctl enable --now {REAPPLY_NAME}.path",
+    ]
+    return [script_file, unit, *reapply], commands
 
 
 def _target_files(
@@ -90,7 +138,7 @@ def _target_files(
 ) -> tuple[list[base.RenderedFile], list[str], tuple[str, ...]]:
     if persist == "script":
         files, commands = script_files(plan)
-        return files, commands, ()
+        return files, commands, (NETWORKD_NOTE,)
     from eniplan.render import render
 
     rendering = render(persist, plan, base.RenderOptions())
