@@ -49,7 +49,6 @@ Wants=network.target
 
 [Service]
 Type=oneshot
-RemainAfterExit=yes
 ExecStart={script}
 
 [Install]
@@ -83,23 +82,12 @@ def persist_for(plan: InstancePlan, persist: str) -> str:
 # hooks of its own, but it rewrites a link's state file under /run/systemd/netif/links
 # whenever the link changes: a path unit watching that directory re-runs the (idempotent)
 # script. On a NetworkManager host the directory never appears and the unit stays idle.
-REAPPLY_NAME = "eniplan-routing-reapply"
-_REAPPLY_SERVICE = """\
-[Unit]
-Description=eniplan: re-apply the per-ENI policy routing after systemd-networkd changed a link
-After={unit}
-
-[Service]
-Type=oneshot
-ExecStart={script}
-"""
-_REAPPLY_PATH = """\
-[Unit]
-Description=eniplan: watch systemd-networkd's link states, re-apply the routing on a change
-
+# (The boot unit has no RemainAfterExit=, so that the path unit can start it again.)
+REAPPLY_PATH = "/etc/systemd/system/eniplan-routing.path"
+_REAPPLY = f"""\
 [Path]
 PathChanged=/run/systemd/netif/links
-Unit={name}.service
+Unit={UNIT_NAME}
 
 [Install]
 WantedBy=multi-user.target
@@ -117,20 +105,13 @@ def script_files(plan: InstancePlan) -> tuple[list[base.RenderedFile], list[str]
     script = iproute2.render(plan, base.RenderOptions())
     (script_file,) = script.files
     unit = base.RenderedFile(UNIT_PATH, _UNIT.format(script=script_file.path))
-    units = "/etc/systemd/system"
-    reapply = [
-        base.RenderedFile(
-            f"{units}/{REAPPLY_NAME}.service",
-            _REAPPLY_SERVICE.format(unit=UNIT_NAME, script=script_file.path),
-        ),
-        base.RenderedFile(f"{units}/{REAPPLY_NAME}.path", _REAPPLY_PATH.format(name=REAPPLY_NAME)),
-    ]
+    reapply = base.RenderedFile(REAPPLY_PATH, _REAPPLY)
     commands = [
         "systemctl daemon-reload",
         f"systemctl enable --now {UNIT_NAME}",
-        f"systemctl enable --now {REAPPLY_NAME}.path",
+        "systemctl enable --now eniplan-routing.path",
     ]
-    return [script_file, unit, *reapply], commands
+    return [script_file, unit, reapply], commands
 
 
 def _target_files(
