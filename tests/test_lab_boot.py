@@ -164,8 +164,9 @@ def no_leftovers() -> Iterator[None]:
     "args",
     [
         ("--target", "cloud-init", "--persist", "script"),
+        ("--target", "dynamic"),
     ],
-    ids=lambda args: "-".join(a.lstrip("-") for a in args[1::2]) if args else "default",
+    ids=lambda args: "-".join(args[1::2]),
 )
 @booted
 @pytest.mark.usefixtures("no_leftovers")

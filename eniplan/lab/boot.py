@@ -108,12 +108,13 @@ done
 exit 0
 """
 # udev does not run in the container (its /sys is read-only): `netplan apply` ends with
-# `udevadm trigger`, which then fails (exit 1) after everything else was applied. Nothing
-# here needs a udev event; the trigger has nothing to reach and succeeds as a no-op.
+# `udevadm trigger` and the dynamic user data's runcmd with `udevadm control --reload`,
+# which then fail (exit 1) after everything else was done. Nothing here needs a udev
+# event; with no udev daemon, trigger and control reach nothing and succeed as no-ops.
 UDEVADM_SHIM = """\
 #!/bin/sh
-# eniplan lab --boot: no udev in the container; a trigger reaches nothing
-[ "$1" = trigger ] && exit 0
+# eniplan lab --boot: no udev daemon in the container; trigger and control reach nothing
+case "$1" in trigger | control) exit 0 ;; esac
 exec /usr/bin/udevadm "$@"
 """
 # The lab's VPC has no DNS server (debootstrap copied the host's resolv.conf, whose server

@@ -38,10 +38,10 @@ PERSIST_BY_OS = {
     agents.UBUNTU: "netplan",
 }
 
+# After the primary interface has its DHCP address, before services that need the network.
 _UNIT = """\
 [Unit]
 Description=eniplan per-ENI policy routing (one routing table per ENI)
-# after the primary interface has its DHCP address, before services that need the network
 After=network.target networking.service systemd-networkd-wait-online.service \
 NetworkManager-wait-online.service
 Before=network-online.target
@@ -108,8 +108,7 @@ def script_files(plan: InstancePlan) -> tuple[list[base.RenderedFile], list[str]
     reapply = base.RenderedFile(REAPPLY_PATH, _REAPPLY)
     commands = [
         "systemctl daemon-reload",
-        f"systemctl enable --now {UNIT_NAME}",
-        "systemctl enable --now eniplan-routing.path",
+        f"systemctl enable --now {UNIT_NAME} eniplan-routing.path",
     ]
     return [script_file, unit, reapply], commands
 

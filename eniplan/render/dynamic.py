@@ -132,6 +132,20 @@ AccuracySec=1
 WantedBy=timers.target
 """
 
+# systemd-networkd removes the rules and routes it did not configure when it reconfigures
+# a link (`networkctl reconfigure`, `netplan apply`), and the kernel drops a table's routes
+# with the address networkd re-adds: measured with `eniplan lab --boot`. networkd rewrites
+# the link's state file under /run/systemd/netif/links then; a reconcile run (cheap: it
+# reads only what can change) puts the routing back. Idle where networkd does not run.
+RECONCILE_PATH = "/etc/systemd/system/eniplan-agent-reconcile.path"
+_RECONCILE_PATH = """\
+[Path]
+PathChanged=/run/systemd/netif/links
+
+[Install]
+WantedBy=multi-user.target
+"""
+
 _UDEV = """\
 # eniplan: re-plan the ENIs' routing when one is attached or detached
 SUBSYSTEM=="net", ACTION=="add|remove", KERNEL=="eth*|ens*|enp*|enX*", \
@@ -173,6 +187,7 @@ def user_data(table_base: int = DEFAULT_TABLE_BASE, guard: bool = True) -> str:
         (HOTPLUG_UNIT, _HOTPLUG_UNIT.format(launcher=LAUNCHER, args=args), "0644"),
         (RECONCILE_UNIT, _RECONCILE_UNIT.format(launcher=LAUNCHER, args=args), "0644"),
         (RECONCILE_TIMER, _RECONCILE_TIMER, "0644"),
+        (RECONCILE_PATH, _RECONCILE_PATH, "0644"),
         (UDEV_RULE, _UDEV, "0644"),
     )
     document = {
@@ -193,7 +208,8 @@ def user_data(table_base: int = DEFAULT_TABLE_BASE, guard: bool = True) -> str:
                 "sh",
                 "-c",
                 f"{EXTRACT} && {COMPILE} && systemctl daemon-reload && "
-                "systemctl enable --now eniplan-agent.service eniplan-agent-reconcile.timer && "
+                "systemctl enable --now eniplan-agent.service eniplan-agent-reconcile.timer "
+                "eniplan-agent-reconcile.path && "
                 "udevadm control --reload",
             ]
         ],
