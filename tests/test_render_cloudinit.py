@@ -89,7 +89,12 @@ def test_script_persistence_installs_the_iproute2_script_and_a_boot_unit(
     unit = files[cloudinit.UNIT_PATH]["content"]
     assert f"ExecStart={iproute2.SCRIPT_PATH}" in unit
     assert "Before=network-online.target" in unit and "Type=oneshot" in unit
-    assert ["sh", "-c", f"systemctl enable --now {cloudinit.UNIT_NAME}"] in document["runcmd"]
+    enable = f"systemctl enable --now {cloudinit.UNIT_NAME} eniplan-routing.path"
+    assert ["sh", "-c", enable] in document["runcmd"]
+    # networkd's link changes start the boot unit again (lab --boot's reconfigure proof)
+    path = files[cloudinit.REAPPLY_PATH]["content"]
+    assert "PathChanged=/run/systemd/netif/links" in path
+    assert f"Unit={cloudinit.UNIT_NAME}" in path and "RemainAfterExit" not in unit
 
 
 @pytest.mark.parametrize(
