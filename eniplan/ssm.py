@@ -82,10 +82,11 @@ def command_lines(plan: InstancePlan) -> tuple[str, ...]:
         ]
     unit = cloudinit.UNIT_NAME
     lines += [command for command in activate if not command.startswith("systemctl enable --now")]
+    path = cloudinit.REAPPLY_UNIT
     lines += [
-        f"systemctl enable {unit}",
-        f"systemctl restart {unit}",
-        f"systemctl is-active {unit}",
+        f"systemctl enable {unit} {path}",
+        f"systemctl restart {unit}",  # a oneshot: the exit status is the script's
+        f"systemctl start {path}",  # re-applies after systemd-networkd changed a link
     ]
     return tuple(lines)
 

@@ -56,7 +56,7 @@ def test_the_command_installs_exactly_the_cloud_init_files(targets: list[ssm.Tar
         ]
         for file in files:
             assert f"mv -f '{file.path}.eniplan-new' '{file.path}'" in text
-        assert text.rstrip().endswith(f"systemctl is-active {cloudinit.UNIT_NAME}")
+        assert text.rstrip().endswith(f"systemctl start {cloudinit.REAPPLY_UNIT}")
         assert f"systemctl restart {cloudinit.UNIT_NAME}" in text
 
 

@@ -83,7 +83,8 @@ def persist_for(plan: InstancePlan, persist: str) -> str:
 # whenever the link changes: a path unit watching that directory re-runs the (idempotent)
 # script. On a NetworkManager host the directory never appears and the unit stays idle.
 # (The boot unit has no RemainAfterExit=, so that the path unit can start it again.)
-REAPPLY_PATH = "/etc/systemd/system/eniplan-routing.path"
+REAPPLY_UNIT = "eniplan-routing.path"
+REAPPLY_PATH = f"/etc/systemd/system/{REAPPLY_UNIT}"
 _REAPPLY = f"""\
 [Path]
 PathChanged=/run/systemd/netif/links
@@ -108,7 +109,7 @@ def script_files(plan: InstancePlan) -> tuple[list[base.RenderedFile], list[str]
     reapply = base.RenderedFile(REAPPLY_PATH, _REAPPLY)
     commands = [
         "systemctl daemon-reload",
-        f"systemctl enable --now {UNIT_NAME} eniplan-routing.path",
+        f"systemctl enable --now {UNIT_NAME} {REAPPLY_UNIT}",
     ]
     return [script_file, unit, reapply], commands
 
