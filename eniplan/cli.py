@@ -352,7 +352,7 @@ def _list_rules(context: click.Context) -> None:
     "output",
     required=True,
     type=click.Path(dir_okay=False, writable=True),
-    help="Snapshot file to write (atomically).",
+    help="Snapshot file to write (atomically), or s3://BUCKET/KEY.json (.json.gz: gzip).",
 )
 def collect(output: str, **params: Any) -> None:
     """Read instances, ENIs, subnets, images and route tables and write a snapshot.
@@ -894,7 +894,8 @@ def audit(
         from eniplan.findings import with_locations
         from eniplan.sources.files import instance_locations
 
-        report = with_locations(report, instance_locations(request.inventory_paths))
+        local = [path for path in request.inventory_paths if not path.startswith("s3://")]
+        report = with_locations(report, instance_locations(local))
     _emit_reports(report, pairs, rich_table=True)
     if report.failing:
         sys.exit(EXIT_FINDINGS)

@@ -65,9 +65,15 @@ def load_collection(
 
         return sandbox_collection(request.sandbox)
     if request.inventory_paths:
+        from eniplan.sources import s3
         from eniplan.sources.files import read_inventory_paths
 
-        return read_inventory_paths(request.inventory_paths)
+        remote = [path for path in request.inventory_paths if s3.is_s3(path)]
+        local = [path for path in request.inventory_paths if not s3.is_s3(path)]
+        if not remote:
+            return read_inventory_paths(local)
+        with s3.fetched(remote) as copies:
+            return read_inventory_paths([*local, *copies])
     from eniplan.sources.aws import AwsCollector  # boto3: only when AWS is read
 
     return AwsCollector(request.aws, progress=progress).collect()

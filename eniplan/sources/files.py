@@ -73,14 +73,23 @@ def _json_default(value: object) -> str:
 _ENCODER = msgspec.json.Encoder(enc_hook=_json_default)
 
 
-def write_snapshot(collection: Collection, path: str | Path) -> None:
+def snapshot_text(collection: Collection) -> str:
     # Compact (`jq .` pretty-prints a snapshot when a person wants to read one). Records
     # read from files are still their JSON text (msgspec.Raw) and are written as they are.
     try:
-        text = _ENCODER.encode(snapshot_document(collection)).decode()
+        return _ENCODER.encode(snapshot_document(collection)).decode() + "\n"
     except TypeError as error:  # msgspec names the type it cannot write
         raise TypeError(f"cannot write to a snapshot: {error}") from None
-    write_atomic(path, text + "\n")
+
+
+def write_snapshot(collection: Collection, path: str | Path) -> None:
+    """To a file, atomically, or to S3 (`s3://BUCKET/KEY.json`, `.json.gz` compressed)."""
+    from eniplan.sources import s3
+
+    if s3.is_s3(str(path)):
+        s3.upload(snapshot_text(collection), str(path))
+    else:
+        write_atomic(path, snapshot_text(collection))
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -127,7 +136,12 @@ def _files(path: str) -> list[str]:
         return [STDIN]
     target = Path(path)
     if target.is_dir():
-        files = sorted(str(p) for p in target.rglob("*.json") if p.is_file())
+        files = sorted(
+            str(p)
+            for pattern in ("*.json", "*.json.gz")
+            for p in target.rglob(pattern)
+            if p.is_file()
+        )
         if not files:
             raise InputError(f"{path}: directory holds no *.json file")
         return files
@@ -177,11 +191,25 @@ _JSON_TYPES = {"object": "dict", "array": "list", "null": "NoneType"}
 _WRONG_TYPE = re.compile(r"^Expected `(array|object)[^`]*`, got `(\w+)`(?: - at `\$\.?([^`]*)`)?$")
 
 
+def _gunzip(data: bytes, name: str) -> bytes:
+    import gzip
+    import zlib
+
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as error:
+        raise InputError(f"{name}: gzip data is damaged ({error})") from None
+
+
 def _text(file: str, name: str) -> str:
     try:
-        text = (
-            sys.stdin.read() if file == STDIN else decode_json_text(Path(file).read_bytes(), name)
-        )
+        if file == STDIN:
+            text = sys.stdin.read()
+        else:
+            data = Path(file).read_bytes()
+            if data[:2] == b"\x1f\x8b":  # gzip (a .json.gz snapshot)
+                data = _gunzip(data, name)
+            text = decode_json_text(data, name)
     except OSError as error:
         raise InputError(f"{name}: cannot read: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
