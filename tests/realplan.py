@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,8 +34,6 @@ AMIS = (
     ("debian-12-amd64-20240717-1811", "Debian 12 (20240717-1811)"),
     ("al2023-ami-2023.5.20240708.0-kernel-6.1-x86_64", "Amazon Linux 2023 AMI"),
 )
-
-PlanFactory = Callable[..., Path]
 
 
 def missing_tools() -> str:
@@ -173,6 +171,15 @@ class RealPlans:
             )
         return result.stdout
 
+    def validate(self, directory: Path) -> str:
+        """`terraform validate` of a configuration directory with the provider pointed at
+        moto (init first); its output. Raises AssertionError when it is not valid."""
+        (directory / "eniplan_test_provider.tf").write_text(
+            _provider_tf(self.endpoint, self.amis[AMIS[0][0]])
+        )
+        self._run(directory, "init", "-input=false", "-no-color")
+        return self._run(directory, "validate", "-no-color")
+
     def __call__(self, name: str, *targets: str) -> Path:
         key = (name, *targets)
         if key in self.cache:
@@ -198,6 +205,9 @@ class RealPlans:
         output.write_text(self._run(directory, "show", "-json", planfile))
         self.cache[key] = output
         return output
+
+
+PlanFactory = RealPlans
 
 
 @pytest.fixture(scope="session")

@@ -97,7 +97,7 @@ def plan_of_rendering(plan: InstancePlan, directory: Path, provider: int = 6) ->
                 {
                     "instance": attachment["instance_id"][1],
                     "device_index": attachment["device_index"][1],
-                    "network_card_index": attachment["network_card_index"][1],
+                    "network_card_index": attachment.get("network_card_index", (None, 0))[1],
                     "attachment_id": imports[f"aws_network_interface_attachment.{name}"],
                 }
             ],

@@ -1,8 +1,9 @@
 """The `terraform` target: snippets that adopt an instance's secondary ENIs into Terraform.
 
 For one existing instance it writes a directory to copy into the root module of a
-configuration (import blocks are allowed only there; Terraform 1.5+, AWS provider 6.11+,
-the first with `network_card_index` on attachments):
+configuration (import blocks are allowed only there; Terraform 1.5+, AWS provider 5.x or
+6.x; 6.11+ only where an ENI is on a network card other than 0, as `network_card_index` is
+written only then and 6.11 is the first with it on attachments):
 
 - `eniplan_<instance>.tf`: for every secondary ENI, an `import` block and an
   `aws_network_interface` (subnet, security groups, private IPs in order through
@@ -185,7 +186,12 @@ def _eni_blocks(plan: InstancePlan, eni: EniResource) -> list[hcl.Block | hcl.Co
                     "network_interface_id", hcl.reference("aws_network_interface", eni.name, "id")
                 ),
                 hcl.Attribute("device_index", eni.device_index),
-                hcl.Attribute("network_card_index", eni.network_card_index),
+                # only where not 0: AWS provider 5.x has no such argument
+                *(
+                    (hcl.Attribute("network_card_index", eni.network_card_index),)
+                    if eni.network_card_index
+                    else ()
+                ),
             ),
         )
     )
@@ -256,8 +262,12 @@ def readme(plan: InstancePlan, names: dict[str, str], enis: tuple[EniResource, .
         f"| `{names['user_data']}` | the static cloud-init user data (per-ENI policy routing) |",
         "",
         "Copy the files into the **root module** (import blocks are allowed only there);",
-        "Terraform 1.5 or newer, AWS provider 6.11 or newer (`network_card_index` on",
-        "`aws_network_interface_attachment`).",
+        "Terraform 1.5 or newer, AWS provider "
+        + (
+            "6.11 or newer (`network_card_index` on `aws_network_interface_attachment`)."
+            if any(eni.network_card_index for eni in enis)
+            else "5.x or 6.x."
+        ),
         "",
         "## Review before `terraform apply`",
         "",
