@@ -159,7 +159,7 @@ def test_the_deadline_ends_the_retries(multi: FakeImds) -> None:
         started = time.monotonic()
         with pytest.raises(ImdsError, match="deadline"):
             imds.get("mac")
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 10  # 1,000 retries would take minutes
     assert not _gets_without_token(multi)
 
 
@@ -199,7 +199,7 @@ def test_a_dripping_answer_is_cut_off_and_read_again(multi: FakeImds) -> None:
     with multi, client(multi, deadline=10, timeout=0.5) as imds:
         started = time.monotonic()
         assert imds.get("instance-id") is not None
-        assert time.monotonic() - started < 2  # the drip (over 20 s) was cut at 0.5 s
+        assert time.monotonic() - started < 10  # the drip (over 20 s) was cut at 0.5 s
     assert imds.connections == 2  # the cut one, then a fresh one
 
 
@@ -209,7 +209,7 @@ def test_the_deadline_bounds_a_run_that_drips(multi: FakeImds) -> None:
         started = time.monotonic()
         with pytest.raises(ImdsError, match="deadline"):
             imds.get("instance-id")
-        assert time.monotonic() - started < 2.5
+        assert time.monotonic() - started < 10  # unbounded: 100 answers dripping
 
 
 @pytest.mark.parametrize("fault", ["big", "latin1"])

@@ -177,8 +177,7 @@ def test_lab_proves_the_dynamic_target(sandbox_inventory: Inventory, name: str) 
     assert reachable.before is not None and not reachable.before.passed  # the problem
     _hotplugged(report.apply_output)
     total = dict(report.timings)["total"]
-    print(f"lab --target dynamic {name}: {total:.2f} s")
-    assert total < 20
+    print(f"lab --target dynamic {name}: {total:.2f} s")  # a figure, not a bound: see benchmarks
 
 
 @on_the_kernel
