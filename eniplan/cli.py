@@ -23,6 +23,7 @@ import click
 # and check-plan stay fast (tests/test_cli.py::test_startup_imports pins the list).
 from eniplan import __version__, values
 from eniplan.errors import InputError
+from eniplan.fileio import STDOUT, write_output
 from eniplan.findings import FAIL_ON_CHOICES
 from eniplan.inventory import DEFAULT_SCENARIO, InventoryRequest
 from eniplan.plancore import DEFAULT_TABLE_BASE
@@ -31,6 +32,7 @@ from eniplan.render.base import PERSIST_CHOICES
 from eniplan.report import AUDIT_ONLY, format_report, pair_outputs
 from eniplan.report import FORMATS as REPORT_FORMATS
 from eniplan.sources.awsoptions import DEFAULT_WORKERS, AwsOptions, ProgressCallback
+from eniplan.terminal import plain_console, visible
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -50,21 +52,43 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _stderr() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return plain_console(stderr=True, soft_wrap=True)
 
 
 def _stdout() -> Console:
     # Piped output gets a width that fits the tables instead of rich's 80 columns.
-    from rich.console import Console
-
     width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 132)
-    return Console(highlight=False, width=width)
+    return plain_console(width=width)
 
 
 def warn(message: str) -> None:
-    click.echo(f"eniplan: warning: {message}", err=True)
+    click.echo(f"eniplan: warning: {visible(message)}", err=True)
+
+
+# --- -o ------------------------------------------------------------------------------
+
+# What --format takes somewhere: `-o json` means the format, never a file named json.
+FORMAT_NAMES = frozenset({*REPORT_FORMATS, "text", "yaml", "xml", "html", "csv"})
+
+
+def _output_path(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Check -o values (one, or a tuple when repeatable): `-` is standard output; a format
+    name is refused."""
+    for path in value if isinstance(value, tuple) else (value,):
+        _check_output_path(ctx, path)
+    return value
+
+
+def _check_output_path(ctx: click.Context, value: str | None) -> None:
+    if value is None or value == STDOUT:
+        return
+    if value.lower() in FORMAT_NAMES:
+        has_format = any(p.name == "output_format" for p in ctx.command.params)
+        choose = f"pass --format {value.lower()}" if has_format else "--format chooses formats"
+        raise InputError(
+            f"-o {value}: {value!r} is a format name, not an output path: {choose} "
+            f"(a file or directory named so: -o ./{value})"
+        )
 
 
 def _quiet() -> bool:
@@ -351,8 +375,10 @@ def _list_rules(context: click.Context) -> None:
     "--output",
     "output",
     required=True,
-    type=click.Path(dir_okay=False, writable=True),
-    help="Snapshot file to write (atomically), or s3://BUCKET/KEY.json (.json.gz: gzip).",
+    type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+    callback=_output_path,
+    help="Snapshot file to write (atomically), or s3://BUCKET/KEY.json (.json.gz: gzip); "
+    "'-' is standard output.",
 )
 def collect(output: str, **params: Any) -> None:
     """Read instances, ENIs, subnets, images and route tables and write a snapshot.
@@ -383,7 +409,8 @@ def collect(output: str, **params: Any) -> None:
     _report_rejected(inventory)
     write_snapshot(collection, output)
     regions = len(collection.shapes)
-    info(f"wrote {output}: {regions} account/region(s); {summary_line(inventory)}")
+    where = "the snapshot to stdout" if output == STDOUT else output
+    info(f"wrote {where}: {regions} account/region(s); {summary_line(inventory)}")
 
 
 @cli.command()
@@ -535,9 +562,11 @@ def plan(output_format: str, **params: Any) -> None:
 @click.option(
     "-o",
     "--output-dir",
-    type=click.Path(file_okay=False),
+    type=click.Path(file_okay=False, allow_dash=True),
     default=None,
-    help="Write DIR/INSTANCE_ID/<path on the instance> (required unless one file results).",
+    callback=_output_path,
+    help="Write DIR/INSTANCE_ID/<path on the instance> (required unless one file results; "
+    "'-' is standard output, for one file).",
 )
 def render(
     target: str, mode: str, persist: str | None, output_dir: str | None, **params: Any
@@ -554,6 +583,8 @@ def render(
       eniplan render --sandbox --target netplan -o out/ && ls out/*/etc/netplan/
       eniplan render --target cloud-init --mode dynamic > user-data.yaml
     """
+    if output_dir == STDOUT:
+        output_dir = None
     if mode == "dynamic":
         _render_dynamic(target, persist, output_dir, params)
         return
@@ -569,8 +600,10 @@ def render(
     for instance_plan in plans:
         if instance_plan.status != MANAGED:
             skipped.append(
-                f"{instance_plan.instance_id} ({instance_plan.name or 'no name'}): "
-                f"skipped, {instance_plan.status}: {instance_plan.reason}"
+                visible(
+                    f"{instance_plan.instance_id} ({instance_plan.name or 'no name'}): "
+                    f"skipped, {instance_plan.status}: {instance_plan.reason}"
+                )
             )
             continue
         renderings.append(render_plan(target, instance_plan, options))
@@ -616,7 +649,7 @@ def _render_notes(renderings: list[Rendering], skipped: list[str]) -> None:
         for note in rendering.notes:
             if note not in said:
                 said.add(note)
-                info(f"eniplan: note: {note}")
+                info(f"eniplan: note: {visible(note)}")
         if rendering.activate:
             click.echo(
                 f"eniplan: {rendering.instance_id}: to apply now on the instance (as root): "
@@ -762,10 +795,11 @@ def report_options(formats: tuple[str, ...], several: bool = False) -> Callable[
             click.option(
                 "-o",
                 "--output",
-                type=click.Path(dir_okay=False),
+                type=click.Path(dir_okay=False, allow_dash=True),
+                callback=_output_path,
                 multiple=several,
                 default=() if several else None,
-                help="Write the report to FILE (atomically) instead of stdout."
+                help="Write the report to FILE (atomically) instead of stdout ('-': stdout)."
                 + (" Repeatable, one per --format." if several else ""),
             ),
         ]
@@ -836,12 +870,10 @@ def _source_args(request: InventoryRequest) -> SourceArgs:
 
 
 def _write_output(text: str, output: str | None) -> None:
-    if output is None:
+    if output is None or output == STDOUT:
         click.echo(text, nl=False)
     else:
-        from eniplan.fileio import write_atomic
-
-        write_atomic(output, text)
+        write_output(output, text)
         info(f"wrote {output}")
 
 
@@ -904,7 +936,7 @@ def audit(
 def _emit_reports(report: Any, pairs: list[tuple[str, str | None]], rich_table: bool) -> None:
     """Each format to its file (atomically) or stdout; files first, so stdout ends the run."""
     for name, target in sorted(pairs, key=lambda pair: pair[1] is None):
-        if name == "table" and target is None and rich_table:
+        if name == "table" and target in (None, STDOUT) and rich_table:
             from eniplan.report.table import print_report
 
             print_report(_stdout(), report)
@@ -927,20 +959,20 @@ def _demo_audit(console: Console, inventory: Any, scenario: str) -> None:
     for finding in report.findings:
         name = labels.get(finding.subject) or finding.subject
         head = Text(f"{finding.rule_id} {finding.severity:<6} ", style="bold")
-        head.append(name)
+        head.append(visible(name))
         if finding.suppressed:
-            head.append(f"  suppressed ({finding.suppression_reason})", style="dim")
+            head.append(f"  suppressed ({visible(finding.suppression_reason)})", style="dim")
             console.print(head)
             continue
         console.print(head)
-        console.print(Text(f"  {finding.message}"))
+        console.print(Text(f"  {visible(finding.message)}"))
         commands = finding.details.get("commands") or []
         for fix in [shlex.join(argv) for argv in commands] or [finding.remediation]:
-            console.print(Text(f"  fix: {fix}", style="green"))
+            console.print(Text(f"  fix: {visible(fix)}", style="green"), soft_wrap=True)
     for subject, reason in report.excluded:
         line = Text("left alone ", style="bold")
-        line.append(labels.get(subject) or subject)
-        line.append(f": {reason}", style="dim")
+        line.append(visible(labels.get(subject) or subject))
+        line.append(f": {visible(reason)}", style="dim")
         console.print(line)
     console.print(Text(summary_line(report), style="bold"))
 
@@ -1057,8 +1089,6 @@ def doctor(
     """
     import io
 
-    from rich.console import Console
-
     from eniplan.doctor.output import diagnosis_json, print_diagnosis
     from eniplan.doctor.verdicts import diagnose
     from eniplan.findings import Report
@@ -1086,8 +1116,8 @@ def doctor(
     )
     if output_format == "json":
         _write_output(diagnosis_json(diagnosis, report), output)
-    elif output:
-        console = Console(record=True, width=132, file=io.StringIO())
+    elif output and output != STDOUT:
+        console = plain_console(record=True, width=132, file=io.StringIO())
         print_diagnosis(console, diagnosis, report)
         _write_output(console.export_text(), output)
     else:
@@ -1364,7 +1394,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(EXIT_PARTIAL)
         raise
     except InputError as error:
-        click.echo(f"eniplan: error: {error}", err=True)
+        click.echo(f"eniplan: error: {visible(str(error))}", err=True)
         sys.exit(EXIT_USAGE)
     except click.exceptions.Abort:
         click.echo("eniplan: interrupted", err=True)
@@ -1373,7 +1403,7 @@ def main(argv: list[str] | None = None) -> None:
         hint = ""
         if isinstance(error, click.UsageError) and error.ctx is not None:
             hint = f" (see '{error.ctx.command_path} --help')"
-        click.echo(f"eniplan: error: {error.format_message()}{hint}", err=True)
+        click.echo(f"eniplan: error: {visible(error.format_message())}{hint}", err=True)
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         click.echo("eniplan: interrupted", err=True)
@@ -1385,7 +1415,7 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get("ENIPLAN_DEBUG"):
             raise
         click.echo(
-            f"eniplan: internal error: {type(error).__name__}: {error} "
+            f"eniplan: internal error: {type(error).__name__}: {visible(str(error))} "
             "(a bug: please report it; ENIPLAN_DEBUG=1 shows the traceback)",
             err=True,
         )

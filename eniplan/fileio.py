@@ -6,11 +6,28 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from eniplan.errors import InputError
+
+STDOUT = "-"  # `-o -`: the output goes to standard output
+
+
+def write_output(path: str, data: str | bytes) -> None:
+    """`-o PATH`: standard output for `-`, else the file, atomically (write_atomic)."""
+    if path != STDOUT:
+        write_atomic(path, data)
+        return
+    if isinstance(data, bytes):
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        sys.stdout.write(data)
+        sys.stdout.flush()
 
 
 def decode_json_text(data: bytes, name: str) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from itertools import groupby
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from eniplan import __version__
 from eniplan.model import Eni, Instance, Inventory
+from eniplan.terminal import visible
 
 INVENTORY_JSON_VERSION = 1
 
@@ -108,13 +109,13 @@ def summary_line(inventory: Inventory) -> str:
 # --- tables ----------------------------------------------------------------------------
 
 
-def _addresses(eni: Eni) -> Text:
+def _addresses(eni: Eni) -> str:
     parts = [str(eni.primary_ipv4)] if eni.primary_ipv4 else []
     parts += [str(a) for a in eni.secondary_ipv4s]
     parts += [f"{p} (prefix)" for p in eni.ipv4_prefixes]
     parts += [str(a) for a in eni.ipv6_addresses]
     parts += [f"{p} (prefix)" for p in eni.ipv6_prefixes]
-    return Text(", ".join(parts))
+    return ", ".join(parts)
 
 
 def _subnet(eni: Eni, inventory: Inventory) -> str:
@@ -123,36 +124,66 @@ def _subnet(eni: Eni, inventory: Inventory) -> str:
         return eni.subnet_id
     cidr = str(subnet.cidr) if subnet.cidr else "IPv6-only"
     name = subnet.tags.get("Name")
-    return f"{cidr} ({name})" if name else cidr
+    return f"{cidr} ({visible(name)})" if name else cidr
 
 
-def eni_table(instance: Instance, inventory: Inventory) -> Table:
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    table.add_column("  card:dev", no_wrap=True)
-    for column in ("ENI", "MAC", "subnet", "addresses", "src/dst"):
-        table.add_column(column, no_wrap=column != "addresses")
-    for eni in instance.enis:
-        device = "-" if eni.device_index is None else str(eni.device_index)
-        check = Text("on") if eni.source_dest_check else Text("OFF", style="bold yellow")
-        kind = [] if eni.interface_type == "interface" else [eni.interface_type]
-        kind += ["requester-managed"] if eni.requester_managed else []
-        eni_text = eni.eni_id + (f" ({', '.join(kind)})" if kind else "")
-        table.add_row(
-            f"  {eni.network_card_index}:{device}",
-            eni_text,
-            eni.mac,
-            _subnet(eni, inventory),
-            _addresses(eni),
-            check,
-        )
-    return table
+_COLUMNS = ("  card:dev", "ENI", "MAC", "subnet", "addresses", "src/dst")
+
+
+def _eni_cells(eni: Eni, inventory: Inventory) -> tuple[str, str, str, str, str, Text]:
+    device = "-" if eni.device_index is None else str(eni.device_index)
+    check = Text("on") if eni.source_dest_check else Text("OFF", style="bold yellow")
+    kind = [] if eni.interface_type == "interface" else [visible(eni.interface_type)]
+    kind += ["requester-managed"] if eni.requester_managed else []
+    eni_text = eni.eni_id + (f" ({', '.join(kind)})" if kind else "")
+    return (
+        f"  {eni.network_card_index}:{device}",
+        eni_text,
+        eni.mac,
+        _subnet(eni, inventory),
+        _addresses(eni),
+        check,
+    )
+
+
+def eni_table(instance: Instance, inventory: Inventory, width: int | None = None) -> RenderableType:
+    """The instance's ENIs: one row each when the row fits `width`; otherwise one block
+    each (IDs, MAC and check on a line, then the subnet and the addresses, wrapped between
+    addresses), so nothing is cut or dropped in a narrow terminal."""
+    rows = [_eni_cells(eni, inventory) for eni in instance.enis]
+    widths = [
+        max([len(_COLUMNS[n])] + [len(str(row[n])) for row in rows]) for n in range(len(_COLUMNS))
+    ]
+    if width is None or sum(widths) + 2 * (len(widths) - 1) <= width:
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        for column in _COLUMNS:
+            table.add_column(column, no_wrap=True)
+        for row in rows:
+            table.add_row(*row)
+        return table
+    blocks = Table.grid(padding=(0, 1))
+    blocks.add_column(no_wrap=True)
+    blocks.add_column(overflow="fold")
+    for position, slot, eni_id, mac, subnet, addresses, check in (
+        (n, *row) for n, row in enumerate(rows)
+    ):
+        line = Text(f"{eni_id}  {mac}  src/dst ")
+        line.append_text(check)
+        if position:
+            blocks.add_row("", "")
+        blocks.add_row(slot, line)
+        blocks.add_row("", Text(f"subnet {subnet}"))
+        blocks.add_row("", Text(addresses or "no address", style="" if addresses else "dim"))
+    return blocks
 
 
 def instance_heading(instance: Instance, inventory: Inventory) -> Text:
     image = inventory.image(instance)
-    image_text = image.name if image and image.name else f"{instance.image_id} (unknown image)"
+    image_text = (
+        visible(image.name) if image and image.name else f"{instance.image_id} (unknown image)"
+    )
     heading = Text()
-    heading.append(instance.name or instance.instance_id, style="bold")
+    heading.append(visible(instance.name or instance.instance_id), style="bold")
     if instance.name:
         heading.append(f" {instance.instance_id}")
     heading.append(f"  {instance.instance_type}, {instance.state}, {image_text}", style="dim")
@@ -175,7 +206,7 @@ def print_inventory(
         for instance in group:
             console.print(instance_heading(instance, inventory))
             if instance.instance_id in notes:
-                console.print(Text(f"  {notes[instance.instance_id]}", style="italic"))
-            console.print(eni_table(instance, inventory))
+                console.print(Text(f"  {visible(notes[instance.instance_id])}", style="italic"))
+            console.print(eni_table(instance, inventory, console.width))
             console.print()
     console.print(summary_line(inventory))

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.text import Text
 
 from eniplan.plan import MANAGED, EniPlan, InstancePlan, Route
+from eniplan.terminal import visible
 
 
 def route_command(route: Route, device: str) -> str:
@@ -37,15 +38,17 @@ def eni_commands(eni: EniPlan) -> list[str]:
 def print_plans(console: Console, plans: list[InstancePlan]) -> None:
     for plan in plans:
         heading = Text()
-        heading.append(plan.name or plan.instance_id, style="bold")
+        heading.append(visible(plan.name or plan.instance_id), style="bold")
         if plan.name:
             heading.append(f" {plan.instance_id}")
         style = "green" if plan.status == MANAGED else "dim"
-        heading.append(f"  {plan.status}: {plan.reason}", style=style)
+        heading.append(f"  {plan.status}: {visible(plan.reason)}", style=style)
         console.print(heading)
-        console.print(Text(f"  OS: {plan.os.family} ({plan.os.evidence})", style="dim"))
+        console.print(Text(visible(f"  OS: {plan.os.family} ({plan.os.evidence})"), style="dim"))
         for skipped in plan.skipped:
-            console.print(Text(f"  left alone: {skipped.eni_id} {skipped.mac}: {skipped.reason}"))
+            console.print(
+                Text(visible(f"  left alone: {skipped.eni_id} {skipped.mac}: {skipped.reason}"))
+            )
         if plan.status == MANAGED:
             if plan.guard:
                 console.print(
@@ -67,9 +70,9 @@ def print_plans(console: Console, plans: list[InstancePlan]) -> None:
                     )
                 )
                 for line in eni_commands(eni):
-                    console.print(f"    {line}", highlight=False)
+                    console.print(Text(f"    {line}"), soft_wrap=True)
             for note in plan.notes:
-                console.print(Text(f"  note: {note}", style="yellow"))
+                console.print(Text(f"  note: {visible(note)}", style="yellow"))
             console.print(Text(f"  plan sha256:{plan.digest()[:16]}…", style="dim"))
         console.print()
     managed = sum(1 for p in plans if p.status == MANAGED)

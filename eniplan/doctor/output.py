@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from eniplan.doctor.simulate import Decision, errno_name
 from eniplan.doctor.verdicts import (
@@ -21,37 +22,42 @@ from eniplan.doctor.verdicts import (
 )
 from eniplan.findings import Report
 from eniplan.report.json_format import finding_json
+from eniplan.terminal import visible
 
 SCHEMA_VERSION = 1
 _STYLE = {OK: "green", FAIL: "bold red", SKIP: "dim", DEPENDS: "yellow"}
 
 
-def _toward_text(toward: Toward | None) -> str:
+def _toward_text(toward: Toward | None) -> Text:
     if toward is None:
-        return "[dim]subnet unknown[/dim]"
-    text = f"{toward.destination} → {toward.decision.describe()}"
+        return Text("subnet unknown", style="dim")
+    text = Text(visible(f"{toward.destination} → {toward.decision.describe()}"))
     if toward.reason and toward.status != OK:
-        text += f"\n[{_STYLE[toward.status]}]{toward.reason}[/]"
+        text.append(f"\n{visible(toward.reason)}", style=_STYLE[toward.status])
     return text
 
 
 def print_diagnosis(console: Console, diagnosis: Diagnosis, report: Report) -> None:
+    """The report for people. Console markup is never used: interface names, rules and
+    messages are data (styles come only through Text)."""
     title = "eniplan doctor" + (f": {diagnosis.instance_id}" if diagnosis.instance_id else "")
-    console.rule(title)
+    console.rule(Text(visible(title)))
     table = Table(title="Where replies leave, per local address", show_lines=True)
     for column in ("interface", "address", "toward a same-subnet peer", "toward off-subnet", ""):
         table.add_column(column)
     for verdict in diagnosis.addresses:
         table.add_row(
-            _interface_text(verdict),
-            f"{verdict.address.address}" + (" (secondary)" if verdict.address.secondary else ""),
+            Text(visible(_interface_text(verdict))),
+            Text(
+                f"{verdict.address.address}" + (" (secondary)" if verdict.address.secondary else "")
+            ),
             _toward_text(verdict.peer),
             _toward_text(verdict.internet),
-            f"[{_STYLE[verdict.status]}]{verdict.status.upper()}[/]",
+            Text(verdict.status.upper(), style=_STYLE[verdict.status]),
         )
     console.print(table)
     for name, reason in diagnosis.skipped_links:
-        console.print(f"  [dim]{name}: skipped, {reason}[/dim]")
+        console.print(Text(visible(f"  {name}: skipped, {reason}"), style="dim"))
 
     rules = Table(title="Policy rules by owner")
     for column in ("family", "priority", "rule", "owner", "table"):
@@ -60,20 +66,25 @@ def print_diagnosis(console: Console, diagnosis: Diagnosis, report: Report) -> N
         rules.add_row(
             f"IPv{info.rule.family}",
             str(info.rule.priority),
-            info.rule.describe(),
-            info.owner,
-            info.note,
+            Text(visible(info.rule.describe())),
+            Text(visible(info.owner)),
+            Text(visible(info.note)),
         )
     console.print(rules)
 
     console.rule("Parity: EC2Rescue for Linux, asymmetricroute", style="dim")
     if diagnosis.parity is None:
-        console.print("  [dim]not run: no `ip addr show` / `ip rule show` text[/dim]")
+        console.print(Text("  not run: no `ip addr show` / `ip rule show` text", style="dim"))
     else:
         style = "red" if diagnosis.parity.status == "FAILURE" else "green"
-        console.print(f"  module run/asymmetricroute  [{style}]{diagnosis.parity.summary}[/]")
+        line = Text("  module run/asymmetricroute  ")
+        line.append(visible(diagnosis.parity.summary), style=style)
+        console.print(line)
         for disagreement in diagnosis.disagreements:
-            console.print(f"  [yellow]eniplan differs:[/yellow] {disagreement.text}")
+            line = Text("  ")
+            line.append("eniplan differs:", style="yellow")
+            line.append(f" {visible(disagreement.text)}")
+            console.print(line)
 
     if report.findings:
         console.rule("Findings", style="dim")
@@ -81,22 +92,29 @@ def print_diagnosis(console: Console, diagnosis: Diagnosis, report: Report) -> N
             style = {"high": "bold red", "medium": "yellow", "low": "cyan"}.get(
                 finding.severity, "dim"
             )
-            console.print(f"  [{style}]{finding.rule_id} {finding.severity}[/] {finding.message}")
+            line = Text("  ")
+            line.append(f"{finding.rule_id} {finding.severity}", style=style)
+            line.append(f" {visible(finding.message)}")
+            console.print(line)
             if finding.severity != "info":
-                console.print(f"      fix: {finding.remediation}", style="dim")
+                console.print(
+                    Text(f"      fix: {visible(finding.remediation)}", style="dim"), soft_wrap=True
+                )
     for note in diagnosis.notes:
-        console.print(f"  [dim]note: {note}[/dim]")
+        console.print(Text(f"  note: {visible(note)}", style="dim"))
     summary = report.summary()
     failing = summary["failing"]
-    headline = "[bold red]FAIL[/]" if failing else "[green]OK[/]"
+    headline = Text("\n")
+    headline.append("FAIL" if failing else "OK", style="bold red" if failing else "green")
     depending = sum(1 for v in diagnosis.addresses if v.status == DEPENDS)
     if depending:
-        headline += f" ({depending} address(es) depend on the packet or the neighbours)"
-    console.print(
-        f"\n{headline}: {len(diagnosis.addresses)} address(es) on {len(diagnosis.interfaces)} "
+        headline.append(f" ({depending} address(es) depend on the packet or the neighbours)")
+    headline.append(
+        f": {len(diagnosis.addresses)} address(es) on {len(diagnosis.interfaces)} "
         f"interface(s); {summary['findings']} finding(s), {failing} at or above "
         f"--fail-on {report.fail_on}"
     )
+    console.print(headline)
 
 
 def _interface_text(verdict: AddressVerdict) -> str:

@@ -6,19 +6,21 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from eniplan.lab.proofs import LabReport, Outcome
+from eniplan.terminal import visible
 
 NOT_RUN = "-"
 
 
-def _cell(outcome: Outcome | None) -> str:
+def _cell(outcome: Outcome | None) -> Text:
     if outcome is None:
-        return NOT_RUN
+        return Text(NOT_RUN)
     count = f"{outcome.checks - len(outcome.failures)}/{outcome.checks}"
     if outcome.passed:
-        return f"[green]PASS[/green] {count}"
-    return f"[red]FAIL[/red] {count}"
+        return Text.assemble(("PASS", "green"), f" {count}")
+    return Text.assemble(("FAIL", "red"), f" {count}")
 
 
 def print_report(
@@ -26,10 +28,12 @@ def print_report(
 ) -> None:
     enis = ", ".join(f"{eni.ifname} {' '.join(map(str, eni.addresses))}" for eni in report.enis)
     console.print(
-        f"[bold]eniplan lab[/bold]  {report.name or 'no name'} {report.instance_id}  "
-        f"target {report.target}"
+        Text.assemble(
+            ("eniplan lab", "bold"),
+            visible(f"  {report.name or 'no name'} {report.instance_id}  target {report.target}"),
+        )
     )
-    console.print(f"ENIs: {enis}", markup=False, highlight=False)
+    console.print(Text(f"ENIs: {visible(enis)}"))
     console.print(
         f"before: as booted (DHCP on each ENI, rp_filter=1); after: {report.target} applied",
         style="dim",
@@ -40,7 +44,9 @@ def print_report(
     table.add_column("before", no_wrap=True)
     table.add_column("after", no_wrap=True)
     for row in report.rows:
-        table.add_row(str(row.number), row.title, _cell(row.before), _cell(row.after))
+        table.add_row(
+            str(row.number), Text(visible(row.title)), _cell(row.before), _cell(row.after)
+        )
     console.print(table)
     for row in report.rows:
         for column, outcome in (("before", row.before), ("after", row.after)):
@@ -51,19 +57,21 @@ def print_report(
             else:
                 shown = outcome.failures if verbose else outcome.failures[:details]
             for line in shown:
-                console.print(f"  {row.number} {column}: {line}", markup=False, highlight=False)
+                console.print(Text(f"  {row.number} {column}: {visible(line)}"))
             hidden = len(outcome.failures) - len(shown)
             if hidden:
                 console.print(f"  {row.number} {column}: ... {hidden} more (--verbose)")
     verdict = (
-        "[green]all proofs hold after applying[/green]"
+        ("all proofs hold after applying", "green")
         if report.passed
-        else "[red]some proofs fail after applying[/red]"
+        else ("some proofs fail after applying", "red")
     )
     total = dict(report.timings).get("total", 0.0)
-    console.print(f"{verdict}  ({total:.1f} s)")
+    console.print(Text.assemble(verdict, f"  ({total:.1f} s)"))
     if report.leftovers:
-        console.print(f"[red]namespaces not removed:[/red] {' '.join(report.leftovers)}")
+        console.print(
+            Text.assemble(("namespaces not removed:", "red"), f" {' '.join(report.leftovers)}")
+        )
     if verbose:
         console.print(
             "timings: " + ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in report.timings)

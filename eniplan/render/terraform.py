@@ -28,6 +28,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Network
 from eniplan import values
 from eniplan.plan import MANAGED, EniPlan, InstancePlan
 from eniplan.render import base, cloudinit, hcl
+from eniplan.terminal import visible
 
 TARGET = "terraform"
 NAME_MAX = 40  # characters of a Name tag kept in a resource name
@@ -203,7 +204,7 @@ def enis_tf(plan: InstancePlan) -> str:
     header = hcl.Comment(
         f"Written by eniplan {base.marker(plan).split(' ', 2)[2]}\n"
         f"The secondary ENIs of {plan.instance_id}"
-        + (f" ({plan.name})" if plan.name else "")
+        + (f" ({visible(plan.name)})" if plan.name else "")
         + ", adopted with import blocks (Terraform 1.5+,\n"
         "AWS provider 6.11+). Read README.md before terraform apply."
     )
@@ -250,7 +251,8 @@ def user_data_tf(plan: InstancePlan, user_data_file: str, gzipped: bool) -> str:
 def readme(plan: InstancePlan, names: dict[str, str], enis: tuple[EniResource, ...]) -> str:
     checks_off = [eni.eni_id for eni in enis if not eni.source_dest_check_was]
     lines = [
-        f"# eniplan: Terraform for {plan.instance_id}" + (f" ({plan.name})" if plan.name else ""),
+        f"# eniplan: Terraform for {plan.instance_id}"
+        + (f" ({visible(plan.name)})" if plan.name else ""),
         "",
         f"Written by `eniplan render --target terraform` ({base.marker(plan)[2:]}).",
         "",

@@ -48,7 +48,8 @@ def pair_outputs(
             f"{len(outputs)} -o files for {len(formats)} --format(s): pair each -o with a --format"
         )
     pairs: list[tuple[str, str | None]] = [
-        (name, outputs[index] if index < len(outputs) else None)
+        # `-o -` is stdout, as no -o is
+        (name, outputs[index] if index < len(outputs) and outputs[index] != "-" else None)
         for index, name in enumerate(formats)
     ]
     to_stdout = [name for name, output in pairs if output is None]

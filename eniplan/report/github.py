@@ -11,12 +11,16 @@ command early.
 from __future__ import annotations
 
 from eniplan.findings import Finding, Report
+from eniplan.terminal import visible
 
 LEVEL = {"high": "error", "medium": "warning", "low": "warning", "info": "notice"}
 
 
 def escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """The runner's escaping; other control characters (ESC: terminal colours in the log)
+    and bidi marks are written as visible escapes first."""
+    escaped = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return visible(escaped)
 
 
 def escape_property(text: str) -> str:
@@ -35,7 +39,11 @@ def annotation(finding: Finding) -> str:
 
 
 def format_report(report: Report) -> str:
-    lines = [annotation(finding) for finding in report.active]
+    lines = [
+        f"::error title=eniplan {report.command} is partial::{escape_data('not read: ' + problem)}"
+        for problem in report.problems
+    ]
+    lines += [annotation(finding) for finding in report.active]
     summary = report.summary()
     lines.append(
         f"eniplan {report.command}: {summary['findings']} finding(s), "

@@ -118,9 +118,11 @@ def _result(finding: Finding, rule_index: dict[str, int]) -> dict[str, Any]:
 def sarif_document(report: Report) -> dict[str, Any]:
     rules = _rules()
     rule_index = {rule["id"]: index for index, rule in enumerate(rules)}
+    # What could not be read is an error of the run (the report is partial); warnings are
+    # about the input (an unknown rule ID in a waiver).
     notifications = [
-        {"level": "warning", "message": {"text": text}}
-        for text in (*report.warnings, *report.problems)
+        *({"level": "error", "message": {"text": text}} for text in report.problems),
+        *({"level": "warning", "message": {"text": text}} for text in report.warnings),
     ]
     return {
         "$schema": SCHEMA_URI,
@@ -137,7 +139,7 @@ def sarif_document(report: Report) -> dict[str, Any]:
                 },
                 "invocations": [
                     {
-                        "executionSuccessful": True,
+                        "executionSuccessful": not report.partial,
                         "toolExecutionNotifications": notifications,
                         "properties": {"command": report.command, "summary": report.summary()},
                     }

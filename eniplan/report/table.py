@@ -10,12 +10,12 @@ from __future__ import annotations
 import io
 from itertools import groupby
 
-from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from eniplan.findings import Finding, Report
+from eniplan.terminal import plain_console, visible
 
 SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 WIDTH = 132  # for -o FILE and pipes: wide enough for the messages
@@ -46,20 +46,22 @@ def summary_line(report: Report) -> str:
     return "; ".join(parts)
 
 
-def _findings_table(findings: list[Finding]) -> Table:
-    table = Table(show_header=True, header_style="bold", box=box.SIMPLE_HEAD, expand=False)
-    table.add_column("severity", no_wrap=True)
-    table.add_column("rule", no_wrap=True)
-    table.add_column("finding and fix", overflow="fold")
-    for finding in findings:
-        style = "dim" if finding.suppressed else SEVERITY_STYLE.get(finding.severity, "")
-        text = Text(finding.message, style="dim" if finding.suppressed else "")
-        if finding.suppressed:
-            text.append(f"\nsuppressed: {finding.suppression_reason}", style="dim italic")
-        else:
-            text.append(f"\nfix: {finding.remediation}", style="green")
-        table.add_row(Text(finding.severity, style=style), Text(finding.rule_id), text)
-    return table
+def _print_finding(console: Console, finding: Finding) -> None:
+    """One finding: severity, rule and message (wrapped beside them), then its fix on one
+    logical line: soft-wrapped by the terminal, never broken inside a command."""
+    style = "dim" if finding.suppressed else SEVERITY_STYLE.get(finding.severity, "")
+    row = Table.grid(padding=(0, 1))
+    row.add_column(no_wrap=True, min_width=6)
+    row.add_column(no_wrap=True)
+    row.add_column(overflow="fold")
+    message = Text(visible(finding.message), style="dim" if finding.suppressed else "")
+    row.add_row(Text(finding.severity, style=style), Text(finding.rule_id), message)
+    console.print(row)
+    if finding.suppressed:
+        line = Text(f"  suppressed: {visible(finding.suppression_reason)}", style="dim italic")
+    else:
+        line = Text(f"  fix: {visible(finding.remediation)}", style="green")
+    console.print(line, soft_wrap=True)
 
 
 def print_report(console: Console, report: Report) -> None:
@@ -74,8 +76,9 @@ def print_report(console: Console, report: Report) -> None:
 
     ordered = sorted(report.findings, key=place)
     for title, group in groupby(ordered, key=place):
-        console.rule(Text(title, style="bold"))
-        console.print(_findings_table(list(group)))
+        console.rule(Text(visible(title), style="bold"))
+        for finding in group:
+            _print_finding(console, finding)
     if not report.findings:
         console.print(Text("No findings.", style="bold green"))
     if report.excluded:
@@ -83,19 +86,19 @@ def print_report(console: Console, report: Report) -> None:
         console.print(Text("Left alone (handled by someone else):", style="bold"))
         for subject, reason in report.excluded:
             line = Text("  ")
-            line.append(subject)
+            line.append(visible(subject))
             if labels.get(subject):
-                line.append(f" ({labels[subject]})")
-            line.append(f": {reason}", style="dim")
+                line.append(f" ({visible(labels[subject])})")
+            line.append(f": {visible(reason)}", style="dim")
             console.print(line)
     for problem in report.problems:
-        console.print(Text(f"not read: {problem}", style="yellow"))
+        console.print(Text(f"not read: {visible(problem)}", style="yellow"), soft_wrap=True)
     style = "bold red" if report.failing else "bold green"
     console.print(Text(summary_line(report), style=style))
 
 
 def format_report(report: Report) -> str:
     buffer = io.StringIO()
-    console = Console(file=buffer, width=WIDTH, color_system=None, highlight=False)
+    console = plain_console(file=buffer, width=WIDTH, color_system=None)
     print_report(console, report)
     return buffer.getvalue()

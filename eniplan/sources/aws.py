@@ -94,7 +94,10 @@ class AwsCollector:
         if self._session is not None:
             return self._session
         try:
-            return boto3.Session(profile_name=self.options.profile)
+            # AWS CLI v2's order: AWS_REGION, then AWS_DEFAULT_REGION, then the profile's
+            # (botocore itself reads only the last two).
+            region = os.environ.get("AWS_REGION") or None
+            return boto3.Session(profile_name=self.options.profile, region_name=region)
         except botocore.exceptions.ProfileNotFound as error:
             raise InputError(f"--profile: {error}") from None
         except botocore.exceptions.BotoCoreError as error:  # e.g. an unparsable config file
@@ -183,15 +186,17 @@ class AwsCollector:
             try:
                 return values.region_name(region)
             except ValueError as error:
-                raise InputError(
-                    f"the region of the AWS configuration (AWS_DEFAULT_REGION or the profile): "
-                    f"{error}"
-                ) from None
+                origin = (
+                    "AWS_REGION"
+                    if os.environ.get("AWS_REGION")
+                    else "the region of the AWS configuration (AWS_DEFAULT_REGION or the profile)"
+                )
+                raise InputError(f"{origin}: {error}") from None
         if self.options.all_regions:
             return "us-east-1"
         raise InputError(
-            "no region: pass --region (repeatable) or --all-regions, or set AWS_DEFAULT_REGION "
-            "or a region in your AWS profile"
+            "no region: pass --region (repeatable) or --all-regions, or set AWS_REGION "
+            "(or AWS_DEFAULT_REGION) or a region in your AWS profile"
         )
 
     # -- the collection -----------------------------------------------------------------

@@ -23,7 +23,7 @@ from msgspec import UNSET, Raw, Struct, UnsetType
 
 from eniplan import __version__, values
 from eniplan.errors import InputError
-from eniplan.fileio import decode_json_text, write_atomic
+from eniplan.fileio import decode_json_text, write_output
 from eniplan.findings import Location
 from eniplan.model import FetchProblem
 from eniplan.sources.collection import SHAPE_KEYS, Collection, Shapes
@@ -89,7 +89,7 @@ def write_snapshot(collection: Collection, path: str | Path) -> None:
     if s3.is_s3(str(path)):
         s3.upload(snapshot_text(collection), str(path))
     else:
-        write_atomic(path, snapshot_text(collection))
+        write_output(str(path), snapshot_text(collection))
 
 
 # --- reading ---------------------------------------------------------------------------
