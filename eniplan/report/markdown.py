@@ -13,6 +13,7 @@ import re
 import shlex
 
 from eniplan.findings import Finding, Report
+from eniplan.terminal import visible
 
 # Characters with a meaning in GitHub-flavoured Markdown, escaped with a backslash; `|`
 # also inside code spans in tables, so code spans are not used for user text at all.
@@ -23,12 +24,13 @@ _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 def escape(text: str) -> str:
     """`text` as literal Markdown inline text, on one line."""
-    text = _CONTROL.sub("", _BREAKS.sub(" ", text))
+    text = visible(_CONTROL.sub("", _BREAKS.sub(" ", text)))  # C1 and bidi: escapes
     return _SPECIAL.sub(r"\\\1", text)
 
 
 def _fence(body: str) -> str:
     body = _CONTROL.sub("", body.replace("\r", ""))  # literal text; no terminal escapes
+    body = "\n".join(visible(line) for line in body.split("\n"))  # nor C1 or bidi
     longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}sh\n{body}\n{fence}"
