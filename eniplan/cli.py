@@ -2,15 +2,18 @@
 
 Exit codes: 0 success; 1 findings at or above --fail-on (or a failed proof); 2 bad usage or
 bad input (one line on stderr, no traceback); 3 an internal error (a bug: please report);
-4 partial: records of the input left out (each named on stderr), the rest processed.
+4 partial: records of the input left out (each named on stderr), the rest processed, or an
+account, region or instance not read (--allow-partial accepts those); 130 interrupted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -31,7 +34,11 @@ from eniplan.render import TARGETS
 from eniplan.render.base import PERSIST_CHOICES
 from eniplan.report import AUDIT_ONLY, format_report, pair_outputs
 from eniplan.report import FORMATS as REPORT_FORMATS
-from eniplan.sources.awsoptions import DEFAULT_WORKERS, AwsOptions, ProgressCallback
+from eniplan.sources.awsoptions import (
+    DEFAULT_TIMEOUT,
+    DEFAULT_WORKERS,
+    AwsOptions,
+)
 from eniplan.terminal import plain_console, visible
 
 if TYPE_CHECKING:
@@ -47,6 +54,23 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL, EXIT_PARTIAL = 0, 1, 2, 3, 4
 # The records of the input this run left out (sources/shapes.py): main() exits EXIT_PARTIAL
 # when there are any, in place of 0 or 1.
 _rejected: list[str] = []
+EXIT_INTERRUPTED = 130
+
+
+class _Run:
+    """What one run learnt on the way that decides its exit code at the end (main): a
+    partial inventory exits EXIT_PARTIAL, whatever the command's own verdict, unless
+    --allow-partial."""
+
+    def __init__(self) -> None:
+        self.lost: list[str] = []  # accounts, regions, instances that could not be read
+        self.allow_partial = False
+
+    def partial(self, problems: Any) -> None:
+        self.lost.extend(str(problem) for problem in problems)
+
+
+_RUN = _Run()
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -195,6 +219,21 @@ def inventory_options(command: F) -> F:
             show_envvar=True,
             help="Concurrent account/region fetches.",
         ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(1, 3600),
+            default=DEFAULT_TIMEOUT,
+            show_default=True,
+            metavar="SECONDS",
+            help="Deadline per account and region: past it, no request or retry starts and "
+            "the region is reported as not read (each request also times out on its own).",
+        ),
+        click.option(
+            "--allow-partial",
+            is_flag=True,
+            help=f"Accept a run that could not read every account and region: exit as if "
+            f"complete instead of {EXIT_PARTIAL}.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -239,22 +278,42 @@ def inventory_request(params: dict[str, Any]) -> InventoryRequest:
             ),
             tags=tuple(_parse_tag(tag) for tag in params.pop("tags")),
             workers=params.pop("workers"),
+            timeout=params.pop("timeout"),
         ),
         inventory_paths=params.pop("inventory_paths"),
         sandbox=params.pop("sandbox"),
     )
     request.check()
+    _RUN.allow_partial = params.pop("allow_partial")
     return request
 
 
 class _ProgressDisplay:
-    """A progress bar on stderr for multi-account or multi-region runs on a terminal."""
+    """A progress bar on stderr for multi-account or multi-region runs on a terminal, naming
+    the regions still running; each problem is printed (above the bar) when it happens."""
 
     def __init__(self) -> None:
         self._progress: Any = None  # a rich Progress, once there is something to show
         self._task: Any = None
+        self._lock = threading.Lock()
+        self.said: set[str] = set()  # problems printed already
+
+    def problem(self, problem: Any) -> None:
+        line = f"eniplan: warning: skipped {visible(problem.describe())}"
+        with self._lock:
+            self.said.add(problem.describe())
+            if self._progress is not None:
+                from rich.text import Text
+
+                self._progress.console.print(Text(line), soft_wrap=True)
+                return
+        click.echo(line, err=True)
 
     def __call__(self, done: int, total: int, label: str) -> None:
+        with self._lock:
+            self._update(done, total, label)
+
+    def _update(self, done: int, total: int, label: str) -> None:
         if total < 2 or not sys.stderr.isatty() or _quiet():
             return
         if self._progress is None:
@@ -277,7 +336,7 @@ class _ProgressDisplay:
             self._progress.stop()
 
 
-def _with_progress(run: Callable[[ProgressCallback], Any]) -> Any:
+def _with_progress(run: Callable[[_ProgressDisplay], Any]) -> Any:
     display = _ProgressDisplay()
     try:
         return run(display)
@@ -285,9 +344,12 @@ def _with_progress(run: Callable[[ProgressCallback], Any]) -> Any:
         display.close()
 
 
-def _report_problems(problems: Any) -> None:
+def _report_problems(problems: Any, said: set[str]) -> None:
+    """The problems not printed yet (those of files and the sandbox); the run is partial."""
     for problem in problems:
-        warn(f"skipped {problem.describe()}")
+        if problem.describe() not in said:
+            warn(f"skipped {problem.describe()}")
+    _RUN.partial(problem.describe() for problem in problems)
 
 
 def _report_rejected(inventory: Inventory) -> None:
@@ -343,7 +405,8 @@ def cli(context: click.Context, config: str | None, quiet: bool) -> None:
 
     Exit codes: 0 success, 1 findings at or above --fail-on (or a failed proof), 2 bad
     usage or input, 3 an internal error (a bug), 4 partial: records of the input left out
-    (named on stderr; the rest was processed), 130 interrupted.
+    (named on stderr; the rest was processed) or an account, region or instance not read
+    (--allow-partial accepts those), 130 interrupted.
 
     \b
     Shell completion (bash; zsh_source, fish_source likewise):
@@ -403,9 +466,17 @@ def collect(output: str, **params: Any) -> None:
         raise InputError(
             "collect reads AWS or the sandbox; --inventory files are already offline input"
         )
-    collection = _with_progress(lambda progress: load_collection(request, progress))
+    said: set[str] = set()
+
+    def load(display: _ProgressDisplay) -> Any:
+        try:
+            return load_collection(request, display, display.problem)
+        finally:
+            said.update(display.said)
+
+    collection = _with_progress(load)
     inventory = build_inventory(collection)  # refuse to write what cannot be read back
-    _report_problems(collection.problems)
+    _report_problems(collection.problems, said)
     _report_rejected(inventory)
     write_snapshot(collection, output)
     regions = len(collection.shapes)
@@ -492,8 +563,16 @@ def _load(request: InventoryRequest) -> Inventory:
     """The inventory the options ask for, with a progress display; problems on stderr."""
     from eniplan.inventory import load_inventory
 
-    inventory: Inventory = _with_progress(lambda progress: load_inventory(request, progress))
-    _report_problems(inventory.problems)
+    said: set[str] = set()
+
+    def load(display: _ProgressDisplay) -> Inventory:
+        try:
+            return load_inventory(request, display, display.problem)
+        finally:
+            said.update(display.said)
+
+    inventory: Inventory = _with_progress(load)
+    _report_problems(inventory.problems, said)
     _report_rejected(inventory)
     return inventory
 
@@ -929,6 +1008,7 @@ def audit(
         local = [path for path in request.inventory_paths if not path.startswith("s3://")]
         report = with_locations(report, instance_locations(local))
     _emit_reports(report, pairs, rich_table=True)
+    _RUN.partial(problem for problem in report.problems if problem not in _RUN.lost)
     if report.failing:
         sys.exit(EXIT_FINDINGS)
 
@@ -1384,33 +1464,57 @@ def terraform_module(output_dir: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    global _RUN
+    _RUN = _Run()
     _rejected.clear()
+    code = _main(argv)
+    if _rejected and code in (EXIT_OK, EXIT_FINDINGS):
+        code = EXIT_PARTIAL  # each record left out is named above
+    if _RUN.lost and not _RUN.allow_partial and code in (EXIT_OK, EXIT_FINDINGS):
+        if sys.stderr.closed:  # the pipe was closed (`| head`)
+            sys.exit(EXIT_PARTIAL)
+        click.echo(
+            f"eniplan: partial: {len(_RUN.lost)} account(s), region(s) or instance(s) could "
+            f"not be read (above): exit {EXIT_PARTIAL}; --allow-partial accepts a partial run",
+            err=True,
+        )
+        code = EXIT_PARTIAL
+    if code:
+        sys.exit(code)
+
+
+def _interrupted() -> int:
+    """Ctrl-C: say so and end now. Worker threads may sit in a network read until their
+    timeout; the interpreter would wait for them at exit, so the process leaves at once."""
+    click.echo("eniplan: interrupted", err=True)
+    if threading.active_count() > 1:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(EXIT_INTERRUPTED)
+    return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
+    """Run the command line; the exit code (errors as one line on stderr)."""
     try:
         cli.main(args=argv, prog_name="eniplan", standalone_mode=False)
-        if _rejected:
-            sys.exit(EXIT_PARTIAL)
     except SystemExit as exit_:
-        if _rejected and exit_.code in (None, EXIT_OK, EXIT_FINDINGS):
-            sys.exit(EXIT_PARTIAL)
-        raise
+        return exit_.code if isinstance(exit_.code, int) else EXIT_INTERNAL
     except InputError as error:
         click.echo(f"eniplan: error: {visible(str(error))}", err=True)
-        sys.exit(EXIT_USAGE)
-    except click.exceptions.Abort:
-        click.echo("eniplan: interrupted", err=True)
-        sys.exit(130)
+        return EXIT_USAGE
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        return _interrupted()
     except click.ClickException as error:
         hint = ""
         if isinstance(error, click.UsageError) and error.ctx is not None:
             hint = f" (see '{error.ctx.command_path} --help')"
         click.echo(f"eniplan: error: {visible(error.format_message())}{hint}", err=True)
-        sys.exit(EXIT_USAGE)
-    except KeyboardInterrupt:
-        click.echo("eniplan: interrupted", err=True)
-        sys.exit(130)
+        return EXIT_USAGE
     except BrokenPipeError:
         sys.stderr.close()  # `eniplan ... | head`: not an error
-        sys.exit(EXIT_OK)
+        return EXIT_OK
     except Exception as error:  # a bug: one line unless asked for the traceback
         if os.environ.get("ENIPLAN_DEBUG"):
             raise
@@ -1419,4 +1523,5 @@ def main(argv: list[str] | None = None) -> None:
             "(a bug: please report it; ENIPLAN_DEBUG=1 shows the traceback)",
             err=True,
         )
-        sys.exit(EXIT_INTERNAL)
+        return EXIT_INTERNAL
+    return EXIT_OK

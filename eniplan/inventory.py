@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from eniplan.errors import InputError
-from eniplan.sources.awsoptions import AwsOptions, ProgressCallback
+from eniplan.sources.awsoptions import AwsOptions, ProblemCallback, ProgressCallback
 
 if TYPE_CHECKING:  # the command line builds a request at start-up: the sources load later
     from eniplan.model import Inventory
@@ -56,9 +56,12 @@ class InventoryRequest:
 
 
 def load_collection(
-    request: InventoryRequest, progress: ProgressCallback | None = None
+    request: InventoryRequest,
+    progress: ProgressCallback | None = None,
+    on_problem: ProblemCallback | None = None,
 ) -> Collection:
-    """The raw shapes from the chosen source."""
+    """The raw shapes from the chosen source (AWS: each problem to `on_problem` as it
+    happens)."""
     request.check()
     if request.sandbox is not None:
         from eniplan.sources.sandbox import sandbox_collection
@@ -76,16 +79,18 @@ def load_collection(
             return read_inventory_paths([*local, *copies])
     from eniplan.sources.aws import AwsCollector  # boto3: only when AWS is read
 
-    return AwsCollector(request.aws, progress=progress).collect()
+    return AwsCollector(request.aws, progress=progress, on_problem=on_problem).collect()
 
 
 def load_inventory(
-    request: InventoryRequest, progress: ProgressCallback | None = None
+    request: InventoryRequest,
+    progress: ProgressCallback | None = None,
+    on_problem: ProblemCallback | None = None,
 ) -> Inventory:
     """The validated inventory of the chosen source, narrowed to the selected instances."""
     from eniplan.sources.shapes import build_inventory
 
-    inventory = build_inventory(load_collection(request, progress))
+    inventory = build_inventory(load_collection(request, progress, on_problem))
     known = {instance.instance_id for instance in inventory.instances}
     missing = [i for i in dict.fromkeys(request.aws.instance_ids) if i not in known]
     if missing:

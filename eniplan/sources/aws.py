@@ -9,12 +9,18 @@ audit reads their user data) and concurrently, USER_DATA_WORKERS at a time per r
 Accounts (one assumed role each) and regions are fetched concurrently, and so are the four
 list calls inside a region. A region or account that
 fails becomes a FetchProblem; the others stand.
+
+Time is bounded: every request has connect and read timeouts, and every account and region
+a deadline (AwsOptions.timeout): once it has passed no request or retry starts, so a
+black-holed region costs about the deadline, not attempts x read timeout. Each problem is
+passed to `on_problem` when it happens, and `progress` names the regions still running.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -29,6 +35,11 @@ from botocore.config import Config
 from eniplan import values
 from eniplan.errors import InputError
 from eniplan.model import FetchProblem
+from eniplan.sources.awsoptions import (
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    ProblemCallback,
+)
 from eniplan.sources.awsoptions import AwsOptions as AwsOptions  # re-exported
 from eniplan.sources.awsoptions import ProgressCallback as ProgressCallback
 from eniplan.sources.collection import Collection, Shape, Shapes
@@ -53,6 +64,25 @@ _LISTS = (
 
 _AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
 
+
+class DeadlineExceeded(botocore.exceptions.BotoCoreError):
+    """Raised before a request (or a retry) that would start after the deadline. Not an
+    HTTP error, so botocore does not retry it: the call fails at once."""
+
+    fmt = "no answer within the {seconds:g} s deadline (--timeout)"
+
+
+def _deadline_hook(client: BaseClient, seconds: float) -> None:
+    """Refuse every request of `client` that would start `seconds` from now or later."""
+    deadline = time.monotonic() + seconds
+
+    def check(**_: Any) -> None:
+        if time.monotonic() >= deadline:
+            raise DeadlineExceeded(seconds=seconds)
+
+    client.meta.events.register("before-send", check)
+
+
 ClientHook = Callable[[BaseClient], None]
 
 
@@ -74,11 +104,16 @@ class AwsCollector:
         progress: ProgressCallback | None = None,
         client_hook: ClientHook | None = None,
         session: boto3.Session | None = None,
+        on_problem: ProblemCallback | None = None,
     ) -> None:
         self.options = options
         self._session = session  # a ready session (the sandbox's); else the profile's
         self.progress = progress
         self.client_hook = client_hook
+        self.on_problem = on_problem
+        self._running: dict[str, None] = {}  # regions being read, in start order
+        self._done = self._total = 0
+        self._lock = threading.Lock()
         if session is None and options.endpoint_url is None:
             _check_endpoint_environment()
         self._config = Config(
@@ -86,6 +121,8 @@ class AwsCollector:
             retries=_retry_settings(),
             max_pool_connections=max(10, options.workers),
             user_agent_extra="eniplan",
+            connect_timeout=min(CONNECT_TIMEOUT, options.timeout),
+            read_timeout=min(READ_TIMEOUT, options.timeout),
         )
 
     # -- sessions and accounts ----------------------------------------------------------
@@ -104,6 +141,7 @@ class AwsCollector:
             raise InputError(f"AWS configuration: {error}") from None
 
     def _client(self, account: _Account, service: str, region: str) -> Any:
+        """A client whose requests stop starting once the deadline (from now) has passed."""
         with account.lock:
             client = account.session.client(  # type: ignore[call-overload]
                 service,
@@ -111,6 +149,7 @@ class AwsCollector:
                 endpoint_url=self.options.endpoint_url,
                 config=self._config,
             )
+        _deadline_hook(client, self.options.timeout)
         if self.client_hook:
             self.client_hook(client)
         return client
@@ -201,43 +240,46 @@ class AwsCollector:
 
     # -- the collection -----------------------------------------------------------------
 
+    def _problem(self, collection: Collection, problem: FetchProblem) -> None:
+        collection.problems.append(problem)
+        if self.on_problem:
+            self.on_problem(problem)
+
+    def _report_progress(self) -> None:
+        if not self.progress:
+            return
+        with self._lock:
+            running = list(self._running)
+            done, total = self._done, self._total
+        shown = ", ".join(running[:3]) + (f" +{len(running) - 3}" if len(running) > 3 else "")
+        self.progress(done, total, f"running: {shown}" if running else "")
+
+    def _timed_region(self, account: _Account, region: str) -> Shapes:
+        """_region, with the region shown as running while it is."""
+        label = f"{account.account_id} {region}"
+        with self._lock:
+            self._running[label] = None
+        self._report_progress()
+        try:
+            return self._region(account, region)
+        finally:
+            with self._lock:
+                self._running.pop(label, None)
+                self._done += 1
+            self._report_progress()
+
     def collect(self) -> Collection:
+        """Every account and region. An interrupt (Ctrl-C) leaves at once: the pool is not
+        waited for (its threads may sit in a network read until their timeout)."""
         home = self.home_region()
         collection = Collection()
-        with ThreadPoolExecutor(max_workers=self.options.workers) as pool:
-            accounts, problems = self._accounts(pool, home)
-            collection.problems.extend(problems)
-
-            region_lists = [
-                (account, pool.submit(self._regions_of, account, home)) for account in accounts
-            ]
-            jobs: dict[Future[Shapes], tuple[_Account, str]] = {}
-            for account, listing in region_lists:
-                try:
-                    regions = listing.result()
-                except _AWS_ERRORS as error:
-                    collection.problems.append(
-                        FetchProblem(account.label, "", _code(error), _describe(error))
-                    )
-                    continue
-                # Each region job opens its own small pool for its four list calls, so the
-                # outer pool never waits on itself.
-                for region in regions:
-                    jobs[pool.submit(self._region, account, region)] = (account, region)
-
-            for done, future in enumerate(as_completed(jobs), start=1):
-                account, region = jobs[future]
-                try:
-                    shapes = future.result()
-                    collection.shapes.append(shapes)
-                    collection.problems.extend(shapes.problems)
-                    shapes.problems.clear()
-                except _AWS_ERRORS as error:
-                    collection.problems.append(
-                        FetchProblem(account.account_id, region, _code(error), _describe(error))
-                    )
-                if self.progress:
-                    self.progress(done, len(jobs), f"{account.account_id} {region}")
+        pool = ThreadPoolExecutor(max_workers=self.options.workers)
+        try:
+            self._collect(pool, home, collection)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         # Completion order is random: keep outputs stable.
         collection.shapes.sort(key=lambda shapes: (shapes.account_id or "", shapes.region or ""))
         collection.problems.sort(key=lambda problem: (problem.account, problem.region))
@@ -245,6 +287,45 @@ class AwsCollector:
             first = collection.problems[0].describe()
             raise InputError(f"no account or region could be read (first error: {first})")
         return collection
+
+    def _collect(self, pool: ThreadPoolExecutor, home: str, collection: Collection) -> None:
+        accounts, problems = self._accounts(pool, home)
+        for problem in problems:
+            self._problem(collection, problem)
+
+        region_lists = [
+            (account, pool.submit(self._regions_of, account, home)) for account in accounts
+        ]
+        jobs: dict[Future[Shapes], tuple[_Account, str]] = {}
+        for account, listing in region_lists:
+            try:
+                regions = listing.result()
+            except _AWS_ERRORS as error:
+                self._problem(
+                    collection,
+                    FetchProblem(account.label, "", _code(error), _describe(error)),
+                )
+                continue
+            # Each region job opens its own small pool for its four list calls, so the
+            # outer pool never waits on itself.
+            with self._lock:
+                self._total += len(regions)
+            for region in regions:
+                jobs[pool.submit(self._timed_region, account, region)] = (account, region)
+
+        for future in as_completed(jobs):
+            account, region = jobs[future]
+            try:
+                shapes = future.result()
+                collection.shapes.append(shapes)
+                for problem in shapes.problems:
+                    self._problem(collection, problem)
+                shapes.problems.clear()
+            except _AWS_ERRORS as error:
+                self._problem(
+                    collection,
+                    FetchProblem(account.account_id, region, _code(error), _describe(error)),
+                )
 
     def _region(self, account: _Account, region: str) -> Shapes:
         ec2 = self._client(account, "ec2", region)

@@ -9,9 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-DEFAULT_WORKERS = 16
+from eniplan.model import FetchProblem
 
-ProgressCallback = Callable[[int, int, str], None]  # (done, total, what just finished)
+DEFAULT_WORKERS = 16
+# Seconds one account or region may take (--timeout): past it, no further request or
+# retry starts and the region is reported as not read. Each request also has its own
+# connect and read timeouts (CONNECT_TIMEOUT, READ_TIMEOUT, at most the deadline).
+DEFAULT_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 15.0
+
+ProgressCallback = Callable[[int, int, str], None]  # (done, total, what is running)
+ProblemCallback = Callable[[FetchProblem], None]  # an account or region lost, as it happens
 
 
 @dataclass(frozen=True)
@@ -24,3 +33,4 @@ class AwsOptions:
     instance_ids: tuple[str, ...] = ()
     tags: tuple[tuple[str, str], ...] = ()
     workers: int = DEFAULT_WORKERS
+    timeout: float = DEFAULT_TIMEOUT

@@ -1,0 +1,175 @@
+"""A run that lost regions never passes a gate: a moto server behind a fault proxy with a
+denied region, a slow one and a black hole. Every wait here is bounded: the black hole by
+--timeout, the subprocesses by their own timeouts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cli_runner import run
+from fault_proxy import fault_proxy
+
+HOME, DENIED, SLOW, HOLE = "eu-west-1", "eu-west-2", "eu-west-3", "eu-north-1"
+FAULTS = {DENIED: "deny", SLOW: "slow", HOLE: "blackhole"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def _aws_environment(tmp_path: Path) -> dict[str, str]:
+    empty = tmp_path / "empty-aws-config"
+    empty.write_text("")
+    keep = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {
+        **keep,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": str(empty),
+        "AWS_SHARED_CREDENTIALS_FILE": str(empty),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_MAX_ATTEMPTS": "3",
+    }
+
+
+@pytest.fixture
+def aws_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [name for name in os.environ if name.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    for name, value in _aws_environment(tmp_path).items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def proxy_url(moto_server: str, aws_env: None) -> Iterator[str]:
+    with fault_proxy(moto_server, FAULTS) as proxy:
+        yield proxy.url
+
+
+def _regions(*regions: str) -> list[str]:
+    return [arg for region in regions for arg in ("--region", region)]
+
+
+def test_a_denied_region_makes_the_run_partial(
+    proxy_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["inspect", "--endpoint-url", proxy_url, *_regions(HOME, DENIED, SLOW), "--format"]
+    code, out, err = run([*argv, "json"], capsys)
+    assert code == 4, err
+    document = json.loads(out)
+    assert document["partial"] is True
+    assert [p["region"] for p in document["problems"]] == [DENIED]
+    assert document["problems"][0]["code"] == "UnauthorizedOperation"
+    lines = err.strip().splitlines()
+    assert any(DENIED in line and "UnauthorizedOperation" in line for line in lines), err
+    assert lines[-1].startswith("eniplan: partial: 1 ") and "--allow-partial" in lines[-1]
+    assert "Traceback" not in err
+
+    code, _, err = run([*argv, "json", "--allow-partial"], capsys)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("output_format", ["json", "sarif", "junit", "table"])
+def test_reports_carry_what_was_not_read(
+    proxy_url: str, capsys: pytest.CaptureFixture[str], output_format: str
+) -> None:
+    argv = ["audit", "--endpoint-url", proxy_url, *_regions(HOME, DENIED)]
+    code, out, err = run([*argv, "--format", output_format], capsys)
+    assert code == 4, err
+    if output_format == "json":
+        document = json.loads(out)
+        assert document["partial"] is True and DENIED in document["problems"][0]
+    elif output_format == "sarif":
+        (invocation,) = json.loads(out)["runs"][0]["invocations"]
+        assert invocation["executionSuccessful"] is False
+        notes = invocation["toolExecutionNotifications"]
+        assert any(n["level"] == "error" and DENIED in n["message"]["text"] for n in notes)
+    elif output_format == "junit":
+        root = ET.fromstring(out)
+        assert root.get("errors") == "1"
+        (error,) = root.iter("error")
+        assert DENIED in (error.text or "")
+    else:
+        assert "PARTIAL" in out and f"not read: 123456789012 {DENIED}" in out
+
+
+def test_a_partial_gate_fails_even_with_findings_below_fail_on(
+    proxy_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["audit", "--endpoint-url", proxy_url, *_regions(HOME, DENIED), "--fail-on", "never"]
+    code, _, err = run([*argv, "--format", "json"], capsys)
+    assert code == 4, err
+    code, _, err = run([*argv, "--format", "json", "--allow-partial"], capsys)
+    assert code == 0, err
+
+
+def test_a_slow_region_is_read_and_a_black_hole_costs_the_deadline(
+    proxy_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["inspect", "--endpoint-url", proxy_url, *_regions(HOME, SLOW, HOLE), "--timeout", "3"]
+    started = time.monotonic()
+    code, out, err = run([*argv, "--format", "json"], capsys)
+    elapsed = time.monotonic() - started
+    assert code == 4, err
+    document = json.loads(out)
+    assert [p["region"] for p in document["problems"]] == [HOLE]
+    assert document["problems"][0]["code"] in ("DeadlineExceeded", "ReadTimeoutError")
+    # 3 s of deadline, one 3 s read timeout in flight: far below botocore's default
+    # 10 attempts x 60 s, with room for a loaded machine.
+    assert elapsed < 30, elapsed
+
+
+def test_ctrl_c_ends_the_run_at_once(moto_server: str, tmp_path: Path) -> None:
+    with fault_proxy(moto_server, FAULTS) as proxy:
+        argv = [sys.executable, "-m", "eniplan", "collect", "--endpoint-url", proxy.url]
+        process = subprocess.Popen(
+            [*argv, *_regions(HOME, HOLE), "-o", str(tmp_path / "snap.json")],
+            env=_aws_environment(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while HOLE not in proxy.requests and time.monotonic() < deadline:
+                time.sleep(0.05)  # until a thread sits in the black hole
+            assert HOLE in proxy.requests
+            process.send_signal(signal.SIGINT)
+            sent = time.monotonic()
+            _, err = process.communicate(timeout=30)
+            took = time.monotonic() - sent
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "eniplan: interrupted"
+    assert "Traceback" not in err
+    assert took < 10, took  # not the 60 s deadline the thread is waiting in
+    assert not (tmp_path / "snap.json").exists()
