@@ -639,6 +639,13 @@ def plan(output_format: str, **params: Any) -> None:
     "(default auto: by the AMI's OS).",
 )
 @click.option(
+    "--replace-user-data",
+    is_flag=True,
+    help="cloud-init and terraform: drop the instance's own user data. By default, when "
+    "the inventory knows it, it is kept: a MIME multipart with it first, unchanged, then "
+    "eniplan's cloud-config (refused when that cannot fit 16 KB, even gzip-compressed).",
+)
+@click.option(
     "-o",
     "--output-dir",
     type=click.Path(file_okay=False, allow_dash=True),
@@ -648,7 +655,12 @@ def plan(output_format: str, **params: Any) -> None:
     "'-' is standard output, for one file).",
 )
 def render(
-    target: str, mode: str, persist: str | None, output_dir: str | None, **params: Any
+    target: str,
+    mode: str,
+    persist: str | None,
+    replace_user_data: bool,
+    output_dir: str | None,
+    **params: Any,
 ) -> None:
     """Render the plan as persistent configuration for one network stack.
 
@@ -664,6 +676,11 @@ def render(
     """
     if output_dir == STDOUT:
         output_dir = None
+    if replace_user_data and (mode == "dynamic" or target not in ("cloud-init", "terraform")):
+        raise InputError(
+            "--replace-user-data applies to --target cloud-init and terraform in static mode "
+            "(the dynamic user data is the same for every instance)"
+        )
     if mode == "dynamic":
         _render_dynamic(target, persist, output_dir, params)
         return
@@ -673,7 +690,9 @@ def render(
     from eniplan.render.files import write_renderings
 
     plans = _plans(params)
-    options = RenderOptions(mode=mode, persist=persist or "auto")
+    options = RenderOptions(
+        mode=mode, persist=persist or "auto", replace_user_data=replace_user_data
+    )
     renderings = []
     skipped = []  # said after the output is written: an error stays the only line
     for instance_plan in plans:

@@ -74,6 +74,9 @@ class InstancePlan:
     # ID, source/dest check): for targets that describe the ENI itself (terraform); not
     # part of the routing plan, nor of its digest
     eni_records: Mapping[str, Eni] = field(default_factory=dict, compare=False, repr=False)
+    # the instance's own user data (None: not known), which the cloud-init user data keeps;
+    # not part of the routing plan, nor of its digest
+    user_data: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -203,6 +206,7 @@ def plan_instance(
         enis=eni_plans,
         skipped=tuple(skipped_enis),
         eni_records={eni.eni_id: eni for eni in managed},
+        user_data=instance.user_data,
         guard=Guard(group=base, priority=base - 1) if options.guard else None,
         notes=tuple(notes),
     )

@@ -251,6 +251,12 @@ def _texts(raw: bytes) -> tuple[list[str], str]:
     return [data.decode("utf-8", errors="replace")], problem
 
 
+def decompressed(raw: bytes) -> tuple[bytes | None, str]:
+    """User data gunzipped when it is gzip (bounded), else as it is; None and the problem
+    when it cannot be read."""
+    return _gunzip(raw)
+
+
 def _gunzip(raw: bytes) -> tuple[bytes | None, str]:
     if not raw.startswith(_GZIP_MAGIC):
         return raw, ""

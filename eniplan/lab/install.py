@@ -95,7 +95,9 @@ def install(target: str, plan: InstancePlan, root: Path) -> None:
             _write(root, file.path, file.content, file.mode)
         _write(root, BOOT_LIST, "\n".join(rendering.activate) + "\n", 0o644)
     elif target == "cloud-init":
-        rendering = render("cloud-init", plan, RenderOptions(persist="script"))
+        # eniplan's part alone: the lab proves the routing, not the instance's own user data
+        options = RenderOptions(persist="script", replace_user_data=True)
+        rendering = render("cloud-init", plan, options)
         (user_data,) = rendering.files
         run_cloud_init(user_data.content, root)
     elif target == "dynamic":

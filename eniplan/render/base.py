@@ -45,6 +45,8 @@ class RenderOptions:
         "auto"  # cloud-init only: script | ifcfg | networkmanager | netplan | networkd | auto
     )
     extra: dict[str, str] = field(default_factory=dict)
+    # cloud-init and terraform: drop the instance's own user data instead of keeping it
+    replace_user_data: bool = False
 
 
 class Renderer(Protocol):

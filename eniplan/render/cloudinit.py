@@ -18,15 +18,14 @@ persistence and planning options (table base, guard).
 
 from __future__ import annotations
 
-import gzip
-
 import yaml
 
 from eniplan import agents
 from eniplan.plan import InstancePlan
 from eniplan.render import base
+from eniplan.userdata_compose import USER_DATA_LIMIT as USER_DATA_LIMIT
+from eniplan.userdata_compose import compose
 
-USER_DATA_LIMIT = 16 * 1024  # bytes, before base64
 UNIT_NAME = "eniplan-routing.service"
 UNIT_PATH = f"/etc/systemd/system/{UNIT_NAME}"
 USER_DATA_PATH = "/user-data"  # -o DIR writes DIR/INSTANCE_ID/user-data
@@ -149,19 +148,17 @@ def user_data(plan: InstancePlan, persist: str) -> tuple[str, tuple[str, ...]]:
 
 
 def render(plan: InstancePlan, options: base.RenderOptions) -> base.Rendering:
+    """The user data; the instance's own, when known, is kept in front of it
+    (userdata_compose) unless options.replace_user_data."""
     persist = persist_for(plan, options.persist)
     text, notes = user_data(plan, persist)
-    raw = text.encode()
-    notes_list = [f"persistence: {persist} (for {plan.os.family}: {plan.os.evidence})", *notes]
-    content: str | bytes = text
-    if len(raw) > USER_DATA_LIMIT:
-        content = gzip.compress(raw, mtime=0)
-        notes_list.append(
-            f"user data is {len(raw)} bytes, over EC2's 16 KB limit: gzip-compressed to "
-            f"{len(content)} bytes (cloud-init reads gzip user data)"
-        )
-        if len(content) > USER_DATA_LIMIT:
-            notes_list.append("even compressed it exceeds 16 KB: use --mode dynamic")
+    composed = compose(text, plan.user_data, plan.instance_id, replace=options.replace_user_data)
+    notes_list = [
+        f"persistence: {persist} (for {plan.os.family}: {plan.os.evidence})",
+        *notes,
+        *composed.notes,
+    ]
+    content = composed.content
     return base.Rendering(
         target="cloud-init",
         instance_id=plan.instance_id,

@@ -307,7 +307,10 @@ def render(plan: InstancePlan, options: base.RenderOptions) -> base.Rendering:
     """Static: the ENIs as the inventory has them; `options.persist` chooses how the
     cloud-init user data makes the routing persistent."""
     enis = eni_resources(plan)
-    user_data = cloudinit.render(plan, base.RenderOptions(persist=options.persist))
+    user_data = cloudinit.render(
+        plan,
+        base.RenderOptions(persist=options.persist, replace_user_data=options.replace_user_data),
+    )
     (user_data_file,) = user_data.files
     gzipped = isinstance(user_data_file.content, bytes)
     names = file_names(plan.instance_id, gzipped)

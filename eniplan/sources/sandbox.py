@@ -495,7 +495,8 @@ class _Seeder:
         backend = self._backend()
         for instance in inventory.instances:
             plan = plan_instance(instance, inventory)
-            (user_data,) = cloudinit.render(plan, RenderOptions()).files
+            seeded = RenderOptions(replace_user_data=True)  # eniplan's user data alone
+            (user_data,) = cloudinit.render(plan, seeded).files
             raw = user_data.content
             data = raw.encode() if isinstance(raw, str) else raw
             # moto's ModifyInstanceAttribute rejects the UserData boto3 sends (it expects it

@@ -1,0 +1,215 @@
+"""The user's user data is kept: eniplan's cloud-config joins it as MIME multipart, read back
+by the real cloud-init (its user-data processor and cloud-config merger, from the Debian
+package) and checked by `cloud-init schema`."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from builders import largest_instance_plan
+from cli_runner import assert_one_line_error, run
+
+from eniplan.cli import main
+from eniplan.errors import InputError
+from eniplan.render import cloudinit
+from eniplan.userdata_compose import USER_DATA_LIMIT, compose
+
+SCRIPT = b"#!/bin/bash\n# the team's bootstrap\necho 'caf\xc3\xa9' > /etc/motd\n\n"
+CLOUD_CONFIG = b"#cloud-config\nruncmd:\n  - [touch, /var/tmp/users-own]\npackages: [htop]\n"
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+# What cloud-init makes of user data: its parts (type, payload) and the merged
+# cloud-config, through cloudinit.user_data and the cloud-config part handler.
+_CLOUD_INIT = """
+import json, sys, tempfile
+from cloudinit import util
+from cloudinit.handlers.cloud_config import CloudConfigPartHandler
+from cloudinit.helpers import Paths
+from cloudinit.user_data import UserDataProcessor
+tmp = tempfile.mkdtemp()
+paths = Paths({"cloud_dir": tmp, "run_dir": tmp})
+message = UserDataProcessor(paths).process(open(sys.argv[1], "rb").read())
+handler = CloudConfigPartHandler(paths)
+handler.handle_part(None, "__begin__", None, None, None, None)
+parts = []
+for part in message.walk():
+    if part.get_content_maintype() == "multipart":
+        continue
+    ctype, payload = part.get_content_type(), util.fully_decoded_payload(part)
+    parts.append([ctype, payload])
+    if ctype == "text/cloud-config":
+        handler.handle_part(None, ctype, part.get_filename(), payload, None, dict(part.items()))
+print(json.dumps({"parts": parts, "merged": handler.cloud_buf}))
+"""
+
+requires_cloud_init = pytest.mark.skipif(
+    shutil.which("cloud-init") is None or not os.path.exists(SYSTEM_PYTHON),
+    reason="cloud-init (Debian package) is not installed",
+)
+
+
+def cloud_init_reads(content: str | bytes, tmp_path: Path) -> dict[str, Any]:
+    path = tmp_path / "user-data"
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    result = subprocess.run(
+        [SYSTEM_PYTHON, "-c", _CLOUD_INIT, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+def schema_valid(text: str, tmp_path: Path) -> None:
+    path = tmp_path / "eniplan.cfg"
+    path.write_text(text)
+    result = subprocess.run(
+        ["cloud-init", "schema", "--config-file", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def own() -> str:
+    # networkd: a few KB (the script persistence alone is close to 16 KB)
+    plan = replace(largest_instance_plan(enis=2, addresses=2), user_data=None)
+    text, _ = cloudinit.user_data(plan, "networkd")
+    return text
+
+
+@requires_cloud_init
+@pytest.mark.parametrize("theirs", [SCRIPT, CLOUD_CONFIG, gzip.compress(SCRIPT, mtime=0)])
+def test_the_users_part_comes_first_unchanged(own: str, theirs: bytes, tmp_path: Path) -> None:
+    composed = compose(own, theirs, "i-0123456789abcdef0", replace=False)
+    assert isinstance(composed.content, str)
+    assert composed.content.startswith("Content-Type: multipart/mixed")
+    assert any("kept" in note for note in composed.notes)
+    read = cloud_init_reads(composed.content, tmp_path)
+    (users_type, users_payload), (eniplans_type, eniplans_payload) = read["parts"]
+    assert (
+        users_payload == gzip.decompress(theirs).decode()
+        if theirs[:2] == b"\x1f\x8b"
+        else (users_payload == theirs.decode())
+    )
+    expected_type = "text/cloud-config" if theirs == CLOUD_CONFIG else "text/x-shellscript"
+    assert users_type == expected_type
+    assert (eniplans_type, eniplans_payload) == ("text/cloud-config", own)
+    schema_valid(eniplans_payload, tmp_path)
+    merged = read["merged"]
+    if theirs == CLOUD_CONFIG:  # both runcmds and the user's packages survive the merge
+        assert merged["runcmd"][0] == ["touch", "/var/tmp/users-own"]
+        assert len(merged["runcmd"]) == 1 + len(yaml.safe_load(own)["runcmd"])
+        assert merged["packages"] == ["htop"]
+    assert merged["write_files"] == yaml.safe_load(own)["write_files"]
+
+
+@requires_cloud_init
+def test_eniplans_own_user_data_is_replaced_not_nested(own: str, tmp_path: Path) -> None:
+    again = compose(own, own.encode(), "i-0123456789abcdef0", replace=False)
+    assert again.content == own
+    assert any("eniplan's (marker): replaced" in note for note in again.notes)
+    # An archive eniplan made before: its user part is kept once, its eniplan part replaced.
+    first = compose(own.replace("table-base", "table-base"), SCRIPT, "i-0", replace=False)
+    assert isinstance(first.content, str)
+    second = compose(own, first.content.encode(), "i-0123456789abcdef0", replace=False)
+    assert isinstance(second.content, str)
+    parts = cloud_init_reads(second.content, tmp_path)["parts"]
+    assert [kind for kind, _ in parts] == ["text/x-shellscript", "text/cloud-config"]
+    assert parts[0][1] == SCRIPT.decode() and parts[1][1] == own
+
+
+def test_large_combined_user_data_is_gzipped_and_too_large_is_refused(own: str) -> None:
+    big_script = b"#!/bin/sh\n" + b"echo 'the same line, compressible'\n" * 450
+    assert len(big_script) + len(own) > USER_DATA_LIMIT
+    composed = compose(own, big_script, "i-0123456789abcdef0", replace=False)
+    assert isinstance(composed.content, bytes) and len(composed.content) <= USER_DATA_LIMIT
+    archive = gzip.decompress(composed.content)
+    assert big_script in archive and own.encode() in archive
+    assert any("gzip-compressed" in note for note in composed.notes)
+
+    noise = b"#!/bin/sh\n: " + base64.b64encode(os.urandom(20000)) + b"\n"
+    with pytest.raises(InputError, match=r"16 KB.*--replace-user-data"):
+        compose(own, noise, "i-0123456789abcdef0", replace=False)
+
+
+def test_replace_and_unknown_and_not_text(own: str) -> None:
+    dropped = compose(own, SCRIPT, "i-0123456789abcdef0", replace=True)
+    assert dropped.content == own
+    assert any("--replace-user-data" in note and "dropped" in note for note in dropped.notes)
+    unknown = compose(own, None, "i-0123456789abcdef0", replace=False)
+    assert unknown.content == own and any("unknown" in note for note in unknown.notes)
+    assert compose(own, b"", "i-0123456789abcdef0", replace=False).content == own
+    with pytest.raises(InputError, match="not text"):
+        compose(own, b"\xff\xfe\x00binary", "i-0123456789abcdef0", replace=False)
+
+
+# --- through the command line -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def snapshot_with_user_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    path = tmp_path_factory.mktemp("keep") / "snap.json"
+    try:
+        main(["collect", "--sandbox", "-o", str(path)])
+    except SystemExit as exit_:
+        assert not exit_.code
+    document = json.loads(path.read_text())
+    region = document["accounts"][0]["regions"][0]
+    instance_id = next(
+        i["InstanceId"]
+        for r in region["Reservations"]
+        for i in r["Instances"]
+        if {"Key": "Name", "Value": "web-balanced"} in i.get("Tags", [])
+    )
+    for record in region["InstanceUserData"]:
+        if record["InstanceId"] == instance_id:
+            record["UserData"] = {"Value": base64.b64encode(SCRIPT).decode()}
+    path.write_text(json.dumps(document))
+    return path, instance_id
+
+
+@requires_cloud_init
+def test_render_keeps_the_instances_user_data(
+    snapshot_with_user_data: tuple[Path, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path, instance_id = snapshot_with_user_data
+    select = ["--inventory", str(path), "--instance-id", instance_id]
+    code, out, err = run(["render", *select, "--target", "cloud-init", "-o", str(tmp_path)], capsys)
+    assert code == 0, err
+    out = gzip.decompress((tmp_path / instance_id / "user-data").read_bytes()).decode()
+    assert "gzip-compressed" in err  # the script persistence is close to 16 KB alone
+    assert "the instance's user data is kept" in err
+    kinds = [kind for kind, _ in cloud_init_reads(out, tmp_path)["parts"]]
+    assert kinds == ["text/x-shellscript", "text/cloud-config"]
+
+    argv = ["render", *select, "--target", "cloud-init", "--replace-user-data"]
+    code, out, err = run([*argv, "--persist", "networkd"], capsys)
+    assert code == 0, err
+    assert out.startswith("#cloud-config") and "dropped" in err
+
+    tf = tmp_path / "tf"
+    code, _, err = run(["render", *select, "--target", "terraform", "-o", str(tf)], capsys)
+    assert code == 0, err
+    (shipped,) = (tf / instance_id).glob("*.cloud-config.*")
+    parts = cloud_init_reads(gzip.decompress(shipped.read_bytes()), tmp_path)["parts"]
+    assert parts[0] == ["text/x-shellscript", SCRIPT.decode()]
+
+    code, _, err = run(["render", *select, "--target", "netplan", "--replace-user-data"], capsys)
+    assert_one_line_error(code, err, "--replace-user-data applies to --target cloud-init")
