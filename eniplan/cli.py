@@ -684,7 +684,7 @@ def render(
     if mode == "dynamic":
         _render_dynamic(target, persist, output_dir, params)
         return
-    from eniplan.plan import MANAGED
+    from eniplan.plan import MANAGED, NOTHING_TO_DO
     from eniplan.render import render as render_plan
     from eniplan.render.base import RenderOptions
     from eniplan.render.files import write_renderings
@@ -696,7 +696,9 @@ def render(
     renderings = []
     skipped = []  # said after the output is written: an error stays the only line
     for instance_plan in plans:
-        if instance_plan.status != MANAGED:
+        # (iproute2: an instance left with one ENI gets the script that removes the routing)
+        teardown = target == "iproute2" and instance_plan.status == NOTHING_TO_DO
+        if instance_plan.status != MANAGED and not teardown:
             skipped.append(
                 visible(
                     f"{instance_plan.instance_id} ({instance_plan.name or 'no name'}): "

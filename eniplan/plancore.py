@@ -175,6 +175,10 @@ def plan_eni(facts: EniFacts, base: int, where: str) -> EniPlan:
         *facts.ipv6_prefixes,
     ]
     router = None if cidr is None else cidr.network_address + 1
+    if cidr is not None and cidr.prefixlen > 30:  # (AWS subnets: /16 to /28)
+        raise PlanError(
+            f"{where}: subnet {cidr} has no router address: its table would cut the path to IMDS"
+        )
     routes: list[Route] = []
     if facts.primary_ipv4 is not None and cidr is not None:
         routes.append(Route(IPv4Network("0.0.0.0/0"), table, gateway=router))
@@ -207,6 +211,25 @@ def plan_enis(instance_id: str, enis: list[EniFacts], base: int) -> tuple[EniPla
     if len(set(macs)) != len(macs):
         raise PlanError(f"{instance_id}: two ENIs share one MAC address")
     plans = tuple(plan_eni(eni, base, f"{instance_id} {eni.eni_id}") for eni in enis)
+    owner: dict[IPv4Address | IPv6Address, str] = {}  # one address, one ENI; no router
+    for plan in plans:
+        primary = () if plan.primary_ipv4 is None else (plan.primary_ipv4,)
+        addresses = [*primary, *(a.ip for a in plan.ipv4_addresses)]
+        addresses += [a.ip for a in plan.ipv6_addresses]
+        for address in dict.fromkeys(addresses):
+            if address in owner:
+                raise PlanError(
+                    f"{instance_id}: address {address} is on two ENIs "
+                    f"({owner[address]}, {plan.eni_id})"
+                )
+            owner[address] = plan.eni_id
+    for plan in plans:
+        if plan.router in owner:
+            raise PlanError(
+                f"{instance_id} {plan.eni_id}: the router of {plan.subnet_cidr}, "
+                f"{plan.router}, is this instance's own address ({owner[plan.router]}): its "
+                "table would cut the path to IMDS"
+            )
     if len({p.table for p in plans}) != len(plans):
         raise PlanError(
             f"{instance_id}: two ENIs map to one routing table "
@@ -283,15 +306,14 @@ def engine_input(instance_id: str, enis: Sequence[EniPlan], base: int, guard: bo
             f"route_{i}='{' '.join(route_token(r) for r in eni.routes)}'",
         ]
     ipv6 = any(e.ipv6_addresses or any(r.family == 6 for r in e.rules + e.routes) for e in enis)
-    guarded = guard and bool(enis)
     macs = " ".join(f"{eni.mac}={i}" for i, eni in enumerate(enis, start=1))
     return "\n".join(
         [
             "# --- the plan ---",
             f"INSTANCE={instance_id}",
             f"PROTO={PROTOCOL}",
-            f"GROUP={base if guarded else ''}  # of the guard ('': none)",
-            f"GUARD_PRIO={base - 1 if guarded else ''}",
+            f"GUARD={'1' if guard and enis else ''}  # the main table's ('': none)",
+            f"GROUP={base} GUARD_PRIO={base - 1}  # eniplan's netdev group, the guard's priority",
             f"PLAN_IPV6={'1' if ipv6 else ''}",
             f"RA_WAIT={RA_WAIT_SECONDS}  # seconds, for router advertisements",
             f"N={len(enis)}",

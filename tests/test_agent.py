@@ -16,6 +16,7 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,8 @@ from eniplan.agent.imds import BadAnswer, Imds, ImdsError
 from eniplan.cli import main as cli_main
 from eniplan.model import Inventory
 from eniplan.plan import InstancePlan
-from eniplan.plancore import EniFacts, plan_enis
-from eniplan.render import dynamic, iproute2
+from eniplan.plancore import EniFacts, PlanError, plan_enis
+from eniplan.render import compact, dynamic, iproute2
 
 MANAGED = ["centos7-same-24", "rhel-same-20", "web-balanced", "app-check-disabled", "multi-subnet"]
 MACS = "network/interfaces/macs/"
@@ -125,7 +126,7 @@ def test_no_guard_and_another_table_base(
     plans = plan_enis(plan.instance_id, enis, 20000)
     assert [eni.table for eni in plans] == [20000 + eni.table - 10000 for eni in plan.enis]
     text = agent.script(plan.instance_id, plans, 20000, False)
-    assert "GROUP=  #" in text and "GUARD_PRIO=\n" in text
+    assert "\nGUARD=  #" in text and "\nGROUP=20000 GUARD_PRIO=19999  #" in text
 
 
 # --- the client: IMDSv2 only, retries, deadline, endpoints --------------------------------
@@ -549,6 +550,34 @@ def _without_docs(source: str) -> str:
     return ast.dump(tree)
 
 
+def _sh_function(script: str) -> str:
+    """The script as the body of a function, as bash prints it back: comments and layout
+    gone, every word of code kept (nothing runs)."""
+    command = 'eval "f() {\n$1\n}" && declare -f f'
+    return subprocess.run(
+        ["bash", "-c", command, "bash", script], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_compact_sh_keeps_strings_and_here_documents() -> None:
+    source = (
+        "x='a  # b'  # cut\n"
+        '  y="multi\n  # kept: in the string\n"\n'
+        "    cat <<EOF  # cut\n"
+        "  # kept: in the here-document\nEOF\n"
+        "echo \\'  # cut\n"
+    )
+    text = compact.sh(source)
+    assert text == (
+        "x='a  # b'\n"
+        'y="multi\n  # kept: in the string\n"\n'
+        "cat <<EOF\n"
+        "  # kept: in the here-document\nEOF\n"
+        "echo \\'\n"
+    )
+    assert _sh_function(text) == _sh_function(source)
+
+
 def test_the_embedded_modules_are_the_packages_code() -> None:
     files = user_data_files(dynamic.user_data())
     root = Path(dynamic.__file__).resolve().parent.parent
@@ -558,9 +587,10 @@ def test_the_embedded_modules_are_the_packages_code() -> None:
         if name.endswith(".py"):
             assert ast.dump(ast.parse(embedded)) == _without_docs(original), name
             ast.parse(embedded, feature_version=(3, 7))  # the oldest python3 it runs on
-        else:  # the engine: its comment lines dropped, every other line as it is
-            kept = [line for line in original.splitlines() if not line.lstrip().startswith("#")]
-            assert embedded.splitlines() == kept
+        else:  # the engine: comments and indentation cut, the code the same for bash
+            assert embedded == compact.sh(original)
+            assert len(embedded) < 0.8 * len(original)
+            assert _sh_function(embedded) == _sh_function(original)
     launcher = files[dynamic.LAUNCHER]
     assert launcher.startswith("#!/bin/sh\n") and "eniplan.agent.main" in launcher
     unit = files[dynamic.UNIT]
@@ -615,7 +645,6 @@ def f(
 
 
 def test_compact_python_cuts_and_keeps_the_code() -> None:
-    from eniplan.render import compact
 
     text = compact.python(SAMPLE)
     assert ast.dump(ast.parse(text)) == _without_docs(SAMPLE)
@@ -657,3 +686,35 @@ def test_the_deadline_during_a_re_read_leaves_the_eni_as_it_was(
         fake.faults = [503] * 10_000
         agent.settle(imds, reading, here, lambda: None)
     assert reading.unsettled == {second: f"IMDS {MACS}{second}/local-ipv4s: missing"}
+
+
+def _facts(device: int, cidr: str, *addresses: str) -> EniFacts:
+    return EniFacts(
+        eni_id=f"eni-{device:017x}",
+        mac=f"02:00:00:00:00:{device:02x}",
+        network_card_index=0,
+        device_index=device,
+        subnet_id=f"subnet-{device:017x}",
+        subnet_cidr=IPv4Network(cidr),
+        primary_ipv4=IPv4Address(addresses[0]),
+        secondary_ipv4s=tuple(IPv4Address(a) for a in addresses[1:]),
+    )
+
+
+@pytest.mark.parametrize(
+    ("second", "message"),
+    [
+        (_facts(1, "10.0.1.0/24", "10.0.1.1"), "10.0.1.1, is this instance's own address"),
+        (_facts(1, "10.0.1.0/24", "10.0.1.9", "10.0.0.1"), "outside its subnet"),
+        (_facts(1, "10.0.0.0/24", "10.0.0.9", "10.0.0.5"), "10.0.0.5 is on two ENIs"),
+        (_facts(1, "10.0.1.8/31", "10.0.1.8"), "no router address"),
+    ],
+)
+def test_a_plan_that_would_cut_the_path_to_imds_is_refused(second: EniFacts, message: str) -> None:
+    """IMDS answers through the primary's table: its router must be one in the subnet and
+    none of the instance's addresses, and no address may be on two ENIs."""
+    first = _facts(0, "10.0.0.0/24", "10.0.0.5")
+    assert len(plan_enis("i-0123456789abcdef0", [first, _facts(1, "10.0.1.0/24", "10.0.1.9")],
+                         10000)) == 2  # fmt: skip
+    with pytest.raises(PlanError, match=re.escape(message)):
+        plan_enis("i-0123456789abcdef0", [first, second], 10000)

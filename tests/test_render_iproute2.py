@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from builders import largest_instance_plan
 from netns import (
     Namespace,
     expected_routes,
@@ -34,7 +35,15 @@ from netns import (
 )
 
 from eniplan import values
-from eniplan.plan import MANAGED, NOTHING_TO_DO, EniPlan, InstancePlan, Route, Rule
+from eniplan.plan import (
+    HANDLED_ELSEWHERE,
+    MANAGED,
+    NOTHING_TO_DO,
+    EniPlan,
+    InstancePlan,
+    Route,
+    Rule,
+)
 from eniplan.render import renderer
 from eniplan.render.base import RenderOptions, marker
 from eniplan.render.iproute2 import PROTOCOL, SCRIPT_MODE, SCRIPT_PATH, inet6_ntop, render, script
@@ -127,12 +136,18 @@ def test_script_stays_a_literal_block_in_yaml(plans: dict[str, InstancePlan]) ->
 
 
 def test_every_plan_renders(sandbox_plans: dict[str, InstancePlan]) -> None:
+    """A managed plan applies its ENIs' routing; a plan with nothing to do (one ENI) is the
+    teardown: no ENI, no guard; one handled by another agent is refused."""
     for plan in sandbox_plans.values():
-        if plan.status == MANAGED:
-            assert script(plan).startswith("#!/bin/sh\n")
-        else:
+        if plan.status == HANDLED_ELSEWHERE:
             with pytest.raises(ValueError, match="nothing to apply"):
                 script(plan)
+            continue
+        text = script(plan)
+        assert text.startswith("#!/bin/sh\n")
+        teardown = plan.status == NOTHING_TO_DO
+        assert f"\nN={0 if teardown else len(plan.enis)}\n" in text
+        assert ("\nGUARD=  #" in text) == teardown
 
 
 # --- no way in for free text ---------------------------------------------------------
@@ -197,7 +212,7 @@ def test_a_bad_instance_id_or_status_is_refused(plans: dict[str, InstancePlan]) 
     with pytest.raises(ValueError):
         script(dataclasses.replace(plan, instance_id="i-0123456789abcdef0`reboot`"))
     with pytest.raises(ValueError):
-        script(dataclasses.replace(plan, status=NOTHING_TO_DO))
+        script(dataclasses.replace(plan, status=HANDLED_ELSEWHERE))
 
 
 def test_addresses_are_written_as_ip_prints_them() -> None:
@@ -401,7 +416,7 @@ def test_foreign_rules_and_routes_survive(plans: dict[str, InstancePlan]) -> Non
         ("route", "add", "192.0.2.0/24", "dev", "ens5", "table", "500"),
         # inside eniplan's range (its priority and table), without its protocol
         ("rule", "add", "from", "192.0.2.2", "lookup", str(table), "priority", str(table)),
-        ("route", "add", "198.51.100.0/24", "dev", "ens6", "table", str(table)),
+        ("route", "add", "198.51.100.0/24", "dev", "ens5", "table", str(table)),
         ("-6", "rule", "add", "from", "2001:db8::2", "lookup", str(table), "priority", "9999"),
     ]
     fewer = dataclasses.replace(plan, enis=plan.enis[:1])
@@ -471,10 +486,162 @@ def test_eniplans_own_strays_are_removed(plans: dict[str, InstancePlan]) -> None
 
 
 @on_the_kernel
-def test_a_missing_mac_is_reported_and_the_rest_applied(plans: dict[str, InstancePlan]) -> None:
+def test_addresses_the_plan_drops_are_removed_and_no_others() -> None:
+    """An address eniplan added and the plan no longer has goes, with its rule; the DHCP
+    address and one the user added there stay."""
+    plan = largest_instance_plan(3, 4)
+    eni = plan.enis[1]
+    dropped = eni.ipv4_addresses[-1]
+    kept = dataclasses.replace(
+        eni,
+        ipv4_addresses=eni.ipv4_addresses[:-1],
+        rules=tuple(r for r in eni.rules if r.source != IPv4Network(f"{dropped.ip}/32")),
+    )
+    fewer = dataclasses.replace(plan, enis=(plan.enis[0], kept, *plan.enis[2:]))
+    user = f"{dropped.ip + 100}/{dropped.network.prefixlen}"
+    with Namespace() as ns:
+        ns.add_enis(plan)
+        link = ns.link_names_by_mac()[eni.mac]
+        ns.run("ip", "addr", "add", user, "dev", link)
+        assert _apply(ns, script(plan)).returncode == 0
+        with _monitor(ns) as events:
+            result = _apply(ns, script(fewer))
+        assert result.returncode == 0, result.stderr
+        assert "0 added, 2 removed" in result.stdout, result.stdout
+        shown = ns.run("ip", "-br", "addr", "show", "dev", link).stdout.split()
+        assert str(dropped) not in shown and user in shown
+        _assert_applied(ns, fewer)
+        deleted = [e for e in events if e.startswith("Deleted")]
+        assert all(str(dropped.ip) in e for e in deleted), deleted  # (and its local route)
+        assert [e for e in deleted if "proto 247" in e or " inet " in e] == deleted[:2]
+        assert "nothing changed" in _apply(ns, script(fewer)).stdout
+
+
+@on_the_kernel
+def test_an_instance_left_with_one_eni_gets_its_state_removed(
+    plans: dict[str, InstancePlan],
+) -> None:
+    """The teardown script (a plan with nothing to do) and the persisted script at a boot
+    that finds one of its ENIs leave the state there was before eniplan: its rules,
+    routes, addresses (IPv6 too) and netdev group gone, DHCP's address and other links'
+    groups kept."""
     plan = plans["multi-subnet"]
-    missing = plan.enis[1]
-    present = dataclasses.replace(plan, enis=plan.enis[:1])
+    secondary = next(eni for eni in plan.enis if not eni.is_primary)
+    alone = dataclasses.replace(plan, status=NOTHING_TO_DO, enis=(), guard=None)
+    for teardown in ("script", "persisted"):
+        with Namespace() as ns:
+            ns.add_enis(plan)
+            ns.add_link("docker0", "02:42:ac:11:00:01")  # another tool's link and group
+            ns.run("ip", "link", "set", "dev", "docker0", "group", "7")
+            link = ns.link_names_by_mac()[secondary.mac]
+            before = _dump(ns)
+            assert _apply(ns, script(plan)).returncode == 0
+            assert _dump(ns) != before
+            if teardown == "persisted":  # the instance rebooted with its primary ENI only
+                ns.run("ip", "link", "del", link)
+                before = "\n".join(line for line in before.splitlines() if link not in line)
+                result = _apply(ns, script(plan))
+                assert "1 of the plan's 2 ENIs here: removing" in result.stdout
+            else:
+                result = _apply(ns, script(alone))
+            assert result.returncode == 0, result.stderr
+            assert result.stderr == ""
+            assert _dump(ns) == before
+            groups = ns.run("ip", "-br", "-d", "link").stdout
+            assert set(link_groups(ns).values()) == {0, 7}, groups
+            assert "nothing changed" in _apply(ns, script(alone)).stdout
+
+
+@on_the_kernel
+def test_no_guard_leaves_no_group_and_other_links_keep_theirs(
+    plans: dict[str, InstancePlan],
+) -> None:
+    plan = plans["multi-subnet"]
+    assert plan.guard is not None
+    unguarded = dataclasses.replace(plan, guard=None)
+    with Namespace() as ns:
+        ns.add_enis(plan)
+        ns.add_link("vpn0", "02:42:ac:11:00:02")  # eniplan's number, never eniplan's doing
+        ns.run("ip", "link", "set", "dev", "vpn0", "group", str(plan.guard.group))
+        assert _apply(ns, script(unguarded)).returncode == 0
+        groups = link_groups(ns)
+        assert {groups[eni.mac] for eni in plan.enis} == {0}
+        assert groups["02:42:ac:11:00:02"] == plan.guard.group
+        assert "suppress_ifgroup" not in ns.run("ip", "rule").stdout
+    with Namespace() as ns:  # guarded first, then not: the ENIs leave the group
+        ns.add_enis(plan)
+        assert _apply(ns, script(plan)).returncode == 0
+        assert {link_groups(ns)[eni.mac] for eni in plan.enis} == {plan.guard.group}
+        result = _apply(ns, script(unguarded))
+        assert result.returncode == 0, result.stderr
+        assert {link_groups(ns)[eni.mac] for eni in plan.enis} == {0}
+        for family in ("-4", "-6"):
+            assert "suppress_ifgroup" not in ns.run("ip", family, "rule").stdout
+        assert "nothing changed" in _apply(ns, script(unguarded)).stdout
+
+
+def _parallel(
+    ns: Namespace, text: str, lock: Path, runs: int, prefix: str = ""
+) -> list[subprocess.CompletedProcess[str]]:
+    """`runs` runs of the script at once (after `prefix`, a shell command)."""
+    command = f'{prefix}exec sh -c "$1" eniplan-routing'
+    processes = [
+        subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns.name,
+                "env",
+                f"ENIPLAN_LOCK={lock}",
+                "sh",
+                "-c",
+                command,
+                "sh",
+                text,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(runs)
+    ]
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        results.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
+    return results
+
+
+@pytest.mark.parametrize("locking", ["flock", "directory"])
+@on_the_kernel
+def test_parallel_runs_take_turns(tmp_path: Path, locking: str) -> None:
+    """Without flock(1) (hidden in the run's own mount namespace), a directory is the lock;
+    one that a dead run left is taken over."""
+    plan = largest_instance_plan(4, 10)
+    lock = tmp_path / "lock"
+    prefix = ""
+    if locking == "directory":
+        prefix = 'mount --bind /dev/null "$(command -v flock)" && '
+        dead = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True)
+        (tmp_path / "lock.d").mkdir()
+        (tmp_path / "lock.d" / "pid").write_text(dead.stdout)
+    with Namespace() as ns:
+        ns.add_enis(plan)
+        results = _parallel(ns, script(plan), lock, 4, prefix)
+        assert [r.returncode for r in results] == [0] * 4, [r.stderr for r in results]
+        outputs = sorted(r.stdout.split(": ")[-1].strip() for r in results)
+        assert outputs[0].endswith("added, 0 removed") and outputs[0][0] != "0", outputs
+        assert outputs[1:] == ["up to date, nothing changed"] * 3, outputs
+        _assert_applied(ns, plan)
+    assert not (tmp_path / "lock.d").exists()
+
+
+@on_the_kernel
+def test_a_missing_mac_is_reported_and_the_rest_applied() -> None:
+    plan = largest_instance_plan(3, 3)
+    missing = plan.enis[2]
+    present = dataclasses.replace(plan, enis=plan.enis[:2])
     with Namespace() as ns:
         ns.add_enis(present)  # the second ENI's link is not there (not attached yet)
         for run in range(2):

@@ -8,8 +8,43 @@ status=0 DRY=${ENIPLAN_DRY_RUN-}
 say() { printf 'eniplan: %s: %s\n' "$INSTANCE" "$*"; }
 warn() { say "$@" >&2; }
 case ${ENIPLAN_RA_WAIT-} in '' | *[!0-9]*) ;; *) RA_WAIT=$ENIPLAN_RA_WAIT ;; esac
+LOCK=${ENIPLAN_LOCK-/run/eniplan-routing.lock}  # '': the caller holds one
 
-# 1. Read the state: two ip calls (only ip -6 lists IPv6 rules); stop if a list is missing
+# 0. Parallel runs take turns: flock(1) where there is one, else a directory whose pid
+#    file names the holder (a holder that died leaves a stale lock, taken over).
+lock() {
+  if command -v flock >/dev/null; then
+    exec 9>>"$LOCK" && flock -w 120 9 && return 0
+  else
+    tries=0
+    until mkdir "$LOCK.d" 2>/dev/null; do
+      holder=''
+      read -r holder <"$LOCK.d/pid" 2>/dev/null
+      if { [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; } ||
+        { [ -z "$holder" ] && [ "$tries" -ge 10 ]; }; then
+        if mv "$LOCK.d" "$LOCK.$$" 2>/dev/null; then  # (one waiter wins)
+          moved=''
+          read -r moved <"$LOCK.$$/pid" 2>/dev/null
+          [ "$moved" = "$holder" ] || mv "$LOCK.$$" "$LOCK.d" 2>/dev/null  # not the stale one
+          rm -rf "$LOCK.$$"
+        fi
+        continue
+      fi
+      [ "$tries" -lt 120 ] || break
+      sleep 1
+      tries=$((tries + 1))
+    done
+    [ "$tries" -ge 120 ] || {
+      echo $$ >"$LOCK.d/pid" && trap 'rm -rf "$LOCK.d"' EXIT && trap 'exit 1' HUP INT TERM
+      return 0
+    }
+  fi
+  warn "cannot take the lock $LOCK (another run holds it)" && exit 1
+}
+[ -n "$DRY" ] || [ -z "$LOCK" ] || lock
+
+# 1. Read the state: two ip calls (only ip -6 lists IPv6 rules); stop if a list is missing.
+#    After lo (a marker line), the addresses eniplan added: IPv4 labelled NAME:ep, IPv6 nodad.
 state=$(
   ip -N -6 -batch - 2>/dev/null <<EOF || echo '#no-ipv6'
 rule show
@@ -21,7 +56,10 @@ rule show
 route show table all proto $PROTO
 link show
 addr show
-${GROUP:+link show group $GROUP}
+link show group $GROUP
+link show dev lo
+addr show label *:ep
+addr show nodad
 EOF
 )
 state6=${state%%"#4"*}  # ${x#*y} is quadratic: short part first
@@ -52,20 +90,31 @@ link_line() {  # NAME[@PARENT] STATE MAC <FLAGS>
   case $4 in *[\<,]UP[,\>]*) up=1 ;; *) up=0 ;; esac
   eval "[ -n \"\${if_$n-}\" ] || if_$n=\${1%%@*} up_$n=\$up"
 }
-found_links() {  # map link names to ENIs
-  links=' ' n=1
+found_links() {  # map link names to ENIs; with fewer than two here, route none
+  links=' ' here=0 n=1
   while [ "$n" -le "$N" ]; do
-    eval "eni=\$eni_$n mac=\$mac_$n name=\${if_$n-}"
+    eval "name=\${if_$n-}"
     case $name in
-    '' | *[!A-Za-z0-9_.-]*)
-      warn "$eni (MAC $mac): ${name:-no link has this MAC}${name:+: unusable link name}" \
-        "- not applied"
-      eval "if_$n=''" && status=1
-      ;;
-    *) links="$links$name=$n " ;;
+    '' | *[!A-Za-z0-9_.-]*) eval "if_$n=''" ;;
+    *) links="$links$name=$n " here=$((here + 1)) ;;
     esac
     n=$((n + 1))
   done
+  [ "$here" -lt 2 ] && [ "$N" -ge 2 ] && tell=say || tell=warn
+  n=1
+  while [ "$n" -le "$N" ]; do
+    eval "eni=\$eni_$n mac=\$mac_$n name=\${if_$n-}"
+    [ -n "$name" ] || $tell "$eni (MAC $mac): no link has this MAC or its name is unusable"
+    n=$((n + 1))
+  done
+  if [ "$tell" = say ]; then  # (the persisted script of an instance left with one ENI)
+    say "$here of the plan's $N ENIs here: removing eniplan's state"
+    N=0 TABLES=' ' links=' ' GUARD=''
+    guard="from all lookup 254 suppress_ifgroup $GROUP proto $PROTO"
+    [ -z "$guard4" ] || guard4='' odd4="${odd4-}${NL}rule del priority $GUARD_PRIO $guard"
+  elif [ "$here" -lt "$N" ]; then
+    status=1
+  fi
 }
 rule_line() {  # FAMILY PRIORITY: WORD...
   fam=$1 prio=${2%:}
@@ -75,10 +124,10 @@ rule_line() {  # FAMILY PRIORITY: WORD...
   if [ $# -eq 6 ] && [ "$1 $3 $4 $5" = "from lookup $prio proto" ]; then
     eval "[ -n \"\${rules${fam}_$prio-}\" ] || seen$fam=\"\${seen$fam-} \$prio\""
     eval "rules${fam}_$prio=\"\${rules${fam}_$prio-} \$2\""
-  elif [ "$prio $*" = "$GUARD_PRIO from all lookup 254 suppress_ifgroup $GROUP proto $PROTO" ]
-  then
-    eval "guard$fam=1"
-  else  # eniplan's, odd
+  elif [ "$prio $*" = "$GUARD_PRIO from all lookup 254 suppress_ifgroup $GROUP proto $PROTO" ] &&
+    eval "guarded=1 && [ -n \"\$GUARD\" ] && guard$fam=1"; then
+    :
+  else  # eniplan's, odd (the guard too, without one)
     eval "odd$fam=\"\${odd$fam-}\${NL}rule del priority \$prio \$*\""
   fi
 }
@@ -90,7 +139,7 @@ parse4() {  # LINE: rules, routes, links, addresses, group, in order
   *" <"*)
     case $section in
     rule | route | link) section='link' && link_line $1 ;;
-    *)
+    *)  # links in the group, then lo
       section='group'
       eni_of "${1%% *}"
       if [ -n "$n" ]; then eval "group_$n=1"; else regroup="$regroup ${1%%[@ ]*}"; fi
@@ -99,6 +148,7 @@ parse4() {  # LINE: rules, routes, links, addresses, group, in order
     ;;
   *)
     case $section in
+    group | marks) section='marks' marks="$marks $1" ;;
     rule | route)  # (listed without proto)
       section='route'
       words $1
@@ -113,13 +163,18 @@ parse4() {  # LINE: rules, routes, links, addresses, group, in order
       section='addr'
       set -- $1
       eni_of "$1"
-      [ -z "$n" ] || [ $# -lt 2 ] || { shift 2 && eval "have_$n=\" \$* \""; }
+      if [ -n "$n" ]; then
+        [ $# -lt 2 ] || { shift 2 && eval "have_$n=\" \$* \""; }
+      elif [ $# -gt 2 ]; then
+        others="$others$NL$*"
+      fi
       ;;
     esac
     ;;
   esac
 }
-tseen=' ' regroup='' links='' guard4='' guard6='' skip=0
+tseen=' ' regroup='' links='' guard4='' guard6='' guarded='' skip=0 marks='' others=''
+present=0
 case $state in
 *" proto $PROTO$NL"*)  # after a run, the plan's IPv4 rules are listed in one piece:
   block=$(  # then skip them, as read
@@ -130,16 +185,19 @@ case $state in
       n=$((n + 1))
     done
   )
-  case $state in *"$NL$block$NL"*)  # (rules come first: the scans stop early)
-    IFS=$NL
-    for line in ${state%%"$NL$block$NL"*}; do skip=$((skip + 1)) && parse4 "$line"; done
-    IFS=$NL
-    set -- $block
-    skip=$((skip + $#)) n=1
-    while [ "$n" -le "$N" ]; do
-      eval "t=\$table_$n"
-      eval "rules4_$t=\" \$rule4_$n\" n=$((n + 1))"
-    done
+  case $block in '') ;; *)
+    case $state in *"$NL$block$NL"*)  # (rules come first: the scans stop early)
+      IFS=$NL
+      for line in ${state%%"$NL$block$NL"*}; do skip=$((skip + 1)) && parse4 "$line"; done
+      IFS=" $TAB$NL"
+      n=1
+      while [ "$n" -le "$N" ]; do
+        eval "t=\$table_$n && set -- \$rule4_$n"
+        [ $# -eq 0 ] || eval "rules4_$t=\" \$*\" seen4=\"\${seen4-} \$t\""
+        skip=$((skip + $#)) n=$((n + 1))
+      done
+      ;;
+    esac
     ;;
   esac
   ;;
@@ -262,7 +320,7 @@ eni_routes() {  # of ENI $n
   done
 }
 add_guard() {
-  [ -z "$GROUP" ] || add 'rule add from all lookup 254 %s' \
+  [ -z "$GUARD" ] || add 'rule add from all lookup 254 %s' \
     "suppress_ifgroup $GROUP priority $GUARD_PRIO protocol $PROTO"
 }
 rules() {  # FAMILY: miss = ENI $n's to add
@@ -300,15 +358,23 @@ changes4() {  # links, addresses, routes, IPv4 rules (ip -batch)
     fi
     rules=$miss
     [ "$up" = 1 ] || add "link set dev %s up" "$name"
-    [ -z "$GROUP" ] || [ -n "$group" ] || add "link set dev %s group $GROUP" "$name"
+    if [ -n "$GUARD" ]; then
+      [ -n "$group" ] || add "link set dev %s group $GROUP" "$name"
+    elif [ -n "$group" ] && [ -n "$guarded" ]; then  # no guard now: out of its group
+      del "link set dev $name group 0"
+    fi
     miss=$addresses4  # (any prefix length will do)
     case $have in *.*) missing_addresses "$addresses4" ;; esac
-    add "addr replace %s dev $name" $miss
+    label=" label $name:ep"  # eniplan's mark (15 characters at most)
+    [ ${#name} -le 12 ] || label=''
+    add "addr replace %s dev $name$label" $miss
     if [ -n "$ipv6" ]; then
       missing_addresses "$addresses6"
-      # nodad: the address is this ENI's alone (EC2); DAD would only delay its use
+      # nodad (eniplan's mark): the address is this ENI's alone (EC2); DAD would only delay
       add "addr replace %s dev $name nodad" $miss
     fi
+    planned=" $addresses4 $addresses6 "
+    stale_addresses "$name" $have
     eni_routes
     rules_add $rules
     n=$((n + 1))
@@ -318,43 +384,64 @@ changes4() {  # links, addresses, routes, IPv4 rules (ip -batch)
     eval "current=\$routes_$table"
     for entry in $current; do route_del "$entry"; done
   done
+  IFS=$NL
+  planned=' '
+  for line in $others; do  # links of no ENI here
+    IFS=" $TAB$NL"
+    set -- $line
+    name=${1%%@*}
+    shift 2
+    stale_addresses "$name" "$@"
+  done
+  IFS=" $TAB$NL"
   stale_rules 4
   [ -n "$guard4" ] || add_guard
-  for name in $regroup; do  # links of no ENI leave the guard group
-    case $name in *[!A-Za-z0-9_.-]*) ;; *) del "link set dev $name group 0" ;; esac
+  [ -z "$guarded" ] || for name in $regroup; do  # links of no ENI leave eniplan's group
+    case $name in lo | *[!A-Za-z0-9_.-]*) ;; *) del "link set dev $name group 0" ;; esac
   done
   flush
 }
-flush() {  # the deletions gathered, after all additions; the counts to fd 3
+stale_addresses() {  # LINK ADDRESS/LEN...: those eniplan added (its mark, its rule) and
+  link=$1 gone=''  # the plan lacks there ($planned) go, the last first (a link's first
+  shift  # IPv4 address in a subnet takes the later ones with it)
+  for word; do
+    case $planned in *" $word "*) continue ;; esac
+    case "$marks " in *" $word "*) ;; *) continue ;; esac
+    [ -n "$sources" ] || for prio in ${seen4-} ${seen6-}; do
+      eval "sources=\"\$sources \${rules4_$prio-} \${rules6_$prio-} \""
+    done
+    case $sources in *" ${word%/*} "*) gone="addr del $word dev $link${gone:+$NL$gone}" ;; esac
+  done
+  [ -z "$gone" ] || del "$gone"
+}
+flush() {  # the deletions gathered, after all additions; then the counts
   [ -z "$dels" ] || printf '%s\n' "${dels#"$NL"}"
   IFS=$NL
   set -- $dels
   IFS=" $TAB$NL"
-  echo "+$added -$#" >&3
+  echo "#+$added -$#"
 }
 
-# 4. Apply: the changes go straight into one ip -batch, and one ip -6 -batch for the IPv6
-#    rules (ip takes a rule's family from -6 alone). ENIPLAN_DRY_RUN=1 prints them instead.
-exec 4>&1
-if [ -n "$DRY" ]; then
-  counts=$({ [ -z "$ipv6" ] || { echo '# ip -6 -batch' && changes6; } && echo '# ip -batch' &&
-    changes4; } 3>&1 >&4)
-else
-  counts=$(
-    {
-      [ -z "$ipv6" ] || changes6 | ip -6 -force -batch - >&4 || echo failed
-      changes4 | ip -force -batch - >&4 || echo failed
-    } 3>&1
-  )
-fi
+# 4. Apply: the changes go into one ip -batch, and one ip -6 -batch for the IPv6 rules
+#    (ip takes a rule's family from -6 alone); no ip at all when there are none.
+#    ENIPLAN_DRY_RUN=1 prints them instead.
+sources=''
+batch6=''
+[ -z "$ipv6" ] || batch6=$(changes6)
+batch4=$(changes4)
 added=0 removed=0 failed=''
-for word in $counts; do
-  case $word in
-  +*) added=$((added + ${word#+})) ;;
-  -*) removed=$((removed + ${word#-})) ;;
-  *) failed=1 ;;
-  esac
-done
+apply() {  # OPTION BATCH: applied (printed if dry), counted
+  [ -n "$2" ] || return 0
+  set -- "$1" "${2%"#+"*}" ${2##*"#+"}
+  added=$((added + $3)) removed=$((removed + ${4#-}))
+  if [ -n "$DRY" ]; then
+    printf '# ip %s-batch\n%s' "${1:+$1 }" "$2"
+  elif [ $(($3 + ${4#-})) -gt 0 ]; then
+    printf '%s' "$2" | ip $1 -force -batch - || failed=1
+  fi
+}
+apply -6 "$batch6"
+apply '' "$batch4"
 if [ -n "$failed" ]; then
   warn "not all of $added additions and $removed removals applied (see ip's errors)"
   exit 1

@@ -424,7 +424,8 @@ def apply(
     removes eniplan's state, unless `hold` (an ENI is not settled)."""
     if not plans and hold:
         return 0, ""
-    env = dict(os.environ, ENIPLAN_DRY_RUN="1" if args.dry_run else "")
+    # (no ENIPLAN_LOCK: this run holds the agent's lock already)
+    env = dict(os.environ, ENIPLAN_DRY_RUN="1" if args.dry_run else "", ENIPLAN_LOCK="")
     if args.reconcile:  # a router heard since is in the state it reads; no wait
         env.setdefault("ENIPLAN_RA_WAIT", "0")
     text = script(instance_id, plans, args.table_base, not args.no_guard)
@@ -432,17 +433,6 @@ def apply(
         ["sh", "-c", text, "eniplan-agent"], env=env, stdout=subprocess.PIPE, text=True
     )
     sys.stdout.write(done.stdout)
-    if not plans and not args.dry_run:  # no guard now: ENIs leave its netdev group
-        listed = subprocess.run(
-            ["ip", "-o", "link", "show", "group", str(args.table_base)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        for line in listed.stdout.splitlines():
-            name = line.split(":")[1].strip().partition("@")[0] if ":" in line else ""
-            if re.fullmatch(LINK_NAME, name):
-                subprocess.run(["ip", "link", "set", "dev", name, "group", "0"], check=False)
     counts = re.search(r"\d+ added, \d+ removed", done.stdout)
     return done.returncode, counts[0] if counts else ""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import tokenize
 
 
@@ -79,8 +80,44 @@ def python(source: str) -> str:
 
 
 def sh(source: str) -> str:
-    """The script without its whole-line comments. Only for scripts with no here-document
-    or multi-line string that holds a line starting with #: the tests run the result."""
-    return "".join(
-        line for line in source.splitlines(keepends=True) if not line.lstrip().startswith("#")
-    )
+    """The script without its comments (whole lines, and after code where two blanks, #
+    and a blank stand outside quotes) and without indentation; here-documents and lines
+    that start inside a quoted string stay as they are. The tests prove the code unchanged:
+    bash prints the same function from the script and from the result."""
+    kept: list[str] = []
+    quote = ""  # the quote open at the end of the previous line
+    heredoc = ""  # the delimiter of the here-document being read
+    for line in source.splitlines(keepends=True):
+        if heredoc:
+            heredoc = "" if line.rstrip("\n") == heredoc else heredoc
+            kept.append(line)
+            continue
+        text = line if quote else line.lstrip()
+        if not quote and text.startswith("#"):
+            continue
+        end, quote = _sh_scan(text, quote)
+        code = text[:end].rstrip() + "\n" if end < len(text) else text
+        marker = re.search(r"<<-?\s*'?([A-Za-z_]\w*)'?", code)
+        heredoc = marker.group(1) if marker and not quote else ""
+        kept.append(code)
+    return "".join(kept)
+
+
+def _sh_scan(text: str, quote: str) -> tuple[int, str]:
+    """Where a trailing comment starts in `text` (its length if none), and the quote
+    still open at its end, given the quote open at its start."""
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if quote == "'":
+            quote = "" if char == "'" else quote
+        elif char == "\\":
+            index += 1
+        elif quote == '"':
+            quote = "" if char == '"' else quote
+        elif char in "'\"":
+            quote = char
+        elif text.startswith("  # ", index):
+            return index, quote
+        index += 1
+    return len(text), quote

@@ -37,7 +37,7 @@ from ipaddress import (
 )
 
 from eniplan import agents, values
-from eniplan.plan import MANAGED, EniPlan, InstancePlan, Route, Rule
+from eniplan.plan import MANAGED, NOTHING_TO_DO, EniPlan, InstancePlan, Route, Rule
 from eniplan.plancore import PROTOCOL as PROTOCOL
 from eniplan.plancore import engine_input
 from eniplan.plancore import inet6_ntop as inet6_ntop
@@ -56,7 +56,15 @@ RESERVED_TABLES = (0, 253, 254, 255)
 
 def render(plan: InstancePlan, options: RenderOptions) -> Rendering:
     del options  # static mode only: the script hard-codes the plan
-    notes = [
+    notes = (
+        [
+            f"{plan.instance_id} has nothing to route ({plan.reason}): this script removes what "
+            "an earlier eniplan script installed (its rules, routes, addresses, netdev group)"
+        ]
+        if plan.status == NOTHING_TO_DO
+        else []
+    )
+    notes += [
         f"run {SCRIPT_PATH} at every boot and after an ENI is attached (the cloud-init "
         "target installs it with a systemd unit); alone it is not persistent",
         f"every rule and route it installs carries protocol {PROTOCOL}; it removes "
@@ -81,25 +89,28 @@ OLD_KERNEL_NOTE = (
 
 
 def script(plan: InstancePlan) -> str:
-    """The POSIX sh script that applies `plan` (a managed plan) with `ip` alone."""
+    """The POSIX sh script that applies `plan` (a managed plan) with `ip` alone; for a plan
+    with nothing to do (one ENI left), the script that removes eniplan's state."""
     instance_id = values.resource_id("i", plan.instance_id)
-    if plan.status != MANAGED or not plan.enis:
+    teardown = plan.status == NOTHING_TO_DO
+    if not (plan.status == MANAGED and plan.enis) and not teardown:
         raise ValueError(f"{instance_id}: plan status {plan.status!r}: nothing to apply")
-    for eni in plan.enis:
+    enis = () if teardown else plan.enis
+    for eni in enis:
         _check_eni(eni)
-    if len({e.mac for e in plan.enis}) != len(plan.enis) or len(
-        {e.table for e in plan.enis}
-    ) != len(plan.enis):
+    if len({e.mac for e in enis}) != len(enis) or len({e.table for e in enis}) != len(enis):
         raise ValueError(f"{instance_id}: two ENIs share a MAC address or a table")
     _int(plan.table_base, 1, 2**31 - 1, "table base")
-    variables = engine_input(instance_id, plan.enis, plan.table_base, plan.guard is not None)
+    variables = engine_input(instance_id, enis, plan.table_base, plan.guard is not None)
+    what = "nothing to route (one ENI): removes eniplan's state" if teardown else "a table per ENI"
     header = [
         "#!/bin/sh",
         marker(plan),
-        f"# Policy routing of {instance_id}, a table per ENI (eniplan, target iproute2).",
+        f"# Policy routing of {instance_id}, {what} (eniplan, target iproute2).",
         "# Needs ip and Linux >= 4.17. Finds links by MAC; adds only what is missing, as",
-        f"# protocol {PROTOCOL}; deletes the protocol-{PROTOCOL} rules and routes the plan lacks.",
-        "# Exit 1 if an ENI is absent (the rest is applied). ENIPLAN_DRY_RUN=1: print only.",
+        f"# protocol {PROTOCOL}; deletes the protocol-{PROTOCOL} rules and routes the plan lacks",
+        "# and the addresses it added there. Exit 1 if an ENI is absent (the rest is applied;",
+        "# with fewer than two here, it removes its state). ENIPLAN_DRY_RUN=1: print only.",
         "# shellcheck disable=SC2034,SC2059,SC2086,SC2154",
         "set -u",
         "",
