@@ -53,7 +53,8 @@ from eniplan.render import cloudinit  # noqa: E402
 from eniplan.render.base import RenderOptions  # noqa: E402
 from eniplan.render.iproute2 import PROTOCOL, script  # noqa: E402
 
-TARGET_RATIO = 1.5
+FIRST_TARGET = 1.2  # the first run, against the lower bound
+SECOND_TARGET = 0.5  # the second run (nothing to do: read, compare, change nothing)
 
 
 # --- the lower bound: the same changes, in `ip -batch` form ---------------------------
@@ -226,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     rules = sum(len(eni.rules) for eni in plan.enis) + (2 if plan.guard else 0)
     routes = sum(len(eni.routes) for eni in plan.enis)
     addresses = sum(len(eni.ipv4_addresses) for eni in plan.enis)
-    print(f"first run / lower bound: {first / bound:.2f} (target <= {TARGET_RATIO})")
-    print(f"second run / lower bound: {second / bound:.2f} (target <= {TARGET_RATIO})")
+    print(f"first run / lower bound: {first / bound:.2f} (target <= {FIRST_TARGET})")
+    print(f"second run / lower bound: {second / bound:.2f} (target <= {SECOND_TARGET})")
     print(f"first run / rules+routes bound: {first / narrow:.2f}")
     print(f"second run / rules+routes bound: {second / narrow:.2f}")
     print()

@@ -493,10 +493,21 @@ def test_render_needs_a_directory_for_several_files(capsys: pytest.CaptureFixtur
 
 def test_render_of_an_instance_left_alone_says_why(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(
-        ["render", "--sandbox", "--tag", "Name=bastion", "--target", "iproute2"], capsys
+        ["render", "--sandbox", "--tag", "Name=bastion", "--target", "netplan"], capsys
     )
     assert code == 2
     assert "single ENI" in err and "nothing to render" in err
+
+
+def test_iproute2_for_an_instance_left_alone_is_the_teardown(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(
+        ["render", "--sandbox", "--tag", "Name=bastion", "--target", "iproute2"], capsys
+    )
+    assert code == 0, err
+    assert out.startswith("#!/bin/sh\n") and "\nN=0\n" in out and "\nGUARD=  #" in out
+    assert "single ENI" in err and "removes what an earlier eniplan script installed" in err
 
 
 def test_render_one_file_to_stdout(

@@ -18,7 +18,7 @@ from builders import largest_instance_plan
 from eniplan import __version__
 from eniplan.model import Inventory
 from eniplan.plan import InstancePlan, PlanOptions, plan_instance
-from eniplan.render import cloudinit, iproute2
+from eniplan.render import cloudinit, compact, iproute2
 from eniplan.render.base import PERSIST_CHOICES, RenderOptions
 
 requires_cloud_init = pytest.mark.skipif(
@@ -84,7 +84,8 @@ def test_script_persistence_installs_the_iproute2_script_and_a_boot_unit(
     document: dict[str, Any] = yaml.safe_load(text)
     files = {entry["path"]: entry for entry in document["write_files"]}
     script = files[iproute2.SCRIPT_PATH]
-    assert script["content"] == iproute2.script(plan)  # the same state as the iproute2 target
+    # the same state as the iproute2 target: its script, comments and indentation cut
+    assert script["content"] == compact.sh(iproute2.script(plan))
     assert script["permissions"] == "0755"
     unit = files[cloudinit.UNIT_PATH]["content"]
     assert f"ExecStart={iproute2.SCRIPT_PATH}" in unit

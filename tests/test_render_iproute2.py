@@ -735,6 +735,6 @@ def test_quick_benchmark_prints_its_ratios() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert re.fullmatch(r"first run / lower bound: \d+\.\d\d \(target <= 1\.5\)", lines[0])
-    assert re.fullmatch(r"second run / lower bound: \d+\.\d\d \(target <= 1\.5\)", lines[1])
+    assert re.fullmatch(r"first run / lower bound: \d+\.\d\d \(target <= 1\.2\)", lines[0])
+    assert re.fullmatch(r"second run / lower bound: \d+\.\d\d \(target <= 0\.5\)", lines[1])
     assert re.search(r"^  script: \d+ bytes", result.stdout, re.MULTILINE)

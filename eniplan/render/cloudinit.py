@@ -18,11 +18,13 @@ persistence and planning options (table base, guard).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import yaml
 
 from eniplan import agents
 from eniplan.plan import InstancePlan
-from eniplan.render import base
+from eniplan.render import base, compact
 from eniplan.userdata_compose import USER_DATA_LIMIT as USER_DATA_LIMIT
 from eniplan.userdata_compose import compose
 
@@ -103,7 +105,9 @@ def script_files(plan: InstancePlan) -> tuple[list[base.RenderedFile], list[str]
     from eniplan.render import iproute2
 
     script = iproute2.render(plan, base.RenderOptions())
-    (script_file,) = script.files
+    (rendered,) = script.files
+    # the same code without its comments and indentation: user data has 16 KB
+    script_file = replace(rendered, content=compact.sh(str(rendered.content)))
     unit = base.RenderedFile(UNIT_PATH, _UNIT.format(script=script_file.path))
     reapply = base.RenderedFile(REAPPLY_PATH, _REAPPLY)
     commands = [
