@@ -16,19 +16,19 @@ lock() {
   if command -v flock >/dev/null; then
     exec 9>>"$LOCK" && flock -w 120 9 && return 0
   else
-    tries=0
+    tries=0 empty=0
     until mkdir "$LOCK.d" 2>/dev/null; do
       holder=''
-      read -r holder <"$LOCK.d/pid" 2>/dev/null
-      if { [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; } ||
-        { [ -z "$holder" ] && [ "$tries" -ge 10 ]; }; then
-        if mv "$LOCK.d" "$LOCK.$$" 2>/dev/null; then  # (one waiter wins)
-          moved=''
-          read -r moved <"$LOCK.$$/pid" 2>/dev/null
-          [ "$moved" = "$holder" ] || mv "$LOCK.$$" "$LOCK.d" 2>/dev/null  # not the stale one
-          rm -rf "$LOCK.$$"
+      { read -r holder <"$LOCK.d/pid"; } 2>/dev/null
+      if [ -n "$holder" ]; then empty=0; else empty=$((empty + 1)); fi
+      if { [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; } || [ "$empty" -gt 10 ]; then
+        if mkdir "$LOCK.break" 2>/dev/null; then  # one waiter breaks it, if still stale
+          again=''
+          { read -r again <"$LOCK.d/pid"; } 2>/dev/null
+          [ "$again" != "$holder" ] || rm -rf "$LOCK.d"
+          rmdir "$LOCK.break"
+          continue
         fi
-        continue
       fi
       [ "$tries" -lt 120 ] || break
       sleep 1
