@@ -101,11 +101,7 @@ def render_command(
 def audit(inventory: Inventory, options: AuditOptions = AuditOptions()) -> Report:
     if options.fail_on not in FAIL_ON_CHOICES:
         raise InputError(f"--fail-on: {options.fail_on!r} is not one of {FAIL_ON_CHOICES}")
-    routed: set[str] = set()
-    for table in inventory.route_tables:
-        for route in table.routes:
-            routed.update(target for target in (route.eni_id, route.instance_id) if target)
-    routed_targets = frozenset(routed)
+    routed_targets = inventory.routed_targets()
     vpcs_with_routes = frozenset(table.vpc_id for table in inventory.route_tables)
 
     findings: list[Finding] = []

@@ -98,6 +98,13 @@ class RouteTable:
     main: bool = False
 
 
+def route_targets(routed_targets: frozenset[str], instance_id: str, eni_id: str) -> bool:
+    """True when a VPC route targets the ENI or its instance (`Inventory.routed_targets`):
+    it forwards traffic for others (NAT, router, firewall), so its disabled source/dest
+    check is the point."""
+    return instance_id in routed_targets or eni_id in routed_targets
+
+
 @dataclass(frozen=True)
 class Instance:
     instance_id: str
@@ -154,6 +161,16 @@ class Inventory:
     # records of the input left out, each "where: why" (a bad MAC in one instance of an
     # AWS CLI dump): the rest of the inventory stands without them
     rejected: tuple[str, ...] = ()
+
+    def routed_targets(self) -> frozenset[str]:
+        """The ENI and instance IDs that some VPC route of the inventory targets."""
+        return frozenset(
+            target
+            for table in self.route_tables
+            for route in table.routes
+            for target in (route.eni_id, route.instance_id)
+            if target
+        )
 
     @property
     def partial(self) -> bool:

@@ -28,7 +28,7 @@ from typing import Any
 
 from eniplan import agents
 from eniplan.errors import InputError
-from eniplan.model import Eni, Instance, Inventory
+from eniplan.model import Eni, Instance, Inventory, route_targets
 from eniplan.plancore import (  # the core's types and bounds, re-exported
     DEFAULT_TABLE_BASE as DEFAULT_TABLE_BASE,
 )
@@ -77,6 +77,9 @@ class InstancePlan:
     # the instance's own user data (None: not known), which the cloud-init user data keeps;
     # not part of the routing plan, nor of its digest
     user_data: bytes | None = field(default=None, compare=False, repr=False)
+    # the managed ENIs that a VPC route targets (or whose instance one targets:
+    # `model.route_targets`, as ENI003 decides): a NAT, router or firewall
+    routed_eni_ids: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -195,6 +198,7 @@ def plan_instance(
     except PlanError as error:
         raise InputError(str(error)) from None
     notes = []
+    routed_targets = inventory.routed_targets()
     if agent:
         notes.append(f"planned with --force although {agent} handles this OS")
     if not os_guess.known:
@@ -207,6 +211,11 @@ def plan_instance(
         skipped=tuple(skipped_enis),
         eni_records={eni.eni_id: eni for eni in managed},
         user_data=instance.user_data,
+        routed_eni_ids=frozenset(
+            eni.eni_id
+            for eni in managed
+            if route_targets(routed_targets, instance.instance_id, eni.eni_id)
+        ),
         guard=Guard(group=base, priority=base - 1) if options.guard else None,
         notes=tuple(notes),
     )

@@ -13,6 +13,7 @@ The moto account is seeded with the AMIs the configurations look up with `data.a
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -22,6 +23,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -179,6 +181,21 @@ class RealPlans:
         )
         self._run(directory, "init", "-input=false", "-no-color")
         return self._run(directory, "validate", "-no-color")
+
+    def plan_directory(self, directory: Path) -> dict[str, Any]:
+        """`terraform plan` of a configuration directory (its own files, the provider
+        pointed at moto added): the plan JSON (`terraform show -json`)."""
+        (directory / "eniplan_test_provider.tf").write_text(
+            _provider_tf(self.endpoint, self.amis[AMIS[0][0]])
+        )
+        self._run(directory, "init", "-input=false", "-no-color")
+        self._run(directory, "plan", "-input=false", "-no-color", "-lock=false", "-out=p.tfplan")
+        document: dict[str, Any] = json.loads(self._run(directory, "show", "-json", "p.tfplan"))
+        return document
+
+    def apply_plan(self, directory: Path) -> None:
+        """`terraform apply` of the plan `plan_directory` saved (against moto)."""
+        self._run(directory, "apply", "-input=false", "-no-color", "-lock=false", "p.tfplan")
 
     def __call__(self, name: str, *targets: str) -> Path:
         key = (name, *targets)

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from terraform_tools import assert_fmt_clean, evaluate_outputs, parse_hcl
 
-from eniplan.plan import MANAGED, InstancePlan
+from eniplan.audit import audit
+from eniplan.model import Inventory, Route
+from eniplan.plan import MANAGED, InstancePlan, plan_instance
 from eniplan.render import TARGETS, hcl, render, terraform
 from eniplan.render.base import RenderOptions
 from eniplan.render.files import write_renderings
@@ -143,7 +145,9 @@ def check_resources(plan: InstancePlan, parsed: dict[str, Any]) -> None:
         assert body["subnet_id"] == f'"{eni.subnet_id}"'
         assert body["private_ip_list"] == [f'"{a}"' for a in record.ipv4_addresses]
         assert body["private_ip_list_enabled"] is True
-        assert body["source_dest_check"] is True
+        # on, except where it is off and a VPC route targets the ENI or the instance
+        kept_off = not record.source_dest_check and eni.eni_id in plan.routed_eni_ids
+        assert body["source_dest_check"] is not kept_off
         assert body["security_groups"] == [f'"{g}"' for g in record.security_group_ids]
         attachment = attachments[name]
         assert attachment["instance_id"] == f'"{plan.instance_id}"'
@@ -222,3 +226,36 @@ def test_persist_option_reaches_the_user_data(sandbox_plans: dict[str, InstanceP
         (user_data,) = [f for f in rendering.files if ".cloud-config" in f.path]
         assert isinstance(user_data.content, str)
         assert f" persist={persist} " in user_data.content.splitlines()[1]
+
+
+def test_check_stays_off_where_a_route_targets_the_eni(sandbox_inventory: Inventory) -> None:
+    """app-check-disabled's eth1 has the check off: turned on while no route targets it,
+    kept off (and said so) once a VPC route does, the one predicate ENI003 uses."""
+    (instance,) = [i for i in sandbox_inventory.instances if i.name == "app-check-disabled"]
+    (eth1,) = [eni for eni in instance.enis if not eni.source_dest_check]
+    table = sandbox_inventory.route_tables[0]
+    routed = dataclasses.replace(
+        sandbox_inventory,
+        route_tables=(
+            dataclasses.replace(
+                table, routes=(*table.routes, Route("10.99.0.0/16", eni_id=eth1.eni_id))
+            ),
+            *sandbox_inventory.route_tables[1:],
+        ),
+    )
+    for inventory, expected in ((sandbox_inventory, True), (routed, False)):
+        plan = plan_instance(instance, inventory)
+        rendering = terraform.render(plan, RenderOptions())
+        (enis_tf,) = [
+            f.content for f in rendering.files if f.path.endswith(f"{instance.instance_id}.tf")
+        ]
+        assert isinstance(enis_tf, str)
+        (body,) = _blocks(parse_hcl(enis_tf), "resource", "aws_network_interface").values()
+        assert body["source_dest_check"] is expected
+        kept = [note for note in rendering.notes if "source_dest_check kept false" in note]
+        assert kept == ([] if expected else [kept[0]])
+        if not expected:
+            assert kept[0].startswith(f"{eth1.eni_id}: ")
+        # ENI003 agrees: a finding exactly where the snippet turns the check on
+        findings = [f for f in audit(inventory).findings if f.rule_id == "ENI003"]
+        assert any(eth1.eni_id in f.eni_ids for f in findings) is expected

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from eniplan import agents
 from eniplan.checks.base import InstanceContext
 from eniplan.findings import Finding
+from eniplan.model import route_targets
 from eniplan.plan import MANAGED
 
 RULE_IDS = ("ENI003",)
@@ -21,12 +22,12 @@ RULE_IDS = ("ENI003",)
 
 def check(context: InstanceContext) -> Iterator[Finding]:
     instance = context.instance
-    if instance.instance_id in context.routed_targets:
-        return  # a route targets the instance: it forwards traffic on purpose
     for eni in instance.enis:
         disabled = not eni.source_dest_check or (eni.is_primary and not instance.source_dest_check)
-        if not disabled or eni.eni_id in context.routed_targets or agents.eni_owner(eni):
+        if not disabled or agents.eni_owner(eni):
             continue
+        if route_targets(context.routed_targets, instance.instance_id, eni.eni_id):
+            continue  # it forwards traffic on purpose
         address = eni.primary_ipv4 or (eni.ipv6_addresses[0] if eni.ipv6_addresses else "")
         known = eni.vpc_id in context.vpcs_with_routes
         where = (

@@ -7,7 +7,8 @@ written only then and 6.11 is the first with it on attachments):
 
 - `eniplan_<instance>.tf`: for every secondary ENI, an `import` block and an
   `aws_network_interface` (subnet, security groups, private IPs in order through
-  `private_ip_list`, prefixes, IPv6, source/dest check on, its tags and description as
+  `private_ip_list`, prefixes, IPv6, source/dest check on (kept off where a VPC route
+  targets the ENI or the instance: a NAT, router or firewall), its tags and description as
   they are, so the import plans no change there), and an `import` block and an
   `aws_network_interface_attachment` (device index, network card index);
 - `eniplan_<instance>_user_data.tf`: a `local` holding the static cloud-init user data
@@ -52,6 +53,12 @@ class EniResource:
     description: str
     tags: dict[str, str]
     source_dest_check_was: bool
+    routed: bool  # a VPC route targets the ENI or its instance (plan.routed_eni_ids)
+
+    @property
+    def source_dest_check(self) -> bool:
+        """What the snippet sets: on, except where it is off on an ENI that forwards."""
+        return self.source_dest_check_was or not self.routed
 
 
 def file_names(instance_id: str, gzipped: bool) -> dict[str, str]:
@@ -122,6 +129,7 @@ def _eni_resource(plan: InstancePlan, eni: EniPlan) -> EniResource:
         description=description,
         tags={values.tag_key(k): values.tag_value(v) for k, v in tags.items()},
         source_dest_check_was=source_dest_check,
+        routed=eni.eni_id in plan.routed_eni_ids,
     )
 
 
@@ -144,14 +152,21 @@ def _eni_blocks(plan: InstancePlan, eni: EniResource) -> list[hcl.Block | hcl.Co
     if eni.ipv6_prefixes:
         body.append(hcl.Attribute("ipv6_prefixes", [str(p) for p in eni.ipv6_prefixes]))
     body.append(hcl.Blank())
-    if not eni.source_dest_check_was:
+    if not eni.source_dest_check:
+        body.append(
+            hcl.Comment(
+                "kept disabled: a VPC route targets this ENI or its instance (NAT, router,\n"
+                "firewall); turning the check on would drop the traffic it forwards"
+            )
+        )
+    elif not eni.source_dest_check_was:
         body.append(
             hcl.Comment(
                 "the check is disabled on this ENI now: policy routing makes that "
                 "unnecessary,\nunless the instance routes for others (NAT, firewall)"
             )
         )
-    body.append(hcl.Attribute("source_dest_check", True))
+    body.append(hcl.Attribute("source_dest_check", eni.source_dest_check))
     if eni.description:
         body.append(hcl.Attribute("description", eni.description))
     if eni.tags:
@@ -249,7 +264,10 @@ def user_data_tf(plan: InstancePlan, user_data_file: str, gzipped: bool) -> str:
 
 
 def readme(plan: InstancePlan, names: dict[str, str], enis: tuple[EniResource, ...]) -> str:
-    checks_off = [eni.eni_id for eni in enis if not eni.source_dest_check_was]
+    checks_off = [
+        eni.eni_id for eni in enis if eni.source_dest_check and not eni.source_dest_check_was
+    ]
+    kept_off = [eni.eni_id for eni in enis if not eni.source_dest_check]
     lines = [
         f"# eniplan: Terraform for {plan.instance_id}"
         + (f" ({visible(plan.name)})" if plan.name else ""),
@@ -274,11 +292,19 @@ def readme(plan: InstancePlan, names: dict[str, str], enis: tuple[EniResource, .
         "## Review before `terraform apply`",
         "",
         "1. `terraform plan` must show the ENIs and attachments as *imported* with no change, or",
-        "   only the changes you want. A replacement (`-/+`) of an ENI or attachment would",
-        "   detach it: stop and compare the attributes with the AWS console.",
-        "2. `source_dest_check = true` on every ENI: policy routing makes a disabled check",
-        "   unnecessary. Keep it disabled only on a NAT, router or firewall"
-        + (f" (disabled now on {', '.join(checks_off)})." if checks_off else "."),
+        "   only the changes you want; the provider's import leaves `private_ip_list_enabled`",
+        "   and `ipv6_address_list_enabled` unset, so each ENI shows those two set (in state",
+        "   only). A replacement (`-/+`) of an ENI or attachment would detach it: stop and",
+        "   compare the attributes with the AWS console.",
+        "2. `source_dest_check = true` on every ENI that no VPC route targets: policy routing",
+        "   makes a disabled check unnecessary. Keep it disabled only on a NAT, router or",
+        "   firewall"
+        + (f" (disabled now on {', '.join(checks_off)})." if checks_off else ".")
+        + (
+            f" Kept `false` on {', '.join(kept_off)}: a VPC route targets it or the instance."
+            if kept_off
+            else ""
+        ),
         "3. `security_groups`, `private_ip_list` (order matters: the first is the primary",
         "   address), prefixes and IPv6 addresses are as they were read; the `tags` and",
         "   `description` are copied so that Terraform does not remove them.",
@@ -327,6 +353,12 @@ def render(plan: InstancePlan, options: base.RenderOptions) -> base.Rendering:
         ),
         notes=(
             *user_data.notes,
+            *(
+                f"{eni.eni_id}: source_dest_check kept false: a VPC route targets the ENI or "
+                "the instance (NAT, router, firewall)"
+                for eni in enis
+                if not eni.source_dest_check
+            ),
             "copy the files into the root module; review README.md before terraform apply",
         ),
     )

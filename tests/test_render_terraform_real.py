@@ -1,0 +1,155 @@
+"""`render --target terraform` proven by the real provider: the snippet, in a configuration
+against a moto account holding the instance, plans as imports that change no ENI, and
+applied leaves the next plan with no changes (tests/realplan.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from cli_runner import run
+from realplan import REGION, PlanFactory, real_plans  # noqa: F401  (the session fixture)
+
+
+def _ec2(endpoint: str) -> Any:
+    return boto3.client(
+        "ec2",
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _firewall(endpoint: str) -> tuple[str, str, str]:
+    """An instance with two secondary ENIs: a VPC route targets the first, whose
+    source/dest check is off (a firewall); the second has it on. (instance, routed, plain)."""
+    ec2 = _ec2(endpoint)
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="fw", Description="fw", VpcId=vpc)["GroupId"]
+    image = ec2.describe_images(Owners=["self"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=subnet,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "fw"}]}],
+    )["Instances"][0]["InstanceId"]
+    enis = []
+    for device, name in ((1, 'side "a" ${x}'), (2, "side-b")):
+        eni = ec2.create_network_interface(
+            SubnetId=subnet,
+            Groups=[group],
+            Description=f"eth{device}",
+            TagSpecifications=[
+                {"ResourceType": "network-interface", "Tags": [{"Key": "Name", "Value": name}]}
+            ],
+        )["NetworkInterface"]["NetworkInterfaceId"]
+        ec2.attach_network_interface(
+            NetworkInterfaceId=eni, InstanceId=instance, DeviceIndex=device
+        )
+        enis.append(eni)
+    ec2.modify_network_interface_attribute(
+        NetworkInterfaceId=enis[0], SourceDestCheck={"Value": False}
+    )
+    table = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"][
+        0
+    ]["RouteTableId"]
+    ec2.create_route(
+        RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", NetworkInterfaceId=enis[0]
+    )
+    return instance, enis[0], enis[1]
+
+
+def _differences(change: dict[str, Any]) -> dict[str, Any]:
+    """The attributes a resource change changes: (before, after) by name."""
+    before, after = change["change"]["before"] or {}, change["change"]["after"] or {}
+    return {
+        key: (before.get(key), after.get(key))
+        for key in sorted(set(before) | set(after))
+        if before.get(key) != after.get(key)
+    }
+
+
+def _resources(plan: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {
+        change["change"]["importing"]["id"]: change
+        for change in plan["resource_changes"]
+        if change["type"] == type_
+    }
+
+
+def test_snippet_plans_as_imports_only_and_keeps_a_firewalls_check_off(
+    real_plans: PlanFactory,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    instance, routed, plain = _firewall(real_plans.endpoint)
+    for key, value in real_plans.env.items():
+        if key.startswith("AWS_"):
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    out = tmp_path / "out"
+    code, stdout, err = run(
+        [
+            "render",
+            "--endpoint-url",
+            real_plans.endpoint,
+            "--region",
+            REGION,
+            "--instance-id",
+            instance,
+            "--target",
+            "terraform",
+            "-o",
+            str(out),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert f"{routed}: source_dest_check kept false" in stdout + err
+    assert f"{plain}: source_dest_check" not in stdout + err
+
+    config = real_plans.root / f"adopt-{instance}"
+    shutil.copytree(out / instance, config)
+    plan = real_plans.plan_directory(config)
+
+    # Provider 5.100.0 imports an aws_network_interface with private_ip_list_enabled and
+    # ipv6_address_list_enabled null (its read does not set them), so the plan sets them,
+    # in state only: "4 to import, 0 to add, 2 to change, 0 to destroy". Nothing else.
+    changes = plan["resource_changes"]
+    assert all("importing" in change["change"] for change in changes), changes
+    assert len(changes) == 4
+    flags = {"ipv6_address_list_enabled": (None, False), "private_ip_list_enabled": (None, True)}
+    for change in changes:
+        actions = change["change"]["actions"]
+        if change["type"] == "aws_network_interface":
+            assert (actions, _differences(change)) == (["update"], flags), change
+        else:
+            assert (actions, _differences(change)) == (["no-op"], {}), change
+    interfaces = _resources(plan, "aws_network_interface")
+    assert sorted(interfaces) == sorted((routed, plain))
+    assert len(_resources(plan, "aws_network_interface_attachment")) == 2
+    assert interfaces[routed]["change"]["after"]["source_dest_check"] is False
+    assert interfaces[plain]["change"]["after"]["source_dest_check"] is True
+
+    # applied, the ENIs are as they were, and the next plan is "No changes"
+    before = _enis(real_plans.endpoint, routed, plain)
+    real_plans.apply_plan(config)
+    assert _enis(real_plans.endpoint, routed, plain) == before
+    assert before[routed]["SourceDestCheck"] is False
+    again = real_plans.plan_directory(config)
+    assert [c["change"]["actions"] for c in again.get("resource_changes", [])] == [["no-op"]] * 4
+
+
+def _enis(endpoint: str, *eni_ids: str) -> dict[str, Any]:
+    found = _ec2(endpoint).describe_network_interfaces(NetworkInterfaceIds=list(eni_ids))
+    return {eni["NetworkInterfaceId"]: eni for eni in found["NetworkInterfaces"]}
