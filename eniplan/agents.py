@@ -82,6 +82,12 @@ def predates_rule_protocols(os_guess: OsGuess) -> bool:
     return os_guess.family == RHEL_7
 
 
+def python_predates_agent(os_guess: OsGuess) -> bool:
+    """True where the OS's python3 cannot run the dynamic target's agent, which needs Python
+    3.7+: RHEL/CentOS 8 ship only the platform Python 3.6."""
+    return os_guess.family == RHEL_8_PLUS and os_guess.version == "8"
+
+
 def policy_routing_agent(os_guess: OsGuess) -> str | None:
     """The agent that already installs per-ENI policy routing on this OS, if any."""
     if os_guess.family in (AMAZON_LINUX_2, AMAZON_LINUX_2023):

@@ -66,6 +66,8 @@ def test_demo_tells_the_story(capsys: pytest.CaptureFixture[str]) -> None:
     assert "OFF" in out  # the disabled source/dest checks are visible
     # the scenario order: the classic case first
     assert out.index("centos7-same-24") < out.index("rhel-same-20") < out.index("bastion")
+    # the lab's proof is of an instance whose OS runs the script (not CentOS 7's 3.10 kernel)
+    assert "eniplan lab (web-balanced)" in out
 
 
 def test_sandbox_inventory_holds_the_classic_cases(sandbox_json: dict[str, Any]) -> None:

@@ -38,7 +38,7 @@ from eniplan.plan import MANAGED, InstancePlan, PlanOptions
 from eniplan.render.iproute2 import SCRIPT_PATH
 
 F = TypeVar("F", bound=Callable[..., None])
-SAME_SUBNET = "centos7-same-24"
+SAME_SUBNET = "web-balanced"
 
 
 def on_the_kernel(test: F) -> F:
@@ -264,6 +264,53 @@ def test_not_root_is_one_line_and_exit_2(
     assert err.startswith("eniplan: error: eniplan lab needs root")
 
 
+# --- a target the instance's own OS cannot run: refused, nothing built --------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "target", "runnable"),
+    [("centos7-same-24", "iproute2", False), ("centos7-same-24", "cloud-init", False),
+     ("centos7-same-24", "dynamic", False), ("app-check-disabled", "iproute2", False),
+     ("rhel-same-20", "dynamic", False), ("rhel-same-20", "iproute2", True),
+     ("rhel-same-20", "cloud-init", True), ("multi-subnet", "dynamic", True),
+     ("web-balanced", "iproute2", True), ("web-balanced", "dynamic", True)],
+)  # fmt: skip
+def test_unrunnable_follows_the_instance_os(
+    sandbox_plans: dict[str, InstancePlan], name: str, target: str, runnable: bool
+) -> None:
+    reason = install.unrunnable(target, sandbox_plans[name].os)
+    assert (reason is None) is runnable
+    if reason and name == "rhel-same-20":
+        assert "Python is 3.6" in reason
+    elif reason:
+        assert "predates rule protocols" in reason
+
+
+@pytest.mark.parametrize(
+    ("name", "target", "why"),
+    [("centos7-same-24", "iproute2", "rhel-7 (AMI ami-0c7e1d2f3a4b5c6d7 (CentOS Linux 7"),
+     ("centos7-same-24", "dynamic", "predates rule protocols (Linux 4.17)"),
+     ("centos7-same-24", "cloud-init", "--persist script"),
+     ("rhel-same-20", "dynamic", "rhel-8+ (AMI ami-0a1b2c3d4e5f60718 (RHEL-8.8.0")],
+)  # fmt: skip
+def test_lab_refuses_a_target_the_instance_os_cannot_run(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    target: str,
+    why: str,
+) -> None:
+    built: list[object] = []
+    monkeypatch.setattr("eniplan.lab.check_environment", lambda: None)  # no root needed
+    monkeypatch.setattr(proofs, "Lab", lambda *args: built.append(args))  # would build
+    argv = ("lab", "--sandbox", "--tag", f"Name={name}", "--target", target)
+    code, out, err = _cli(capsys, *argv)
+    assert code == 2 and out == "" and built == []
+    assert err.count("\n") == 1
+    assert err.startswith("eniplan: error: i-") and f"({name!r}) runs " in err
+    assert why in err and f"--target {target} cannot run there" in err
+
+
 def test_demo_section_says_how_to_run_it_without_root(
     monkeypatch: pytest.MonkeyPatch, sandbox_inventory: Inventory
 ) -> None:
@@ -482,7 +529,7 @@ def test_proofs_5_and_6_fail_for_a_config_not_idempotent_nor_persistent(
     assert after["idempotent"].failures == (
         "+ip -4 rule show: 10000:\tfrom 192.0.2.99 lookup 10000",
     )
-    secondary = "10.0.0.254 (ens6) from the peer: no answer to ping or TCP :8007"
+    secondary = "10.0.2.11 (ens6) from the peer: no answer to ping or TCP :8007"
     assert f"proof 1: {secondary}" in after["reboot"].failures
     assert after["hotplug"].passed
 

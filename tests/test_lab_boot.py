@@ -124,7 +124,7 @@ def test_stack_and_delivery_per_target() -> None:
 def test_cleanup_removes_what_a_killed_lab_left(capsys: pytest.CaptureFixture[str]) -> None:
     existing = _lab_namespaces()
     process = subprocess.Popen(
-        [sys.executable, "-m", "eniplan", "lab", "--sandbox", "--tag", "Name=centos7-same-24",
+        [sys.executable, "-m", "eniplan", "lab", "--sandbox", "--tag", "Name=web-balanced",
          "--target", "cloud-init"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

@@ -30,7 +30,7 @@ from eniplan.plan import InstancePlan, PlanOptions, plan_instance
 from eniplan.render import dynamic
 
 F = TypeVar("F", bound=Callable[..., None])
-INSTANCES = ("centos7-same-24", "multi-subnet")
+INSTANCES = ("web-balanced", "multi-subnet")
 RULE = dynamic.UDEV_RULE
 
 

@@ -21,7 +21,7 @@ from eniplan.lab.shell import LabError, check_environment
 from eniplan.model import Inventory
 from eniplan.plan import PlanOptions
 
-DEMO_INSTANCE = "centos7-same-24"
+DEMO_INSTANCE = "web-balanced"
 
 
 def demo_section(console: Console, inventory: Inventory, name: str = DEMO_INSTANCE) -> None:

@@ -38,6 +38,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from eniplan import agents
 from eniplan.lab import shell
 from eniplan.lab.shell import LabError
 from eniplan.plan import InstancePlan
@@ -70,6 +71,23 @@ class Applied:
     @property
     def ok(self) -> bool:
         return self.returncode == 0
+
+
+def unrunnable(target: str, os_guess: agents.OsGuess) -> str | None:
+    """Why the instance's own OS cannot run what `target` installs, or None. The lab runs it
+    on this host's kernel and Python: a proof there would say nothing about that OS."""
+    if agents.predates_rule_protocols(os_guess):
+        what = {
+            "iproute2": "the iproute2 script",
+            "cloud-init": "the user data's script (the lab proves --persist script)",
+        }.get(target, "the agent's engine")
+        return (
+            f"its kernel (3.10) predates rule protocols (Linux 4.17), which {what} needs; "
+            "render --target ifcfg (or cloud-init --persist auto) for it"
+        )
+    if target == "dynamic" and agents.python_predates_agent(os_guess):
+        return "its platform Python is 3.6 and the agent needs Python 3.7+"
+    return None
 
 
 def inside(root: Path, path: str) -> Path:

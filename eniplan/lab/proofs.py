@@ -533,6 +533,13 @@ def run_lab(
     plan = plan_instance(instance, inventory, plan_options)
     if plan.status != MANAGED:
         raise LabError(f"{instance.instance_id}: {plan.status}: {plan.reason}")
+    reason = install.unrunnable(options.target, plan.os)
+    if reason:
+        raise LabError(
+            f"{instance.instance_id} ({instance.name!r}) runs {plan.os.family} "
+            f"({plan.os.evidence}): --target {options.target} cannot run there: {reason}; "
+            "the lab would prove it on this host's kernel, not the instance's"
+        )
     topology = design(
         plan,
         run_id or shell.unique_run_id(),
