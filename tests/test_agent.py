@@ -576,6 +576,8 @@ def test_compact_sh_keeps_strings_and_here_documents() -> None:
         "echo \\'\n"
     )
     assert _sh_function(text) == _sh_function(source)
+    # the #! line is kept: a unit runs the file itself
+    assert compact.sh("#!/bin/sh\n# cut\nset -u\n") == "#!/bin/sh\nset -u\n"
 
 
 def test_the_embedded_modules_are_the_packages_code() -> None:

@@ -86,6 +86,7 @@ def test_script_persistence_installs_the_iproute2_script_and_a_boot_unit(
     script = files[iproute2.SCRIPT_PATH]
     # the same state as the iproute2 target: its script, comments and indentation cut
     assert script["content"] == compact.sh(iproute2.script(plan))
+    assert script["content"].startswith("#!/bin/sh\n")  # the unit's ExecStart= runs the file
     assert script["permissions"] == "0755"
     unit = files[cloudinit.UNIT_PATH]["content"]
     assert f"ExecStart={iproute2.SCRIPT_PATH}" in unit

@@ -84,10 +84,12 @@ def sh(source: str) -> str:
     and a blank stand outside quotes) and without indentation; here-documents and lines
     that start inside a quoted string stay as they are. The tests prove the code unchanged:
     bash prints the same function from the script and from the result."""
-    kept: list[str] = []
+    lines = source.splitlines(keepends=True)
+    # the #! line is how the kernel runs the file (a unit's ExecStart=), not a comment
+    kept: list[str] = lines[:1] if lines and lines[0].startswith("#!") else []
     quote = ""  # the quote open at the end of the previous line
     heredoc = ""  # the delimiter of the here-document being read
-    for line in source.splitlines(keepends=True):
+    for line in lines[len(kept) :]:
         if heredoc:
             heredoc = "" if line.rstrip("\n") == heredoc else heredoc
             kept.append(line)
