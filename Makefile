@@ -25,6 +25,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/bench_audit.py
 	$(BIN)/python benchmarks/bench_checkplan.py
 	$(BIN)/python benchmarks/bench_iproute2.py  # root: network namespaces
+	$(BIN)/python benchmarks/bench_agent.py  # root: network namespaces
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
