@@ -270,9 +270,14 @@ def test_render_nothing_to_do_names_the_reason(
         for instance in reservation["Instances"]
     ]
     single = next(i for i in instances if len(i["NetworkInterfaces"]) == 1)
-    argv = ["render", "--inventory", str(snapshot), "--target", "iproute2"]
+    argv = ["render", "--inventory", str(snapshot), "--target", "netplan"]
     code, _, err = run([*argv, "--instance-id", single["InstanceId"]], capsys)
     assert_one_line_error(code, err, "nothing to render", single["InstanceId"], "nothing-to-do")
+    # the iproute2 target has something to say to a one-ENI instance: its teardown script
+    teardown = ["render", "--inventory", str(snapshot), "--target", "iproute2"]
+    code, out, err = run([*teardown, "--instance-id", single["InstanceId"]], capsys)
+    assert code == 0, err
+    assert out.startswith("#!/bin/sh") and "removes what an earlier eniplan script" in err
     code, _, err = run([*argv, "--tag", "no-such-tag=x"], capsys)
     assert_one_line_error(code, err, "nothing to render", "no instance selected")
 
