@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -197,3 +198,15 @@ def link_groups(ns: Namespace) -> dict[str, int]:
         link["address"]: int(link.get("group", 0) if str(link.get("group", 0)).isdigit() else 0)
         for link in ns.ip_json("-d", "link", "show")
     }
+
+
+def kernel_state(ns: Namespace) -> str:
+    """Rules, routes and addresses, without the IPv6 link-local addresses and their routes:
+    the kernel adds those when it likes after a link comes up, whoever runs."""
+    listing = "".join(
+        ns.run("ip", family, *what).stdout
+        for family in ("-4", "-6")
+        for what in (("rule", "show"), ("route", "show", "table", "all"), ("-br", "addr"))
+    )
+    lines = (line for line in listing.splitlines() if not re.match(r"(\S+ )?fe80::.* kernel", line))
+    return "\n".join(re.sub(r" fe80::\S+", "", line) for line in lines)

@@ -22,6 +22,7 @@ from netns import (
     Namespace,
     expected_routes,
     expected_rules,
+    kernel_state,
     link_groups,
     requires_netns,
     routes_state,
@@ -269,17 +270,10 @@ def test_coldplug_reconcile_missing_data_altnames_and_status(
             assert result.returncode == 0, result.stderr
             assert "(10 requests, 1 connection)" in result.stderr, result.stderr
             assert f"from {added} lookup {second.table}" in ns.run("ip", "rule").stdout
-            rules = (
-                ns.run("ip", "rule").stdout,
-                ns.run("ip", "route", "show", "table", "all").stdout,
-            )
+            installed = kernel_state(ns)
             result, _ = agent.run(ns, "--reconcile")  # nothing changed: only reads
             assert result.returncode == 0 and "up to date" in result.stdout, result.stderr
-            after = (
-                ns.run("ip", "rule").stdout,
-                ns.run("ip", "route", "show", "table", "all").stdout,
-            )
-            assert after == rules
+            assert kernel_state(ns) == installed
 
             # one ENI's key goes missing: its routing stays, exit 1 names the ENI and key
             del tree[key]
@@ -288,8 +282,7 @@ def test_coldplug_reconcile_missing_data_altnames_and_status(
             assert result.returncode == 1
             assert f"{second.eni_id} (ens6) not settled: IMDS " in result.stderr
             assert "local-ipv4s: missing; kept what was installed" in result.stderr, result.stderr
-            assert ns.run("ip", "rule").stdout == rules[0]
-            assert ns.run("ip", "route", "show", "table", "all").stdout == rules[1]
+            assert kernel_state(ns) == installed
 
             status = agent.run(ns, "status")[0]
             assert status.returncode == 1, status.stderr  # the last run did not settle
@@ -301,7 +294,7 @@ def test_coldplug_reconcile_missing_data_altnames_and_status(
 
             # IMDS lies about the primary on a boot run (no state): nothing changes, and the
             # primary keeps its address and routes
-            before = [ns.run("ip", *what).stdout for what in (["rule"], ["addr"], ["route"])]
+            before = kernel_state(ns)
             agent.state.unlink()
             tree[key] = str(second.primary_ipv4)
             tree["mac"] = second.mac
@@ -309,5 +302,4 @@ def test_coldplug_reconcile_missing_data_altnames_and_status(
             result, _ = agent.run(ns, "--deadline", "1.5")
             assert result.returncode == 1, result.stderr
             assert "failed, nothing changed: IMDS mac: " in result.stderr, result.stderr
-            after = [ns.run("ip", *what).stdout for what in (["rule"], ["addr"], ["route"])]
-            assert after == before
+            assert kernel_state(ns) == before

@@ -28,6 +28,7 @@ from netns import (
     Namespace,
     expected_routes,
     expected_rules,
+    kernel_state,
     link_groups,
     requires_netns,
     routes_state,
@@ -264,18 +265,6 @@ def _apply(
     )
 
 
-def _dump(ns: Namespace) -> str:
-    """Rules, routes and addresses, without the IPv6 link-local addresses and their routes:
-    the kernel adds those when it likes after a link comes up, whoever runs."""
-    listing = "".join(
-        ns.run("ip", family, *what).stdout
-        for family in ("-4", "-6")
-        for what in (("rule", "show"), ("route", "show", "table", "all"), ("-br", "addr"))
-    )
-    lines = (line for line in listing.splitlines() if not re.match(r"(\S+ )?fe80::.* kernel", line))
-    return "\n".join(re.sub(r" fe80::\S+", "", line) for line in lines)
-
-
 def _assert_applied(ns: Namespace, plan: InstancePlan) -> None:
     assert rules_state(ns, plan) == expected_rules(plan)
     assert routes_state(ns, plan) == expected_routes(plan)
@@ -321,12 +310,12 @@ def test_the_kernel_ends_up_with_the_plan(plans: dict[str, InstancePlan], name: 
         assert re.search(r"\d+ added, 0 removed", first.stdout), first.stdout
         _assert_applied(ns, plan)
 
-        before = _dump(ns)
+        before = kernel_state(ns)
         with _monitor(ns) as events:
             second = _apply(ns, text)
         assert second.returncode == 0, second.stderr
         assert "nothing changed" in second.stdout
-        assert _dump(ns) == before
+        assert kernel_state(ns) == before
         assert not [e for e in events if e.startswith("Deleted")], events
         assert not [e for e in events if f"proto {PROTOCOL}" in e or "lookup" in e], events
 
@@ -433,7 +422,7 @@ def test_foreign_rules_and_routes_survive(plans: dict[str, InstancePlan]) -> Non
 
 
 def _foreign_marks(ns: Namespace) -> list[str]:
-    listing = _dump(ns)
+    listing = kernel_state(ns)
     return sorted(
         line.strip()
         for line in listing.splitlines()
@@ -534,9 +523,9 @@ def test_an_instance_left_with_one_eni_gets_its_state_removed(
             ns.add_link("docker0", "02:42:ac:11:00:01")  # another tool's link and group
             ns.run("ip", "link", "set", "dev", "docker0", "group", "7")
             link = ns.link_names_by_mac()[secondary.mac]
-            before = _dump(ns)
+            before = kernel_state(ns)
             assert _apply(ns, script(plan)).returncode == 0
-            assert _dump(ns) != before
+            assert kernel_state(ns) != before
             if teardown == "persisted":  # the instance rebooted with its primary ENI only
                 ns.run("ip", "link", "del", link)
                 before = "\n".join(line for line in before.splitlines() if link not in line)
@@ -546,7 +535,7 @@ def test_an_instance_left_with_one_eni_gets_its_state_removed(
                 result = _apply(ns, script(alone))
             assert result.returncode == 0, result.stderr
             assert result.stderr == ""
-            assert _dump(ns) == before
+            assert kernel_state(ns) == before
             groups = ns.run("ip", "-br", "-d", "link").stdout
             assert set(link_groups(ns).values()) == {0, 7}, groups
             assert "nothing changed" in _apply(ns, script(alone)).stdout
@@ -689,10 +678,10 @@ def test_dry_run_prints_and_changes_nothing(plans: dict[str, InstancePlan]) -> N
     plan = plans["centos7-same-24"]
     with Namespace() as ns:
         ns.add_enis(plan)
-        before = _dump(ns)
+        before = kernel_state(ns)
         result = _apply(ns, script(plan), env={"ENIPLAN_DRY_RUN": "1"})
         assert result.returncode == 0, result.stderr
-        assert _dump(ns) == before
+        assert kernel_state(ns) == before
         lines = result.stdout.splitlines()
         assert lines[0] == "# ip -6 -batch" and "# ip -batch" in lines, lines
         commands = [line for line in lines if line and not line.startswith("#")]
