@@ -208,6 +208,40 @@ def test_nft_counters_parse() -> None:
     assert nft.parse_counters(listing) == {"via_10_0_0_5": 3}
 
 
+ROUTES = "ip -4 route show table all: "
+RULES = "ip -4 rule show: "
+STATE = [
+    f"{RULES}10000:\tfrom 10.0.2.10 lookup 10000 proto static",
+    f"{RULES}10001:\tfrom 10.0.2.11 lookup 10001 proto static",
+    f"{ROUTES}default via 10.0.2.1 dev ens5 table 10000 proto static onlink ",
+    f"{ROUTES}10.0.2.0/24 dev ens5 proto kernel scope link src 10.0.2.10 metric 100 ",
+    f"{ROUTES}10.0.2.0/24 dev ens6 proto kernel scope link src 10.0.2.11 metric 100 ",
+]
+
+
+def test_state_changes_ignore_only_the_order_of_equal_routes() -> None:
+    """Idempotence: two ENIs' DHCP routes to one subnet, re-added in the other order by
+    `netplan apply` (measured in the boot lab), are the same state; anything else is not."""
+    swapped = [*STATE[:3], STATE[4], STATE[3]]
+    assert proofs.state_changes(STATE, swapped) == ()
+    assert proofs.state_changes(STATE, STATE[:-1]) == (f"-{STATE[4]}",)
+    assert proofs.state_changes(STATE, [*STATE, STATE[2]]) == (f"+{STATE[2]}",)  # twice
+    changed = STATE[3].replace("metric 100", "metric 200")
+    assert proofs.state_changes(STATE, [*STATE[:3], changed, STATE[4]]) == (
+        f"-{STATE[3]}",
+        f"+{changed}",
+    )
+    # rules are tried in the order listed: a rule moved is a change, as is one changed
+    assert proofs.state_changes(STATE, [STATE[1], STATE[0], *STATE[2:]]) != ()
+    rule = STATE[1].replace("lookup 10001", "lookup 10002")
+    assert proofs.state_changes(STATE, [STATE[0], rule, *STATE[2:]]) == (f"-{STATE[1]}", f"+{rule}")
+    many = [f"{ROUTES}192.0.2.{n} dev ens5 " for n in range(10)]
+    assert proofs.state_changes(STATE, [*STATE, *many], limit=3) == (
+        *(f"+{line}" for line in many[:3]),
+        "... 7 more",
+    )
+
+
 def test_cloud_init_user_data_installs_and_boots_from_files(
     sandbox_plans: dict[str, InstancePlan], tmp_path: Path
 ) -> None:

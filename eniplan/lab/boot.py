@@ -52,9 +52,9 @@ from eniplan.lab.proofs import (
     ProofRow,
     _Clock,
     _combined,
-    _diff,
     measure,
     routing_snapshot,
+    state_changes,
 )
 from eniplan.lab.shell import LabError
 from eniplan.lab.topology import Lab, design, stop_process
@@ -550,7 +550,7 @@ def run_boot_lab(
         state = routing_snapshot(topology.instance_ns)
         again = _activate(os_, chosen.activate)
         after["idempotent"] = Outcome(
-            1, (*again, *_diff(state, routing_snapshot(topology.instance_ns)))
+            1, (*again, *state_changes(state, routing_snapshot(topology.instance_ns)))
         )
         clock.lap("idempotent")
 

@@ -25,6 +25,7 @@ import difflib
 import json
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -270,6 +271,9 @@ def _coexistence(t: Topology, results: Mapping[Probe, bool]) -> Outcome:
 # --- routing state ------------------------------------------------------------------------
 
 
+RULE_LINES = ("ip -4 rule ", "ip -6 rule ")  # routing_snapshot's lines of `ip rule`
+
+
 def routing_snapshot(ns: str) -> list[str]:
     """`ip rule` and `ip route show table all`, both families. IPv6 link-local entries
     are left out: the kernel adds them when duplicate address detection ends, whenever
@@ -292,6 +296,27 @@ def _diff(old: Sequence[str], new: Sequence[str], limit: int = 6) -> tuple[str, 
         for line in difflib.unified_diff(list(old), list(new), lineterm="", n=0)
         if line[:1] in "+-" and not line.startswith(("+++", "---"))
     ]
+    return _limited(changed, limit)
+
+
+def state_changes(old: Sequence[str], new: Sequence[str], limit: int = 6) -> tuple[str, ...]:
+    """What differs between two routing snapshots: the rules in order (rules of one
+    priority are tried in the order listed), the routes as a multiset. The kernel lists
+    routes by table, destination and metric, and only routes equal in all three (two ENIs'
+    DHCP routes to one subnet) in the order they were added: an OS that re-acquires its
+    leases (`netplan apply`) may add them in another order, with every route as before.
+    Any route added, removed, duplicated or changed in any attribute is a change."""
+    rules_old = [line for line in old if line.startswith(RULE_LINES)]
+    rules_new = [line for line in new if line.startswith(RULE_LINES)]
+    changed = list(_diff(rules_old, rules_new, limit=len(old) + len(new)))
+    routes_old = Counter(line for line in old if not line.startswith(RULE_LINES))
+    routes_new = Counter(line for line in new if not line.startswith(RULE_LINES))
+    changed += [f"-{line}" for line in (routes_old - routes_new).elements()]
+    changed += [f"+{line}" for line in (routes_new - routes_old).elements()]
+    return _limited(changed, limit)
+
+
+def _limited(changed: Sequence[str], limit: int) -> tuple[str, ...]:
     return tuple(changed[:limit]) + (
         (f"... {len(changed) - limit} more",) if len(changed) > limit else ()
     )
@@ -440,7 +465,8 @@ def _prove_idempotent(lab: Lab, first: install.Applied, outputs: list[str]) -> O
     second = _boot(lab, outputs)
     again = routing_snapshot(lab.topology.instance_ns)
     return Outcome(
-        1, (*_applied_outcome(first), *_applied_outcome(second), *_diff(applied_state, again))
+        1,
+        (*_applied_outcome(first), *_applied_outcome(second), *state_changes(applied_state, again)),
     )
 
 
