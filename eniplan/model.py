@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 Tags = Mapping[str, str]
@@ -164,6 +165,11 @@ class Inventory:
 
     def routed_targets(self) -> frozenset[str]:
         """The ENI and instance IDs that some VPC route of the inventory targets."""
+        return self._routed_targets
+
+    @cached_property
+    def _routed_targets(self) -> frozenset[str]:
+        # once per inventory: the planner asks for every instance it plans
         return frozenset(
             target
             for table in self.route_tables
