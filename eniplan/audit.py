@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from eniplan import agents, userdata
+from eniplan import agents, userdata, values
 from eniplan.checks import REGISTRY, RULE_IDS, InstanceContext
 from eniplan.errors import InputError
 from eniplan.findings import (
@@ -48,12 +48,19 @@ class SourceArgs:
     common: tuple[str, ...] = ()  # --sandbox, --inventory PATH..., --profile P, --endpoint-url
     aws: bool = False  # add the instance's --region (and its account's --role-arn)
     role_by_account: Mapping[str, str] = field(default_factory=dict)
+    org_role: str | None = None  # --org-role NAME: the role of that name in the account
 
     def for_instance(self, instance: Instance) -> tuple[str, ...]:
         if not self.aws:
             return self.common
         args = [*self.common, "--region", instance.region]
         role = self.role_by_account.get(instance.account_id)
+        if role is None and self.org_role is not None:
+            role = values.member_role_arn(
+                values.partition_of_region(instance.region),
+                instance.account_id,
+                self.org_role,
+            )
         if role:
             args += ["--role-arn", role]
         return tuple(args)

@@ -173,6 +173,33 @@ def inventory_options(command: F) -> F:
             help="Assume this role, one per account (repeatable): accounts are read concurrently.",
         ),
         click.option(
+            "--org-role",
+            metavar="NAME",
+            envvar="ENIPLAN_ORG_ROLE",
+            show_envvar=True,
+            help="Read every ACTIVE account of the AWS Organization (organizations:ListAccounts, "
+            "from the management or a delegated-administrator account) by assuming the role "
+            "NAME in each.",
+        ),
+        click.option(
+            "--org-ou",
+            "org_ous",
+            multiple=True,
+            metavar="OU_ID",
+            envvar="ENIPLAN_ORG_OU",
+            show_envvar=True,
+            help="With --org-role: only the accounts under this OU or its child OUs (repeatable).",
+        ),
+        click.option(
+            "--exclude-account",
+            "exclude_accounts",
+            multiple=True,
+            metavar="ID",
+            envvar="ENIPLAN_EXCLUDE_ACCOUNT",
+            show_envvar=True,
+            help="With --org-role: leave this account out (repeatable).",
+        ),
+        click.option(
             "--endpoint-url",
             metavar="URL",
             help="EC2/STS endpoint (moto server, LocalStack); botocore also reads "
@@ -249,7 +276,15 @@ def _regions(regions: tuple[str, ...]) -> tuple[str, ...]:
 
 
 # AWS-only options; a default for them from .eniplan.yaml gives way to --inventory/--sandbox
-_AWS_ONLY = {"profile": None, "regions": (), "all_regions": False, "role_arns": ()}
+_AWS_ONLY = {
+    "profile": None,
+    "regions": (),
+    "all_regions": False,
+    "role_arns": (),
+    "org_role": None,
+    "org_ous": (),
+    "exclude_accounts": (),
+}
 
 
 def _drop_configured_aws_options(params: dict[str, Any]) -> None:
@@ -266,12 +301,18 @@ def inventory_request(params: dict[str, Any]) -> InventoryRequest:
     endpoint = params.pop("endpoint_url")
     if endpoint is not None:
         endpoint = _checked("--endpoint-url", values.endpoint_url, (endpoint,))[0]
+    org_role = params.pop("org_role")
     request = InventoryRequest(
         aws=AwsOptions(
             profile=params.pop("profile"),
             regions=_regions(params.pop("regions")),
             all_regions=params.pop("all_regions"),
             role_arns=_checked("--role-arn", values.role_arn, params.pop("role_arns")),
+            org_role=org_role and _checked("--org-role", values.role_name, (org_role,))[0],
+            org_ous=_checked("--org-ou", values.org_parent, params.pop("org_ous")),
+            exclude_accounts=_checked(
+                "--exclude-account", values.account_id, params.pop("exclude_accounts")
+            ),
             endpoint_url=endpoint,
             instance_ids=_checked(
                 "--instance-id", lambda v: values.resource_id("i", v), params.pop("instance_ids")
@@ -399,7 +440,8 @@ def cli(context: click.Context, config: str | None, quiet: bool) -> None:
 
     \b
     Inventory sources (every inventory command):
-      AWS (default)      the boto3 credential chain, --profile, --region, --role-arn
+      AWS (default)      the boto3 credential chain, --profile, --region, --role-arn,
+                         --org-role (every account of the organization)
       --inventory PATH   a snapshot from 'eniplan collect', or AWS CLI describe-* JSON
       --sandbox          an in-process moto account with the classic cases
 
@@ -454,6 +496,7 @@ def collect(output: str, **params: Any) -> None:
       eniplan collect --region eu-west-1 --region us-east-1 -o snapshot.json
       eniplan collect --all-regions --role-arn arn:aws:iam::111111111111:role/audit \\
                       --role-arn arn:aws:iam::222222222222:role/audit -o org.json
+      eniplan collect --all-regions --org-role eniplan-read -o org.json
       eniplan collect --sandbox -o sandbox.json
     """
     from eniplan.inventory import load_collection
@@ -773,6 +816,9 @@ def _render_dynamic(
         "regions": "--region",
         "all_regions": "--all-regions",
         "role_arns": "--role-arn",
+        "org_role": "--org-role",
+        "org_ous": "--org-ou",
+        "exclude_accounts": "--exclude-account",
         "endpoint_url": "--endpoint-url",
         "inventory_paths": "--inventory",
         "sandbox": "--sandbox",
@@ -966,7 +1012,7 @@ def _source_args(request: InventoryRequest) -> SourceArgs:
     if request.aws.endpoint_url:
         common += ["--endpoint-url", request.aws.endpoint_url]
     roles = {values.account_of_role_arn(arn): arn for arn in request.aws.role_arns}
-    return SourceArgs(tuple(common), aws=True, role_by_account=roles)
+    return SourceArgs(tuple(common), aws=True, role_by_account=roles, org_role=request.aws.org_role)
 
 
 def _write_output(text: str, output: str | None) -> None:

@@ -42,6 +42,9 @@ class InventoryRequest:
                 ("--region", self.aws.regions),
                 ("--all-regions", self.aws.all_regions),
                 ("--role-arn", self.aws.role_arns),
+                ("--org-role", self.aws.org_role),
+                ("--org-ou", self.aws.org_ous),
+                ("--exclude-account", self.aws.exclude_accounts),
                 ("--endpoint-url", self.aws.endpoint_url),
             )
             if given
@@ -53,6 +56,14 @@ class InventoryRequest:
             raise InputError(f"{', '.join(aws_given)} only apply to AWS, not with {chosen}")
         if self.aws.all_regions and self.aws.regions:
             raise InputError("--region and --all-regions exclude each other")
+        if self.aws.org_role and self.aws.role_arns:
+            raise InputError("--org-role and --role-arn exclude each other: choose one")
+        for option, given in (
+            ("--org-ou", self.aws.org_ous),
+            ("--exclude-account", self.aws.exclude_accounts),
+        ):
+            if given and not self.aws.org_role:
+                raise InputError(f"{option} only applies with --org-role NAME")
 
 
 def load_collection(

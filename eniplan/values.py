@@ -30,6 +30,12 @@ ZONE = re.compile(rf"(?P<region>{_REGION.pattern})(?:[a-z]|-[a-z0-9-]+)")
 _ROLE_ARN = re.compile(
     r"arn:aws(?:-cn|-us-gov|-iso|-iso-b)?:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"
 )
+# a role name, with its path if it has one ("eniplan-read", "audit/eniplan-read")
+_ROLE_NAME = re.compile(r"(?:[A-Za-z0-9_+=,.@-]{1,512}/)*[A-Za-z0-9_+=,.@-]{1,64}")
+# an organizational unit ("ou-" root part, "-", 8 to 32 characters) or the root ("r-")
+_ORG_PARENT = re.compile(r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32}")
+# the partition of an ARN that AWS gave (an organization's account ARN)
+_PARTITION = re.compile(r"arn:(aws(?:-cn|-us-gov|-iso|-iso-b)?):")
 # no control characters, line separators or bidi overrides (which reorder what a terminal
 # or a reviewer sees): for values that AWS itself makes (types, states, route targets)
 PRINTABLE = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]*")
@@ -93,6 +99,46 @@ def role_arn(value: object) -> str:
     raise ValueError(
         f"{value!r} is not an IAM role ARN (expected arn:aws:iam::123456789012:role/NAME)"
     )
+
+
+def role_name(value: object) -> str:
+    """An IAM role name, optionally with its path (`path/name`), as in a role ARN."""
+    if isinstance(value, str) and len(value) <= 512 and _ROLE_NAME.fullmatch(value):
+        return value
+    raise ValueError(
+        f"{value!r} is not an IAM role name (expected letters, digits and _+=,.@- , up to 64, "
+        "optionally after a path: audit/eniplan-read)"
+    )
+
+
+def org_parent(value: object) -> str:
+    """An organizational unit ID (ou-...) or an organization root ID (r-...)."""
+    if isinstance(value, str) and _ORG_PARENT.fullmatch(value):
+        return value
+    raise ValueError(
+        f"{value!r} is not an organizational unit ID (expected ou-abcd-12345678, or a root r-abcd)"
+    )
+
+
+def partition_of_arn(arn: object) -> str:
+    """The partition (aws, aws-cn, aws-us-gov, ...) of an ARN that AWS gave; aws if none."""
+    match = _PARTITION.match(arn) if isinstance(arn, str) else None
+    return match.group(1) if match else "aws"
+
+
+def partition_of_region(region: str) -> str:
+    for prefix, partition in (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov")):
+        if region.startswith(prefix):
+            return partition
+    for prefix, partition in (("us-isob-", "aws-iso-b"), ("us-iso-", "aws-iso")):
+        if region.startswith(prefix):
+            return partition
+    return "aws"
+
+
+def member_role_arn(partition: str, account: str, name: str) -> str:
+    """The ARN of role `name` (`path/name`) in `account`."""
+    return role_arn(f"arn:{partition}:iam::{account_id(account)}:role/{role_name(name)}")
 
 
 def endpoint_url(value: object) -> str:

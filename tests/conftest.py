@@ -22,7 +22,15 @@ def _no_host_configuration(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     empty = tmp_path_factory.mktemp("config") / "empty.yaml"
     empty.write_text("")
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("ENIPLAN_FAIL_ON", "ENIPLAN_WORKERS", "ENIPLAN_TABLE_BASE", "ENIPLAN_QUIET"):
+        for name in (
+            "ENIPLAN_FAIL_ON",
+            "ENIPLAN_WORKERS",
+            "ENIPLAN_TABLE_BASE",
+            "ENIPLAN_QUIET",
+            "ENIPLAN_ORG_ROLE",
+            "ENIPLAN_ORG_OU",
+            "ENIPLAN_EXCLUDE_ACCOUNT",
+        ):
             patch.delenv(name, raising=False)
         patch.setenv("ENIPLAN_CONFIG", str(empty))
         yield

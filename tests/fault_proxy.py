@@ -8,6 +8,9 @@ region and each can behave differently:
 - "slow": answered after SLOW_SECONDS;
 - "blackhole": the connection is accepted and never answered (until the proxy stops).
 
+And `denied_accounts`: an STS AssumeRole of a role in one of those accounts is refused
+(AccessDenied, 403), as for a member account whose role is missing or that was closed.
+
 Everything else is forwarded to moto unchanged.
 """
 
@@ -16,10 +19,10 @@ from __future__ import annotations
 import http.client
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 SLOW_SECONDS = 1.5
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
@@ -27,6 +30,11 @@ _DENIED = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
     b"<Code>UnauthorizedOperation</Code><Message>You are not authorized to perform this "
     b"operation.</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>"
+)
+_ASSUME_DENIED = (
+    b'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender'
+    b"</Type><Code>AccessDenied</Code><Message>User is not authorized to perform: "
+    b"sts:AssumeRole</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>"
 )
 
 
@@ -38,9 +46,12 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, faults: dict[str, str]) -> None:
+    def __init__(
+        self, upstream: str, faults: dict[str, str], denied_accounts: Collection[str] = ()
+    ) -> None:
         self.upstream = urlsplit(upstream)
         self.faults = faults
+        self.denied_accounts = denied_accounts
         self.stopping = threading.Event()
         self.requests: list[str] = []  # the region of every request, in order
         proxy = self
@@ -60,6 +71,9 @@ class FaultProxy:
                 if fault == "blackhole":
                     proxy.stopping.wait()
                     self.close_connection = True
+                    return
+                if proxy.assumes_denied(body):
+                    self._answer(403, {"Content-Type": "text/xml"}, _ASSUME_DENIED)
                     return
                 if fault == "deny":
                     self._answer(403, {"Content-Type": "text/xml"}, _DENIED)
@@ -83,6 +97,14 @@ class FaultProxy:
         self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
+    def assumes_denied(self, body: bytes) -> bool:
+        form = parse_qs(body.decode("utf-8", "replace"))
+        if form.get("Action") != ["AssumeRole"]:
+            return False
+        return any(
+            f"::{account}:" in form.get("RoleArn", [""])[0] for account in self.denied_accounts
+        )
+
     def forward(
         self, method: str, path: str, handler: BaseHTTPRequestHandler, body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
@@ -99,8 +121,10 @@ class FaultProxy:
 
 
 @contextmanager
-def fault_proxy(upstream: str, faults: dict[str, str]) -> Iterator[FaultProxy]:
-    proxy = FaultProxy(upstream, faults)
+def fault_proxy(
+    upstream: str, faults: dict[str, str], denied_accounts: Collection[str] = ()
+) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(upstream, faults, denied_accounts)
     thread = threading.Thread(target=proxy.server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -265,8 +265,13 @@ def test_plan_options_reach_the_command() -> None:
             f"eniplan render --profile prod --region {REGION} --role-arn "
             f"arn:aws:iam::{ACCOUNT}:role/audit --instance-id",
         ),
+        (
+            SourceArgs(aws=True, org_role="audit/eniplan-read"),
+            f"eniplan render --region {REGION} --role-arn "
+            f"arn:aws:iam::{ACCOUNT}:role/audit/eniplan-read --instance-id",
+        ),
     ],
-    ids=["sandbox", "inventory-quoted", "aws-role"],
+    ids=["sandbox", "inventory-quoted", "aws-role", "aws-org-role"],
 )
 def test_the_command_names_the_source(source: SourceArgs, expected: str) -> None:
     (finding,) = audit(inventory(instance(eni(0), eni(1))), AuditOptions(source=source)).findings

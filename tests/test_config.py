@@ -128,3 +128,25 @@ def test_shell_completion_is_clicks(tmp_path: Path) -> None:
     answer = subprocess.run(eniplan, env=env, capture_output=True, text=True, check=True)
     offered = {line.split(",", 1)[1] for line in answer.stdout.splitlines()}
     assert {"info", "low", "medium", "high", "never"} <= offered
+
+
+def test_org_options_from_the_file_and_the_environment(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / ".eniplan.yaml").write_text(
+        "org-role: eniplan-read\norg-ou: [ou-ab12-abcdef12]\nexclude-account: [111122223333]\n"
+    )
+    # AWS-only options: with --inventory, the configured ones give way
+    code, _, err = run(["inspect", "--inventory", DUMPS], capsys)
+    assert code == 0, err
+    (project / ".eniplan.yaml").write_text("")
+    monkeypatch.setenv("ENIPLAN_ORG_OU", "ou-ab12-abcdef12 ou-cd34-abcdef12")
+    code, _, err = run(["inspect", "--region", "eu-west-1"], capsys)
+    assert_one_line_error(code, err, "--org-ou only applies with --org-role")
+    monkeypatch.setenv("ENIPLAN_ORG_ROLE", "no;such")
+    code, _, err = run(["inspect", "--region", "eu-west-1"], capsys)
+    assert_one_line_error(code, err, "--org-role", "no;such")
+    monkeypatch.setenv("ENIPLAN_ORG_ROLE", "eniplan-read")
+    monkeypatch.setenv("ENIPLAN_EXCLUDE_ACCOUNT", "1111")
+    code, _, err = run(["inspect", "--region", "eu-west-1"], capsys)
+    assert_one_line_error(code, err, "--exclude-account", "'1111'", "12 digits")

@@ -14,6 +14,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_runner import run
@@ -173,3 +174,53 @@ def test_ctrl_c_ends_the_run_at_once(moto_server: str, tmp_path: Path) -> None:
     assert "Traceback" not in err
     assert took < 10, took  # not the 60 s deadline the thread is waiting in
     assert not (tmp_path / "snap.json").exists()
+
+
+# --- an organization (--org-role) on the moto server ----------------------------------
+
+
+def test_an_org_account_that_cannot_be_assumed_makes_the_run_partial(
+    moto_server: str, aws_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import boto3
+
+    def client(service: str, **credentials: str) -> Any:
+        return boto3.client(service, region_name=HOME, endpoint_url=moto_server, **credentials)
+
+    org = client("organizations")
+    org.create_organization(FeatureSet="ALL")
+    root = org.list_roots()["Roots"][0]["Id"]
+    team = org.create_organizational_unit(ParentId=root, Name="team")["OrganizationalUnit"]["Id"]
+    members = []
+    for name in ("kept", "denied", "elsewhere"):
+        status = org.create_account(AccountName=name, Email=f"{name}@example.com")
+        members.append(status["CreateAccountStatus"]["AccountId"])
+    kept, denied, elsewhere = members
+    for account in (kept, denied):
+        org.move_account(AccountId=account, SourceParentId=root, DestinationParentId=team)
+    for account in members:
+        answer = client("sts").assume_role(
+            RoleArn=f"arn:aws:iam::{account}:role/eniplan-read", RoleSessionName="seed"
+        )["Credentials"]
+        ec2 = client(
+            "ec2",
+            aws_access_key_id=answer["AccessKeyId"],
+            aws_secret_access_key=answer["SecretAccessKey"],
+            aws_session_token=answer["SessionToken"],
+        )
+        image = ec2.register_image(Name="org", RootDeviceName="/dev/xvda")["ImageId"]
+        ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro")
+
+    with fault_proxy(moto_server, {}, denied_accounts={denied}) as proxy:
+        snapshot = tmp_path / "team.json"
+        argv = ["--endpoint-url", proxy.url, "--region", HOME, "--org-role", "eniplan-read"]
+        code, _, err = run(["collect", *argv, "--org-ou", team, "-o", str(snapshot)], capsys)
+        assert code == 4, err
+        assert f"arn:aws:iam::{denied}:role/eniplan-read: AccessDenied" in err
+        document = json.loads(snapshot.read_text())
+        assert [a["account_id"] for a in document["accounts"]] == [kept]
+
+        everyone = [*argv, "--exclude-account", "123456789012", "--format", "json"]
+        code, out, err = run(["inspect", *everyone, "--allow-partial"], capsys)
+        assert code == 0, err
+        assert {i["account_id"] for i in json.loads(out)["instances"]} == {kept, elsewhere}

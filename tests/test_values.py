@@ -397,6 +397,28 @@ def test_role_arn_rejects(arn: str) -> None:
         values.role_arn(arn)
 
 
+def test_role_names_ous_and_member_roles() -> None:
+    for name in ("eniplan-read", "audit/eniplan-read", "a_b+c=d,e.f@g-h"):
+        assert values.role_name(name) == name
+    for bad in ("", "r;id", "r/", "/r", "a" * 65, "r\n", "$(id)", None):
+        with pytest.raises(ValueError, match="is not an IAM role name"):
+            values.role_name(bad)
+    for ou in ("ou-ab12-abcdef12", "r-ab12"):
+        assert values.org_parent(ou) == ou
+    for bad in ("ou-x", "OU-AB12-ABCDEF12", "ou-ab12-abcdef12;", "o-abcdefghij", None):
+        with pytest.raises(ValueError, match="is not an organizational unit ID"):
+            values.org_parent(bad)
+    arn = "arn:aws-us-gov:organizations::111122223333:account/o-abcdefghij/444455556666"
+    assert values.partition_of_arn(arn) == "aws-us-gov"
+    assert values.partition_of_arn(None) == "aws"
+    assert values.partition_of_region("cn-north-1") == "aws-cn"
+    assert values.partition_of_region("eu-west-1") == "aws"
+    assert (
+        values.member_role_arn("aws-cn", "444455556666", "audit/r")
+        == "arn:aws-cn:iam::444455556666:role/audit/r"
+    )
+
+
 # --- addresses and networks ------------------------------------------------------------
 
 

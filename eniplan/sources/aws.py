@@ -154,44 +154,48 @@ class AwsCollector:
             self.client_hook(client)
         return client
 
-    def _accounts(
-        self, pool: ThreadPoolExecutor, home: str
-    ) -> tuple[list[_Account], list[FetchProblem]]:
+    def _base_account(self) -> _Account:
+        """The caller's own account (its ID asked of STS only when it is read itself)."""
         base = self._base_session()
-        base_account = _Account(
-            self.options.profile or "default credentials", "", base, threading.Lock()
-        )
-        if not self.options.role_arns:
-            sts = self._client(base_account, "sts", home)
-            try:
-                base_account.account_id = sts.get_caller_identity()["Account"]
-            except botocore.exceptions.NoCredentialsError:
-                raise InputError(
-                    "no AWS credentials found: configure them (aws configure, AWS_PROFILE, "
-                    "--profile) or use --sandbox or --inventory"
-                ) from None
-            except botocore.exceptions.BotoCoreError as error:
-                raise InputError(f"cannot reach AWS STS: {error}") from None
-            except botocore.exceptions.ClientError as error:
-                raise InputError(f"AWS STS refused the credentials: {_describe(error)}") from None
-            return [base_account], []
+        return _Account(self.options.profile or "default credentials", "", base, threading.Lock())
 
-        futures = {
-            arn: pool.submit(self._assume, base_account, arn, home)
-            for arn in self.options.role_arns
-        }
-        accounts, problems = [], []
-        for arn, future in futures.items():
-            try:
-                accounts.append(future.result())
-            except botocore.exceptions.NoCredentialsError:
-                raise InputError(
-                    "no AWS credentials found to assume --role-arn with: configure them or "
-                    "use --profile"
-                ) from None
-            except _AWS_ERRORS as error:
-                problems.append(FetchProblem(arn, "", _code(error), _describe(error)))
-        return accounts, problems
+    def _identify(self, account: _Account, home: str) -> None:
+        sts = self._client(account, "sts", home)
+        try:
+            account.account_id = sts.get_caller_identity()["Account"]
+        except botocore.exceptions.NoCredentialsError:
+            raise InputError(
+                "no AWS credentials found: configure them (aws configure, AWS_PROFILE, "
+                "--profile) or use --sandbox or --inventory"
+            ) from None
+        except botocore.exceptions.BotoCoreError as error:
+            raise InputError(f"cannot reach AWS STS: {error}") from None
+        except botocore.exceptions.ClientError as error:
+            raise InputError(f"AWS STS refused the credentials: {_describe(error)}") from None
+
+    def _roles(self, base: _Account, home: str) -> tuple[list[str], list[FetchProblem]]:
+        """The role ARNs to assume, one per account: --role-arn, or --org-role in each
+        member account of the organization (sources/organization.py)."""
+        if self.options.org_role is None:
+            return list(self.options.role_arns), []
+        from eniplan.sources import organization
+
+        client = self._client(base, "organizations", home)
+        members, skipped = organization.members(client, self.options)
+        problems = [FetchProblem("organization", "", "Unusable", line) for line in skipped]
+        if not members:
+            raise InputError(
+                "--org-role: the organization has no ACTIVE account to read"
+                + (" under --org-ou" if self.options.org_ous else "")
+                + (" once --exclude-account is left out" if self.options.exclude_accounts else "")
+            )
+        return [member.role_arn for member in members], problems
+
+    def _open(self, base: _Account, arn: str | None, home: str) -> tuple[_Account, list[str]]:
+        """An account ready to read (the role assumed, unless `arn` is None) and its
+        regions: one job of the pool, so accounts open while others are being read."""
+        account = base if arn is None else self._assume(base, arn, home)
+        return account, self._regions_of(account, home)
 
     def _assume(self, base: _Account, arn: str, home: str) -> _Account:
         sts = self._client(base, "sts", home)
@@ -289,25 +293,32 @@ class AwsCollector:
         return collection
 
     def _collect(self, pool: ThreadPoolExecutor, home: str, collection: Collection) -> None:
-        accounts, problems = self._accounts(pool, home)
+        base = self._base_account()
+        roles, problems = self._roles(base, home)
         for problem in problems:
             self._problem(collection, problem)
-
-        region_lists = [
-            (account, pool.submit(self._regions_of, account, home)) for account in accounts
-        ]
+        if not roles:
+            self._identify(base, home)
+        # Each account opens (assume its role, list its regions) in the pool; its regions
+        # are queued as soon as it has, while other accounts are still opening. Each region
+        # job opens its own small pool for its four list calls, so the outer pool never
+        # waits on itself.
+        accounts: list[str | None] = [*roles] if roles else [None]  # None: the caller's own
+        openings = {pool.submit(self._open, base, arn, home): arn or base.label for arn in accounts}
         jobs: dict[Future[Shapes], tuple[_Account, str]] = {}
-        for account, listing in region_lists:
+        for opening in as_completed(openings):
             try:
-                regions = listing.result()
+                account, regions = opening.result()
+            except botocore.exceptions.NoCredentialsError:
+                raise InputError(
+                    "no AWS credentials found to assume --role-arn or --org-role with: "
+                    "configure them or use --profile"
+                ) from None
             except _AWS_ERRORS as error:
                 self._problem(
-                    collection,
-                    FetchProblem(account.label, "", _code(error), _describe(error)),
+                    collection, FetchProblem(openings[opening], "", _code(error), _describe(error))
                 )
                 continue
-            # Each region job opens its own small pool for its four list calls, so the
-            # outer pool never waits on itself.
             with self._lock:
                 self._total += len(regions)
             for region in regions:

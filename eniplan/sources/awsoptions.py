@@ -29,6 +29,11 @@ class AwsOptions:
     regions: tuple[str, ...] = ()
     all_regions: bool = False
     role_arns: tuple[str, ...] = ()
+    # --org-role: every ACTIVE account of the organization (sources/organization.py), less
+    # --exclude-account, only those under --org-ou when given
+    org_role: str | None = None
+    org_ous: tuple[str, ...] = ()
+    exclude_accounts: tuple[str, ...] = ()
     endpoint_url: str | None = None
     instance_ids: tuple[str, ...] = ()
     tags: tuple[tuple[str, str], ...] = ()
