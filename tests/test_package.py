@@ -126,6 +126,7 @@ def test_the_sdist_holds_the_tests_and_they_run_from_it(
         "scripts/install-system-packages",
         "terraform/modules/eni-policy-routing/main.tf",
         "terraform/examples/instance/main.tf",
+        "cloudformation/eniplan-member-role.yaml",
     ):
         assert (unpacked / path).is_file(), path
     assert not list(unpacked.rglob("__pycache__"))
