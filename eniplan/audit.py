@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from eniplan import agents, userdata, values
-from eniplan.checks import REGISTRY, RULE_IDS, InstanceContext
+from eniplan.checks import AUDIT_CHECKS, RULE_IDS, Drift, InstanceContext
 from eniplan.errors import InputError
 from eniplan.findings import (
     FAIL_ON_CHOICES,
@@ -33,7 +33,6 @@ from eniplan.plan import (
     DEFAULT_TABLE_BASE,
     HANDLED_ELSEWHERE,
     NOTHING_TO_DO,
-    InstancePlan,
     PlanOptions,
     Triage,
     plan_instance,
@@ -133,7 +132,7 @@ def audit(inventory: Inventory, options: AuditOptions = AuditOptions()) -> Repor
         except InputError as error:  # one broken instance must not hide the others
             problems.append(f"{instance.instance_id}: cannot plan: {error}")
             continue
-        instance_findings = [f for check in REGISTRY for f in check.run(context)]
+        instance_findings = [f for check in AUDIT_CHECKS for f in check.run(context)]
         drifted = any(f.rule_id == "ENI004" for f in instance_findings)
         handled = context.triage.status != NOTHING_TO_DO
         if context.handled_by and handled and not drifted:
@@ -163,15 +162,15 @@ def _context(
     decided = triage(instance, inventory, options.plan)
     # User data is collected for multi-ENI instances only (None, unknown, for the others).
     info = userdata.analyse(instance.user_data)
-    drift_plan: InstancePlan | None = None
-    drift_options: PlanOptions | None = None
-    command_options, options_note = options.plan, ""
+    drift: Drift | None = None
+    command_options = options.plan
     if info.marker is not None and info.marker.static:
         drift_options, options_note = marker_options(info.marker, options.plan)
         command_options = drift_options
         # the full plan (routes, digest) only where there is a digest to compare, with
         # --force, as the user data may have been rendered with it
         drift_plan = plan_instance(instance, inventory, replace(command_options, force=True))
+        drift = Drift(info.marker, drift_plan, drift_options, options_note)
     # `eniplan render` skips an OS that an agent handles unless given --force: where the
     # audit asks to render there anyway (audit --force, eniplan's user data), it needs it
     command_options = replace(command_options, force=decided.agent is not None)
@@ -181,12 +180,10 @@ def _context(
         triage=decided,
         user_data=info,
         handled_by=_handled_by(decided, info),
-        drift_plan=drift_plan,
         routed_targets=routed_targets,
         vpcs_with_routes=vpcs_with_routes,
         render_command=lambda persist: render_command(instance, options, persist, command_options),
-        drift_options=drift_options,
-        drift_options_note=options_note,
+        drift=drift,
     )
 
 

@@ -13,14 +13,12 @@ alone where the OS's own agent routes every ENI (agents.policy_routing_agent, as
 The AWS provider marks an unset `user_data` as unknown until apply: it counts as unknown
 only where the configuration has a `user_data` / `user_data_base64` expression that can
 give a value (not a module variable left at a null default).
-Then:
-
-- ENI001 / ENI002: the ENIs share a subnet / are in different subnets, and the user data
-  does not install policy routing (subnets are compared by ID, or by the resource or
-  expression they come from when the ID is unknown);
-- ENI005: the user data cannot be read before apply (a reference, a template), so nothing
-  shows that it installs policy routing;
-- ENI003: source/dest check disabled on an instance or ENI that no route targets.
+Every host becomes a `PlannedHost` (checks.base.Target: its ENIs as ports, the OS, the
+user-data verdict) and the check registry's rules run on it, the same rule bodies as in
+`audit` (eniplan/checks/): ENI001 / ENI002 (subnets compared by ID, or by the resource or
+expression they come from when the ID is unknown), ENI003 (source/dest check disabled on
+an ENI or instance that no route of the plan targets), and ENI005 (the user data can be
+read only after apply, so nothing shows that it installs policy routing).
 
 User data is judged by the analysis audit uses (userdata.analyse: base64, gzip, MIME;
 eniplan's marker, an agent it installs, persistent routing configuration it writes; a bare
@@ -48,6 +46,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from eniplan import agents, userdata
+from eniplan.checks import PLAN_CHECKS, Drift, Port, SubnetRef
 from eniplan.findings import (
     IGNORE_TAG,
     RULES,
@@ -740,6 +739,98 @@ class Checker:
                 addresses.add(target.address)
         return ids, addresses
 
+    # the rules' view ------------------------------------------------------------------
+
+    def targets(self, location: Location) -> Iterator[PlannedHost]:
+        """Every host as the checks see it, then the ENIs of the plan no host gets."""
+        ids, addresses = self.route_targets()
+        cidrs: dict[str, str] = {}
+        for subnet in self.index.by_type["aws_subnet"]:
+            cidr = subnet.after.get("cidr_block")
+            if isinstance(cidr, str) and cidr:
+                cidrs[subnet.address] = cidr
+                if isinstance(subnet.after.get("id"), str):
+                    cidrs[subnet.after["id"]] = cidr
+        claimed: set[str] = set()
+
+        def routed(resource: Resource | None, key: str) -> bool:
+            if resource is None:
+                return key in ids
+            return resource.address in addresses or any(
+                resource.after.get(name) in ids for name in ("id", "primary_network_interface_id")
+            )
+
+        def port(nic: Nic, instance: Resource | None, host_routed: bool) -> Port:
+            eni = nic.resource
+            owned = eni is not None and eni.address not in claimed
+            if eni is not None:
+                claimed.add(eni.address)
+            off, at = False, ""
+            if owned and eni is not None and eni.after.get("source_dest_check") is False:
+                off, at = True, eni.address
+            elif (
+                instance is not None
+                and nic.device_index == 0
+                and instance.after.get("source_dest_check") is False
+            ):
+                off, at = True, instance.address
+            values = eni.after if eni is not None else instance.after if instance else {}
+            address = values.get("private_ip")
+            return Port(
+                eni_id=nic.key,
+                subnet=subnet_ref(nic.subnet, cidrs),
+                address=address if isinstance(address, str) else "",
+                source_dest_check_off=off,
+                routed=host_routed or (eni is not None and routed(eni, eni.address)),
+                at=at,
+            )
+
+        for key, host in sorted(self.hosts.items()):
+            nics = sorted(
+                host.nics.values(),
+                key=lambda n: (n.device_index is None, n.device_index or 0, n.key),
+            )
+            resource = host.resource
+            instance = (
+                resource if resource is not None and resource.type == "aws_instance" else None
+            )
+            host_routed = routed(resource, key) if resource is None or instance else False
+            ports = tuple(port(nic, instance, host_routed) for nic in nics)
+            agent = agents.policy_routing_agent(host.os)
+            handled_by = None
+            if host.user_data == COVERED:
+                handled_by = f"policy routing from {host.user_data_why}"
+            elif agent:  # audit's rule: an OS whose own agent routes every ENI is left alone
+                handled_by = (
+                    f"{agent} installs per-ENI policy routing on {host.os.family} "
+                    f"({host.os.evidence})"
+                )
+            known_id = instance.after.get("id") if instance is not None else None
+            if resource is None:
+                known_id = key  # an instance outside the plan, by its ID
+            yield PlannedHost(
+                key=key,
+                subject=key if resource is not None else (host.via or key),
+                instance_id=known_id if isinstance(known_id, str) else None,
+                ports=ports,
+                os=host.os,
+                handled_by=handled_by,
+                user_data_text=host.user_data_why,
+                user_data_pending=host.user_data_why if host.user_data == UNKNOWN else "",
+                managed_ports=ports if len(ports) >= 2 and not agent else (),
+                location=location,
+            )
+        for eni in self.index.by_type["aws_network_interface"]:
+            if eni.address not in claimed:
+                yield PlannedHost(
+                    key=eni.address,
+                    subject=eni.address,
+                    instance_id=None,
+                    ports=(port(self.eni_nic(eni, None), None, False),),
+                    os=NO_AMI,
+                    location=location,
+                )
+
 
 # --- findings --------------------------------------------------------------------------
 
@@ -759,22 +850,104 @@ def waiver_of(resource: Resource | None) -> Waiver | None:
     return parse_waiver(value) if isinstance(value, str) else None
 
 
-def compare_subnets(nics: Sequence[Nic]) -> str:
-    """ "same" if two ENIs surely share a subnet, "different" if all surely differ, else
-    "undetermined"."""
-    keys = [nic.subnet for nic in nics]
-    for i, first in enumerate(keys):
-        for second in keys[i + 1 :]:
-            if first == second and first[0] != "unknown":
-                return "same"
-    for i, first in enumerate(keys):
-        for second in keys[i + 1 :]:
-            if first[0] not in ("id", "res") or second[0] not in ("id", "res"):
-                return "undetermined"
-    return "different"
-
-
 WAIVE_HINT = 'tags = {{ "eniplan:ignore" = "{rule}: the reason" }}'
+
+
+def subnet_ref(key: SubnetKey, cidrs: Mapping[str, str]) -> SubnetRef:
+    """The rules' view of a subnet key: an ID or a resource of the plan is a subnet of its
+    own; the same expression in the same module instance is the same subnet, but may be
+    any other one; an unknown one is a subnet of its own that may be any other one."""
+    kind = key[0]
+    if kind in ("id", "res"):
+        cidr = cidrs.get(key[1], "")
+        text = f"{key[1]} ({cidr})" if cidr else key[1]
+        return SubnetRef(f"{kind}:{key[1]}", key[1], text)
+    if kind == "expr":
+        name = " ".join(key[2:])
+        return SubnetRef("\0".join(key), name, f"from {name}", certain=False)
+    name = f"{key[1]}'s subnet"
+    return SubnetRef(None, name, f"{name} (known after apply)", certain=False)
+
+
+@dataclass
+class PlannedHost:
+    """check-plan's target (checks.base.Target): an instance or a launch template of the
+    plan, an instance outside it that the plan attaches ENIs to, or an ENI of the plan
+    that no instance of it gets."""
+
+    key: str  # a resource address, or the instance ID of an instance outside the plan
+    subject: str  # the address the findings point at
+    instance_id: str | None
+    ports: tuple[Port, ...]
+    os: agents.OsGuess
+    handled_by: str | None = None
+    user_data_text: str = ""
+    user_data_pending: str = ""
+    managed_ports: tuple[Port, ...] = ()
+    location: Location | None = None
+    drift: Drift | None = None
+    route_scope = " in this plan"
+
+    @property
+    def label(self) -> str:
+        return self.key
+
+    def finding(
+        self,
+        rule_id: str,
+        message: str,
+        remediation: str,
+        *,
+        eni_ids: tuple[str, ...] = (),
+        details: dict[str, Any] | None = None,
+        port: Port | None = None,
+    ) -> Finding:
+        outside = self.subject != self.key  # an instance outside the configuration
+        return Finding(
+            rule_id=rule_id,
+            severity=RULES[rule_id].severity,
+            message=message,
+            remediation=remediation,
+            instance_id=self.key if outside else None,
+            address=port.at if port is not None and port.at else self.subject,
+            eni_ids=eni_ids,
+            location=self.location,
+            details=details or {},
+        )
+
+    def routing_fix(self, rule_id: str) -> tuple[str, list[list[str]]]:
+        return (
+            "Give the instance eniplan's user data (`eniplan render --target cloud-init`) or "
+            "the eni-policy-routing module's `user_data` output; or waive with "
+            + WAIVE_HINT.format(rule=rule_id),
+            [],
+        )
+
+    def pending_fix(self) -> str:
+        return (
+            "Use eniplan's user data (`eniplan render --target cloud-init`, and pass the file "
+            "to check-plan with --user-data) or the eni-policy-routing module; or, if the "
+            "user data does install per-ENI policy routing, waive with "
+            + WAIVE_HINT.format(rule="ENI005")
+        )
+
+    def check_fix(self, port: Port, with_routing: bool) -> tuple[str, list[list[str]]]:
+        return (
+            "Set source_dest_check = true"
+            + (" and install per-ENI policy routing" if with_routing else "")
+            + "; if it is a NAT, router or firewall, add the route that targets it; or waive "
+            "with " + WAIVE_HINT.format(rule="ENI003"),
+            [],
+        )
+
+    def drift_fix(self, drift: Drift) -> tuple[str, list[list[str]]]:
+        return (
+            "Render the user data again for the ENIs the instance will have "
+            "(`eniplan render --target cloud-init` once they exist), or use dynamic user data "
+            "(`eniplan render --target cloud-init --mode dynamic`), which reads them at boot; "
+            "or waive with " + WAIVE_HINT.format(rule="ENI004"),
+            [],
+        )
 
 
 @dataclass
@@ -790,139 +963,33 @@ def check_plan(
 ) -> CheckResult:
     checker = Checker(plan, user_data_digests or {})
     checker.build()
-    findings: list[Finding] = []
     location = Location(plan.origin)
-
-    def finding(
-        rule_id: str,
-        address: str,
-        message: str,
-        remediation: str,
-        instance_id: str | None = None,
-        eni_ids: tuple[str, ...] = (),
-        **details: Any,
-    ) -> None:
-        findings.append(
-            Finding(
-                rule_id=rule_id,
-                severity=RULES[rule_id].severity,
-                message=message,
-                remediation=remediation,
-                instance_id=instance_id,
-                address=address,
-                eni_ids=eni_ids,
-                location=location,
-                details=details,
-            )
-        )
-
+    findings: list[Finding] = []
     excluded: list[tuple[str, str]] = []
-    for key, host in sorted(checker.hosts.items()):
-        nics = sorted(
-            host.nics.values(), key=lambda n: (n.device_index is None, n.device_index or 0, n.key)
-        )
-        if len(nics) < 2:
-            continue
-        # an instance outside the configuration: the finding points at the resource that
-        # attaches to it (and is waived by its ENIs' tags, as every finding naming them)
-        subject = key if host.resource is not None else (host.via or key)
-        instance_id = None if host.resource is not None else key
-        enis = [nic.key for nic in nics]
-        if host.user_data == COVERED:
-            excluded.append((key, f"{len(nics)} ENIs, policy routing from {host.user_data_why}"))
-            continue
-        agent = agents.policy_routing_agent(host.os)
-        if agent:  # audit's rule: an OS whose own agent routes every ENI is left alone
-            excluded.append(
-                (
-                    key,
-                    f"{len(nics)} ENIs, {agent} installs per-ENI policy routing on "
-                    f"{host.os.family} ({host.os.evidence})",
-                )
-            )
-            continue
-        relation = compare_subnets(nics)
-        eni_ids = tuple(enis)
-        details = {
-            "subnets": relation,
-            "user_data": host.user_data_why,
-            "os": host.os.family,
-            "os_evidence": host.os.evidence,
-        }
-        if host.user_data == UNKNOWN:
-            finding(
-                "ENI005",
-                subject,
-                f"{key}: {len(nics)} ENIs and policy routing cannot be verified: "
-                f"{host.user_data_why}",
-                "Use eniplan's user data (`eniplan render --target cloud-init`, and pass the file "
-                "to check-plan with --user-data) or the eni-policy-routing module; or, if the "
-                "user data does install per-ENI policy routing, waive with "
-                + WAIVE_HINT.format(rule="ENI005"),
-                instance_id,
-                eni_ids,
-                **details,
-            )
-            continue
-        rule = "ENI001" if relation == "same" else "ENI002"
-        where = (
-            "share a subnet"
-            if relation == "same"
-            else (
-                "are in different subnets"
-                if relation == "different"
-                else "are in subnets not known before apply"
-            )
-        )
-        finding(
-            rule,
-            subject,
-            f"{key}: {len(nics)} ENIs {where} and the user data installs no policy routing "
-            f"({host.user_data_why})",
-            "Give the instance eniplan's user data (`eniplan render --target cloud-init`) or "
-            "the eni-policy-routing module's `user_data` output; or waive with "
-            + WAIVE_HINT.format(rule=rule),
-            instance_id,
-            eni_ids,
-            **details,
-        )
+    for target in checker.targets(location):
+        findings.extend(f for check in PLAN_CHECKS for f in check.run(target))
+        if target.handled_by and len(target.ports) >= 2:
+            excluded.append((target.key, f"{len(target.ports)} ENIs, {target.handled_by}"))
+        for port in target.ports:
+            if port.source_dest_check_off and port.routed:
+                excluded.append((port.at, "source/dest check off: a route targets it"))
 
     for unresolved in checker.unresolved:
         origin = unresolved.origin
-        finding(
-            "ENI005",
-            origin.address,
-            f"{origin.address}: attaches an ENI to one of {', '.join(unresolved.candidates)} "
-            f"({unresolved.expression}), and the plan does not show which: the policy routing "
-            "of that instance cannot be verified",
-            "Name the instance with an explicit key (`aws_instance.x[each.key].id`, "
-            "`aws_instance.x[count.index].id`) so that check-plan can follow it; or waive with "
-            + WAIVE_HINT.format(rule="ENI005"),
-            candidates=list(unresolved.candidates),
-        )
-
-    ids, addresses = checker.route_targets()
-    for resource in (
-        *checker.index.by_type["aws_instance"],
-        *checker.index.by_type["aws_network_interface"],
-    ):
-        if resource.after.get("source_dest_check") is not False:
-            continue
-        targeted = resource.address in addresses or any(
-            resource.after.get(key) in ids for key in ("id", "primary_network_interface_id")
-        )
-        if targeted:
-            excluded.append((resource.address, "source/dest check off: a route targets it"))
-            continue
-        finding(
-            "ENI003",
-            resource.address,
-            f"{resource.address}: source_dest_check = false, and no aws_route or aws_route_table "
-            "in this plan targets it",
-            "Set source_dest_check = true and install per-ENI policy routing; if it is a NAT, "
-            "router or firewall, add the route that targets it; or waive with "
-            + WAIVE_HINT.format(rule="ENI003"),
-            eni_ids=(resource.address,) if resource.type == "aws_network_interface" else (),
+        findings.append(
+            Finding(
+                rule_id="ENI005",
+                severity=RULES["ENI005"].severity,
+                message=f"{origin.address}: attaches an ENI to one of "
+                f"{', '.join(unresolved.candidates)} ({unresolved.expression}), and the plan "
+                "does not show which: the policy routing of that instance cannot be verified",
+                remediation="Name the instance with an explicit key "
+                "(`aws_instance.x[each.key].id`, `aws_instance.x[count.index].id`) so that "
+                "check-plan can follow it; or waive with " + WAIVE_HINT.format(rule="ENI005"),
+                address=origin.address,
+                location=location,
+                details={"candidates": list(unresolved.candidates)},
+            )
         )
 
     waivers: dict[str, Waiver] = {}

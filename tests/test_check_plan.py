@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from tfplan_builder import PlanBuilder, const, ref
 
+from eniplan.checks.policy_routing import compare_subnets
 from eniplan.cli import cli, main
 from eniplan.errors import InputError
 from eniplan.findings import Finding
@@ -22,7 +23,7 @@ from eniplan.model import Inventory
 from eniplan.plan import PlanOptions, plan_instance
 from eniplan.render import cloudinit, dynamic
 from eniplan.sources.tfplan import module_key, parse_plan, parse_resource_ref
-from eniplan.tfcheck import check_plan, compare_subnets, digests_of_files
+from eniplan.tfcheck import check_plan, digests_of_files
 from eniplan.userdata import find_marker
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tfplan"
@@ -125,7 +126,7 @@ def test_inline_network_interface_blocks_same_subnet() -> None:
         "high",
     )
     assert finding.eni_ids == ("aws_network_interface.eth0", "aws_network_interface.eth1")
-    assert "share a subnet" in finding.message
+    assert f"2 ENIs in subnet {SUBNET_A} without policy routing" in finding.message
 
 
 def test_primary_network_interface_and_attachment_resource_different_subnets() -> None:

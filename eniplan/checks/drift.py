@@ -1,36 +1,38 @@
-"""ENI004: eniplan's static user data no longer matches the instance's ENIs (drift).
+"""ENI004: eniplan's static user data does not match the instance's ENIs (drift).
 
 Static user data carries the plan digest and the planning options in its marker line
 (`# eniplan VERSION instance=ID plan=sha256:DIGEST persist=P table-base=N guard=on|off`);
-the audit plans the instance again with those options (the audit's own when an older
+the instance's ENIs are planned again with those options (the audit's own when an older
 marker does not record them) and with --force, as the user data may have been rendered
-with it, and compares digests. The remediation renders with the same options, so that the
-new user data keeps the layout (tables, guard) of the old. Dynamic user data (a marker
-without a digest, or `mode=dynamic`) reads the metadata service at boot and cannot drift.
+with it, and the digests compared. Running instances (audit) and planned ones
+(check-plan: the ENIs the plan gives the instance) alike: a static marker counts as policy
+routing only while it matches. Dynamic user data (a marker without a digest, or
+`mode=dynamic`) reads the metadata service at boot and cannot drift.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from eniplan.checks.base import InstanceContext
+from eniplan.checks.base import Target
 from eniplan.findings import Finding
 from eniplan.plan import MANAGED
-from eniplan.render.base import PERSIST_CHOICES
 
 RULE_IDS = ("ENI004",)
 
 
-def check(context: InstanceContext) -> Iterator[Finding]:
-    marker = context.user_data.marker
-    options = context.drift_options
-    if marker is None or not marker.static or context.drift_plan is None or options is None:
-        return
-    plan = context.drift_plan
-    instance_id = context.instance.instance_id
-    current = plan.digest() if plan.status == MANAGED else None  # hashing is the check's cost
-    if marker.instance_id not in (None, instance_id):
+def stale(target: Target) -> tuple[str, str | None] | None:
+    """Why the target's static user data does not match its ENIs, and the digest they
+    give now; None when it matches (or there is no static user data)."""
+    drift = target.drift
+    if drift is None:
+        return None
+    marker, plan = drift.marker, drift.plan
+    current = plan.digest() if plan is not None and plan.status == MANAGED else None
+    if marker.instance_id not in (None, target.instance_id):
         why = f"it was rendered for another instance, {marker.instance_id}"
+    elif plan is None:
+        why = drift.why_unplanned
     elif plan.status != MANAGED:
         why = f"the instance has nothing to route now ({plan.reason})"
     elif marker.digest != current:
@@ -39,29 +41,24 @@ def check(context: InstanceContext) -> Iterator[Finding]:
             f"give sha256:{(current or '')[:12]}... (an address, ENI or subnet changed)"
         )
     else:
+        return None
+    return why, current
+
+
+def check(target: Target) -> Iterator[Finding]:
+    drift = target.drift
+    found = stale(target)
+    if drift is None or found is None:
         return
-    persist = marker.persist if marker.persist in PERSIST_CHOICES else "auto"
-    remediation = (
-        f"`{context.fix_command(persist)}` and replace the user data with "
-        f"out/{instance_id}/user-data; to apply it now on the running instance, "
-        f"{context.apply_now_hint()}."
-    )
-    if not marker.options_known:
-        remediation += (
-            f" ({context.drift_options_note}: if the user data was rendered with another "
-            "--table-base or --no-guard, render with those.)"
-        )
-    if plan.status != MANAGED:
-        remediation = (
-            "Remove eniplan's routing from the user data (nothing to route now), or render "
-            f"again once the ENIs are back: `{context.fix_command(persist)}`."
-        )
-    yield context.finding(
+    why, current = found
+    marker, options = drift.marker, drift.options
+    remediation, commands = target.drift_fix(drift)
+    yield target.finding(
         "ENI004",
-        f"{context.label}: eniplan static user data ({marker.version}) no longer matches "
+        f"{target.label}: eniplan static user data ({marker.version}) no longer matches "
         f"the ENIs: {why}",
         remediation,
-        eni_ids=tuple(eni.eni_id for eni in plan.enis),
+        eni_ids=tuple(port.eni_id for port in target.ports if not port.owner),
         details={
             "installed_digest": f"sha256:{marker.digest}",
             "current_digest": f"sha256:{current}" if current else None,
@@ -69,8 +66,8 @@ def check(context: InstanceContext) -> Iterator[Finding]:
                 "table_base": options.table_base,
                 "guard": options.guard,
                 "source": "marker" if marker.options_known else "audit",
-                "note": context.drift_options_note,
+                "note": drift.options_note,
             },
-            "commands": [list(context.render_command(persist))],
+            "commands": commands,
         },
     )

@@ -8,58 +8,32 @@ that it could not tell.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterator
 
-from eniplan import agents
-from eniplan.checks.base import InstanceContext
+from eniplan.checks.base import Target
 from eniplan.findings import Finding
-from eniplan.model import route_targets
-from eniplan.plan import MANAGED
 
 RULE_IDS = ("ENI003",)
 
 
-def check(context: InstanceContext) -> Iterator[Finding]:
-    instance = context.instance
-    for eni in instance.enis:
-        disabled = not eni.source_dest_check or (eni.is_primary and not instance.source_dest_check)
-        if not disabled or agents.eni_owner(eni):
+def check(target: Target) -> Iterator[Finding]:
+    with_routing = bool(target.managed_ports) and not target.handled_by
+    for port in target.ports:
+        if not port.source_dest_check_off or port.owner or port.routed:
             continue
-        if route_targets(context.routed_targets, instance.instance_id, eni.eni_id):
-            continue  # it forwards traffic on purpose
-        address = eni.primary_ipv4 or (eni.ipv6_addresses[0] if eni.ipv6_addresses else "")
-        known = eni.vpc_id in context.vpcs_with_routes
+        address = f" ({port.address})" if port.address else ""
         where = (
-            "and no route table targets it or the instance"
-            if known
-            else f"and the route tables of {eni.vpc_id} were not collected (cannot tell if "
+            f"and no route table{target.route_scope} targets it or the instance"
+            if port.route_tables_known
+            else f"and the route tables of {port.vpc_id} were not collected (cannot tell if "
             "it is a NAT, router or firewall)"
         )
-        enable_argv = [
-            "aws",
-            "ec2",
-            "modify-network-interface-attribute",
-            "--region",
-            instance.region,
-            "--network-interface-id",
-            eni.eni_id,
-            "--source-dest-check",
-        ]
-        enable = shlex.join(enable_argv)
-        commands = [enable_argv]
-        if context.triage.status == MANAGED and not context.handled_by:
-            commands.insert(0, list(context.render_command("auto")))
-            remediation = (
-                f"Install per-ENI policy routing (`{context.fix_command()}`), then turn the "
-                f"check back on: `{enable}`."
-            )
-        else:
-            remediation = f"Turn the check back on: `{enable}` (or route to it, if it forwards)."
-        yield context.finding(
+        remediation, commands = target.check_fix(port, with_routing)
+        yield target.finding(
             "ENI003",
-            f"{context.label}: source/dest check disabled on {eni.eni_id} ({address}) {where}",
+            f"{target.label}: source/dest check disabled on {port.eni_id}{address} {where}",
             remediation,
-            eni_ids=(eni.eni_id,),
-            details={"route_tables_collected": known, "commands": commands},
+            eni_ids=(port.eni_id,),
+            details={"route_tables_collected": port.route_tables_known, "commands": commands},
+            port=port,
         )
