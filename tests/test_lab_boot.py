@@ -116,6 +116,19 @@ def test_stack_and_delivery_per_target() -> None:
     assert boot.stack_for("netplan", "script") == "networkd"
 
 
+def test_networkmanager_os_orders_cloud_init_after_networkmanager() -> None:
+    """Debian's cloud-init.service runs before sysinit.target, where NetworkManager (it
+    needs D-Bus) cannot have brought a link up: the NetworkManager OS gets the unit
+    cloud-init renders for the RHEL family, after NetworkManager.service."""
+    unit_path = "/etc/systemd/system/cloud-init.service"
+    assert unit_path not in boot.first_boot_files("networkd")
+    unit = boot.first_boot_files("networkmanager")[unit_path][0].decode()
+    directives = {line for line in unit.splitlines() if "=" in line and line[0] != "#"}
+    assert "After=NetworkManager.service" in directives
+    assert "ExecStart=/usr/bin/cloud-init init" in directives
+    assert not {"DefaultDependencies=no", "Before=sysinit.target"} & directives
+
+
 # --- hygiene: a SIGKILLed lab, then --cleanup ----------------------------------------------
 
 
@@ -164,6 +177,7 @@ def no_leftovers() -> Iterator[None]:
     "args",
     [
         ("--target", "cloud-init", "--persist", "script"),
+        ("--target", "cloud-init", "--persist", "networkmanager"),
         ("--target", "dynamic"),
     ],
     ids=lambda args: "-".join(args[1::2]),

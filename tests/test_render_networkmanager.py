@@ -102,6 +102,8 @@ def nmcli_add_args(plan: InstancePlan, eni: EniPlan) -> list[str]:
     ]  # fmt: skip
     if not eni.is_primary:
         args += ["ipv4.never-default", "yes"]
+    metric = str(100 * (eni.device_index + 1) + eni.network_card_index)
+    args += ["ipv4.route-metric", metric, "ipv6.route-metric", metric]
     secondaries = [str(a) for a in eni.ipv4_addresses if a.ip != eni.primary_ipv4]
     if secondaries:
         args += ["ipv4.addresses", ", ".join(secondaries)]
@@ -111,7 +113,7 @@ def nmcli_add_args(plan: InstancePlan, eni: EniPlan) -> list[str]:
         if route.gateway:
             words.append(str(route.gateway))
         words.append(f"table={table}")
-        if route.source:
+        if route.source and route.source != eni.primary_ipv4:  # DHCP's: no src= (docstring)
             words.append(f"src={route.source}")
         routes4.append(" ".join(words))
     if routes4:
@@ -268,7 +270,7 @@ def test_keyfile_routes_and_rules_are_the_plans(
         settings = parse(keyfile(plan, eni))
         want = {
             (r.table, str(r.destination), str(r.gateway) if r.gateway else None,
-             str(r.source) if r.source else None)
+             str(r.source) if r.source and r.source != eni.primary_ipv4 else None)
             for r in eni.routes
             if not r.via_ra
         }  # fmt: skip
@@ -292,6 +294,21 @@ def test_keyfile_routes_and_rules_are_the_plans(
             f"table {r.table}"
             for r in eni.rules
         }
+
+
+def test_route_metrics_are_fixed_distinct_and_the_primary_first(
+    sandbox_plans: dict[str, InstancePlan],
+) -> None:
+    # NetworkManager picks a new metric at each activation when the profile sets none
+    for plan in sandbox_plans.values():
+        metrics = []
+        for eni in plan.enis:
+            settings = parse(keyfile(plan, eni))
+            assert settings["ipv4"]["route-metric"] == settings["ipv6"]["route-metric"]
+            metrics.append(int(settings["ipv4"]["route-metric"]))
+            if eni.is_primary:
+                assert metrics[-1] == 100
+        assert len(set(metrics)) == len(metrics)
 
 
 def test_the_same_plan_renders_the_same_files(sandbox_plans: dict[str, InstancePlan]) -> None:

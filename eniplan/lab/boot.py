@@ -93,6 +93,45 @@ system_info:
     activators: [network-manager]
 """
 DS_IDENTIFY = "policy: enabled\n"
+# Debian's cloud-init.service (cloud-init's template, variant debian) runs before
+# sysinit.target with no default dependencies: on Debian the network it waits for comes
+# from networkd or ifupdown, both up by then. NetworkManager needs D-Bus, which starts
+# after sysinit.target, so on Debian with NetworkManager the EC2 datasource waits its
+# max_wait for a network that cannot come up before it. The distributions where
+# NetworkManager manages the ENIs (RHEL 8+, Fedora, ...) get the same template rendered
+# with their variant: default dependencies, ordered after NetworkManager.service. That is
+# the unit the booted lab installs for the networkmanager stack (cloud-init 22.4's
+# systemd/cloud-init.service.tmpl, variant rhel; its cloud-init.disabled conditions kept).
+CLOUD_INIT_SERVICE_NM = """\
+# eniplan lab --boot: cloud-init 22.4's cloud-init.service, variant rhel (NetworkManager)
+[Unit]
+Description=Initial cloud-init job (metadata service crawler)
+Wants=cloud-init-local.service
+Wants=sshd-keygen.service
+Wants=sshd.service
+After=cloud-init-local.service
+After=systemd-networkd-wait-online.service
+After=network.service
+After=NetworkManager.service
+Before=network-online.target
+Before=sshd-keygen.service
+Before=sshd.service
+Before=systemd-user-sessions.service
+ConditionPathExists=!/etc/cloud/cloud-init.disabled
+ConditionKernelCommandLine=!cloud-init=disabled
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/cloud-init init
+RemainAfterExit=yes
+TimeoutSec=0
+
+# Output needs to appear in instance console output
+StandardOutput=journal+console
+
+[Install]
+WantedBy=cloud-init.target
+"""
 # The lab's ENIs are veths, which have no permanent MAC address (EC2's ENA devices have
 # one), and netplan 0.106 matches `macaddress:` with networkd's PermanentMACAddress=. The
 # lab's one change to the OS's own software: netplan's generator, wrapped so that its
@@ -157,6 +196,10 @@ def first_boot_files(stack: str) -> dict[str, tuple[bytes, int]]:
     }
     if stack == "networkmanager":
         files["/etc/cloud/cloud.cfg.d/91-eniplan-lab-nm.cfg"] = (CLOUD_CFG_NM.encode(), 0o644)
+        files["/etc/systemd/system/cloud-init.service"] = (
+            CLOUD_INIT_SERVICE_NM.encode(),
+            0o644,
+        )
     return files
 
 

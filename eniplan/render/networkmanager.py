@@ -22,6 +22,18 @@ Design (checked against nm-settings-nmcli(5) of NetworkManager 1.42 and `nmcli -
   route-table would take the instance's IPv6 default route out of main, so it is not set:
   table T gets the on-link prefix only and replies from the primary's IPv6 addresses fall
   through to main, whose default route leaves through the primary anyway.
+- The table's subnet route has no `src=` (the plan's preferred source, the ENI's primary
+  address): DHCP assigns that address after NetworkManager installs the profile's routes,
+  the kernel refuses a route whose source is not yet on the interface (EINVAL), and
+  NetworkManager 1.42 does not retry it ("route-sync: failure to add IPv4 route", seen in
+  `eniplan lab --boot`: the table had no subnet route, replies to same-subnet peers went
+  via the router). The table is only reached through `from ADDR` rules, whose packets have
+  their source already, so the preferred source changes nothing there.
+- Metrics: `route-metric` (IPv4 and IPv6) is set, 100 x (device index + 1) + network card
+  (cloud-init's EC2 convention, primary 100): left unset, NetworkManager 1.42 gives every
+  activation of a profile a new metric (measured in `eniplan lab --boot`: 104/105, then
+  106/107), so re-activating the profiles changed every route of the main table and of
+  the ENIs' tables, and the metrics differed from one boot to the next.
 - Rules: `routing-ruleN=priority T from ADDR table T` (IPv4 and IPv6).
 - The guard cannot be expressed: a profile cannot set a netdev group, and routing-rules
   have no `suppress_ifgroup` (nmcli rejects it; the keyfile reader silently drops such a
@@ -34,6 +46,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 
 from eniplan import values
 from eniplan.plan import EniPlan, InstancePlan, Route, Rule
@@ -136,15 +149,30 @@ def _ipv4(eni: EniPlan) -> Section:
     keys.append(("method", "auto" if eni.primary_ipv4 is not None else "disabled"))
     if not eni.is_primary:
         keys.append(("never-default", "true"))
-    keys += _routes([(route, table) for route in routes])
+    keys.append(("route-metric", str(route_metric(eni))))
+    # no src= for the DHCP-assigned primary address (see the module's docstring)
+    unsourced = [replace(r, source=None) if _dhcp_sourced(eni, r) else r for r in routes]
+    keys += _routes([(route, table) for route in unsourced])
     keys += _rules(rules)
     return keys
+
+
+def route_metric(eni: EniPlan) -> int:
+    """The profile's metric: cloud-init's for EC2 (100 x (device index + 1)), plus the
+    network card so that two ENIs never share one."""
+    return 100 * (int(eni.device_index) + 1) + int(eni.network_card_index)
+
+
+def _dhcp_sourced(eni: EniPlan, route: Route) -> bool:
+    """A route whose preferred source is the address DHCP assigns."""
+    return route.source is not None and route.source == eni.primary_ipv4
 
 
 def _ipv6(eni: EniPlan) -> Section:
     table = int(eni.table)
     keys: Section = [(f"address{n}", text(a)) for n, a in enumerate(eni.ipv6_addresses, 1)]
     keys.append(("method", "auto"))  # router advertisements (and DHCPv6 if they say so)
+    keys.append(("route-metric", str(route_metric(eni))))
     if not eni.is_primary:
         # The RA default route (router learned at run time) and the on-link prefix go to T;
         # no second IPv6 default route in main.
@@ -249,6 +277,17 @@ def _notes(plan: InstancePlan) -> list[str]:
         "per-ENI tables are filled by explicit routes with table=T, not ipv4.route-table, "
         "which would move the DHCP default route and the subnet route out of the main table",
     ]
+    notes.append(
+        "route metrics are set (100 x (device index + 1) + network card, as cloud-init's "
+        "EC2 network config): NetworkManager would otherwise give each activation new ones"
+    )
+    if any(_dhcp_sourced(eni, route) for eni in plan.enis for route in eni.routes):
+        notes.append(
+            "the tables' subnet routes have no preferred source (src=): NetworkManager adds "
+            "a profile's routes before DHCP assigns the primary address and does not retry "
+            "one the kernel refused for want of that address; the tables are reached only "
+            "by 'from' rules, so the source is chosen already"
+        )
     if plan.guard is not None:
         notes.append(
             "the main-table guard cannot be expressed in a NetworkManager profile (no netdev "
