@@ -522,15 +522,19 @@ def reconfigure_commands(os_: Container, stack: str, lab: Lab) -> list[str]:
     links = " ".join(eni.ifname for eni in lab.topology.enis)
     if stack == "networkd":
         return [f"networkctl reconfigure {links}", "netplan apply"]
-    commands = []
+    # NetworkManager: each ENI's applied profile again (`device reapply`), each profile
+    # re-activated (`connection up`: the link's addresses and routes go and come back),
+    # then the daemon restarted (what cloud-init's final stage does on the RHEL family)
+    reapply, up = [], []
     for eni in lab.topology.enis:
         done = os_.run(
             ["nmcli", "-g", "GENERAL.CONNECTION", "device", "show", eni.ifname], check=False
         )
         profile = done.stdout.strip()
         if profile:
-            commands.append(f"nmcli connection up {shlex.quote(profile)}")
-    return commands
+            reapply.append(f"nmcli device reapply {shlex.quote(eni.ifname)}")
+            up.append(f"nmcli connection up {shlex.quote(profile)}")
+    return [*reapply, *up, "systemctl restart NetworkManager"]
 
 
 def run_boot_lab(

@@ -630,6 +630,17 @@ def _alive(owner: Path) -> bool:
 _RUN = re.compile(rf"^{NAME_PREFIX}-([0-9a-f]{{8}})-")
 
 
+def running(name: str) -> bool:
+    """Whether the lab that a namespace or directory `name` belongs to is still running
+    (its owner process alive)."""
+    match = _RUN.match(name)
+    if match is None:
+        return False
+    temp = Path(tempfile.gettempdir())
+    states = temp.glob(f"{NAME_PREFIX}-{match.group(1)}-state-*")
+    return any(_alive(state / OWNER) for state in states)
+
+
 def cleanup() -> list[str]:
     """What labs killed before their teardown (SIGKILL) left: their processes (everything
     inside their namespaces, a booted OS included), namespaces and directories. A lab
@@ -642,13 +653,8 @@ def cleanup() -> list[str]:
         if match:
             runs.setdefault(match.group(1), []).append(path)
     removed = []
-    for run_id, paths in sorted(runs.items()):
-        owners = [
-            p / OWNER
-            for p in paths
-            if p.parent == temp and p.name.startswith(f"{NAME_PREFIX}-{run_id}-state-")
-        ]
-        if any(_alive(owner) for owner in owners):
+    for _, paths in sorted(runs.items()):
+        if running(paths[0].name):
             continue
         namespaces = [p.name for p in paths if p.parent == netns]
         shell.kill_namespace_processes(namespaces)
