@@ -7,6 +7,7 @@ says why; `render --persist auto` picks the persistence that fits the OS.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -58,6 +59,7 @@ def guess_os(instance: Instance, image: Image | None) -> OsGuess:
     return guess_os_of_image(image)
 
 
+@functools.lru_cache(maxsize=4096)  # an account has few images and many instances of each
 def guess_os_of_image(image: Image) -> OsGuess:
     """The OS family of an AMI, from its name, description and platform."""
     if image.platform == "windows" or "windows" in image.platform_details.lower():
@@ -119,7 +121,7 @@ def eni_owner(eni: Eni) -> str | None:
 
 def instance_owner(instance: Instance) -> str | None:
     """A service that owns the whole instance's routing (an EKS node's VPC CNI)."""
-    if any(eni_owner(eni) and "VPC CNI" in (eni_owner(eni) or "") for eni in instance.enis):
+    if any("VPC CNI" in (eni_owner(eni) or "") for eni in instance.enis):
         return "Amazon VPC CNI (EKS): it routes every ENI of the node, pod IPs included"
     if any(key.startswith("kubernetes.io/cluster/") for key in instance.tags) or (
         "eks:cluster-name" in instance.tags

@@ -32,6 +32,7 @@ from eniplan.model import Instance, Inventory
 from eniplan.plan import (
     DEFAULT_TABLE_BASE,
     HANDLED_ELSEWHERE,
+    MANAGED,
     NOTHING_TO_DO,
     PlanOptions,
     Triage,
@@ -115,6 +116,7 @@ def audit(inventory: Inventory, options: AuditOptions = AuditOptions()) -> Repor
     problems = [problem.describe() for problem in inventory.problems]
     warnings: list[str] = []
     subjects: list[Subject] = []
+    analysed: dict[bytes, userdata.UserDataInfo] = {}  # user data -> what it says
     for instance in inventory.instances:
         subjects.append(
             Subject(instance.instance_id, instance.account_id, instance.region, instance.name)
@@ -128,7 +130,9 @@ def audit(inventory: Inventory, options: AuditOptions = AuditOptions()) -> Repor
             if eni_reason:
                 excluded.append((eni.eni_id, f"{instance.instance_id}: {eni_reason}"))
         try:
-            context = _context(instance, inventory, options, routed_targets, vpcs_with_routes)
+            context = _context(
+                instance, inventory, options, routed_targets, vpcs_with_routes, analysed
+            )
         except InputError as error:  # one broken instance must not hide the others
             problems.append(f"{instance.instance_id}: cannot plan: {error}")
             continue
@@ -158,10 +162,17 @@ def _context(
     options: AuditOptions,
     routed_targets: frozenset[str],
     vpcs_with_routes: frozenset[str],
+    analysed: dict[bytes, userdata.UserDataInfo],
 ) -> InstanceContext:
     decided = triage(instance, inventory, options.plan)
-    # User data is collected for multi-ENI instances only (None, unknown, for the others).
-    info = userdata.analyse(instance.user_data)
+    # User data is collected for multi-ENI instances only (None, unknown, for the others);
+    # instances launched from one template share theirs: each blob is read once
+    raw = instance.user_data
+    info = analysed.get(raw) if raw else None
+    if info is None:
+        info = userdata.analyse(raw)
+        if raw:
+            analysed[raw] = info
     drift: Drift | None = None
     command_options = options.plan
     if info.marker is not None and info.marker.static:
@@ -169,7 +180,11 @@ def _context(
         command_options = drift_options
         # the full plan (routes, digest) only where there is a digest to compare, with
         # --force, as the user data may have been rendered with it
-        drift_plan = plan_instance(instance, inventory, replace(command_options, force=True))
+        # (the triage with --force is the audit's, unless an agent's OS stopped it there)
+        forced = decided if decided.status == MANAGED or decided.agent is None else None
+        drift_plan = plan_instance(
+            instance, inventory, replace(command_options, force=True), forced
+        )
         drift = Drift(info.marker, drift_plan, drift_options, options_note)
     # `eniplan render` skips an OS that an agent handles unless given --force: where the
     # audit asks to render there anyway (audit --force, eniplan's user data), it needs it

@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from eniplan import agents
 from eniplan.errors import InputError
 from eniplan.model import Eni, Instance, Inventory, route_targets
@@ -91,8 +93,14 @@ class InstancePlan:
 
     def digest(self) -> str:
         """sha256 of the plan's routing content: what a drift check compares."""
-        canonical = json.dumps(plan_routing_json(self), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        routing = plan_routing_json(self)
+        # json.dumps(sort_keys=True, separators=(",", ":")) is the canonical form markers
+        # carry; msgspec writes the same bytes four times faster wherever the text is ASCII
+        # (IDs, MACs and addresses always are): json.dumps escapes anything else
+        canonical = msgspec.json.encode(routing, order="sorted")
+        if not canonical.isascii():
+            canonical = json.dumps(routing, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(canonical).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -170,10 +178,16 @@ def triage(
 
 
 def plan_instance(
-    instance: Instance, inventory: Inventory, options: PlanOptions = PlanOptions()
+    instance: Instance,
+    inventory: Inventory,
+    options: PlanOptions = PlanOptions(),
+    decided: Triage | None = None,
 ) -> InstancePlan:
+    """The instance's plan; `decided` is its triage with these options, when the caller
+    has made it already."""
     base = check_table_base(options.table_base)
-    decided = triage(instance, inventory, options)
+    if decided is None:
+        decided = triage(instance, inventory, options)
     os_guess = decided.os
     common: dict[str, Any] = {
         "instance_id": instance.instance_id,

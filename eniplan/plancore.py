@@ -132,6 +132,9 @@ class EniFacts:
         return self.network_card_index == 0 and self.device_index == 0
 
 
+_DEFAULT4, _DEFAULT6 = IPv4Network("0.0.0.0/0"), IPv6Network("::/0")
+
+
 def plan_eni(facts: EniFacts, base: int, where: str) -> EniPlan:
     """The table, addresses, rules and routes of one ENI; `where` prefixes errors."""
     card, device = facts.network_card_index, facts.device_index
@@ -151,7 +154,8 @@ def plan_eni(facts: EniFacts, base: int, where: str) -> EniPlan:
                 f"{facts.subnet_id} ({cidr or 'IPv6-only'})"
             )
         if not (facts.is_primary and address == facts.primary_ipv4):  # DHCP's
-            ipv4_addresses.append(IPv4Interface(f"{address}/{cidr.prefixlen}"))
+            # (int, length): no text to format and parse again
+            ipv4_addresses.append(IPv4Interface((int(address), cidr.prefixlen)))
     for prefix in facts.ipv4_prefixes:
         if cidr is None or not prefix.subnet_of(cidr):
             raise PlanError(f"{where}: IPv4 prefix {prefix} is outside its subnet {cidr}")
@@ -163,15 +167,15 @@ def plan_eni(facts: EniFacts, base: int, where: str) -> EniPlan:
                 f"{where}: IPv6 address {address6} is in none of the subnet's IPv6 blocks "
                 f"({', '.join(map(str, facts.ipv6_subnets)) or 'none'})"
             )
-        ipv6_addresses.append(IPv6Interface(f"{address6}/{home.prefixlen}"))
+        ipv6_addresses.append(IPv6Interface((int(address6), home.prefixlen)))
     for prefix6 in facts.ipv6_prefixes:
         if not any(prefix6.subnet_of(net) for net in facts.ipv6_subnets):
             raise PlanError(f"{where}: IPv6 prefix {prefix6} is outside the subnet's blocks")
 
     sources: list[IPv4Network | IPv6Network] = [
-        *(IPv4Network(a) for a in ipv4),
+        *(IPv4Network((int(a), 32)) for a in ipv4),
         *facts.ipv4_prefixes,
-        *(IPv6Network(a) for a in facts.ipv6_addresses),
+        *(IPv6Network((int(a), 128)) for a in facts.ipv6_addresses),
         *facts.ipv6_prefixes,
     ]
     router = None if cidr is None else cidr.network_address + 1
@@ -181,10 +185,10 @@ def plan_eni(facts: EniFacts, base: int, where: str) -> EniPlan:
         )
     routes: list[Route] = []
     if facts.primary_ipv4 is not None and cidr is not None:
-        routes.append(Route(IPv4Network("0.0.0.0/0"), table, gateway=router))
+        routes.append(Route(_DEFAULT4, table, gateway=router))
         routes.append(Route(cidr, table, source=facts.primary_ipv4))
     if facts.ipv6_addresses or facts.ipv6_prefixes:
-        routes.append(Route(IPv6Network("::/0"), table, via_ra=True))
+        routes.append(Route(_DEFAULT6, table, via_ra=True))
         routes.extend(Route(net, table) for net in facts.ipv6_subnets)
     return EniPlan(
         eni_id=facts.eni_id,

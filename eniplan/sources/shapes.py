@@ -72,6 +72,8 @@ class Rejected(Exception):
 
 
 def _record(item: Any, kind: type[S], where: Where) -> S:
+    if isinstance(item, msgspec.Struct):  # decoded with its whole list (records.decode_all)
+        return item  # type: ignore[return-value]
     try:
         return decode(item, kind)
     except RecordError as error:
@@ -332,9 +334,13 @@ def _owner(owner: str | None, where: Where, shapes: Shapes) -> str:
 # --- the whole inventory ---------------------------------------------------------------
 
 
-def _each(shapes: Shapes, key: str) -> Iterator[tuple[Any, Where]]:
+def _each(shapes: Shapes, key: str, kind: Any) -> Iterator[tuple[Any, Where]]:
+    """Each record of one list: all of them decoded as `kind` in one call, or, when one
+    of them is not what its type says, each as it came (`_record` decodes it alone)."""
+    items = shapes.items(key)
+    decoded = records.decode_all(items, kind)
     base = Where(shapes.origin, lister=shapes.account_id).at(key)
-    for index, item in enumerate(shapes.items(key)):
+    for index, item in enumerate(items if decoded is None else decoded):
         yield item, base.at(index)
 
 
@@ -349,6 +355,9 @@ def _add_unique(registry: dict[str, tuple[T, Where]], key: str, value: T, where:
 
 def _id_of(item: Any, key: str) -> str | None:
     """The ID a rejected record gives itself, if it gives one (to name what needed it)."""
+    if isinstance(item, msgspec.Struct):
+        value = getattr(item, key, None)
+        return value if isinstance(value, str) else None
     if isinstance(item, msgspec.Raw):
         try:
             item = decode(item, dict)
@@ -377,28 +386,28 @@ def build_inventory(collection: Collection) -> Inventory:
             rejected_ids.setdefault(rejected_id or "", str(where))
 
     for shapes in collection.shapes:
-        for item, where in _each(shapes, "InstanceUserData"):
+        for item, where in _each(shapes, "InstanceUserData", records.InstanceUserData):
             try:
                 instance_id, value = _user_data(item, where)
             except Rejected as error:
                 reject(error, item, "InstanceId", where)
                 continue
             user_data.setdefault(instance_id, value)
-        for item, where in _each(shapes, "Subnets"):
+        for item, where in _each(shapes, "Subnets", records.Subnet):
             try:
                 subnet = _subnet(item, where, shapes)
             except Rejected as error:
                 reject(error, item, "SubnetId", where)
                 continue
             _add_unique(subnets, subnet.subnet_id, subnet, where)
-        for item, where in _each(shapes, "NetworkInterfaces"):
+        for item, where in _each(shapes, "NetworkInterfaces", records.NetworkInterface):
             try:
                 eni = _eni(item, where)
             except Rejected as error:
                 reject(error, item, "NetworkInterfaceId", where)
                 continue
             _add_unique(enis, eni.eni_id, eni, where)
-        for item, where in _each(shapes, "Images"):
+        for item, where in _each(shapes, "Images", records.Image):
             try:
                 image = _image(item, where)
             except Rejected as error:
@@ -406,7 +415,12 @@ def build_inventory(collection: Collection) -> Inventory:
                 continue
             # The same public AMI may be listed by every account that uses it.
             images.setdefault(image.image_id, (image, where))
-        for item, where in _each(shapes, "Reservations"):
+        whole = (  # an instance's ENIs are decoded when needed: most are listed too
+            records.Reservation[records.Instance[msgspec.Raw]]
+            if all(isinstance(item, msgspec.Raw) for item in shapes.items("Reservations"))
+            else records.Reservation[records.Instance[Any]]
+        )
+        for item, where in _each(shapes, "Reservations", whole):
             try:
                 kind = (
                     records.Reservation[Any]
@@ -429,7 +443,7 @@ def build_inventory(collection: Collection) -> Inventory:
 
     # Second pass: a route table has no zone, so its region is the dump's or its subnets'.
     for shapes in collection.shapes:
-        for item, where in _each(shapes, "RouteTables"):
+        for item, where in _each(shapes, "RouteTables", records.RouteTable):
             try:
                 record = _record(item, records.RouteTable, where)
                 region = shapes.region or _region_of_route_table(record, subnets)
