@@ -1143,12 +1143,23 @@ def _demo_audit(console: Console, inventory: Any, scenario: str) -> None:
     "for plans of the AWS provider 5.x and older, which hold only a digest of user_data: an "
     "instance whose digest matches a file that installs policy routing is covered.",
 )
+@click.option(
+    "--inventory",
+    "inventory_paths",
+    multiple=True,
+    metavar="PATH",
+    type=click.Path(exists=True),
+    help="A snapshot from 'eniplan collect', or AWS CLI describe-* JSON (files or "
+    "directories): the OS of an AMI ID the plan does not show, from its image record (or "
+    "an instance of it with a known platform).",
+)
 @baseline_options
 def check_plan(
     plan_files: tuple[str, ...],
     output_format: tuple[str, ...],
     fail_on: str,
     user_data_paths: tuple[str, ...],
+    inventory_paths: tuple[str, ...],
     output: tuple[str, ...],
     baseline: str | None,
     write_baseline: str | None,
@@ -1170,7 +1181,17 @@ def check_plan(
 
     pairs = pair_outputs(output_format, output)
     digests = digests_of_files(read_user_data_files(user_data_paths))
-    result = check_plans((read_plan(path) for path in plan_files), fail_on, digests)
+    inventory = None
+    if inventory_paths:
+        from eniplan.inventory import load_inventory
+        from eniplan.sources.awsoptions import AwsOptions
+
+        inventory = load_inventory(InventoryRequest(AwsOptions(), inventory_paths))
+        for problem in inventory.problems:  # an AMI it does not show stays unknown: not safe
+            warn(f"--inventory: skipped {problem.describe()}")
+        _report_rejected(inventory)
+    plans = (read_plan(path) for path in plan_files)
+    result = check_plans(plans, fail_on, digests, inventory)
     report = _with_baseline(result.report, baseline, write_baseline)
     for message in (*result.warnings, *report.warnings[len(result.report.warnings) :]):
         warn(message)

@@ -58,7 +58,7 @@ from eniplan.findings import (
     parse_waiver,
     sort_findings,
 )
-from eniplan.model import Image
+from eniplan.model import Image, Instance, Inventory
 from eniplan.sources.tfplan import (
     AmiSource,
     Resource,
@@ -372,8 +372,18 @@ class Unresolved:
 
 
 class Checker:
-    def __init__(self, plan: TfPlan, user_data_digests: Mapping[str, tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        plan: TfPlan,
+        user_data_digests: Mapping[str, tuple[str, str]],
+        inventory: Inventory | None = None,
+    ) -> None:
         self.plan = plan
+        self.inventory = inventory
+        # instances of the inventory by AMI ID: their platform where the image is gone
+        self.instances_by_ami: dict[str, list[Instance]] = defaultdict(list)
+        for known in inventory.instances if inventory is not None else ():
+            self.instances_by_ami[known.image_id].append(known)
         self.index = Index(plan)
         self.digests = user_data_digests
         self.hosts: dict[str, Host] = {}
@@ -580,12 +590,29 @@ class Checker:
                             break
             if ami is None:
                 if isinstance(ami_id, str):
-                    return agents.OsGuess(
-                        agents.UNKNOWN, evidence=f"AMI {ami_id} is not in the plan"
-                    )
+                    return self.inventory_os(ami_id)
                 continue
             return ami_os(ami)
         return NO_AMI
+
+    def inventory_os(self, ami_id: str) -> agents.OsGuess:
+        """The OS of an AMI ID the plan does not show, from the snapshot given with
+        --inventory: its image record, else an instance of it with a known platform."""
+        if self.inventory is None:
+            return agents.OsGuess(agents.UNKNOWN, evidence=f"AMI {ami_id} is not in the plan")
+        image = self.inventory.images.get(ami_id)
+        if image is not None:
+            guess = agents.guess_os_of_image(image)
+            return replace(guess, evidence=f"--inventory: {guess.evidence}")
+        for instance in self.instances_by_ami.get(ami_id, ()):
+            guess = agents.guess_os(instance, None)
+            if guess.known:
+                return replace(
+                    guess, evidence=f"--inventory: {guess.evidence} of {instance.instance_id}"
+                )
+        return agents.OsGuess(
+            agents.UNKNOWN, evidence=f"AMI {ami_id} is neither in the plan nor in --inventory"
+        )
 
     def launch_template(self, instance: Resource) -> Resource | None:
         for after, expr in _blocks(instance, "launch_template"):
@@ -960,8 +987,11 @@ def check_plan(
     plan: TfPlan,
     fail_on: str = "high",
     user_data_digests: Mapping[str, tuple[str, str]] | None = None,
+    inventory: Inventory | None = None,
 ) -> CheckResult:
-    checker = Checker(plan, user_data_digests or {})
+    """The findings of one plan; `inventory` (--inventory) tells the OS of AMI IDs the
+    plan does not show."""
+    checker = Checker(plan, user_data_digests or {}, inventory)
     checker.build()
     location = Location(plan.origin)
     findings: list[Finding] = []
@@ -1013,6 +1043,7 @@ def check_plans(
     plans: Iterable[TfPlan],
     fail_on: str = "high",
     user_data_digests: Mapping[str, tuple[str, str]] | None = None,
+    inventory: Inventory | None = None,
 ) -> CheckResult:
     """One report for several plans (each read, checked and dropped in turn)."""
     findings: list[Finding] = []
@@ -1020,7 +1051,7 @@ def check_plans(
     warnings: list[str] = []
     scanned = 0
     for plan in plans:
-        result = check_plan(plan, fail_on, user_data_digests)
+        result = check_plan(plan, fail_on, user_data_digests, inventory)
         findings.extend(result.report.findings)
         excluded.extend(result.report.excluded)
         warnings.extend(result.warnings)

@@ -269,3 +269,70 @@ def test_terraform_snippets_are_valid_for_aws_provider_5(
     assert "network_card_index" not in "".join(p.read_text() for p in directory.glob("*.tf"))
     assert "AWS provider 5.x or 6.x." in (directory / "README.md").read_text()
     assert "Success" in real_plans.validate(directory)
+
+
+@pytest.mark.parametrize(
+    ("image", "instance", "left_alone"),
+    [
+        # an image record of Amazon Linux 2023: amazon-ec2-net-utils routes every ENI
+        ({"Name": "al2023-ami-2023.6.20241010.0-kernel-6.1-x86_64"}, None, "amazon-ec2-net-utils"),
+        # an image record of Debian 12: no agent, ENI001 as without the snapshot
+        ({"Name": "debian-12-amd64-20240717-1811"}, None, None),
+        # no image record (deregistered), an instance of it on Windows: EC2Launch
+        (None, {"PlatformDetails": "Windows"}, "EC2Launch"),
+    ],
+)
+def test_the_os_of_an_ami_id_from_the_inventory(
+    real_plans: PlanFactory,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    image: dict[str, str] | None,
+    instance: dict[str, str] | None,
+    left_alone: str | None,
+) -> None:
+    """`ami = var.ami` (an AMI ID): the plan does not show the OS; the snapshot given
+    with --inventory does, and audit's left-alone rules apply."""
+    plan = real_plans("headline")
+    raw = json.loads(plan.read_text())
+    (web,) = [r for r in raw["resource_changes"] if r["address"] == "aws_instance.web"]
+    ami_id = web["change"]["after"]["ami"]
+    _, without = report(plan, capsys)
+    assert [f["rule_id"] for f in without["findings"]] == ["ENI001"]
+    assert f"AMI {ami_id} is not in the plan" in without["findings"][0]["message"]
+    if image is not None:
+        (tmp_path / "images.json").write_text(
+            json.dumps({"Images": [{"ImageId": ami_id, "PlatformDetails": "Linux/UNIX", **image}]})
+        )
+    if instance is not None:
+        dump = {
+            "Reservations": [
+                {
+                    "OwnerId": "123456789012",
+                    "Instances": [
+                        {
+                            "InstanceId": "i-0aaaaaaaaaaaaaaa1",
+                            "ImageId": ami_id,
+                            "InstanceType": "t3.small",
+                            "State": {"Name": "running"},
+                            "Placement": {"AvailabilityZone": "eu-west-1a"},
+                            "NetworkInterfaces": [],
+                            **instance,
+                        }
+                    ],
+                }
+            ]
+        }
+        (tmp_path / "instances.json").write_text(json.dumps(dump))
+    code, document = report(plan, capsys, "--inventory", str(tmp_path))
+    excluded = {e["subject"]: e["reason"] for e in document["excluded"]}
+    if left_alone is None:
+        assert code == 1
+        (finding,) = document["findings"]
+        assert finding["rule_id"] == "ENI001"
+        assert finding["details"]["os"] == "debian"
+        assert "no agent installs it on this OS (debian, version 12)" in finding["message"]
+        assert finding["details"]["os_evidence"].startswith(f"--inventory: AMI {ami_id} (debian-12")
+    else:
+        assert code == 0 and document["findings"] == []
+        assert left_alone in excluded["aws_instance.web"]
+        assert "--inventory" in excluded["aws_instance.web"]

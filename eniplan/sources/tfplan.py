@@ -44,6 +44,7 @@ AFTER_KEYS = frozenset(
     {
         "ami",
         "attachment",
+        "cidr_block",
         "device_index",
         "id",
         "image_id",
@@ -56,6 +57,7 @@ AFTER_KEYS = frozenset(
         "network_interfaces",
         "primary_network_interface",
         "primary_network_interface_id",
+        "private_ip",
         "route",
         "source_dest_check",
         "subnet_id",
