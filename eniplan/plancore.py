@@ -310,7 +310,7 @@ def engine_input(instance_id: str, enis: Sequence[EniPlan], base: int, guard: bo
             f"route_{i}='{' '.join(route_token(r) for r in eni.routes)}'",
         ]
     ipv6 = any(e.ipv6_addresses or any(r.family == 6 for r in e.rules + e.routes) for e in enis)
-    macs = " ".join(f"{eni.mac}={i}" for i, eni in enumerate(enis, start=1))
+    macs = " ".join(f"{i}={eni.mac}" for i, eni in enumerate(enis, start=1))
     return "\n".join(
         [
             "# --- the plan ---",

@@ -62,7 +62,9 @@ addr show label *:ep
 addr show nodad
 EOF
 )
-state6=${state%%"#4"*}  # ${x#*y} is quadratic: short part first
+# (dash: ${x#*y} and ${x##*y} cost the square of the text they skip; ${x%%y*}, ${x%y*}
+#  and case scans are linear: look-ups cut from the end, long texts are cut short first)
+state6=${state%%"#4"*}
 state=${state#*"#4"}
 TAB=${state%%"$NL"*}
 case $state in *'#failed'*) state='' ;; esac
@@ -82,11 +84,11 @@ words() {  # WORD...: via dev table src metric = the word after each
 }
 eni_of() {  # NAME[@PEER]: n = its ENI's number, or ''
   n=''
-  case $links in *" ${1%%@*}="*) n=${links#*" ${1%%@*}="} n=${n%% *} ;; esac
+  case $links in *"=${1%%@*} "*) n=${links%%"=${1%%@*} "*} n=${n##* } ;; esac
 }
 link_line() {  # NAME[@PARENT] STATE MAC <FLAGS>
   case $# in [0-3]) return 0 ;; esac  # (ENI: the first with its MAC)
-  case $MACS in *" $3="*) n=${MACS#*" $3="} n=${n%% *} ;; *) return 0 ;; esac
+  case $MACS in *"=$3 "*) n=${MACS%%"=$3 "*} n=${n##* } ;; *) return 0 ;; esac
   case $4 in *[\<,]UP[,\>]*) up=1 ;; *) up=0 ;; esac
   eval "[ -n \"\${if_$n-}\" ] || if_$n=\${1%%@*} up_$n=\$up"
 }
@@ -96,7 +98,7 @@ found_links() {  # map link names to ENIs; with fewer than two here, route none
     eval "name=\${if_$n-}"
     case $name in
     '' | *[!A-Za-z0-9_.-]*) eval "if_$n=''" ;;
-    *) links="$links$name=$n " here=$((here + 1)) ;;
+    *) links="$links$n=$name " here=$((here + 1)) ;;
     esac
     n=$((n + 1))
   done
@@ -374,7 +376,9 @@ changes4() {  # links, addresses, routes, IPv4 rules (ip -batch)
       add "addr replace %s dev $name nodad" $miss
     fi
     planned=" $addresses4 $addresses6 "
-    stale_addresses "$name" $have
+    outside "$have" "$addresses4"
+    outside "$rest" "$addresses6"
+    stale_addresses "$name" $rest
     eni_routes
     rules_add $rules
     n=$((n + 1))
@@ -401,10 +405,22 @@ changes4() {  # links, addresses, routes, IPv4 rules (ip -batch)
   done
   flush
 }
+outside() {  # WORDS RUN: rest = WORDS without the run " RUN " if it is there (its words
+  rest=$1 before=${1%%" $2 "*}  # are planned: no need to look at each one)
+  [ -n "$2" ] && [ "$before" != "$1" ] || return 0
+  set -- $2
+  cut=$#
+  set -- $before
+  cut=$((cut + $#)) before=$*
+  set -- $rest
+  shift "$cut"
+  rest=" $before $* "
+}
 stale_addresses() {  # LINK ADDRESS/LEN...: those eniplan added (its mark, its rule) and
   link=$1 gone=''  # the plan lacks there ($planned) go, the last first (a link's first
   shift  # IPv4 address in a subnet takes the later ones with it)
-  for word; do
+  for word; do  # (link-local ones are the kernel's: no scan of the long lists for them)
+    case $word in fe[89ab]?:*) continue ;; esac
     case $planned in *" $word "*) continue ;; esac
     case "$marks " in *" $word "*) ;; *) continue ;; esac
     [ -n "$sources" ] || for prio in ${seen4-} ${seen6-}; do
@@ -431,8 +447,11 @@ batch6=''
 batch4=$(changes4)
 added=0 removed=0 failed=''
 apply() {  # OPTION BATCH: applied (printed if dry), counted
-  [ -n "$2" ] || return 0
-  set -- "$1" "${2%"#+"*}" ${2##*"#+"}
+  [ -n "${2:+1}" ] || return 0
+  IFS='#'  # (the one # starts the counts; splitting is linear, ${2##*#} is not)
+  set -- "$1" $2
+  IFS=" $TAB$NL"
+  set -- "$1" "$2" ${3#+}
   added=$((added + $3)) removed=$((removed + ${4#-}))
   if [ -n "$DRY" ]; then
     printf '# ip %s-batch\n%s' "${1:+$1 }" "$2"
