@@ -1324,6 +1324,13 @@ def doctor(
     help="With --boot --target cloud-init: the user data's persistence.",
 )
 @click.option(
+    "--stack",
+    type=click.Choice(["networkd", "networkmanager"]),
+    default=None,
+    help="With --boot: the network stack that manages the ENIs on the booted OS (default: "
+    "the one the target configures; networkd for the script and dynamic targets).",
+)
+@click.option(
     "--image-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -1354,6 +1361,7 @@ def lab(
     target: str | None,
     boot: bool,
     persist: str,
+    stack: str | None,
     image_dir: Path | None,
     prepare_image: bool,
     cleanup: bool,
@@ -1412,8 +1420,11 @@ def lab(
     chosen = target or ("cloud-init" if boot else "iproute2")
     if not boot and chosen not in ("iproute2", "cloud-init", "dynamic"):
         raise InputError(f"--target {chosen}: only the booted lab applies it: add --boot")
+    if not boot and stack is not None:
+        raise InputError("--stack chooses the booted OS's network stack: add --boot")
     if boot:
         boot_lab.check_target(chosen)
+        boot_lab.stack_for(chosen, persist, stack)
     check_environment()
     if boot:
         boot_lab.check_ready(directory)
@@ -1423,7 +1434,7 @@ def lab(
     progress = None
     if verbose:
         progress = lambda phase: click.echo(f"eniplan lab: {phase} done", err=True)  # noqa: E731
-    lab_options = LabOptions(target=chosen, persist=persist, image_dir=directory)
+    lab_options = LabOptions(target=chosen, persist=persist, image_dir=directory, stack=stack)
     run = boot_lab.run_boot_lab if boot else run_lab
     report = run(instance, inventory, options, lab_options, progress=progress)
     if output_format == "json":

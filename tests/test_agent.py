@@ -606,6 +606,34 @@ def test_the_embedded_modules_are_the_packages_code() -> None:
     assert 'ACTION=="add|remove"' in files[dynamic.UDEV_RULE]
 
 
+@pytest.mark.parametrize(("action", "starts"), [("up", True), ("reapply", True),
+                                                ("dhcp4-change", True), ("down", False),
+                                                ("pre-up", False)])  # fmt: skip
+def test_networkmanager_dispatcher_starts_the_reconcile_run(
+    tmp_path: Path, action: str, starts: bool
+) -> None:
+    # NetworkManager runs it as `SCRIPT INTERFACE ACTION`; a systemctl that records its args
+    entries = yaml.safe_load(dynamic.user_data())["write_files"]
+    (entry,) = [e for e in entries if e["path"] == dynamic.NM_DISPATCHER]
+    assert entry["permissions"] == "0755"  # NetworkManager runs executable scripts only
+    script = tmp_path / "70-eniplan-agent"
+    script.write_text(entry["content"])
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "systemctl").write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/called\n')
+    (bin_dir / "systemctl").chmod(0o755)
+    done = subprocess.run(
+        ["sh", str(script), "ens6", action],
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    called = tmp_path / "called"
+    if starts:
+        assert called.read_text() == "--no-block start eniplan-agent-reconcile.service\n"
+    else:
+        assert not called.exists()
+
+
 SAMPLE = '''"""Module docstring."""
 
 from __future__ import annotations

@@ -114,6 +114,33 @@ def test_stack_and_delivery_per_target() -> None:
     assert boot.stack_for("cloud-init", "networkmanager") == "networkmanager"
     assert boot.stack_for("networkmanager", "script") == "networkmanager"
     assert boot.stack_for("netplan", "script") == "networkd"
+    assert boot.stack_for("dynamic", "script") == "networkd"
+    assert boot.stack_for("dynamic", "script", "networkmanager") == "networkmanager"
+    assert boot.stack_for("cloud-init", "script", "networkmanager") == "networkmanager"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--target", "netplan", "--stack", "networkmanager"],
+         "lab --boot: --target netplan is configuration for networkd, not --stack networkmanager"),
+        (["--target", "cloud-init", "--persist", "networkmanager", "--stack", "networkd"],
+         "lab --boot: --persist networkmanager is configuration for networkmanager, not "
+         "--stack networkd"),
+    ],
+)  # fmt: skip
+def test_a_stack_that_contradicts_the_target(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], expected: str
+) -> None:
+    code, out, err = _cli(capsys, "lab", "--boot", "--image-dir", str(tmp_path), "--sandbox", *argv)
+    assert (code, out, err) == (2, "", f"eniplan: error: {expected}\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stack_needs_boot(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _cli(capsys, "lab", "--sandbox", "--stack", "networkmanager")
+    assert (code, out) == (2, "")
+    assert err == "eniplan: error: --stack chooses the booted OS's network stack: add --boot\n"
 
 
 def test_networkmanager_os_orders_cloud_init_after_networkmanager() -> None:
@@ -179,7 +206,9 @@ def no_leftovers() -> Iterator[None]:
     [
         ("--target", "cloud-init", "--persist", "script"),
         ("--target", "cloud-init", "--persist", "networkmanager"),
+        ("--target", "networkmanager"),
         ("--target", "dynamic"),
+        ("--target", "dynamic", "--stack", "networkmanager"),
     ],
     ids=lambda args: "-".join(args[1::2]),
 )

@@ -412,10 +412,24 @@ def check_ready(image_dir: Path) -> None:
         )
 
 
-def stack_for(target: str, persist: str) -> str:
-    """The network stack that manages the ENIs on the booted OS."""
+STACKS = ("networkd", "networkmanager")
+
+
+def stack_for(target: str, persist: str, stack: str | None = None) -> str:
+    """The network stack that manages the ENIs on the booted OS: `stack` when given (the
+    script, the agent and the cloud-init persistences that install no network config run
+    on either), else the one the target's files are for (networkd for netplan)."""
     chosen = persist if target == "cloud-init" else target
-    return "networkmanager" if chosen == "networkmanager" else "networkd"
+    own = {"networkmanager": "networkmanager", "networkd": "networkd", "netplan": "networkd"}
+    needs = own.get(chosen)
+    if stack is None:
+        return needs or "networkd"
+    if stack not in STACKS:
+        raise LabError(f"lab --boot: --stack {stack}: the lab boots {', '.join(STACKS)}")
+    if needs is not None and needs != stack:
+        what = f"--persist {chosen}" if target == "cloud-init" else f"--target {chosen}"
+        raise LabError(f"lab --boot: {what} is configuration for {needs}, not --stack {stack}")
+    return stack
 
 
 @dataclass(frozen=True)
@@ -553,7 +567,7 @@ def run_boot_lab(
     if plan.status != MANAGED:
         raise LabError(f"{instance.instance_id}: {plan.status}: {plan.reason}")
     chosen = delivery(options.target, options.persist, plan)
-    stack = stack_for(options.target, options.persist)
+    stack = stack_for(options.target, options.persist, options.stack)
     topology = design(
         plan,
         run_id or shell.unique_run_id(),

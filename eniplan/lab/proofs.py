@@ -97,6 +97,7 @@ class LabOptions:
     rp_filter: int = 1
     persist: str = "script"  # lab --boot --target cloud-init
     image_dir: Path = Path()  # lab --boot: where the OS image is cached
+    stack: str | None = None  # lab --boot: the OS's network stack (None: the target's)
 
 
 @dataclass(frozen=True)
