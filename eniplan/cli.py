@@ -9,12 +9,13 @@ account, region or instance not read (--allow-partial accepts those); 130 interr
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import shlex
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -602,6 +603,22 @@ def _plan_options(params: dict[str, Any]) -> PlanOptions:
     )
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused while the inventory is read: reading makes hundreds
+    of thousands of objects (records, ENIs, addresses) that live until the command ends,
+    and every pass walked all of them again (a third of the time of reading a large
+    inventory). They are then frozen (gc.freeze: never walked again), and it resumes."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 def _load(request: InventoryRequest) -> Inventory:
     """The inventory the options ask for, with a progress display; problems on stderr."""
     from eniplan.inventory import load_inventory
@@ -614,7 +631,8 @@ def _load(request: InventoryRequest) -> Inventory:
         finally:
             said.update(display.said)
 
-    inventory: Inventory = _with_progress(load)
+    with _collector_paused():
+        inventory: Inventory = _with_progress(load)
     _report_problems(inventory.problems, said)
     _report_rejected(inventory)
     return inventory

@@ -91,11 +91,26 @@ Flag = Annotated[bool, Explain(boolean)]
 
 
 def _decode_hook(kind: type, value: Any) -> Any:
-    """Addresses and networks: the validators of values.py, which give the message."""
+    """Addresses and networks: the validators of values.py, which give the message. An
+    ENI names its primary address twice: the last few thousand are kept (they are
+    immutable), so each is checked and built once."""
+    key = (kind, value) if type(value) is str else None
+    if key is not None:
+        known = _DECODED.get(key)
+        if known is not None:
+            return known
     check = _ADDRESS_CHECKS.get(kind)
     if check is None:
         raise NotImplementedError(kind)
-    return check(value)
+    result = check(value)
+    if key is not None:
+        if len(_DECODED) >= 4096:
+            _DECODED.clear()
+        _DECODED[key] = result
+    return result
+
+
+_DECODED: dict[tuple[type, str], Any] = {}
 
 
 _ADDRESS_CHECKS: dict[type, Callable[[Any], Any]] = {

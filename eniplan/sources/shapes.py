@@ -35,19 +35,38 @@ S = TypeVar("S")
 
 class Where:
     """A place in the input, for error messages: origin and field path. (A plain class:
-    one is made for every record, and a frozen dataclass costs three times as much.)"""
+    one is made for every record, and a frozen dataclass costs three times as much; the
+    path is written out only when a message needs it.)"""
 
-    __slots__ = ("lister", "origin", "path")
+    __slots__ = ("_key", "_parent", "_path", "lister", "origin")
 
-    def __init__(self, origin: str, path: str = "", lister: str | None = None) -> None:
+    def __init__(
+        self,
+        origin: str,
+        path: str = "",
+        lister: str | None = None,
+        parent: Where | None = None,
+        key: str | int = "",
+    ) -> None:
         self.origin = origin
-        self.path = path
         self.lister = lister  # the account whose API call listed it (None: a CLI dump)
+        self._path: str | None = path if parent is None else None
+        self._parent = parent
+        self._key = key
+
+    @property
+    def path(self) -> str:
+        if self._path is None:
+            assert self._parent is not None
+            base, key = self._parent.path, self._key
+            if isinstance(key, int):
+                self._path = f"{base}[{key}]"
+            else:
+                self._path = f"{base}.{key}" if base else key
+        return self._path
 
     def at(self, key: str | int) -> Where:
-        if isinstance(key, int):
-            return Where(self.origin, f"{self.path}[{key}]", self.lister)
-        return Where(self.origin, f"{self.path}.{key}" if self.path else key, self.lister)
+        return Where(self.origin, lister=self.lister, parent=self, key=key)
 
     def inside(self, path: str) -> Where:
         """A path inside this place (`Tags[0].Value`, `[2]`)."""
@@ -167,9 +186,10 @@ def _eni(item: Any, where: Where, instance_id: str | None = None) -> Eni:
     ipv6 = tuple(entry.Ipv6Address for entry in record.Ipv6Addresses or ())
     if not ipv6 and primary is None:
         where.reject("ENI has no private IPv4 address and no IPv6 address")
+    mac = record.MacAddress  # its type let blanks and capitals through: normalised here
     return Eni(
         eni_id=record.NetworkInterfaceId,
-        mac=values.mac_address(record.MacAddress),
+        mac=mac if len(mac) == 17 and mac.lower() == mac else values.mac_address(mac),
         subnet_id=record.SubnetId,
         vpc_id=record.VpcId,
         primary_ipv4=primary,
