@@ -114,7 +114,7 @@ def eni_owner(eni: Eni) -> str | None:
         return f"ECS awsvpc trunking ({eni.interface_type} interface): the ECS agent routes it"
     if eni.interface_type == "efa-only":
         return "EFA-only interface: no IP traffic, nothing to route"
-    if eni.description.startswith("aws-K8S-") or any(tag in eni.tags for tag in _VPC_CNI_TAGS):
+    if eni.description.startswith("aws-K8S-") or not eni.tags.keys().isdisjoint(_VPC_CNI_TAGS):
         return "Amazon VPC CNI (EKS) owns it and installs its own rules"
     return None
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
+
 from eniplan.findings import Finding, Report
 
 SCHEMA_VERSION = 1
@@ -44,4 +46,26 @@ def format_report(report: Report) -> str:
         "excluded": [{"subject": subject, "reason": reason} for subject, reason in report.excluded],
         "summary": report.summary(),
     }
-    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+    return indented_json(document)
+
+
+def indented_json(document: Any) -> str:
+    """`json.dumps(document, indent=2)` and a newline, byte for byte. json.dumps indents in
+    pure Python (a second for 16,000 findings); msgspec writes the same text where the two
+    agree: keys that are text, no floats (json.dumps writes exponents its own way), and
+    ASCII (json.dumps escapes the rest)."""
+    if _same_in_both(document):
+        text = msgspec.json.format(msgspec.json.encode(document), indent=2)
+        if text.isascii():
+            return text.decode() + "\n"
+    return json.dumps(document, indent=2) + "\n"
+
+
+def _same_in_both(value: Any) -> bool:
+    if value is None or isinstance(value, (str, int)):  # bool is an int
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(map(_same_in_both, value))
+    if isinstance(value, dict):
+        return all(type(key) is str for key in value) and all(map(_same_in_both, value.values()))
+    return False  # a float, or what json.dumps alone says it cannot write
