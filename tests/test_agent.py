@@ -634,6 +634,15 @@ def test_networkmanager_dispatcher_starts_the_reconcile_run(
         assert not called.exists()
 
 
+def test_the_notes_say_which_systemd_the_units_need() -> None:
+    files = user_data_files(dynamic.user_data())
+    unit = files[dynamic.UNIT]
+    assert "Type=oneshot" in unit and "Restart=on-failure" in unit and "RestartSteps=" in unit
+    notes = " ".join(dynamic.render().notes)
+    assert "systemd 244 or later (Restart= on a oneshot service" in notes
+    assert "RestartSteps= and RestartMaxDelaySec= need 254" in notes
+
+
 SAMPLE = '''"""Module docstring."""
 
 from __future__ import annotations

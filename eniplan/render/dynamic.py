@@ -77,6 +77,11 @@ RestartMaxDelaySec=30
 RestartPreventExitStatus=2
 """
 _LIMIT = "StartLimitIntervalSec=600\nStartLimitBurst=3\n"
+SYSTEMD_NOTE = (
+    "the units need systemd 244 or later (Restart= on a oneshot service; older systemd refuses "
+    "to load them: Amazon Linux 2, Ubuntu 18.04, Debian 10 and RHEL 8 ship 219-241); "
+    "RestartSteps= and RestartMaxDelaySec= need 254 (older systemd ignores them: a fixed 2 s)"
+)
 
 _UNIT = f"""\
 [Unit]
@@ -264,5 +269,6 @@ def render(table_base: int = DEFAULT_TABLE_BASE, guard: bool = True) -> base.Ren
             f"bytes of EC2's {USER_DATA_LIMIT} (cloud-init reads gzip; Terraform: "
             "user_data_base64); the same for every instance (the agent reads IMDSv2 at boot, "
             "on ENI hotplug and every minute)",
+            SYSTEMD_NOTE,
         ),
     )
