@@ -1,10 +1,10 @@
 """Compact Python and sh source for user data, by cutting text out, never rewriting it.
 
 Python loses its comments, docstrings, function annotations (only type checkers read them;
-class annotations stay, they make dataclass fields) and blank lines; sh loses its comment
-lines. What is left is the source's own text, so the result does not depend on the Python
-that renders it (ast.unparse would), and the tests compare syntax trees to prove the code is
-unchanged.
+class annotations stay, they make dataclass fields), blank lines and its indentation but one
+space a block (none on continued lines); sh loses its comment lines and indentation. What is
+left is the source's own text, so the result does not depend on the Python that renders it
+(ast.unparse would), and the tests compare syntax trees to prove the code is unchanged.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ import ast
 import io
 import re
 import tokenize
+
+FSTRING_START = getattr(tokenize, "FSTRING_START", -1)
+FSTRING_END = getattr(tokenize, "FSTRING_END", -1)
 
 
 def python(source: str) -> str:
@@ -56,9 +59,25 @@ def python(source: str) -> str:
                 arrow = source.rindex("->", 0, at(node.returns.lineno, node.returns.col_offset))
                 cuts.append((source.rindex(")", 0, arrow) + 1, end(node.returns)))
     in_string: set[int] = set()  # lines inside multi-line strings: kept as they are
+    # indentation: each block one space deeper than its parent, none on continued lines
+    depth, logical, row, fstrings = 0, True, 0, 0
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type == tokenize.STRING:
+        fstrings += (token.type == FSTRING_START) - (token.type == FSTRING_END)
+        if token.type == tokenize.STRING or fstrings:  # (f-strings are tokens since 3.12)
             in_string.update(range(token.start[0] + 1, token.end[0] + 1))
+        if token.type == tokenize.INDENT:
+            depth += 1
+        elif token.type == tokenize.DEDENT:
+            depth -= 1
+        elif token.type == tokenize.NEWLINE:
+            logical = True
+        elif token.type not in (tokenize.NL, tokenize.COMMENT) and row < token.start[0]:
+            indent = depth if logical else 0  # (the first token of a physical line)
+            if token.start[1] > indent and token.start[0] not in in_string:
+                cuts.append((at(token.start[0], indent), at(*token.start)))
+            logical = False
+        if token.type not in (tokenize.INDENT, tokenize.DEDENT):
+            row = token.end[0]
         if token.type == tokenize.COMMENT:
             start = at(*token.start)
             line_start = starts[token.start[0] - 1]
