@@ -252,6 +252,8 @@ def _apply_waivers(
         waiver = waivers_of(tags)
         if waiver is not None:
             waivers.setdefault(where, waiver)
+    if not waivers:  # no tag: nothing to waive, nothing to warn about
+        return list(findings)
     waived, unknown = apply_waivers(findings, waivers)
     warnings.extend(unknown)
     return waived

@@ -30,8 +30,6 @@ Nothing here executes or evaluates the user data; it is read as text with bounde
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import re
 import zlib
 from collections import Counter
@@ -273,6 +271,9 @@ def _gunzip(raw: bytes) -> tuple[bytes | None, str]:
 
 
 def _mime_parts(data: bytes) -> tuple[list[str], str]:
+    import email.parser  # only MIME user data needs it: the audit's start-up does not pay
+    import email.policy
+
     message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(data)
     texts: list[str] = []
     problem = ""
