@@ -70,3 +70,17 @@ def udev_activate(plan: InstancePlan) -> list[str]:
 def rule_source(rule: Rule) -> str:
     """`from` of a rule, checked to be one line."""
     return text(rule.source_text)
+
+
+def nm_reconfigure_dispatcher(path: str, unit: str) -> RenderedFile:
+    """A NetworkManager dispatcher script that starts `unit` whenever NetworkManager
+    brings a link up, reapplies its profile or changes its DHCP lease: re-activating a
+    profile (`nmcli connection up`) removes the link's addresses, and the kernel the routes
+    of every table through them (measured with `eniplan lab --boot --stack
+    networkmanager`). NetworkManager runs it as `SCRIPT INTERFACE ACTION`; idle without
+    NetworkManager. One line: the dynamic user data is near EC2's 16 KB."""
+    content = (
+        "#!/bin/sh\ncase $2 in up|reapply|dhcp[46]-change) "
+        f"exec systemctl --no-block start {unit};; esac\n"
+    )
+    return RenderedFile(path, content, mode=0o755)

@@ -29,6 +29,7 @@ import yaml
 from eniplan import __version__
 from eniplan.plancore import DEFAULT_TABLE_BASE
 from eniplan.render import base, compact
+from eniplan.render.common import nm_reconfigure_dispatcher
 
 USER_DATA_LIMIT = 16 * 1024  # bytes, before base64 (EC2)
 LIB = "/usr/local/lib/eniplan"
@@ -152,19 +153,10 @@ PathChanged=/run/systemd/netif/links
 WantedBy=multi-user.target
 """
 
-# NetworkManager does the same when it activates a profile again (`nmcli connection up`:
-# the link's addresses go, and the table routes through them with them): measured with
-# `eniplan lab --boot --stack networkmanager`. It runs its dispatcher scripts then (and
-# on a reapply or a DHCP change); this one starts the reconcile run. Idle without it.
+# NetworkManager does the same when it activates a profile again: its dispatcher starts
+# the reconcile run (common.nm_reconfigure_dispatcher).
 NM_DISPATCHER = "/etc/NetworkManager/dispatcher.d/70-eniplan-agent"
-_NM_DISPATCHER = """\
-#!/bin/sh
-# eniplan: per-ENI policy routing again after NetworkManager (re)configured a link
-case "$2" in
-up | reapply | dhcp4-change | dhcp6-change)
-    exec systemctl --no-block start eniplan-agent-reconcile.service ;;
-esac
-"""
+_NM_DISPATCHER = nm_reconfigure_dispatcher(NM_DISPATCHER, "eniplan-agent-reconcile.service")
 
 _UDEV = """\
 # eniplan: re-plan the ENIs' routing when one is attached or detached
@@ -211,7 +203,7 @@ def user_data(table_base: int = DEFAULT_TABLE_BASE, guard: bool = True) -> str:
         (RECONCILE_TIMER, _RECONCILE_TIMER, "0644"),
         (RECONCILE_PATH, _RECONCILE_PATH, "0644"),
         (UDEV_RULE, _UDEV, "0644"),
-        (NM_DISPATCHER, _NM_DISPATCHER, "0755"),
+        (NM_DISPATCHER, str(_NM_DISPATCHER.content), f"0{_NM_DISPATCHER.mode:o}"),
     )
     document = {
         "write_files": [
