@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the synthetic instance and the fake I
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_iproute2 import Namespace as BoundNamespace  # noqa: E402
-from bench_iproute2 import bound_batches  # noqa: E402
+from bench_iproute2 import bound_batches, children_cpu  # noqa: E402
 from builders import largest_instance  # noqa: E402
 
 from eniplan.lab.imds import metadata_tree, write_tree  # noqa: E402
@@ -91,6 +91,7 @@ class Lab:
         self.links = [f"ens{5 + i}" for i in range(len(plan.enis))]
         self.lib, self.state, self.sysfs = work / "lib", work / "state.json", work / "sysfs"
         self.server: subprocess.Popen[str] | None = None
+        self.cpu = 0.0  # CPU seconds of the last agent run
 
     def __enter__(self) -> Lab:
         for name in (self.ns, self.imds_ns):
@@ -165,9 +166,11 @@ class Lab:
         command = self.command(*args)
         if strace is not None:  # (strace inside the namespace: ip netns exec is not counted)
             command[4:4] = ["strace", "-f", "-qq", "-e", "trace=process", "-o", str(strace)]
+        cpu = children_cpu()
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=120)
         seconds = time.perf_counter() - started
+        self.cpu = children_cpu() - cpu  # the agent, its engine and ip (not the IMDS)
         if done.returncode != 0:
             raise RuntimeError(f"agent {' '.join(args)}: exit {done.returncode}: {done.stderr}")
         return seconds, done.stderr + done.stdout
@@ -257,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     tree = metadata_tree(instance, inventory)
     n = len(plan.enis)
     boots: list[float] = []
+    boot_cpus: list[float] = []
+    bound_cpus: list[float] = []
     bounds: list[float] = []
     starts: list[float] = []
     with tempfile.TemporaryDirectory(prefix="eniplan-bench-agent-") as temp:
@@ -270,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"ip -batch {work / 'all4'} && ip -6 -batch {work / 'rules6'}\n"
                 )
                 bounds.append(ns.timed_sh(work / "bound.sh")[0])
+                bound_cpus.append(ns.cpu)
                 bound_state = ns.dump()
             directory = work / f"run{run}"
             directory.mkdir()
@@ -280,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                 starts.append(time.perf_counter() - started)
                 seconds, output = lab.agent()
                 boots.append(seconds)
+                boot_cpus.append(lab.cpu)
                 if run == 0:
                     if eniplans(lab.dump()) != eniplans(bound_state):
                         raise RuntimeError("the agent's rules and routes differ from the bound's")
@@ -326,6 +333,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     start = statistics.median(starts)
     print(f"ip -batch bound: {bound * 1000:.1f} ms; boot run / bound: {boot / bound:.1f}")
+    boot_cpu, bound_cpu = statistics.median(boot_cpus), statistics.median(bound_cpus)
+    print(
+        f"CPU time (user + system; the agent, its engine and ip, not the IMDS): boot run "
+        f"{boot_cpu * 1000:.1f} ms, ip -batch bound {bound_cpu * 1000:.1f} ms"
+    )
     print(
         f"Python start-up ({PYTHON} -Es -c pass): {start * 1000:.1f} ms; boot run - start-up: "
         f"{(boot - start) * 1000:.1f} ms = {(boot - start) / bound:.1f} x the bound"

@@ -136,11 +136,11 @@ class Namespace:
         self, path: Path, shell: str = "sh"
     ) -> tuple[float, subprocess.CompletedProcess[str]]:
         command = ["ip", "netns", "exec", self.name, shell, str(path)]
-        cpu = _children_cpu()
+        cpu = children_cpu()
         start = time.perf_counter()
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         elapsed = time.perf_counter() - start
-        self.cpu = _children_cpu() - cpu
+        self.cpu = children_cpu() - cpu
         if result.returncode != 0:
             raise RuntimeError(f"{path.name} exited {result.returncode}: {result.stderr}")
         return elapsed, result
@@ -160,7 +160,7 @@ class Namespace:
         return "".join(parts)
 
 
-def _children_cpu() -> float:
+def children_cpu() -> float:
     """User + system seconds of the finished child processes (theirs included): what a run
     costs the machine, nearly unchanged by other jobs on it (its wall time is not)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -84,3 +84,4 @@ def test_the_agent_benchmark_counts_its_requests() -> None:
     assert figure(r"^boot \+ coldplug replay: \d+ requests = (\S+) x", out) == 1.0, out
     assert figure(r"^reconcile, nothing new: (\d+) requests", out) == 18, out
     assert figure(r"^late ENI .*, peak (\d+) requests/s", out) <= 20, out
+    assert figure(r"^CPU time .*: boot run (\d+\.\d) ms, ip -batch bound", out) > 0, out

@@ -726,4 +726,7 @@ def test_quick_benchmark_prints_its_ratios() -> None:
     lines = result.stdout.splitlines()
     assert re.fullmatch(r"first run / lower bound: \d+\.\d\d \(target <= 1\.2\)", lines[0])
     assert re.fullmatch(r"second run / lower bound: \d+\.\d\d \(target <= 0\.5\)", lines[1])
+    cpu = r"CPU time \(user \+ system, every process\): first run / bound (\d+\.\d\d), second"
+    found = re.match(cpu, lines[2])
+    assert found and float(found[1]) > 0, lines[2]
     assert re.search(r"^  script: \d+ bytes", result.stdout, re.MULTILINE)
