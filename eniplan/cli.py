@@ -1505,7 +1505,8 @@ def apply(
     (the iproute2 script, applied now, and its systemd unit for every boot).
 
     Nothing is sent without --yes: it prints each instance's command instead. With
-    --inventory, --profile and --endpoint-url name the account SSM is reached with.
+    --inventory, --profile and --endpoint-url name the account SSM is reached with. Exit 4
+    when some instances were not applied (each named on stderr), 1 when none was.
 
     \b
     Examples:
@@ -1548,9 +1549,11 @@ def apply(
         detail = f": {outcome.detail}" if outcome.detail and not outcome.ok else ""
         click.echo(f"{outcome.instance_id}  {outcome.status}{code}  {outcome.command_id}{detail}")
     failed = [outcome for outcome in outcomes if not outcome.ok]
+    for outcome in failed:
+        warn(f"{outcome.instance_id}: not applied ({outcome.status})")
     info(f"eniplan: apply: {len(outcomes) - len(failed)} of {len(outcomes)} instance(s) applied")
-    if failed:
-        sys.exit(EXIT_FINDINGS)
+    if failed:  # some applied: partial; none: a failure
+        sys.exit(EXIT_PARTIAL if len(failed) < len(outcomes) else EXIT_FINDINGS)
 
 
 @cli.command("terraform-module")
@@ -1578,6 +1581,24 @@ def terraform_module(output_dir: str) -> None:
 
     for path in write_module(output_dir):
         info(f"wrote {path}")
+
+
+def _quiet_after_the_command(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.find_root().params["quiet"] = True  # what _quiet() reads
+
+
+# `eniplan collect -q ...` as well as `eniplan -q collect ...`
+for _command in cli.commands.values():
+    _command.params.append(
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            expose_value=False,
+            callback=_quiet_after_the_command,
+            help="Same as 'eniplan -q': no progress display, no informational lines.",
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

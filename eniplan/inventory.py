@@ -86,8 +86,16 @@ def load_collection(
         local = [path for path in request.inventory_paths if not s3.is_s3(path)]
         if not remote:
             return read_inventory_paths(local)
-        with s3.fetched(remote) as copies:
-            return read_inventory_paths([*local, *copies])
+        with s3.fetched(remote) as (copies, lost):
+            for problem in lost:  # listed, then not readable: said as it is known
+                if on_problem:
+                    on_problem(problem)
+            if not local and not copies:
+                first = lost[0].describe() if lost else "nothing"
+                raise InputError(f"no inventory object could be read (first error: {first})")
+            collection = read_inventory_paths([*local, *copies])
+            collection.problems.extend(lost)
+            return collection
     from eniplan.sources.aws import AwsCollector  # boto3: only when AWS is read
 
     return AwsCollector(request.aws, progress=progress, on_problem=on_problem).collect()

@@ -171,3 +171,27 @@ def test_apply_needs_ssm_and_refuses_to_send_to_the_sandbox(
     assert_one_line_error(code, err, "apply needs --ssm")
     code, _, err = run(["apply", "--ssm", "--sandbox", "--yes"], capsys)
     assert_one_line_error(code, err, "--sandbox instances do not exist")
+
+
+def test_some_instances_failing_is_partial_each_named(
+    aws: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    snapshot = tmp_path / "sandbox.json"
+    assert run(["collect", "--sandbox", "-o", str(snapshot)], capsys)[0] == 0
+    chosen, _ = ssm.targets(plan_inventory(load_inventory(InventoryRequest(
+        aws=AwsOptions(), inventory_paths=(str(snapshot),)))))  # fmt: skip
+    assert len(chosen) >= 2
+    ids = [target.plan.instance_id for target in chosen]
+    client = FlakyClient({ids[0]})
+    monkeypatch.setattr(ssm, "client_factory", lambda *_: lambda _a, _r: client)
+    argv = ["apply", "--ssm", "--inventory", str(snapshot), "--yes", "--max-errors", "9"]
+    code, out, err = run(argv, capsys)
+    assert code == 4, err
+    assert f"{ids[0]}  Failed exit 2" in out and f"{ids[1]}  Success exit 0" in out
+    assert f"eniplan: warning: {ids[0]}: not applied (Failed)" in err
+    client.failing = set(ids)
+    code, _, err = run(argv, capsys)
+    assert code == 1, err  # none applied

@@ -85,3 +85,12 @@ def test_the_agent_benchmark_counts_its_requests() -> None:
     assert figure(r"^reconcile, nothing new: (\d+) requests", out) == 18, out
     assert figure(r"^late ENI .*, peak (\d+) requests/s", out) <= 20, out
     assert figure(r"^CPU time .*: boot run (\d+\.\d) ms, ip -batch bound", out) > 0, out
+
+
+def test_an_organization_is_read_with_the_minimum_number_of_requests() -> None:
+    result = run_quick("bench_org.py")
+    # exit 1 if a run missed an account, an instance, or made other requests than the bound
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert figure(r"^request ratio .*: (\S+)$", result.stdout) == 1.0, result.stdout
+    for workers in (1, 8, 32):
+        assert re.search(rf"^time ratio \(eniplan --workers {workers} / bare", result.stdout, re.M)

@@ -107,6 +107,13 @@ def test_quiet_leaves_out_wrote_lines_but_not_warnings(
     )
     assert code == 1 and out == "" and err == ""
     assert json.loads(out_file.read_text())["findings"]
+    for after in ("-q", "--quiet"):  # after the command too
+        code, out, err = run(
+            ["audit", after, "--inventory", DUMPS, "--format", "json", "-o", str(out_file)], capsys
+        )
+        assert code == 1 and out == "" and err == ""
+    code, _, err = run(["collect", "--sandbox", "-o", str(project / "s.json"), "-q"], capsys)
+    assert code == 0 and err == ""
 
 
 def test_list_rules(capsys: pytest.CaptureFixture[str]) -> None:

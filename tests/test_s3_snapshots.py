@@ -82,3 +82,25 @@ def test_s3_problems_are_one_line(
 ) -> None:
     code, _, err = run(["audit", "--inventory", url], capsys)
     assert_one_line_error(code, err, *fragments)
+
+
+def test_an_object_listed_then_lost_makes_the_run_partial(
+    bucket: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eniplan.sources import s3 as s3_source
+
+    for dump in sorted((DUMPS / "us-east-1").glob("*.json")):
+        boto3.client("s3").put_object(Bucket=bucket, Key=f"org/{dump.name}", Body=dump.read_bytes())
+    listed = s3_source._keys
+
+    def listed_then_deleted(client: object, url: str) -> list[str]:
+        return [*listed(client, url), "org/zz-deleted-meanwhile.json"]
+
+    monkeypatch.setattr(s3_source, "_keys", listed_then_deleted)
+    argv = ["audit", "--inventory", f"s3://{bucket}/org/", "--format", "json"]
+    code, out, err = run(argv, capsys)
+    assert code == 4, err
+    assert "s3://eniplan-snapshots/org/zz-deleted-meanwhile.json: 404" in err
+    assert json.loads(out)["summary"]["scanned"] > 0  # the rest was audited
+    code, _, err = run([*argv, "--allow-partial"], capsys)
+    assert code == 1, err  # the findings of what was read

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from eniplan.errors import InputError
+from eniplan.model import FetchProblem
 
 PREFIX = "s3://"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -63,23 +64,47 @@ def _keys(client: Any, url: str) -> list[str]:
 
 
 @contextmanager
-def fetched(urls: Sequence[str]) -> Iterator[list[str]]:
-    """Local copies of every object the URLs name, removed afterwards."""
+def fetched(urls: Sequence[str]) -> Iterator[tuple[list[str], list[FetchProblem]]]:
+    """Local copies of every object the URLs name (removed afterwards), and the objects
+    listed under a prefix that could not be read then (deleted meanwhile, access denied):
+    those make the run partial. A URL that names one object must be readable."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     client = _client()
     with tempfile.TemporaryDirectory(prefix="eniplan-s3-") as directory:
         paths: list[str] = []
+        lost: list[FetchProblem] = []
         for url in urls:
-            bucket, _ = split_url(url)
+            bucket, prefix = split_url(url)
             try:
-                for key in _keys(client, url):
-                    local = Path(directory) / f"{len(paths):05d}-{key.rsplit('/', 1)[-1]}"
-                    client.download_file(bucket, key, str(local))
-                    paths.append(str(local))
+                keys = _keys(client, url)
             except (ClientError, BotoCoreError) as error:
                 raise _fail(url, error) from None
-        yield paths
+            for key in keys:
+                local = Path(directory) / f"{len(paths):05d}-{key.rsplit('/', 1)[-1]}"
+                try:
+                    client.download_file(bucket, key, str(local))
+                except (ClientError, BotoCoreError) as error:
+                    if prefix == key:  # the object the user named: not partial, wrong
+                        raise _fail(url, error) from None
+                    code, message = _error_parts(error)
+                    lost.append(FetchProblem(f"{PREFIX}{bucket}/{key}", "", code, message))
+                    continue
+                paths.append(str(local))
+        yield paths, lost
+
+
+def _error_parts(error: Exception) -> tuple[str, str]:
+    from botocore.exceptions import ClientError
+
+    if isinstance(error, ClientError):
+        detail = error.response.get("Error", {})
+        code = str(detail.get("Code") or "error")
+        message = str(detail.get("Message") or "")
+        if code == "404":
+            message = message or "listed, then gone"
+        return code, " ".join((message or str(error)).split())
+    return type(error).__name__, " ".join(str(error).split())
 
 
 def upload(text: str, url: str) -> None:
