@@ -17,7 +17,7 @@ each of --regions regions with one single-ENI and one two-ENI instance, then mea
       the images and the user data); medians of --repeat runs, alternating.
 
     python benchmarks/bench_org.py                # 300 accounts x 4 regions
-    python benchmarks/bench_org.py --quick        # 20 accounts x 4 regions
+    python benchmarks/bench_org.py --quick        # 10 accounts x 4 regions
 
 Everything is local: fake credentials, no AWS account, no network beyond loopback.
 """
@@ -243,10 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=300, help="member accounts")
     parser.add_argument("--repeat", type=int, help="timed runs of each (default 3, --quick 1)")
-    parser.add_argument("--quick", action="store_true", help="20 accounts")
+    parser.add_argument("--quick", action="store_true", help="10 accounts")
     args = parser.parse_args(argv)
     if args.quick:
-        args.accounts = 20
+        args.accounts = 10
     if args.repeat is None:
         args.repeat = 1 if args.quick else 3
 
