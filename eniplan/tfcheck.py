@@ -43,10 +43,12 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from ipaddress import IPv4Address, IPv6Address
+from typing import Any, NamedTuple
 
 from eniplan import agents, userdata
 from eniplan.checks import PLAN_CHECKS, Drift, Port, SubnetRef
+from eniplan.errors import InputError
 from eniplan.findings import (
     IGNORE_TAG,
     RULES,
@@ -58,7 +60,8 @@ from eniplan.findings import (
     parse_waiver,
     sort_findings,
 )
-from eniplan.model import Image, Instance, Inventory
+from eniplan.model import Eni, Image, Instance, Inventory
+from eniplan.plan import PlanOptions, plan_instance
 from eniplan.sources.tfplan import (
     AmiSource,
     Resource,
@@ -81,16 +84,26 @@ NO_AMI = agents.OsGuess(agents.UNKNOWN, evidence="AMI not known before apply")
 # --- user data -------------------------------------------------------------------------
 
 
-def verdict_of(raw: bytes, source: str) -> tuple[str, str]:
-    """(verdict, why) of user data bytes, by the analysis audit uses (userdata.analyse)."""
+class Verdict(NamedTuple):
+    """What the user data of a host says: COVERED, NOT_COVERED or UNKNOWN, why, and
+    eniplan's marker when it has one (static user data is compared with the ENIs)."""
+
+    state: str
+    why: str
+    marker: userdata.Marker | None = None
+
+
+def verdict_of(raw: bytes, source: str) -> Verdict:
+    """The verdict on user data bytes, by the analysis audit uses (userdata.analyse)."""
     info = userdata.analyse(raw)
-    return (COVERED if info.covered else NOT_COVERED), f"{info.describe()}, {source}"
+    state = COVERED if info.covered else NOT_COVERED
+    return Verdict(state, f"{info.describe()}, {source}", info.marker)
 
 
-def known_text_verdict(text: str, source: str) -> tuple[str, str]:
+def known_text_verdict(text: str, source: str) -> Verdict:
     """The verdict on user data as the plan holds it: text, or base64 (maybe gzip)."""
     verdict = verdict_of(text.encode(), source)
-    raw = from_base64(text) if verdict[0] == NOT_COVERED else None
+    raw = from_base64(text) if verdict.state == NOT_COVERED else None
     return verdict if raw is None else verdict_of(raw, source)
 
 
@@ -126,8 +139,7 @@ class Host:
     key: str  # the resource address, or the instance ID of an instance outside the plan
     resource: Resource | None
     nics: dict[str, Nic] = field(default_factory=dict)
-    user_data: str = UNKNOWN
-    user_data_why: str = ""
+    user_data: Verdict = field(default_factory=lambda: Verdict(UNKNOWN, ""))
     via: str = ""  # outside the configuration: the resource that attaches an ENI to it
     os: agents.OsGuess = field(default_factory=lambda: NO_AMI)
 
@@ -362,6 +374,36 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def planned_eni(eni: Eni, after: Mapping[str, Any], device: int | None) -> Eni:
+    """An ENI of the snapshot with the addresses and device index the plan gives it
+    (where they differ: the snapshot's order is kept for the same addresses)."""
+    changes: dict[str, Any] = {}
+    primary = after.get("private_ip")
+    ordered = after.get("private_ip_list")
+    if not primary and isinstance(ordered, list) and ordered:
+        primary = ordered[0]  # the list holds the primary first
+    listed = ordered or after.get("private_ips")
+    if not isinstance(listed, list):
+        listed = after.get("secondary_private_ips")
+    if isinstance(primary, str) and primary:
+        secondaries = (
+            [a for a in listed if isinstance(a, str) and a != primary]
+            if isinstance(listed, list)
+            else []
+        )
+        if isinstance(after.get("private_ips"), list) and not after.get("private_ip_list"):
+            secondaries.sort(key=lambda a: IPv4Address(a))  # a set: no order to keep
+        if {primary, *secondaries} != {str(a) for a in eni.ipv4_addresses}:
+            changes["primary_ipv4"] = IPv4Address(primary)
+            changes["secondary_ipv4s"] = tuple(IPv4Address(a) for a in secondaries)
+    ipv6 = after.get("ipv6_addresses")
+    if isinstance(ipv6, list) and {str(a) for a in ipv6} != {str(a) for a in eni.ipv6_addresses}:
+        changes["ipv6_addresses"] = tuple(IPv6Address(a) for a in ipv6 if isinstance(a, str))
+    if device is not None and device != eni.device_index:
+        changes["device_index"] = device
+    return replace(eni, **changes) if changes else eni
+
+
 @dataclass(frozen=True)
 class Unresolved:
     """An ENI attachment whose instance cannot be told before apply."""
@@ -375,7 +417,7 @@ class Checker:
     def __init__(
         self,
         plan: TfPlan,
-        user_data_digests: Mapping[str, tuple[str, str]],
+        user_data_digests: Mapping[str, Verdict],
         inventory: Inventory | None = None,
     ) -> None:
         self.plan = plan
@@ -510,7 +552,7 @@ class Checker:
                         0,
                     )
                 )
-            host.user_data, host.user_data_why = self.instance_user_data(instance, template)
+            host.user_data = self.instance_user_data(instance, template)
             host.os = self.os_of(instance, template)
         for eni in self.index.by_type["aws_network_interface"]:
             for after, expr in _blocks(eni, "attachment"):
@@ -534,15 +576,14 @@ class Checker:
             host = Host(template.address, template)
             for nic in self.template_nics(template):
                 host.add(nic)
-            host.user_data, host.user_data_why = self.template_user_data(template)
+            host.user_data = self.template_user_data(template)
             host.os = self.os_of(template, None)
             self.hosts[template.address] = host
         for key, host in self.hosts.items():
             if host.resource is None:  # an instance outside this configuration
                 if not any(nic.device_index == 0 for nic in host.nics.values()):
                     host.add(Nic(f"{key} primary", ("unknown", key), 0))
-                host.user_data = UNKNOWN
-                host.user_data_why = f"instance {key} is not in this configuration"
+                host.user_data = Verdict(UNKNOWN, f"instance {key} is not in this configuration")
 
     def dynamic_nics(self, instance: Resource, blocks: Sequence[Mapping[str, Any]]) -> list[Nic]:
         """ENIs of `dynamic "network_interface"` blocks (the plan shows each block's device
@@ -664,11 +705,11 @@ class Checker:
                     return True
         return False
 
-    def instance_user_data(self, instance: Resource, template: Resource | None) -> tuple[str, str]:
+    def instance_user_data(self, instance: Resource, template: Resource | None) -> Verdict:
         exprs, after = instance.expressions, instance.after
         plain, encoded = exprs.get("user_data"), exprs.get("user_data_base64")
         if self._from_module(instance, plain) or self._from_module(instance, encoded):
-            return COVERED, "eniplan's Terraform module"
+            return Verdict(COVERED, "eniplan's Terraform module")
         constant = _constant(plain)
         if isinstance(constant, str):
             return verdict_of(constant.encode(), "constant user_data")
@@ -678,7 +719,7 @@ class Checker:
         if isinstance(constant, str) and constant:
             raw = from_base64(constant)
             if raw is None:
-                return UNKNOWN, "user_data_base64 is not base64"
+                return Verdict(UNKNOWN, "user_data_base64 is not base64")
             return verdict_of(raw, "user_data_base64")
         known = after.get("user_data")
         if isinstance(known, str) and known:
@@ -686,9 +727,10 @@ class Checker:
                 return known_text_verdict(known, "user_data in the plan")
             if known in self.digests:  # AWS provider 5.x and older: a SHA-1 digest
                 return self.digests[known]
-            return UNKNOWN, (
+            return Verdict(
+                UNKNOWN,
                 "user_data is computed (a reference or a function), and the plan holds only "
-                "its digest (AWS provider 5.x)"
+                "its digest (AWS provider 5.x)",
             )
         # the provider marks an unset user_data unknown too: only the configuration tells
         configured = self.is_set(instance.module_key, plain) or self.is_set(
@@ -697,12 +739,12 @@ class Checker:
         if configured and (
             instance.unknown.get("user_data") or instance.unknown.get("user_data_base64")
         ):
-            return UNKNOWN, "user_data is known only after apply"
+            return Verdict(UNKNOWN, "user_data is known only after apply")
         if configured:
-            return UNKNOWN, "user_data is not a constant"
+            return Verdict(UNKNOWN, "user_data is not a constant")
         if template is not None:
             return self.template_user_data(template)
-        return NOT_COVERED, "no user data"
+        return Verdict(NOT_COVERED, "no user data")
 
     def is_set(self, module: str, expression: Any, depth: int = 0) -> bool:
         """Whether an argument's expression can give a value: absent, a constant null, or
@@ -724,21 +766,21 @@ class Checker:
         parent = module.rsplit(".module.", 1)[0] if ".module." in module else ""
         return self.is_set(parent, passed, depth + 1)
 
-    def template_user_data(self, template: Resource) -> tuple[str, str]:
+    def template_user_data(self, template: Resource) -> Verdict:
         expression = template.expressions.get("user_data")
         if self._from_module(template, expression):
-            return COVERED, "eniplan's Terraform module"
+            return Verdict(COVERED, "eniplan's Terraform module")
         value = _constant(expression)
         if not isinstance(value, str):
             value = template.after.get("user_data")
         if isinstance(value, str) and value:
             raw = from_base64(value)
             if raw is None:
-                return UNKNOWN, "the launch template's user_data is not base64"
+                return Verdict(UNKNOWN, "the launch template's user_data is not base64")
             return verdict_of(raw, "the launch template's user_data")
         if self.is_set(template.module_key, expression):
-            return UNKNOWN, "the launch template's user_data is known only after apply"
-        return NOT_COVERED, "no user data"
+            return Verdict(UNKNOWN, "the launch template's user_data is known only after apply")
+        return Verdict(NOT_COVERED, "no user data")
 
     # route targets ---------------------------------------------------------------------
 
@@ -765,6 +807,85 @@ class Checker:
             ):
                 addresses.add(target.address)
         return ids, addresses
+
+    # eniplan's static user data -------------------------------------------------------
+
+    def static_drift(
+        self, marker: userdata.Marker, resource: Resource | None, nics: Sequence[Nic]
+    ) -> Drift | str:
+        """What to compare eniplan's static user data with, as audit compares it (its
+        drift check, planned with the options its marker records): the plan's ENIs, with
+        what the plan does not hold (MACs, subnets) from the snapshot given with
+        --inventory. Or why it cannot be compared (then it is not verified)."""
+        from eniplan.audit import marker_options
+
+        options, note = marker_options(marker, PlanOptions())
+        note = note.replace("the audit's options", "eniplan's defaults")
+        instance_id = resource.after.get("id") if resource is not None else None
+        if resource is None or resource.type != "aws_instance" or not isinstance(instance_id, str):
+            what = (
+                "the plan creates the instance and its ENIs"
+                if resource is None or resource.type == "aws_instance"
+                else "a launch template's instances and their ENIs are created at launch"
+            )
+            rendered_for = marker.instance_id or "another instance"
+            return Drift(
+                marker,
+                None,
+                options,
+                note,
+                f"{what} (known only after apply), and static user data holds the ones it "
+                f"was rendered for ({rendered_for})",
+            )
+        known = self.inventory.instance(instance_id) if self.inventory is not None else None
+        values: list[tuple[str | None, Mapping[str, Any], int | None]] = []
+        new: list[str] = []  # the ENIs the plan creates
+        for nic in nics:
+            after: Mapping[str, Any] = {}
+            if nic.resource is not None:
+                after = nic.resource.after
+                eni_id = after.get("id")
+            elif nic.key.endswith(" primary"):  # the existing instance's own: it exists
+                after = resource.after
+                eni_id = after.get("primary_network_interface_id")
+                if not isinstance(eni_id, str) and known is not None:
+                    eni_id = next((e.eni_id for e in known.enis if e.is_primary), None)
+            else:  # an ENI outside the configuration, by its ID
+                eni_id = nic.key if nic.key.startswith("eni-") else None
+            if not isinstance(eni_id, str) and not nic.key.endswith(" primary"):
+                new.append(nic.key)
+            values.append((eni_id if isinstance(eni_id, str) else None, after, nic.device_index))
+        if new:
+            return Drift(
+                marker,
+                None,
+                options,
+                note,
+                f"the plan gives the instance ENIs that exist only after apply "
+                f"({', '.join(new)}), and static user data holds the ENIs it was rendered for",
+            )
+        if self.inventory is None or known is None:
+            where = "given" if self.inventory is None else f"holding {instance_id}"
+            return (
+                "comparing it with the plan's ENIs needs their MACs and subnets: no snapshot "
+                f"{where} with --inventory"
+            )
+        missing = [eni_id for eni_id, _, _ in values if eni_id not in self.inventory.enis]
+        if missing:
+            return (
+                f"{', '.join(str(m) for m in missing)} not in the snapshot given with --inventory"
+            )
+        try:
+            enis = tuple(
+                planned_eni(self.inventory.enis[str(eni_id)], after, device)
+                for eni_id, after, device in values
+            )
+            plan = plan_instance(
+                replace(known, enis=enis), self.inventory, replace(options, force=True)
+            )
+        except (InputError, ValueError, KeyError) as error:
+            return f"its ENIs cannot be planned ({error})"
+        return Drift(marker, plan, options, note)
 
     # the rules' view ------------------------------------------------------------------
 
@@ -824,9 +945,18 @@ class Checker:
             host_routed = routed(resource, key) if resource is None or instance else False
             ports = tuple(port(nic, instance, host_routed) for nic in nics)
             agent = agents.policy_routing_agent(host.os)
-            handled_by = None
-            if host.user_data == COVERED:
-                handled_by = f"policy routing from {host.user_data_why}"
+            handled_by, drift = None, None
+            verdict = host.user_data
+            if verdict.marker is not None and verdict.marker.static:
+                found = self.static_drift(verdict.marker, resource, nics)
+                if isinstance(found, str):  # cannot be compared: not verified
+                    verdict = Verdict(UNKNOWN, f"{verdict.why}: {found}")
+                else:
+                    drift = found
+            if verdict.state == COVERED:
+                handled_by = f"policy routing from {verdict.why}"
+                if drift is not None:
+                    handled_by += " (matches the plan's ENIs)"
             elif agent:  # audit's rule: an OS whose own agent routes every ENI is left alone
                 handled_by = (
                     f"{agent} installs per-ENI policy routing on {host.os.family} "
@@ -842,10 +972,11 @@ class Checker:
                 ports=ports,
                 os=host.os,
                 handled_by=handled_by,
-                user_data_text=host.user_data_why,
-                user_data_pending=host.user_data_why if host.user_data == UNKNOWN else "",
+                user_data_text=verdict.why,
+                user_data_pending=verdict.why if verdict.state == UNKNOWN else "",
                 managed_ports=ports if len(ports) >= 2 and not agent else (),
                 location=location,
+                drift=drift,
             )
         for eni in self.index.by_type["aws_network_interface"]:
             if eni.address not in claimed:
@@ -986,7 +1117,7 @@ class CheckResult:
 def check_plan(
     plan: TfPlan,
     fail_on: str = "high",
-    user_data_digests: Mapping[str, tuple[str, str]] | None = None,
+    user_data_digests: Mapping[str, Verdict] | None = None,
     inventory: Inventory | None = None,
 ) -> CheckResult:
     """The findings of one plan; `inventory` (--inventory) tells the OS of AMI IDs the
@@ -997,8 +1128,10 @@ def check_plan(
     findings: list[Finding] = []
     excluded: list[tuple[str, str]] = []
     for target in checker.targets(location):
-        findings.extend(f for check in PLAN_CHECKS for f in check.run(target))
-        if target.handled_by and len(target.ports) >= 2:
+        found = [f for check in PLAN_CHECKS for f in check.run(target)]
+        findings.extend(found)
+        drifted = any(f.rule_id == "ENI004" for f in found)
+        if target.handled_by and len(target.ports) >= 2 and not drifted:
             excluded.append((target.key, f"{len(target.ports)} ENIs, {target.handled_by}"))
         for port in target.ports:
             if port.source_dest_check_off and port.routed:
@@ -1042,7 +1175,7 @@ def check_plan(
 def check_plans(
     plans: Iterable[TfPlan],
     fail_on: str = "high",
-    user_data_digests: Mapping[str, tuple[str, str]] | None = None,
+    user_data_digests: Mapping[str, Verdict] | None = None,
     inventory: Inventory | None = None,
 ) -> CheckResult:
     """One report for several plans (each read, checked and dropped in turn)."""
@@ -1066,9 +1199,9 @@ def check_plans(
     return CheckResult(report, tuple(warnings))
 
 
-def digests_of_files(files: Iterable[tuple[str, bytes]]) -> dict[str, tuple[str, str]]:
+def digests_of_files(files: Iterable[tuple[str, bytes]]) -> dict[str, Verdict]:
     """SHA-1 digests (as the provider stores user_data) of the user data files given with
-    --user-data -> (verdict, why), judged as any other user data."""
+    --user-data -> their verdict, judged as any other user data."""
     digests = {}
     for name, raw in files:
         verdict = verdict_of(raw, f"from {name}")

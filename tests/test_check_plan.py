@@ -418,7 +418,7 @@ def test_user_data_base64_and_digest_of_a_given_file(tmp_path: Path) -> None:
         ("ENI005", "aws_instance.from_file"),
     ]
     digests = digests_of_files([("user-data.yaml", MARKED.encode()), ("other", PLAIN.encode())])
-    assert sorted(set(digests.values())) == [
+    assert sorted({verdict[:2] for verdict in digests.values()}) == [
         ("covered", "eniplan dynamic user data (0.1.0), from user-data.yaml"),
         ("not-covered", "user data without policy routing, from other"),
     ]

@@ -336,3 +336,22 @@ def test_the_os_of_an_ami_id_from_the_inventory(
         assert code == 0 and document["findings"] == []
         assert left_alone in excluded["aws_instance.web"]
         assert "--inventory" in excluded["aws_instance.web"]
+
+
+def test_static_user_data_on_a_new_instance_is_stale(
+    real_plans: PlanFactory,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """eniplan's static user data counts only where it matches the ENIs the plan gives
+    the instance: on a new instance with new ENIs it cannot (ENI004, saying why)."""
+    plan = real_plans("static")
+    code, document = report(plan, capsys)
+    assert code == 0  # ENI004 is medium
+    (finding,) = document["findings"]
+    assert (finding["rule_id"], finding["address"]) == ("ENI004", "aws_instance.copied")
+    assert (
+        "no longer matches the ENIs: the plan creates the instance and its ENIs"
+        in (finding["message"])
+    )
+    assert "i-0123456789abcdef0" in finding["message"]
+    assert document["excluded"] == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from tfplan_builder import PlanBuilder, ref
 
 from eniplan import __version__
 from eniplan.cli import cli
+from eniplan.model import Inventory
 from eniplan.plan import MANAGED, InstancePlan
 from eniplan.render import render
 from eniplan.render.base import RenderOptions
@@ -125,33 +127,55 @@ def plan_of_rendering(plan: InstancePlan, directory: Path, provider: int = 6) ->
 
 
 def test_emitted_snippets_pass_check_plan(
-    sandbox_plans: dict[str, InstancePlan], tmp_path: Path
+    sandbox_plans: dict[str, InstancePlan], sandbox_inventory: Inventory, tmp_path: Path
 ) -> None:
     plans = [plan for plan in sandbox_plans.values() if plan.status == MANAGED]
     assert len(plans) >= 3
     write_renderings(str(tmp_path), [render("terraform", p, RenderOptions()) for p in plans])
     for plan in plans:
         directory = tmp_path / plan.instance_id
-        parsed = parse_plan(plan_of_rendering(plan, directory).dumps().encode(), "plan.json")
-        report = check_plan(parsed).report
+        document = plan_of_rendering(plan, directory).dumps()
+        parsed = parse_plan(document.encode(), "plan.json")
+        # eniplan's static user data is compared with the plan's ENIs (the snapshot gives
+        # what the plan does not hold: MACs, subnets): it matches
+        report = check_plan(parsed, inventory=sandbox_inventory).report
         assert report.active == (), [f.message for f in report.active]
         assert report.excluded == (
             (
                 "aws_instance.adopted",
                 f"{len(plan.enis)} ENIs, policy routing from eniplan static user data "
-                f"({__version__}), user_data in the plan",
+                f"({__version__}), user_data in the plan (matches the plan's ENIs)",
             ),
         )
+        # without the snapshot it cannot be compared: not verified
+        (unverified,) = check_plan(parsed).report.active
+        assert unverified.rule_id == "ENI005" and "--inventory" in unverified.message
+        # an address the plan changes: the static user data is stale (ENI004, says why)
+        changed = json.loads(document)
+        eni = next(c for c in changed["resource_changes"] if c["type"] == "aws_network_interface")
+        after = eni["change"]["after"]
+        listed = after["private_ip_list"]
+        added = next(
+            str(IPv4Address(listed[0]) + step)
+            for step in range(1, 200)
+            if str(IPv4Address(listed[0]) + step) not in listed
+        )
+        after["private_ip_list"] = [*listed, added]
+        stale = parse_plan(json.dumps(changed).encode(), "plan.json")
+        (drift,) = check_plan(stale, inventory=sandbox_inventory).report.active
+        assert (drift.rule_id, drift.address) == ("ENI004", "aws_instance.adopted")
+        assert "an address, ENI or subnet changed" in drift.message
+        assert check_plan(stale, inventory=sandbox_inventory).report.excluded == ()
         # AWS provider 5.x: the plan holds only the user data's digest
         old = plan_of_rendering(plan, directory, provider=5).dumps().encode()
         parsed = parse_plan(old, "plan.json")
         # without the user data file the digest cannot be recognised: ENI005, nothing else
-        bare = check_plan(parsed).report
+        bare = check_plan(parsed, inventory=sandbox_inventory).report
         assert [(f.rule_id, f.address) for f in bare.active] == [("ENI005", "aws_instance.adopted")]
         assert len(bare.active[0].eni_ids) == len(plan.enis)
         # with it, clean
         digests = digests_of_files(read_user_data_files([str(directory)]))
-        report = check_plan(parsed, user_data_digests=digests).report
+        report = check_plan(parsed, user_data_digests=digests, inventory=sandbox_inventory).report
         assert report.active == (), [f.message for f in report.active]
         (excluded,) = report.excluded
         assert excluded[0] == "aws_instance.adopted"
@@ -165,7 +189,10 @@ def test_round_trip_through_the_cli(sandbox_plans: dict[str, InstancePlan], tmp_
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(plan_of_rendering(plan, directory, provider=5).dumps())
     runner = CliRunner()
+    snapshot = tmp_path / "snapshot.json"
+    assert runner.invoke(cli, ["collect", "--sandbox", "-o", str(snapshot)]).exit_code == 0
     args = ["check-plan", str(plan_file), "--format", "json", "--fail-on", "info"]
+    args += ["--inventory", str(snapshot)]
     failing = runner.invoke(cli, args)
     assert failing.exit_code == 1
     passing = runner.invoke(cli, [*args, "--user-data", str(directory)])

@@ -29,10 +29,10 @@ def stale(target: Target) -> tuple[str, str | None] | None:
         return None
     marker, plan = drift.marker, drift.plan
     current = plan.digest() if plan is not None and plan.status == MANAGED else None
-    if marker.instance_id not in (None, target.instance_id):
-        why = f"it was rendered for another instance, {marker.instance_id}"
-    elif plan is None:
+    if plan is None:  # a planned instance whose ENIs do not exist yet
         why = drift.why_unplanned
+    elif marker.instance_id not in (None, target.instance_id):
+        why = f"it was rendered for another instance, {marker.instance_id}"
     elif plan.status != MANAGED:
         why = f"the instance has nothing to route now ({plan.reason})"
     elif marker.digest != current:
