@@ -1326,7 +1326,8 @@ def doctor(
     "iproute2 script, the cloud-init user data (--persist script; its boot script runs as "
     "its systemd unit would) or the dynamic user data (its agent reads a fake IMDS at "
     "169.254.169.254, at boot and on ENI hotplug). With --boot also netplan, networkd and "
-    "networkmanager (their files installed on the booted OS and activated).",
+    "networkmanager (their files on the instance's disk before its first boot, as an image "
+    "build or config management puts them).",
 )
 @click.option(
     "--boot",

@@ -205,7 +205,11 @@ def no_leftovers() -> Iterator[None]:
     "args",
     [
         ("--target", "cloud-init", "--persist", "script"),
+        ("--target", "cloud-init", "--persist", "netplan"),
+        ("--target", "cloud-init", "--persist", "networkd"),
         ("--target", "cloud-init", "--persist", "networkmanager"),
+        ("--target", "netplan"),
+        ("--target", "networkd"),
         ("--target", "networkmanager"),
         ("--target", "dynamic"),
         ("--target", "dynamic", "--stack", "networkmanager"),
@@ -218,6 +222,10 @@ def test_boot_lab_proves_a_target(boot_image: Path, args: tuple[str, ...]) -> No
     code, data, err = _boot_lab(boot_image, *args)
     assert code == 0, (err, json.dumps(data.get("proofs"), indent=1))
     assert data["boot"] is True and data["os"] == "debian-12"
+    failed = {
+        p["proof"]: p["after"]["failures"] for p in data["proofs"] if not p["after"]["passed"]
+    }
+    assert failed == {}
     assert data["passed"] is True and data["namespaces_left"] == []
     keys = [proof["proof"] for proof in data["proofs"]]
     assert keys[:7] == [

@@ -17,7 +17,8 @@ NOT_RUN = "-"
 def _cell(outcome: Outcome | None) -> Text:
     if outcome is None:
         return Text(NOT_RUN)
-    count = f"{outcome.checks - len(outcome.failures)}/{outcome.checks}"
+    failed = min(len(outcome.failures), outcome.checks)  # a check may fail in several lines
+    count = f"{outcome.checks - failed}/{outcome.checks}"
     if outcome.passed:
         return Text.assemble(("PASS", "green"), f" {count}")
     return Text.assemble(("FAIL", "red"), f" {count}")
