@@ -31,6 +31,7 @@ except the dynamic target's hotplug, and there the lab starts what the rule woul
 from __future__ import annotations
 
 import contextlib
+import re
 import shlex
 import shutil
 import signal
@@ -40,7 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from eniplan.lab import image, shell
+from eniplan.lab import image, install, shell
 from eniplan.lab.imds import metadata_tree
 from eniplan.lab.install import inside
 from eniplan.lab.proofs import (
@@ -50,8 +51,10 @@ from eniplan.lab.proofs import (
     LabReport,
     Outcome,
     ProofRow,
+    Udev,
     _Clock,
     _combined,
+    _prove_hotplug,
     measure,
     routing_snapshot,
     state_changes,
@@ -397,6 +400,11 @@ BOOT_PROOFS: tuple[tuple[str, str], ...] = (
     ("reboot", "the OS reboots: its files alone restore proofs 1-4"),
     ("reconfigure", "the network manager reconfigures every ENI: 1-4 within 10 s"),
 )
+HOTPLUG_PROOF = (
+    "hotplug",
+    "an ENI detached, another attached; udev's RUN emulated (no udev in nspawn): 1-4",
+)
+HOTPLUG_WAIT = 90.0  # seconds for the units a udev event started (their TimeoutStartSec)
 RUNCMD = "/var/lib/cloud/instance/scripts/runcmd"  # cloud-init's copy of the user data's runcmd
 
 
@@ -434,14 +442,24 @@ def stack_for(target: str, persist: str, stack: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class Delivery:
-    """How a target reaches the OS: user data through IMDS and cloud-init, or files on
-    the instance's disk before its first boot, as an image build or a config-management
-    tool puts them (cloud-init still runs, with no user data, as on EC2). `activate`: the
-    commands that apply it again on the running OS (the idempotent proof runs them)."""
+    """How a target reaches the OS: user data through IMDS and cloud-init, or files as
+    an image build or a config-management tool puts them (cloud-init still runs, with no
+    user data, as on EC2): on the instance's disk before its first boot (`before_boot`),
+    or on the running OS after it, then activated. `activate`: the commands that apply
+    the files on the running OS (the idempotent proof runs them twice)."""
 
     user_data: bytes | None
     files: dict[str, tuple[bytes, int]]
     activate: tuple[str, ...]
+    before_boot: bool = False
+
+
+# Files the OS applies from its first boot on. NetworkManager's keyfiles are installed
+# after it: with them on the disk at the first boot, cloud-init's activation of its own
+# profile for the primary ENI (nmcli connection up) overrides eniplan's until the next
+# reboot (measured: proofs 1-4 fail for the primary ENI's address after the first boot,
+# hold after the reboot and the reconfigure).
+BEFORE_FIRST_BOOT = ("netplan", "networkd")
 
 
 def check_target(target: str) -> None:
@@ -466,7 +484,7 @@ def delivery(target: str, persist: str, plan: InstancePlan) -> Delivery:
     check_target(target)
     rendering = render(target, plan, RenderOptions())
     files = {f.path: (_bytes(f.content), f.mode) for f in rendering.files}
-    return Delivery(None, files, rendering.activate)
+    return Delivery(None, files, rendering.activate, before_boot=target in BEFORE_FIRST_BOOT)
 
 
 def _bytes(content: str | bytes) -> bytes:
@@ -553,6 +571,41 @@ def reconfigure_commands(os_: Container, stack: str, lab: Lab) -> list[str]:
     return [*reapply, *up, "systemctl restart NetworkManager"]
 
 
+def udev_in(os_: Container) -> Udev:
+    """What udev would do on a link event in the booted OS, which has no udev daemon
+    (nspawn's /sys is read-only): the RUN+= commands of the OS's own rules that match
+    the event, run inside it; then the jobs they queued (the units they started) are
+    waited for, and a unit that did not succeed fails the event."""
+
+    def event(action: str, link: str) -> install.Applied:
+        commands = install.udev_runs(os_.root, action, link)
+        what = f"udev {action} {link} (emulated)"
+        if not commands:
+            return install.Applied(what, 1, f"no udev rule of the OS runs anything for {link}")
+        outputs = []
+        for command in commands:
+            done = os_.run(["sh", "-c", command], check=False)
+            outputs.append((done.stdout + done.stderr).strip())
+            if done.returncode != 0:
+                return install.Applied(command, done.returncode, "\n".join(outputs))
+        deadline = time.monotonic() + HOTPLUG_WAIT
+        while os_.run(["systemctl", "list-jobs", "--no-legend"], check=False).stdout.strip():
+            if time.monotonic() > deadline:
+                return install.Applied(what, 124, f"jobs still queued after {HOTPLUG_WAIT:.0f} s")
+            time.sleep(0.2)
+        for unit in sorted({u for c in commands for u in _UNIT.findall(c)}):
+            result = os_.run(["systemctl", "show", "-P", "Result", unit], check=False)
+            outputs.append(os_.sh(f"journalctl -b -o cat -u {shlex.quote(unit)}", check=False))
+            if result.stdout.strip() != "success":
+                return install.Applied(unit, 1, f"{unit}: {result.stdout.strip()}")
+        return install.Applied(what, 0, "\n".join(o for o in outputs if o))
+
+    return event
+
+
+_UNIT = re.compile(r"[A-Za-z0-9@_.:-]+\.service\b")
+
+
 def run_boot_lab(
     instance: Instance,
     inventory: Inventory,
@@ -588,7 +641,8 @@ def run_boot_lab(
         os_ = Container(lab, BootedOs(options.image_dir, stack))
         lab.on_close(os_.stop)
         install_files(os_.upper, first_boot_files(stack))
-        install_files(os_.upper, chosen.files)
+        if chosen.before_boot:
+            install_files(os_.upper, chosen.files)
         install_shims(os_.lower, os_.upper)
         for path in mask_files(stack):
             target = inside(os_.upper, path)
@@ -602,17 +656,21 @@ def run_boot_lab(
         status = os_.run(["cloud-init", "status", "--long"], check=False)
         if status.returncode != 0:
             failures += (f"cloud-init: {shell.short(status.stdout + status.stderr)}",)
+        if chosen.files and not chosen.before_boot:
+            install_files(os_.root, chosen.files)
+            failures += _activate(os_, chosen.activate)
         outputs.append(os_.sh("journalctl -b -o cat -u 'eniplan*' --no-pager", check=False))
         first = measure(lab)
         for key, outcome in first.items():
             after[key] = Outcome(outcome.checks, (*failures, *outcome.failures))
         clock.lap("first-proof")
 
-        # applied twice: the user data's runcmd ran at the first boot; installed files
-        # are applied by their own command (the boot is no activation: on Debian 12 the
-        # first boot leaves the primary ENI's DHCP route without the metric that any
-        # later `netplan apply` gives it, with no eniplan file at all; measured)
-        once = _activate(os_, chosen.activate) if chosen.files else ()
+        # applied twice: the user data's runcmd ran at the first boot, files installed
+        # after it were activated then; files on the disk before it are applied by their
+        # own command now (the boot is no activation: on Debian 12 the first boot leaves
+        # the primary ENI's DHCP route without the metric that any later `netplan apply`
+        # gives it, with no eniplan file at all; measured)
+        once = _activate(os_, chosen.activate) if chosen.before_boot else ()
         state = routing_snapshot(topology.instance_ns)
         again = _activate(os_, chosen.activate)
         after["idempotent"] = Outcome(
@@ -637,10 +695,17 @@ def run_boot_lab(
         total = sum(outcomes[key].checks for key in ROUND_PROOFS) if outcomes else 0
         after["reconfigure"] = Outcome(total + 1, tuple(extra))
         clock.lap("reconfigure")
+        proofs = BOOT_PROOFS
+        if options.target == "dynamic":
+            proofs = (*BOOT_PROOFS, HOTPLUG_PROOF)
+            after["hotplug"] = _prove_hotplug(
+                lab, instance, inventory, plan, plan_options, "dynamic", outputs, udev_in(os_)
+            )
+            clock.lap("hotplug")
     clock.lap("teardown")
     rows = tuple(
         ProofRow(number=index, key=key, title=title, before=None, after=after.get(key))
-        for index, (key, title) in enumerate(BOOT_PROOFS, start=1)
+        for index, (key, title) in enumerate(proofs, start=1)
     )
     timings = (*clock.timings, ("total", round(time.monotonic() - total_start, 3)))
     return LabReport(

@@ -54,6 +54,8 @@ _UDEV_START = re.compile(
     r"systemctl\s+(?:--no-block\s+)?start\s+([A-Za-z0-9_.-]+@)\$(?:name|kernel|env\{INTERFACE\})"
     r"(\.service)"
 )
+_UDEV_RUN = re.compile(r'\bRUN\+="([^"]*)"')
+_UDEV_NAME = re.compile(r"\$name|\$kernel|\$env\{INTERFACE\}|%k")
 # systemd and udev are the lab's: the runcmd's calls to them do nothing
 _STUBS = "systemctl() { :; }; udevadm() { :; }\n"
 UNIT_DIRECTORY = PurePosixPath("/etc/systemd/system")
@@ -245,20 +247,38 @@ def _exec_start(
     return [argv[0] if in_view else str(inside(root, argv[0])), *argv[1:]]
 
 
+def udev_rules(root: Path, action: str, ifname: str) -> list[str]:
+    """The rules in `root` that udev applies when network link `ifname` is added or
+    removed, in udev's order."""
+    lines = []
+    directory = inside(root, str(UDEV_RULES))
+    for rules in sorted(directory.glob("*.rules")) if directory.is_dir() else ():
+        for line in rules.read_text().splitlines():
+            if not line.lstrip().startswith("#") and _udev_matches(line, action, ifname):
+                lines.append(line)
+    return lines
+
+
 def hotplug_commands(root: Path, action: str, ifname: str) -> list[list[str]]:
     """What udev runs, with the rules in `root`, when network link `ifname` is added or
     removed: the template units the rules start, each unit's ExecStart for `ifname`."""
     commands = []
-    directory = inside(root, str(UDEV_RULES))
-    for rules in sorted(directory.glob("*.rules")) if directory.is_dir() else ():
-        for line in rules.read_text().splitlines():
-            if line.lstrip().startswith("#") or not _udev_matches(line, action, ifname):
-                continue
-            for template, suffix in _UDEV_START.findall(line):
-                unit = str(UNIT_DIRECTORY / f"{template}{suffix}")
-                argv = _exec_start(root, unit, in_view=True, instance=ifname)
-                commands.append(instance_view(root, argv))
+    for line in udev_rules(root, action, ifname):
+        for template, suffix in _UDEV_START.findall(line):
+            unit = str(UNIT_DIRECTORY / f"{template}{suffix}")
+            argv = _exec_start(root, unit, in_view=True, instance=ifname)
+            commands.append(instance_view(root, argv))
     return commands
+
+
+def udev_runs(root: Path, action: str, ifname: str) -> list[str]:
+    """The RUN+= commands of those rules as udev runs them for `ifname` ($name, $kernel
+    and %k substituted): for a booted OS, whose own systemd then starts the units."""
+    return [
+        _UDEV_NAME.sub(lambda _: ifname, run)
+        for line in udev_rules(root, action, ifname)
+        for run in _UDEV_RUN.findall(line)
+    ]
 
 
 def _udev_matches(line: str, action: str, ifname: str) -> bool:

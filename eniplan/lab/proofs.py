@@ -482,12 +482,16 @@ def _prove_reboot(
     return _combined(measure(lab), extra, 1)
 
 
+Udev = Callable[[str, str], install.Applied]  # (action, link): what udev's rules ran
+
+
 def _replug(
     lab: Lab,
     tree: dict[str, str],
     detached: Sequence[EniPort],
     attached: Sequence[EniPort],
     outputs: list[str],
+    udev: Udev,
 ) -> install.Applied:
     """The dynamic target's hotplug, event by event: IMDS drops the detached ENIs and
     udev reports their links removed; then IMDS lists the attached ones (`tree`: the
@@ -499,7 +503,7 @@ def _replug(
     for served, action, enis in steps:
         lab.update_imds(served)
         for eni in enis:
-            applied = install.hotplug(lab.topology.instance_ns, lab.root, action, eni.ifname)
+            applied = udev(action, eni.ifname)
             outputs.append(applied.output)
             if not applied.ok:
                 return applied
@@ -514,10 +518,12 @@ def _prove_hotplug(
     plan_options: PlanOptions,
     target: str,
     outputs: list[str],
+    udev: Udev | None = None,
 ) -> Outcome:
     """Proof 7: detach an ENI, attach a new one, re-render and re-apply (the dynamic
-    target: its hotplug unit runs for each link), prove 1-4, and nothing of the detached
-    ENI's table is left."""
+    target: what its udev rule starts runs for each link, by default the unit's ExecStart
+    in the instance namespace), prove 1-4, and nothing of the detached ENI's table is
+    left."""
     attached_instance, detached = attach_candidate(instance, lab.topology, plan)
     new_plan = plan_instance(attached_instance, inventory, plan_options)
     unchecked = [eni.mac for eni in attached_instance.enis if not eni.source_dest_check]
@@ -532,7 +538,11 @@ def _prove_hotplug(
     )
     if target == "dynamic":
         tree = metadata_tree(attached_instance, inventory)
-        replugged = _replug(lab, tree, detached_links, attached_links, outputs)
+        if udev is None:
+            udev = lambda action, link: install.hotplug(  # noqa: E731
+                lab.topology.instance_ns, lab.root, action, link
+            )
+        replugged = _replug(lab, tree, detached_links, attached_links, outputs, udev)
     else:
         replugged = _apply(lab, target, new_plan, outputs)
     table = str(detached.table)

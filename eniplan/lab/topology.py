@@ -51,6 +51,7 @@ IMDS_ADDRESS = IPv4Address("169.254.169.254")  # link-local, as on EC2
 IMDS_PORT = 80
 IMDS_TREE = "imds-tree.json"
 IMDS_USER_DATA = "imds-user-data"
+DHCP_HOSTS = "dhcp-hosts"  # lab --boot: dnsmasq's fixed leases
 OWNER = "owner"  # in the state directory: the lab's process (pid and start time)
 
 # Addresses of the lab's own hosts: the first block that overlaps none of the instance's
@@ -330,6 +331,7 @@ class Lab:
     _created: list[str] = field(default_factory=list, init=False)
     _processes: list[subprocess.Popen[str]] = field(default_factory=list, init=False)
     _closers: list[Callable[[], None]] = field(default_factory=list, init=False)
+    _dhcp: subprocess.Popen[str] | None = field(default=None, init=False)
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, init=False)
     leftovers: list[str] = field(default_factory=list, init=False)
 
@@ -527,14 +529,24 @@ class Lab:
                 f"--interface={lan.bridge}",
                 f"--dhcp-range={lan.cidr.network_address},static,{lan.cidr.netmask},1h",
             ]
-        argv += [f"--dhcp-host={eni.mac},{eni.boot.ip}" for eni in t.enis]
+        self._write_dhcp_hosts()
+        argv.append(f"--dhcp-hostsfile={self.state / DHCP_HOSTS}")
         process = shell.popen(t.vpc_ns, argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._processes.append(process)
+        self._dhcp = process
         assert process.stderr is not None
         line = process.stderr.readline()
         if "started" not in line:
             raise LabError(f"dnsmasq (the lab's DHCP) did not start: {shell.short(line)}")
         return process
+
+    def _write_dhcp_hosts(self) -> None:
+        """The fixed leases (one per ENI MAC: its primary IPv4); dnsmasq reads them again
+        on SIGHUP, so an attached ENI gets its lease as on EC2."""
+        hosts = "".join(f"{eni.mac},{eni.boot.ip}\n" for eni in self.topology.enis)
+        (self.state / DHCP_HOSTS).write_text(hosts)
+        if self._dhcp is not None and self._dhcp.poll() is None:
+            self._dhcp.send_signal(signal.SIGHUP)
 
     # -- the instance metadata service --
 
@@ -582,7 +594,9 @@ class Lab:
         )
         if attached:
             shell.sysctl(new.instance_ns, self._instance_sysctls(attached))
-            shell.ip_batch(new.instance_ns, self._boot_lines(attached))
+            if not self.booted:  # a booted OS asks the lab's DHCP, or its agent adds them
+                shell.ip_batch(new.instance_ns, self._boot_lines(attached))
+        self._write_dhcp_hosts()
         shell.nft(new.vpc_ns, nft_rules.ruleset(new, replace=True))
         return detached, attached
 
