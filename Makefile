@@ -1,11 +1,12 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   the whole story on the embedded sandbox account (no AWS credentials)
 #   make test   the test suite (installs what it needs: Python packages, Debian packages)
+# and, while developing, `make test-fast`: the unit tier alone (pure, about a minute).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean terraform-user-data
+.PHONY: demo test test-fast lint bench clean terraform-user-data
 
 demo: $(VENV)/.sandbox
 	$(BIN)/eniplan demo
@@ -13,6 +14,9 @@ demo: $(VENV)/.sandbox
 test: $(VENV)/.dev
 	./scripts/install-system-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(VENV)/.dev  # tests/unit: no subprocess, no network, no root
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

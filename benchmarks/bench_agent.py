@@ -1,7 +1,7 @@
 """The dynamic-mode agent on the largest instance, against amazon-ec2-net-utils and `ip -batch`.
 
-Builds 15 ENIs x 50 IPv4 addresses (tests/builders.py), serves their meta-data from the
-fake IMDSv2 (tests/fake_imds.py, which logs every request) in a namespace of its own at
+Builds 15 ENIs x 50 IPv4 addresses (tests/helpers/builders.py), serves their meta-data from the
+fake IMDSv2 (tests/helpers/fake_imds.py, which logs every request) in a namespace of its own at
 169.254.169.254, and runs the agent as the dynamic user data installs it (its archive
 unpacked, `python3 -Es`) in an instance namespace with one veth per ENI. In one run:
 
@@ -50,17 +50,16 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # eniplan from this checkout
-sys.path.insert(0, str(ROOT / "tests"))  # the synthetic instance and the fake IMDS
+sys.path.insert(0, str(ROOT))  # eniplan and tests.helpers from this checkout
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_iproute2 import Namespace as BoundNamespace  # noqa: E402
 from bench_iproute2 import bound_batches, children_cpu  # noqa: E402
-from builders import largest_instance  # noqa: E402
 
 from eniplan.lab.imds import metadata_tree, write_tree  # noqa: E402
 from eniplan.plan import InstancePlan, PlanOptions, plan_instance  # noqa: E402
 from eniplan.render import dynamic  # noqa: E402
+from tests.helpers.builders import largest_instance  # noqa: E402
 
 BOOT_TARGET = 0.5  # seconds
 IMDS = "169.254.169.254"
@@ -121,8 +120,8 @@ class Lab:
             tar.extractall(self.lib, filter="data")
         subprocess.run([PYTHON, "-m", "compileall", "-q", str(self.lib)], check=True)  # runcmd's
         write_tree(self.tree_file, self.tree)
-        env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'tests'}")
-        command = [sys.executable, str(ROOT / "tests" / "fake_imds.py"), str(self.tree_file),
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        command = [sys.executable, "-m", "tests.helpers.fake_imds", str(self.tree_file),
                    IMDS, "80", str(self.log)]  # fmt: skip
         self.server = subprocess.Popen(
             ["ip", "netns", "exec", self.imds_ns, *command],

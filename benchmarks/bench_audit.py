@@ -297,6 +297,7 @@ def in_process(paths: list[Path], repeat: int) -> tuple[dict[str, list[float]], 
             lambda: build_inventory(read_inventory_paths([str(p) for p in paths]))
         )
         audit_time, report = timed(functools.partial(audit, inventory))
+        assert report is not None
         report_time, _ = timed(functools.partial(format_report, "json", report))
         times["decode"].append(load_time)
         times["audit"].append(audit_time)

@@ -1,6 +1,6 @@
 """How many requests, and how much time, eniplan's AWS collection costs at scale.
 
-Starts a moto server on 127.0.0.1 (with AWS-like paging, tests/moto_paging.py), seeds one
+Starts a moto server on 127.0.0.1 (with AWS-like paging, tests/helpers/moto_paging.py), seeds one
 region with --instances instances and --enis ENIs (every instance has its primary ENI; the
 rest are secondaries at device index 1), then measures:
 
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # eniplan and tests.moto_paging from this checkout
+sys.path.insert(0, str(ROOT))  # eniplan and tests.helpers.moto_paging from this checkout
 
 REGION = "eu-west-1"
 AMIS = 5
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
 
-        from tests.moto_paging import faithful_paging
+        from tests.helpers.moto_paging import faithful_paging
 
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
         server.start()

@@ -44,15 +44,13 @@ from ipaddress import IPv4Interface
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # eniplan from this checkout
-sys.path.insert(0, str(ROOT / "tests"))  # the synthetic inventories the tests use too
-
-from builders import largest_instance_plan  # noqa: E402
+sys.path.insert(0, str(ROOT))  # eniplan and tests.helpers from this checkout
 
 from eniplan.plan import InstancePlan  # noqa: E402
 from eniplan.render import cloudinit  # noqa: E402
 from eniplan.render.base import RenderOptions  # noqa: E402
 from eniplan.render.iproute2 import PROTOCOL, script  # noqa: E402
+from tests.helpers.builders import largest_instance_plan  # noqa: E402
 
 FIRST_TARGET = 1.2  # the first run, against the lower bound
 SECOND_TARGET = 0.5  # the second run (nothing to do: read, compare, change nothing)

@@ -1,18 +1,80 @@
+"""The test tiers, by directory (markers are set here, never by hand):
+
+- tests/unit: pure (no subprocess, no network, no root): `make test-fast`;
+- tests/tools: the real tools: validators (cloud-init schema, netplan generate, nmcli
+  --offline, shellcheck), terraform, a moto server, local HTTP servers, eniplan as a process;
+- tests/kernel: the real kernel in network namespaces, the lab and the boot lab (root; a
+  test that boots the lab's Debian image is also marked `boot`).
+
+Shared helpers are the package tests.helpers; data files are in tests/fixtures."""
+
 from __future__ import annotations
 
-import sys
+import functools
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-# tests/ helpers (netns.py, moto_paging.py) import as top-level modules
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
+from eniplan import ssm
 from eniplan.inventory import InventoryRequest, load_inventory
 from eniplan.model import Inventory
 from eniplan.plan import InstancePlan, plan_inventory
+from eniplan.render import cloudinit
 from eniplan.sources.aws import AwsOptions
+from tests.helpers import FIXTURES
+from tests.helpers.builders import largest_instance_plan
+
+TESTS = Path(__file__).resolve().parent
+TIERS = {
+    "unit": "pure: no subprocess, no network, no root",
+    "tools": "real validators, terraform, a moto server, eniplan as a subprocess",
+    "kernel": "network namespaces, the lab, the boot lab (root)",
+}
+
+
+def tier_of(path: Path) -> str | None:
+    """The tier of a test file under tests/ (None: outside every tier)."""
+    parts = path.resolve().relative_to(TESTS).parts
+    return parts[0] if len(parts) > 1 and parts[0] in TIERS else None
+
+
+class MisplacedTestFile(pytest.File):
+    """A test file outside the tier directories: collection fails, saying where it goes."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        where = "; ".join(f"tests/{tier}/ ({what})" for tier, what in TIERS.items())
+        raise self.CollectError(
+            f"{self.path.relative_to(TESTS.parent)}: a test file belongs in a tier directory: "
+            f"{where}. Move it there (git mv) and import shared helpers from tests.helpers."
+        )
+
+
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> pytest.File | None:
+    if module_path.name.startswith("test_") and tier_of(module_path) is None:
+        return MisplacedTestFile.from_parent(parent, path=module_path)
+    return None
+
+
+@functools.cache
+def _netns_skip() -> pytest.MarkDecorator:
+    from tests.helpers.netns import NETNS_REASON, netns_available
+
+    return pytest.mark.skipif(not netns_available(), reason=NETNS_REASON)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = tier_of(item.path)
+        if tier is None:
+            continue
+        item.add_marker(tier)
+        if tier == "kernel":
+            item.add_marker("netns")
+            item.add_marker(_netns_skip())
+            if "boot_image" in getattr(item, "fixturenames", ()):
+                item.add_marker("boot")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -47,3 +109,23 @@ def sandbox_plans(sandbox_inventory: Inventory) -> dict[str, InstancePlan]:
     """Plans of the default sandbox scenario by instance name (centos7-same-24,
     rhel-same-20, web-balanced, app-check-disabled, multi-subnet are managed)."""
     return {plan.name: plan for plan in plan_inventory(sandbox_inventory)}
+
+
+@pytest.fixture(scope="session")
+def ssm_targets() -> list[ssm.Target]:
+    """What `eniplan apply` would send of the AWS CLI dumps: app-two-subnets (Ubuntu 22.04);
+    the others are skipped with a reason."""
+    dumps = str(FIXTURES / "awscli" / "by-region")
+    request = InventoryRequest(aws=AwsOptions(), inventory_paths=(dumps,))
+    chosen, _ = ssm.targets(plan_inventory(load_inventory(request)))
+    assert chosen
+    return chosen
+
+
+@pytest.fixture(scope="session")
+def own() -> str:
+    """eniplan's own user data of a small instance (networkd: a few KB; the script
+    persistence alone is close to 16 KB), for composing with the user's."""
+    plan = replace(largest_instance_plan(enis=2, addresses=2), user_data=None)
+    text, _ = cloudinit.user_data(plan, "networkd")
+    return text

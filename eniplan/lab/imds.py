@@ -17,7 +17,7 @@ process of its own: `python imds.py TREE.json HOST PORT [USER-DATA] [--allow-v1]
 "ready" once it listens and re-reads TREE.json whenever the file is replaced (ENIs attached and
 detached); `lab --boot` gives it the user data, which the booted OS's cloud-init reads. The
 server is standard library only (run with -I -S, like the probe agent); the tests add
-fault modes by subclassing `MetadataServer` (tests/fake_imds.py).
+fault modes by subclassing `MetadataServer` (tests/helpers/fake_imds.py).
 """
 
 from __future__ import annotations

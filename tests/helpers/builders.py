@@ -58,3 +58,8 @@ def largest_instance(enis: int = 15, addresses: int = 50) -> Inventory:
 def largest_instance_plan(enis: int = 15, addresses: int = 50) -> InstancePlan:
     inventory = largest_instance(enis, addresses)
     return plan_instance(inventory.instances[0], inventory, PlanOptions())
+
+
+def instance_named(inventory: Inventory, name: str) -> Instance:
+    """The instance of `inventory` whose Name tag is `name` (the sandbox's names)."""
+    return next(i for i in inventory.instances if i.name == name)

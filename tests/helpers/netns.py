@@ -21,8 +21,6 @@ import uuid
 from ipaddress import IPv4Interface, ip_network
 from typing import Any
 
-import pytest
-
 from eniplan.plan import MAX_NETWORK_CARDS, InstancePlan
 
 NETNS_REASON = "needs root, iproute2 and network namespaces (CI runs as root)"
@@ -37,9 +35,6 @@ def netns_available() -> bool:
         return False
     subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
     return True
-
-
-requires_netns = pytest.mark.skipif(not netns_available(), reason=NETNS_REASON)
 
 
 class Namespace:
@@ -139,7 +134,9 @@ def rules_state(ns: Namespace, plan: InstancePlan) -> set[tuple[Any, ...]]:
 
 
 def expected_rules(plan: InstancePlan) -> set[tuple[Any, ...]]:
-    expected = {(rule.priority, str(rule.source), str(rule.table), None) for rule in plan.rules}
+    expected: set[tuple[Any, ...]] = {
+        (rule.priority, str(rule.source), str(rule.table), None) for rule in plan.rules
+    }
     if plan.guard:
         for _family in (4, 6):
             expected.add((plan.guard.priority, "all", "main", str(plan.guard.group)))

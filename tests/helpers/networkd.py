@@ -1,23 +1,16 @@
-"""The networkd target: its .network files express the plan, every key it writes is
-documented by the installed systemd, and no value can break out of its line.
-
-The parser and the normal form here (`parse_unit`, `merge`, `normalise`) are also what the
-netplan tests use to compare `netplan generate`'s output with this target.
+"""networkd files for the networkd and netplan tests: a tiny parser and a normal form
+(`parse_unit`, `merge`, `normalise`: the netplan tests compare `netplan generate`'s output
+with the networkd target through them), what the plan says computed from the plan alone, and
+a lab running the real systemd-networkd in network namespaces (`NetworkdLab`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
-from functools import cache
 from ipaddress import (
-    IPv4Address,
-    IPv4Interface,
-    IPv4Network,
     IPv6Interface,
     IPv6Network,
     ip_address,
@@ -30,10 +23,9 @@ from typing import Any
 import pytest
 
 from eniplan.agents import OsGuess
-from eniplan.errors import InputError
 from eniplan.plan import MANAGED, EniPlan, InstancePlan, Route, Rule
-from eniplan.render import networkd, render
-from eniplan.render.base import RenderedFile, RenderOptions
+from eniplan.render import networkd
+from eniplan.render.base import RenderedFile
 
 MANAGED_PLANS = ("centos7-same-24", "rhel-same-20", "web-balanced", "app-check-disabled",
                  "multi-subnet")  # fmt: skip
@@ -260,297 +252,6 @@ def with_os(plan: InstancePlan, os_guess: OsGuess) -> InstancePlan:
     return dataclasses.replace(plan, os=os_guess)
 
 
-# --- the man page of the installed systemd ----------------------------------------------
-
-MAN_PAGE = Path("/usr/share/man/man5/systemd.network.5.gz")
-
-
-@cache
-def documented_keys() -> dict[str, frozenset[str]]:
-    """{SECTION (upper case): keys} from the roff source of systemd.network(5): a key is
-    defined by `.PP`, one or more `\\fIKey=\\fR` lines, then `.RS 4`."""
-    roff = gzip.decompress(MAN_PAGE.read_bytes()).decode()
-    keys: dict[str, set[str]] = {}
-    section = ""
-    pending: list[str] | None = None
-    for line in roff.splitlines():
-        heading = re.fullmatch(r'\.SH "\[(.+)\] SECTION OPTIONS"', line)
-        if heading:
-            section = heading.group(1).replace("\\-", "-")
-            keys.setdefault(section, set())
-            pending = None
-        elif line == ".PP":
-            pending = []
-        elif pending is not None and line.startswith(".RS"):
-            if section:
-                keys[section].update(pending)
-            pending = None
-        elif pending is not None:
-            pending += re.findall(r"\\fI([A-Za-z0-9]+)=", line)
-    return {name: frozenset(found) for name, found in keys.items()}
-
-
-# --- tests ---------------------------------------------------------------------------
-
-
-def test_one_file_per_eni_that_expresses_the_plan(sandbox_plans: dict[str, InstancePlan]) -> None:
-    for plan in managed(sandbox_plans):
-        rendering = render("networkd", plan, RenderOptions())
-        assert rendering.target == "networkd"
-        assert rendering.activate == ("networkctl reload",)
-        by_path = {file.path: file for file in rendering.files}
-        assert len(by_path) == len(plan.enis)
-        for eni in plan.enis:
-            file = by_path[f"/etc/systemd/network/09-eniplan-{eni.table}.network"]
-            assert file.mode == 0o644
-            assert text(file).startswith("# eniplan ")
-            assert f"plan=sha256:{plan.digest()}" in text(file).splitlines()[0]
-            got = normalise(parse_unit(text(file)))
-            assert got == expected(plan, eni, guard=networkd.guard_written(plan)), plan.name
-
-
-def test_the_guard_is_written_only_where_networkd_understands_it(
-    sandbox_plans: dict[str, InstancePlan],
-) -> None:
-    written = {plan.name: networkd.guard_written(plan) for plan in managed(sandbox_plans)}
-    # Debian 12 and RHEL 9 ship systemd 252; CentOS 7 219 and RHEL 8 239.
-    assert written == {
-        "centos7-same-24": False,
-        "rhel-same-20": False,
-        "web-balanced": True,
-        "app-check-disabled": False,
-        "multi-subnet": True,
-    }
-    for plan in managed(sandbox_plans):
-        rendering = render("networkd", plan, RenderOptions())
-        everything = "".join(text(file) for file in rendering.files)
-        if written[plan.name]:
-            assert plan.guard is not None
-            assert everything.count("SuppressInterfaceGroup=") == 1
-            assert everything.count(f"Group={plan.guard.group}\n") == len(plan.enis) + 1
-            primary = next(eni for eni in plan.enis if eni.is_primary)
-            primary_file = next(
-                f for f in rendering.files if f.path.endswith(f"{primary.table}.network")
-            )
-            assert "SuppressInterfaceGroup=" in text(primary_file)
-        else:
-            # never a bare "lookup main" that an old networkd would make of the guard
-            assert "SuppressInterfaceGroup" not in everything and "Table=main" not in everything
-            assert "[Link]" not in everything
-            assert any("guard left out" in note for note in rendering.notes)
-
-
-def test_guard_on_ubuntu_22_04_is_left_out(sandbox_plans: dict[str, InstancePlan]) -> None:
-    plan = with_os(sandbox_plans["web-balanced"], UBUNTU_22)
-    rendering = render("networkd", plan, RenderOptions())
-    assert not networkd.guard_written(plan)
-    assert [note for note in rendering.notes if "systemd 249" in note]
-    assert all("SuppressInterfaceGroup" not in text(file) for file in rendering.files)
-
-
-@pytest.mark.parametrize(
-    "family, version, systemd",
-    [
-        ("debian", "12", 252),
-        ("debian", "14", 257),  # newer than the table: at least its family's newest
-        ("ubuntu", "22.04", 249),
-        ("ubuntu", "26.04", 257),
-        ("rhel-8+", "9", 252),
-        ("rhel-7", "7", 219),
-        ("amazon-linux-2023", "", 252),
-        ("debian", "", None),
-        ("ubuntu", "17.10", None),  # older than the table: unknown
-        ("suse", "15", None),
-        ("unknown", "", None),
-    ],
-)
-def test_systemd_version_of_the_planned_os(family: str, version: str, systemd: int | None) -> None:
-    assert networkd.systemd_version(OsGuess(family, version)) == systemd
-
-
-def test_guard_family_covers_ipv6_when_the_plan_has_ipv6(
-    sandbox_plans: dict[str, InstancePlan],
-) -> None:
-    assert networkd.guard_family(sandbox_plans["multi-subnet"]).value == "both"
-    assert networkd.guard_family(sandbox_plans["web-balanced"]).value == "ipv4"
-
-
-def test_secondary_enis_get_no_default_route_in_main(
-    sandbox_plans: dict[str, InstancePlan],
-) -> None:
-    for plan in managed(sandbox_plans):
-        for file in render("networkd", plan, RenderOptions()).files:
-            got = normalise(parse_unit(text(file)))
-            eni = next(eni for eni in plan.enis if eni.mac == got["mac"])
-            # every route eniplan writes is in the ENI's own table, never in main
-            assert {route[3] for route in got["routes"]} == {eni.table}
-            if eni.is_primary:
-                assert got["use_routes"] and got["ra_table"] is None
-            else:
-                assert not got["use_routes"] and not got["use_hostname"]
-                assert got["accept_ra"] is True or got["accept_ra"] is False
-
-
-def test_ipv6_default_comes_from_router_advertisements_into_table_t(
-    sandbox_plans: dict[str, InstancePlan],
-) -> None:
-    plan = sandbox_plans["multi-subnet"]
-    secondary = next(eni for eni in plan.enis if not eni.is_primary)
-    assert any(route.via_ra for route in secondary.routes)
-    file = next(f for f in render("networkd", plan, RenderOptions()).files
-                if f.path.endswith(f"{secondary.table}.network"))  # fmt: skip
-    got = normalise(parse_unit(text(file)))
-    assert got["ra_table"] == secondary.table and got["accept_ra"] is True
-    assert not any(route[0].prefixlen == 0 and route[0].version == 6 for route in got["routes"])
-
-
-def test_primary_with_ipv6_keeps_its_ra_default_in_main(
-    sandbox_plans: dict[str, InstancePlan],
-) -> None:
-    plan = edge_plan(sandbox_plans, "ipv6-primary")
-    primary = next(eni for eni in plan.enis if eni.is_primary)
-    assert any(route.via_ra for route in primary.routes)
-    rendering = render("networkd", plan, RenderOptions())
-    file = next(f for f in rendering.files if f.path.endswith(f"{primary.table}.network"))
-    got = normalise(parse_unit(text(file)))
-    assert got["accept_ra"] is True and got["ra_table"] is None
-    assert any("falls through" in note for note in rendering.notes)
-    assert got == expected(plan, primary, guard=True)
-
-
-def test_ipv6_only_secondary_has_no_dhcpv4(sandbox_plans: dict[str, InstancePlan]) -> None:
-    plan = edge_plan(sandbox_plans, "ipv6-only-secondary")
-    secondary = next(eni for eni in plan.enis if not eni.is_primary)
-    rendering = render("networkd", plan, RenderOptions())
-    file = next(f for f in rendering.files if f.path.endswith(f"{secondary.table}.network"))
-    got = normalise(parse_unit(text(file)))
-    assert not got["dhcp4"] and got["ra_table"] == secondary.table
-    assert got == expected(plan, secondary, guard=True)
-
-
-def test_names_sort_before_cloud_init_and_netplan_files(
-    sandbox_plans: dict[str, InstancePlan],
-) -> None:
-    theirs = ["10-cloud-init-eth0.network", "10-cloud-init-ens5.network",
-              "10-netplan-enX0.network", "10-netplan-eth0.network", "50-cloud-init.network",
-              "70-ec2-eth0.network", "80-ec2.network", "99-default.network"]  # fmt: skip
-    for plan in managed(sandbox_plans):
-        for file in render("networkd", plan, RenderOptions()).files:
-            name = Path(file.path).name
-            assert all(name < other for other in theirs), name
-
-
-def test_every_key_is_documented_by_the_installed_systemd(
-    sandbox_plans: dict[str, InstancePlan],
-) -> None:
-    if not MAN_PAGE.exists():
-        pytest.skip(f"{MAN_PAGE} is not installed")
-    documented = documented_keys()
-    assert "SuppressInterfaceGroup" in documented["ROUTINGPOLICYRULE"]
-    assert "RouteTable" in documented["IPV6ACCEPTRA"]
-    assert "Group" in documented["LINK"]
-    seen: set[tuple[str, str]] = set()
-    for plan in managed(sandbox_plans):
-        for variant in (plan, with_os(plan, DEBIAN_12)):
-            for file in render("networkd", variant, RenderOptions()).files:
-                for section, settings in parse_unit(text(file)):
-                    for key, _ in settings:
-                        seen.add((section, key))
-                        assert key in documented[section.upper()], (section, key)
-    # every section and key the renderer can write was exercised
-    assert {section for section, _ in seen} == {
-        "Match", "Link", "Network", "DHCPv4", "IPv6AcceptRA", "RoutingPolicyRule", "Route"
-    }  # fmt: skip
-    assert ("RoutingPolicyRule", "SuppressInterfaceGroup") in seen
-
-
-def test_systemd_version_of_the_test_machine_supports_the_guard() -> None:
-    """The keys above were checked against this systemd; it must be one with the guard."""
-    systemctl = shutil.which("systemctl")
-    if systemctl is None:
-        pytest.skip("systemctl is not installed")
-    first = subprocess.run([systemctl, "--version"], capture_output=True, text=True).stdout
-    version = int(first.split()[1])
-    assert version >= networkd.SYSTEMD_FOR_GUARD
-
-
-# --- typed values, no line breaks -------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "value, text",
-    [
-        (True, "yes"),
-        (False, "no"),
-        (10001, "10001"),
-        (IPv4Address("10.0.0.1"), "10.0.0.1"),
-        (IPv4Network("10.0.0.0/24"), "10.0.0.0/24"),
-        (IPv4Interface("10.0.0.5/24"), "10.0.0.5/24"),
-        (IPv6Network("2001:db8::/64"), "2001:db8::/64"),
-        (networkd.Mac("02:00:00:aa:bb:cc"), "02:00:00:aa:bb:cc"),
-        (networkd.Keyword("main"), "main"),
-    ],
-)
-def test_values_are_typed(value: networkd.Value, text: str) -> None:
-    assert networkd.format_value(value) == text
-
-
-@pytest.mark.parametrize(
-    "bad",
-    ["eth0", "10.0.0.1\n[Route]", 1.5, None, -1, ip_address("fe80::1%eth0")],
-)
-def test_untyped_or_unsafe_values_are_refused(bad: Any) -> None:
-    with pytest.raises((TypeError, ValueError)):
-        networkd.format_value(bad)
-
-
-@pytest.mark.parametrize("bad", ["02:00:00:aa:bb:cc\n", "02:00:00:AA:BB:CC", "eth0"])
-def test_macs_are_checked(bad: str) -> None:
-    with pytest.raises(ValueError):
-        networkd.Mac(bad)
-
-
-@pytest.mark.parametrize("bad", ["ipv4\n", "yes", "main table", ""])
-def test_keywords_are_a_fixed_set(bad: str) -> None:
-    with pytest.raises(ValueError):
-        networkd.Keyword(bad)
-
-
-@pytest.mark.parametrize(
-    "comment", ["two\nlines", "carriage\rreturn", "continued \\", "separator\u2028here"]
-)
-def test_comments_cannot_break_out_of_their_line(comment: str) -> None:
-    with pytest.raises(ValueError):
-        networkd.write_unit("# marker", [comment], [])
-
-
-@pytest.mark.parametrize("name", ["Route]\n[Network", "Bad Key", "", "Key="])
-def test_section_and_key_names_are_identifiers(name: str) -> None:
-    with pytest.raises(ValueError):
-        networkd.write_unit("# marker", [], [networkd.Section(name, ())])
-    with pytest.raises(ValueError):
-        networkd.write_unit("# marker", [], [networkd.Section("Route", ((name, 1),))])
-
-
-def test_a_plan_with_a_bad_mac_is_refused(sandbox_plans: dict[str, InstancePlan]) -> None:
-    plan = sandbox_plans["web-balanced"]
-    bad = dataclasses.replace(plan.enis[1], mac="02:00:00:94:42:4f\n[Network]")
-    with pytest.raises(ValueError):
-        render("networkd", dataclasses.replace(plan, enis=(plan.enis[0], bad)), RenderOptions())
-
-
-def test_dynamic_mode_is_refused(sandbox_plans: dict[str, InstancePlan]) -> None:
-    with pytest.raises(InputError, match="--mode dynamic"):
-        render("networkd", sandbox_plans["web-balanced"], RenderOptions(mode="dynamic"))
-
-
-def test_rendering_is_pure_and_deterministic(sandbox_plans: dict[str, InstancePlan]) -> None:
-    for plan in managed(sandbox_plans):
-        assert render("networkd", plan, RenderOptions()) == render(
-            "networkd", plan, RenderOptions()
-        )
-
-
 def units_by_mac(texts: Iterable[str]) -> dict[str, dict[str, Any]]:
     result = {}
     for text in texts:
@@ -583,7 +284,7 @@ exec "$NETWORKD"
 
 
 def networkd_lab_available() -> bool:
-    from netns import netns_available
+    from tests.helpers.netns import netns_available
 
     return NETWORKD.exists() and netns_available() and shutil.which("unshare") is not None
 
@@ -629,7 +330,7 @@ class LabState:
 
 class NetworkdLab:
     def __init__(self, plan: InstancePlan, work: Path) -> None:
-        from netns import Namespace
+        from tests.helpers.netns import Namespace
 
         self.plan = plan
         self.work = work
@@ -713,7 +414,7 @@ class NetworkdLab:
         self.vpc.__exit__()
 
     def state(self) -> LabState:
-        from netns import link_groups, routes_state, rules_state
+        from tests.helpers.netns import link_groups, routes_state, rules_state
 
         names = self.instance.link_names_by_mac()
         macs = {name: mac for mac, name in names.items()}
@@ -774,7 +475,7 @@ def _lab_key(state: LabState) -> tuple[Any, ...]:
 
 def expected_lab_state(plan: InstancePlan, router_link_local: dict[str, str]) -> LabState:
     """What the kernel must hold once networkd has applied the files, DHCP and RAs."""
-    from netns import expected_rules
+    from tests.helpers.netns import expected_rules
 
     rules = expected_rules(plan)
     routes = set()
@@ -821,26 +522,12 @@ def assert_lab_state(state: LabState, expected: LabState) -> None:
     assert "ignoring assignment" not in state.log
 
 
-@requires_networkd_lab
-@pytest.mark.netns
-@pytest.mark.slow
-@pytest.mark.parametrize("name", [*MANAGED_PLANS, "ipv6-primary"])
-def test_real_networkd_installs_the_plan(
-    sandbox_plans: dict[str, InstancePlan], tmp_path: Path, name: str
-) -> None:
-    """systemd-networkd reads the files and, with DHCP and RAs from the "VPC", installs
-    exactly the plan: rules (guard included), routes in each table (the IPv6 default via
-    the RA router), netdev groups, addresses; main keeps one default per family, the
-    primary's."""
-    plan = lab_plan(sandbox_plans, name)
-    etc = tmp_path / "instance-etc"
-    etc.mkdir()
-    names = []
-    for file in render("networkd", plan, RenderOptions()).files:
-        names.append(Path(file.path).name)
-        (etc / names[-1]).write_text(text(file))
-    with NetworkdLab(plan, tmp_path) as lab:
-        lab.start_instance(etc, names)
-        expected = expected_lab_state(plan, lab.router_link_local())
-        state = lab.wait_for(expected)
-        assert_lab_state(state, expected)
+def variants(plans: dict[str, InstancePlan]) -> list[InstancePlan]:
+    """Every managed sandbox plan as planned, again as if on Debian 12 (guard on) where
+    it was not, and the edge plans (IPv6 on the primary, an IPv6-only secondary)."""
+    result = []
+    for plan in managed(plans):
+        result.append(plan)
+        if not networkd.guard_written(plan):
+            result.append(with_os(plan, DEBIAN_12))
+    return result + [edge_plan(plans, name) for name in EDGE_PLANS]

@@ -27,7 +27,9 @@ from typing import Any
 
 import pytest
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tfreal"
+from tests import helpers
+
+FIXTURES = helpers.FIXTURES / "tfreal"
 PROVIDER_VERSION = "5.100.0"
 MIRROR = Path(os.environ.get("ENIPLAN_TF_MIRROR", "/opt/tf-plugins"))
 REGION = "eu-west-1"

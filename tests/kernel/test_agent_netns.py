@@ -16,27 +16,23 @@ from dataclasses import replace
 from ipaddress import IPv4Network
 from pathlib import Path
 
-import pytest
-from fake_imds import metadata_tree
-from netns import (
+from eniplan.model import Inventory
+from eniplan.plan import InstancePlan
+from eniplan.plancore import EniFacts, plan_eni
+from eniplan.render import dynamic
+from tests.helpers import REPO
+from tests.helpers.dynamic import user_data_files
+from tests.helpers.fake_imds import metadata_tree
+from tests.helpers.netns import (
     Namespace,
     expected_routes,
     expected_rules,
     kernel_state,
     link_groups,
-    requires_netns,
     routes_state,
     rules_state,
 )
-from test_agent import user_data_files
 
-from eniplan.model import Inventory
-from eniplan.plan import InstancePlan
-from eniplan.plancore import EniFacts, plan_eni
-from eniplan.render import dynamic
-
-pytestmark = [pytest.mark.netns, requires_netns]
-TESTS = Path(__file__).resolve().parent
 IMDS_ADDRESS = "169.254.169.254"
 NEW_MAC = "02:e1:00:00:00:07"  # an ENI attached after boot (not one of the sandbox's)
 NEW_ENI = "eni-0e100000000000007"
@@ -51,8 +47,8 @@ def write_tree(path: Path, tree: dict[str, str]) -> None:
 @contextmanager
 def fake_imds_in(ns: Namespace, tree_file: Path, address: str = IMDS_ADDRESS) -> Iterator[None]:
     """The fake IMDS at ADDRESS:80 in namespace `ns` (a process we start and stop)."""
-    env = dict(os.environ, PYTHONPATH=f"{TESTS.parent}{os.pathsep}{TESTS}")
-    command = [sys.executable, str(TESTS / "fake_imds.py"), str(tree_file), address, "80"]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    command = [sys.executable, "-m", "tests.helpers.fake_imds", str(tree_file), address, "80"]
     process = subprocess.Popen(
         ["ip", "netns", "exec", ns.name, *command],
         stdout=subprocess.PIPE,

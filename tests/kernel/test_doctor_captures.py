@@ -12,15 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import run
-from netns import Namespace, requires_netns
 
 from eniplan.doctor import iptext
 from eniplan.doctor.model import HostState
 from eniplan.doctor.simulate import Flow, decide
 from eniplan.sources.host import capture_live
-
-pytestmark = [pytest.mark.netns, requires_netns]
+from tests.helpers.cli_runner import run
+from tests.helpers.netns import Namespace
 
 SETUP = (
     "link add e0 type veth peer name pe0",

@@ -14,17 +14,14 @@ from dataclasses import dataclass
 from ipaddress import ip_address
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from netns import Namespace, requires_netns
 
 from eniplan.doctor import iptext
 from eniplan.doctor.model import HostState
 from eniplan.doctor.simulate import Decision, Flow, decide, errno_name
 from eniplan.sources.host import capture_live
-
-pytestmark = [pytest.mark.netns, requires_netns]
+from tests.helpers.netns import Namespace
 
 LINKS = ("e0", "e1", "e2")
 GROUP = 7

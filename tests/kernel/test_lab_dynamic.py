@@ -1,10 +1,9 @@
 """`eniplan lab --target dynamic`: the dynamic user data on the lab instance, its agent
 reading the lab's IMDS (169.254.169.254 on the VPC side), at boot and on ENI hotplug.
 
-Pure tests check how udev's rule is matched and what the IMDS serves. The netns tests
-(root) unpack the user data as its runcmd does (in a private mount namespace), run the
-command end to end on two sandbox instances, check that the agent's rules and routes are
-those of the static iproute2 target, and that the IMDS lives and dies with the lab.
+The user data is unpacked as its runcmd does (in a private mount namespace), the command
+runs end to end on two sandbox instances, the agent's rules and routes are those of the
+static iproute2 target, and the IMDS lives and dies with the lab.
 """
 
 from __future__ import annotations
@@ -15,96 +14,43 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
-from netns import requires_netns
 
 from eniplan.lab import install, proofs, shell
-from eniplan.lab.imds import MetadataServer, metadata_tree
+from eniplan.lab.imds import metadata_tree
 from eniplan.lab.proofs import LabOptions
-from eniplan.lab.shell import LabError
 from eniplan.lab.topology import IMDS_ADDRESS, IMDS_SERVER, Lab, design
 from eniplan.model import Inventory
 from eniplan.plan import InstancePlan, PlanOptions, plan_instance
 from eniplan.render import dynamic
+from tests.helpers.builders import instance_named
 
 F = TypeVar("F", bound=Callable[..., None])
 INSTANCES = ("web-balanced", "multi-subnet")
 RULE = dynamic.UDEV_RULE
 
 
-def on_the_kernel(test: F) -> F:
-    marked: F = requires_netns(pytest.mark.netns(test))
-    return marked
-
-
-def _instance(inventory: Inventory, name: str) -> Any:
-    return next(i for i in inventory.instances if i.name == name)
-
-
-# --- pure --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("action", "ifname", "matches"),
-    [("add", "ens7", True), ("remove", "eth1", True), ("add", "docker0", False),
-     ("change", "ens6", False), ("add", "veth1a2b", False)],
-)  # fmt: skip
-def test_udev_rule_matching(action: str, ifname: str, matches: bool) -> None:
-    (line,) = [line for line in dynamic._UDEV.splitlines() if "RUN+=" in line]
-    assert install._udev_matches(line, action, ifname) is matches
-    assert install._udev_matches('SUBSYSTEM=="block", RUN+="x"', action, ifname) is False
-
-
-def test_the_lab_imds_serves_the_instance_with_imdsv2(sandbox_inventory: Inventory) -> None:
-    instance = _instance(sandbox_inventory, "multi-subnet")
-    tree = metadata_tree(instance, sandbox_inventory)
-    with MetadataServer(tree) as imds:
-        import urllib.error
-        import urllib.request
-
-        def call(method: str, path: str, headers: dict[str, str]) -> tuple[int, str]:
-            request = urllib.request.Request(imds.url + path, method=method, headers=headers)
-            try:
-                with urllib.request.urlopen(request, timeout=5) as answer:
-                    return answer.status, answer.read().decode()
-            except urllib.error.HTTPError as error:
-                return error.code, ""
-
-        assert call("GET", "/latest/meta-data/instance-id", {})[0] == 401
-        assert call("PUT", "/latest/api/token", {})[0] == 400
-        ttl = {"X-aws-ec2-metadata-token-ttl-seconds": "60"}
-        status, token = call("PUT", "/latest/api/token", ttl)
-        assert status == 200
-        auth = {"X-aws-ec2-metadata-token": token}
-        assert call("GET", "/latest/meta-data/instance-id", auth) == (200, instance.instance_id)
-        status, listing = call("GET", "/latest/meta-data/network/interfaces/macs/", auth)
-        assert status == 200
-        assert sorted(listing.split()) == sorted(f"{eni.mac}/" for eni in instance.enis)
-
-
-def test_user_data_in_base64_is_decoded_or_refused(tmp_path: Path) -> None:
-    head = "#cloud-config\nwrite_files:\n- path: /opt/x\n  permissions: '0644'\n"
-    with pytest.raises(LabError, match="/opt/x: not base64"):
-        install.run_cloud_init(head + "  encoding: b64\n  content: '%%'\n", tmp_path)
-    with pytest.raises(LabError, match="enables no systemd unit"):
-        install.run_cloud_init(head + "  encoding: b64\n  content: aGk=\n", tmp_path)
-    assert (tmp_path / "opt/x").read_bytes() == b"hi"
-
-
 # --- on the kernel -------------------------------------------------------------------------
 
 
-@on_the_kernel
+def _tree_state(root: Path) -> list[tuple[str, int, int]]:
+    """(path, size, mtime in ns) of everything under `root` ([] where it does not exist)."""
+    if not root.exists():
+        return []
+    return [(str(p), p.lstat().st_size, p.lstat().st_mtime_ns) for p in sorted(root.rglob("*"))]
+
+
 def test_install_unpacks_the_agent_as_runcmd_does(
     sandbox_plans: dict[str, InstancePlan], tmp_path: Path
 ) -> None:
+    host_before = _tree_state(Path(dynamic.LIB))
     install.install("dynamic", sandbox_plans["multi-subnet"], tmp_path)
     lib = tmp_path / dynamic.LIB.lstrip("/")
     assert (lib / "agent.tar.xz").is_file()  # write_files, decoded from base64
     assert (lib / "eniplan/agent/main.py").is_file()  # unpacked by the runcmd, here only
-    assert not Path(dynamic.LIB).exists()  # the host's /usr/local is untouched
+    assert _tree_state(Path(dynamic.LIB)) == host_before  # the host's copy, if any, untouched
     (boot,) = install.boot_commands(tmp_path)
     assert boot[:2] == ["unshare", "--mount"] and boot[-1] == dynamic.LAUNCHER
     (add,) = install.hotplug_commands(tmp_path, "add", "ens7")
@@ -134,7 +80,6 @@ def _lab_namespaces() -> set[str]:
     return {name for name in names if name.startswith(f"{shell.NAME_PREFIX}-")}
 
 
-@on_the_kernel
 def test_ctrl_c_stops_the_imds_with_the_lab() -> None:
     namespaces, servers = _lab_namespaces(), _lab_processes()
     process = subprocess.Popen(
@@ -166,9 +111,8 @@ def _hotplugged(output: str) -> None:
 
 
 @pytest.mark.parametrize("name", INSTANCES)
-@on_the_kernel
 def test_lab_proves_the_dynamic_target(sandbox_inventory: Inventory, name: str) -> None:
-    instance = _instance(sandbox_inventory, name)
+    instance = instance_named(sandbox_inventory, name)
     report = proofs.run_lab(instance, sandbox_inventory, PlanOptions(), LabOptions("dynamic"))
     failed = [(row.key, row.after) for row in report.rows if not (row.after and row.after.passed)]
     assert report.passed, failed
@@ -180,7 +124,6 @@ def test_lab_proves_the_dynamic_target(sandbox_inventory: Inventory, name: str) 
     print(f"lab --target dynamic {name}: {total:.2f} s")  # a figure, not a bound: see benchmarks
 
 
-@on_the_kernel
 def test_proof_7_fails_when_the_hotplug_unit_does_not_run(
     sandbox_inventory: Inventory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -188,10 +131,11 @@ def test_proof_7_fails_when_the_hotplug_unit_does_not_run(
         return install.Applied(f"udev {action} {ifname}", 0, "")
 
     monkeypatch.setattr(install, "hotplug", nothing)
-    instance = _instance(sandbox_inventory, INSTANCES[0])
+    instance = instance_named(sandbox_inventory, INSTANCES[0])
     report = proofs.run_lab(instance, sandbox_inventory, PlanOptions(), LabOptions("dynamic"))
     after = {row.key: row.after for row in report.rows}
-    assert all(after[key] and after[key].passed for key in ("reachable", "reboot"))
+    proved = [after[key] for key in ("reachable", "reboot")]
+    assert all(outcome is not None and outcome.passed for outcome in proved)
     hotplug = after["hotplug"]
     assert hotplug is not None and not hotplug.passed
     assert any("left of ens6" in line for line in hotplug.failures), hotplug.failures
@@ -200,7 +144,7 @@ def test_proof_7_fails_when_the_hotplug_unit_does_not_run(
 def _applied_state(
     inventory: Inventory, name: str, target: str
 ) -> tuple[list[str], subprocess.Popen[str] | None, Path]:
-    instance = _instance(inventory, name)
+    instance = instance_named(inventory, name)
     plan = plan_instance(instance, inventory, PlanOptions())
     lab = Lab(design(plan, shell.unique_run_id()))
     server = None
@@ -217,7 +161,6 @@ def _applied_state(
 
 
 @pytest.mark.parametrize("name", INSTANCES)
-@on_the_kernel
 def test_the_agent_installs_what_the_iproute2_target_installs(
     sandbox_inventory: Inventory, name: str
 ) -> None:

@@ -1,255 +1,54 @@
-"""The iproute2 target: a POSIX sh script that applies one instance's plan with `ip` alone.
-
-Pure tests check the text (only the plan's values, valid sh, no way in for free text); the
-netns tests run it on the real kernel in throw-away namespaces (tests/netns.py) and compare
-the kernel's rules and routes with the plan.
-"""
+"""The iproute2 target's script on the real kernel, in throw-away network namespaces
+(tests/helpers/netns.py): the kernel's rules and routes are the plan's, whatever the shell,
+the link names, foreign state or a failed change (the text itself: tests/unit)."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from ipaddress import IPv4Address, IPv4Network, IPv6Address
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from builders import largest_instance_plan
-from netns import (
+
+from eniplan.plan import (
+    NOTHING_TO_DO,
+    InstancePlan,
+)
+from eniplan.render.iproute2 import PROTOCOL, script
+from tests.helpers import REPO
+from tests.helpers.builders import largest_instance_plan
+from tests.helpers.netns import (
     Namespace,
     expected_routes,
     expected_rules,
     kernel_state,
     link_groups,
-    requires_netns,
     routes_state,
     rules_state,
 )
 
-from eniplan import values
-from eniplan.plan import (
-    HANDLED_ELSEWHERE,
-    MANAGED,
-    NOTHING_TO_DO,
-    EniPlan,
-    InstancePlan,
-    Route,
-    Rule,
-)
-from eniplan.render import renderer
-from eniplan.render.base import RenderOptions, marker
-from eniplan.render.iproute2 import PROTOCOL, SCRIPT_MODE, SCRIPT_PATH, inet6_ntop, render, script
-
-BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_iproute2.py"
+BENCHMARK = REPO / "benchmarks" / "bench_iproute2.py"
 PROOF_PLANS = ("centos7-same-24", "rhel-same-20", "multi-subnet")
-MAC = re.compile(r"\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b")
-IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?\b")
-IPV6 = re.compile(r"(?<![\w:])[0-9a-f]{1,4}(?::[0-9a-f]{0,4}){2,7}(?:/\d{1,3})?(?![\w:])")
-AWS_ID = re.compile(r"\b(?:i|eni|subnet|vpc)-[0-9a-f]{8,17}\b")
-
-
-@pytest.fixture(scope="module")
-def plans(sandbox_plans: dict[str, InstancePlan]) -> dict[str, InstancePlan]:
-    for name in PROOF_PLANS:
-        assert sandbox_plans[name].status == MANAGED, name
-    return sandbox_plans
 
 
 # --- the text ------------------------------------------------------------------------
 
 
-def test_render_gives_one_executable_script(plans: dict[str, InstancePlan]) -> None:
-    plan = plans["multi-subnet"]
-    rendering = render(plan, RenderOptions())
-    assert renderer("iproute2") is render
-    assert rendering.target == "iproute2"
-    assert rendering.instance_id == plan.instance_id
-    (file,) = rendering.files
-    assert (file.path, file.mode) == (SCRIPT_PATH, SCRIPT_MODE) == (file.path, 0o755)
-    assert file.content == script(plan)
-    lines = file.content.splitlines()
-    assert lines[:2] == ["#!/bin/sh", marker(plan)]
-    assert "set -u" in lines[:25]
-    assert rendering.activate == (SCRIPT_PATH,)
-
-
-@pytest.mark.parametrize("name", PROOF_PLANS)
-def test_script_holds_only_the_plans_values(plans: dict[str, InstancePlan], name: str) -> None:
-    plan = plans[name]
-    text = script(plan)
-    macs = {eni.mac for eni in plan.enis}
-    assert set(MAC.findall(text)) == macs
-    allowed: set[str] = {"0.0.0.0/0", "::/0"}
-    for eni in plan.enis:
-        networks = [eni.subnet_cidr, *eni.ipv6_subnets, *(r.source for r in eni.rules)]
-        addresses = [eni.primary_ipv4, eni.router, *(r.gateway for r in eni.routes)]
-        allowed |= {str(n) for n in networks if n is not None}
-        allowed |= {str(n.network_address) for n in networks if n is not None}
-        allowed |= {str(a) for a in addresses if a is not None}
-        allowed |= {str(a) for a in (*eni.ipv4_addresses, *eni.ipv6_addresses)}
-    ipv6 = {a for a in IPV6.findall(text) if "::" in a or a.count(":") >= 3} - macs
-    found = set(IPV4.findall(text)) | ipv6
-    assert found <= allowed, found - allowed
-    ids = {plan.instance_id, *(e.eni_id for e in plan.enis), *(e.subnet_id for e in plan.enis)}
-    assert set(AWS_ID.findall(text)) <= ids
-    assert plan.name and plan.name not in text  # the Name tag: free text, never embedded
-
-
-@pytest.mark.parametrize("name", PROOF_PLANS)
-@pytest.mark.parametrize("shell", ["sh", "dash", "bash"])
-def test_script_parses(plans: dict[str, InstancePlan], name: str, shell: str) -> None:
-    if shutil.which(shell) is None:
-        pytest.skip(f"{shell} is not installed")
-    result = subprocess.run(
-        [shell, "-n"], input=script(plans[name]), text=True, capture_output=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-
-
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
-@pytest.mark.parametrize("dialect", ["sh", "dash", "bash"])
-def test_shellcheck_is_clean(plans: dict[str, InstancePlan], dialect: str) -> None:
-    result = subprocess.run(
-        ["shellcheck", "-s", dialect, "-"],
-        input=script(plans["multi-subnet"]),
-        text=True,
-        capture_output=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout
-
-
-def test_script_stays_a_literal_block_in_yaml(plans: dict[str, InstancePlan]) -> None:
-    """No tab, no trailing blank, ASCII only: cloud-init's YAML can keep it as it reads."""
-    text = script(plans["multi-subnet"])
-    assert text.isascii()
-    assert "\t" not in text
-    assert not [line for line in text.splitlines() if line != line.rstrip()]
-
-
-def test_every_plan_renders(sandbox_plans: dict[str, InstancePlan]) -> None:
-    """A managed plan applies its ENIs' routing; a plan with nothing to do (one ENI) is the
-    teardown: no ENI, no guard; one handled by another agent is refused."""
-    for plan in sandbox_plans.values():
-        if plan.status == HANDLED_ELSEWHERE:
-            with pytest.raises(ValueError, match="nothing to apply"):
-                script(plan)
-            continue
-        text = script(plan)
-        assert text.startswith("#!/bin/sh\n")
-        teardown = plan.status == NOTHING_TO_DO
-        assert f"\nN={0 if teardown else len(plan.enis)}\n" in text
-        assert ("\nGUARD=  #" in text) == teardown
-
-
 # --- no way in for free text ---------------------------------------------------------
-
-NASTY = "02:00:00:00:00:01;reboot"
-
-
-def test_the_model_rejects_shell_metacharacters() -> None:
-    """Every value the sources put in the model passes these validators first (shapes.py),
-    so a tag or a crafted API answer cannot carry shell text into a plan."""
-    for bad in (NASTY, "02:00:00:00:00:01 x", "$(reboot)", "02:00:00:00:00:01`id`"):
-        with pytest.raises(ValueError):
-            values.mac_address(bad)
-    with pytest.raises(ValueError):
-        values.ipv6_address("fe80::1%eth0;reboot")
-    with pytest.raises(ValueError):
-        values.resource_id("eni", "eni-0123456789abcdef0;reboot")
-    with pytest.raises(ValueError):
-        values.ipv4_address("10.0.0.1 || reboot")
-
-
-CORRUPTIONS: dict[str, Callable[[EniPlan], dict[str, object]]] = {
-    "mac with a command": lambda eni: {"mac": NASTY},
-    "mac not normalised": lambda eni: {"mac": eni.mac.upper()},
-    "eni id with a command": lambda eni: {"eni_id": f"{eni.eni_id}$(reboot)"},
-    "subnet id with a command": lambda eni: {"subnet_id": "subnet-0123;reboot"},
-    "table as text": lambda eni: {"table": f"{eni.table}; reboot"},
-    "table as a bool": lambda eni: {"table": True},
-    "table main": lambda eni: {"table": 254},
-    "address as text": lambda eni: {"ipv4_addresses": ("10.0.0.5/24; reboot",)},
-    "address of the other family": lambda eni: {"ipv4_addresses": (IPv6Address("2001:db8::1"),)},
-    "rule source as text": lambda eni: {"rules": ("from 10.0.0.5 lookup 10000",)},
-    "rule priority not the table": lambda eni: {
-        "rules": (Rule(IPv4Network("10.0.0.5/32"), eni.table, eni.table + 1),)
-    },
-    "route of another table": lambda eni: {
-        "routes": (Route(IPv4Network("0.0.0.0/0"), eni.table + 1, IPv4Address("10.0.0.1")),)
-    },
-    "IPv4 route via the RA router": lambda eni: {
-        "routes": (Route(IPv4Network("0.0.0.0/0"), eni.table, via_ra=True),)
-    },
-    "route gateway as text": lambda eni: {
-        "routes": (Route(IPv4Network("0.0.0.0/0"), eni.table, "10.0.0.1;reboot"),)  # type: ignore[arg-type]
-    },
-}
-
-
-@pytest.mark.parametrize("corruption", CORRUPTIONS)
-def test_the_renderer_takes_only_typed_checked_values(
-    plans: dict[str, InstancePlan], corruption: str
-) -> None:
-    """A plan built by hand around the model's checks still cannot put text in the script."""
-    plan = plans["centos7-same-24"]
-    first = plan.enis[0]
-    changed = dataclasses.replace(first, **CORRUPTIONS[corruption](first))  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
-        script(dataclasses.replace(plan, enis=(changed, *plan.enis[1:])))
-
-
-def test_a_bad_instance_id_or_status_is_refused(plans: dict[str, InstancePlan]) -> None:
-    plan = plans["centos7-same-24"]
-    with pytest.raises(ValueError):
-        script(dataclasses.replace(plan, instance_id="i-0123456789abcdef0`reboot`"))
-    with pytest.raises(ValueError):
-        script(dataclasses.replace(plan, status=HANDLED_ELSEWHERE))
-
-
-def test_addresses_are_written_as_ip_prints_them() -> None:
-    """`ip` prints IPv6 with glibc's inet_ntop; the script compares text with it."""
-    samples = [
-        "::",
-        "::1",
-        "::ffff:10.0.0.1",
-        "::10.0.0.1",
-        "::1:0:0:1",
-        "1::",
-        "2001:db8::",
-        "2001:db8:0:0:1::1",
-        "2001:0:0:1::1",
-        "2001:db8:0:1:0:0:0:1",
-        "fe80::1",
-        "2600:1f18:1:100:0:1:0:0",
-    ]
-    rng = random.Random(2013)
-    for _ in range(2000):
-        words = [rng.choice([0, 0, 0, 1, 0xFFFF, rng.randrange(1 << 16)]) for _ in range(8)]
-        samples.append(":".join(f"{word:x}" for word in words))
-    for text in samples:
-        address = IPv6Address(text)
-        assert inet6_ntop(address) == socket.inet_ntop(socket.AF_INET6, address.packed), text
 
 
 # --- on the real kernel ----------------------------------------------------------------
 
 F = TypeVar("F", bound=Callable[..., None])
-
-
-def on_the_kernel(test: F) -> F:
-    """Runs as root in throw-away network namespaces (CI runs it); skipped elsewhere."""
-    marked: F = requires_netns(pytest.mark.netns(test))
-    return marked
 
 
 def _apply(
@@ -298,9 +97,10 @@ def _monitor(ns: Namespace) -> Iterator[list[str]]:
 
 
 @pytest.mark.parametrize("name", PROOF_PLANS)
-@on_the_kernel
-def test_the_kernel_ends_up_with_the_plan(plans: dict[str, InstancePlan], name: str) -> None:
-    plan = plans[name]
+def test_the_kernel_ends_up_with_the_plan(
+    sandbox_plans: dict[str, InstancePlan], name: str
+) -> None:
+    plan = sandbox_plans[name]
     text = script(plan)
     with Namespace() as ns:
         ns.add_enis(plan)  # links named ens5, ens6: not what the plan's name hints say
@@ -321,11 +121,10 @@ def test_the_kernel_ends_up_with_the_plan(plans: dict[str, InstancePlan], name: 
 
 
 @pytest.mark.parametrize("shell", ["dash", "bash"])
-@on_the_kernel
-def test_dash_and_bash_agree(plans: dict[str, InstancePlan], shell: str) -> None:
+def test_dash_and_bash_agree(sandbox_plans: dict[str, InstancePlan], shell: str) -> None:
     if shutil.which(shell) is None:
         pytest.skip(f"{shell} is not installed")
-    plan = plans["multi-subnet"]
+    plan = sandbox_plans["multi-subnet"]
     with Namespace() as ns:
         ns.add_enis(plan)
         for _ in range(2):
@@ -335,10 +134,9 @@ def test_dash_and_bash_agree(plans: dict[str, InstancePlan], shell: str) -> None
         _assert_applied(ns, plan)
 
 
-@on_the_kernel
-def test_names_do_not_matter_only_macs(plans: dict[str, InstancePlan]) -> None:
+def test_names_do_not_matter_only_macs(sandbox_plans: dict[str, InstancePlan]) -> None:
     """The links swap the names EC2 images would give them: eth1 is the primary."""
-    plan = plans["multi-subnet"]
+    plan = sandbox_plans["multi-subnet"]
     with Namespace() as ns:
         ns.add_enis(plan, names=["eth1", "eth0"])
         result = _apply(ns, script(plan))
@@ -351,12 +149,11 @@ def test_names_do_not_matter_only_macs(plans: dict[str, InstancePlan]) -> None:
         assert "dev eth1 " in routes and "eth0" not in routes
 
 
-@on_the_kernel
 def test_a_later_link_with_the_enis_mac_is_not_taken_for_it(
-    plans: dict[str, InstancePlan],
+    sandbox_plans: dict[str, InstancePlan],
 ) -> None:
     """A VLAN (or a bond) on an ENI has its MAC too; it comes after the ENI's link."""
-    plan = plans["centos7-same-24"]
+    plan = sandbox_plans["centos7-same-24"]
     with Namespace() as ns:
         ns.add_enis(plan)
         ns.add_link("ens6v7", plan.enis[1].mac)  # (no 8021q module here: a veth stands in)
@@ -370,12 +167,11 @@ def test_a_later_link_with_the_enis_mac_is_not_taken_for_it(
         assert rules_state(ns, plan) == expected_rules(plan)
 
 
-@on_the_kernel
 def test_a_failed_change_is_reported_and_the_rest_applied(
-    plans: dict[str, InstancePlan],
+    sandbox_plans: dict[str, InstancePlan],
 ) -> None:
     """Without DHCP's address on the primary, its link route (src) cannot be set."""
-    plan = plans["centos7-same-24"]
+    plan = sandbox_plans["centos7-same-24"]
     primary = next(eni for eni in plan.enis if eni.is_primary)
     assert primary.subnet_cidr is not None
     with Namespace() as ns:
@@ -396,9 +192,8 @@ def test_a_failed_change_is_reported_and_the_rest_applied(
         _assert_applied(ns, plan)
 
 
-@on_the_kernel
-def test_foreign_rules_and_routes_survive(plans: dict[str, InstancePlan]) -> None:
-    plan = plans["multi-subnet"]
+def test_foreign_rules_and_routes_survive(sandbox_plans: dict[str, InstancePlan]) -> None:
+    plan = sandbox_plans["multi-subnet"]
     table = plan.enis[1].table
     foreign = [
         ("rule", "add", "from", "192.0.2.1", "lookup", "500", "priority", "500"),
@@ -431,9 +226,8 @@ def _foreign_marks(ns: Namespace) -> list[str]:
     )
 
 
-@on_the_kernel
-def test_an_eni_gone_from_the_plan_is_cleaned_up(plans: dict[str, InstancePlan]) -> None:
-    plan = plans["multi-subnet"]
+def test_an_eni_gone_from_the_plan_is_cleaned_up(sandbox_plans: dict[str, InstancePlan]) -> None:
+    plan = sandbox_plans["multi-subnet"]
     gone = plan.enis[1]
     fewer = dataclasses.replace(plan, enis=plan.enis[:1])
     with Namespace() as ns:
@@ -453,10 +247,9 @@ def test_an_eni_gone_from_the_plan_is_cleaned_up(plans: dict[str, InstancePlan])
         assert "nothing changed" in again.stdout
 
 
-@on_the_kernel
-def test_eniplans_own_strays_are_removed(plans: dict[str, InstancePlan]) -> None:
+def test_eniplans_own_strays_are_removed(sandbox_plans: dict[str, InstancePlan]) -> None:
     """A protocol-247 rule or route that the plan does not have goes; the rest stays."""
-    plan = plans["multi-subnet"]
+    plan = sandbox_plans["multi-subnet"]
     table = str(plan.enis[0].table)
     with Namespace() as ns:
         ns.add_enis(plan)
@@ -474,7 +267,6 @@ def test_eniplans_own_strays_are_removed(plans: dict[str, InstancePlan]) -> None
         assert len(deleted) == 2 and all("10.0.0.99" in e or "203.0.113" in e for e in deleted)
 
 
-@on_the_kernel
 def test_addresses_the_plan_drops_are_removed_and_no_others() -> None:
     """An address eniplan added and the plan no longer has goes, with its rule; the DHCP
     address and one the user added there stay."""
@@ -506,15 +298,14 @@ def test_addresses_the_plan_drops_are_removed_and_no_others() -> None:
         assert "nothing changed" in _apply(ns, script(fewer)).stdout
 
 
-@on_the_kernel
 def test_an_instance_left_with_one_eni_gets_its_state_removed(
-    plans: dict[str, InstancePlan],
+    sandbox_plans: dict[str, InstancePlan],
 ) -> None:
     """The teardown script (a plan with nothing to do) and the persisted script at a boot
     that finds one of its ENIs leave the state there was before eniplan: its rules,
     routes, addresses (IPv6 too) and netdev group gone, DHCP's address and other links'
     groups kept."""
-    plan = plans["multi-subnet"]
+    plan = sandbox_plans["multi-subnet"]
     secondary = next(eni for eni in plan.enis if not eni.is_primary)
     alone = dataclasses.replace(plan, status=NOTHING_TO_DO, enis=(), guard=None)
     for teardown in ("script", "persisted"):
@@ -541,11 +332,10 @@ def test_an_instance_left_with_one_eni_gets_its_state_removed(
             assert "nothing changed" in _apply(ns, script(alone)).stdout
 
 
-@on_the_kernel
 def test_no_guard_leaves_no_group_and_other_links_keep_theirs(
-    plans: dict[str, InstancePlan],
+    sandbox_plans: dict[str, InstancePlan],
 ) -> None:
-    plan = plans["multi-subnet"]
+    plan = sandbox_plans["multi-subnet"]
     assert plan.guard is not None
     unguarded = dataclasses.replace(plan, guard=None)
     with Namespace() as ns:
@@ -603,7 +393,6 @@ def _parallel(
 
 
 @pytest.mark.parametrize("locking", ["flock", "directory"])
-@on_the_kernel
 def test_parallel_runs_take_turns(tmp_path: Path, locking: str) -> None:
     """Without flock(1) (hidden in the run's own mount namespace), a directory is the lock;
     one that a dead run left is taken over."""
@@ -626,7 +415,6 @@ def test_parallel_runs_take_turns(tmp_path: Path, locking: str) -> None:
     assert not (tmp_path / "lock.d").exists() and not (tmp_path / "lock.break").exists()
 
 
-@on_the_kernel
 def test_a_missing_mac_is_reported_and_the_rest_applied() -> None:
     plan = largest_instance_plan(3, 3)
     missing = plan.enis[2]
@@ -642,17 +430,16 @@ def test_a_missing_mac_is_reported_and_the_rest_applied() -> None:
             assert ("nothing changed" in result.stdout) == (run == 1)
 
 
-@on_the_kernel
-def test_ipv6_default_waits_for_a_router_advertisement(plans: dict[str, InstancePlan]) -> None:
-    plan = plans["multi-subnet"]
+def test_ipv6_default_waits_for_a_router_advertisement(
+    sandbox_plans: dict[str, InstancePlan],
+) -> None:
+    plan = sandbox_plans["multi-subnet"]
     eni = next(e for e in plan.enis if e.ipv6_addresses)
     with Namespace() as ns:
         ns.add_enis(plan)
         link = ns.link_names_by_mac()[eni.mac]
         ns.run("ip", "-6", "route", "del", "default", "dev", link)  # no RA heard yet
-        started = time.monotonic()
         result = _apply(ns, script(plan), env={"ENIPLAN_RA_WAIT": "1"})
-        assert time.monotonic() - started < 10
         assert result.returncode == 0, result.stderr
         assert "router advertisement" in result.stderr and eni.eni_id in result.stderr
         ipv6_default = (eni.table, "::/0", "fe80::1", eni.mac, None)
@@ -673,9 +460,8 @@ def test_ipv6_default_waits_for_a_router_advertisement(plans: dict[str, Instance
         assert not [e for e in events if e.startswith("Deleted")], events
 
 
-@on_the_kernel
-def test_dry_run_prints_and_changes_nothing(plans: dict[str, InstancePlan]) -> None:
-    plan = plans["centos7-same-24"]
+def test_dry_run_prints_and_changes_nothing(sandbox_plans: dict[str, InstancePlan]) -> None:
+    plan = sandbox_plans["centos7-same-24"]
     with Namespace() as ns:
         ns.add_enis(plan)
         before = kernel_state(ns)
@@ -691,10 +477,9 @@ def test_dry_run_prints_and_changes_nothing(plans: dict[str, InstancePlan]) -> N
         assert f"{len(commands)} added, 0 removed" in applied.stdout
 
 
-@on_the_kernel
-def test_secondary_addresses_and_prefix_rules(plans: dict[str, InstancePlan]) -> None:
+def test_secondary_addresses_and_prefix_rules(sandbox_plans: dict[str, InstancePlan]) -> None:
     """The multi-subnet plan's secondaries are on their links and its /28 prefix has a rule."""
-    plan = plans["multi-subnet"]
+    plan = sandbox_plans["multi-subnet"]
     prefixes = [r.source for r in plan.rules if r.source.prefixlen not in (32, 128)]
     assert prefixes
     with Namespace() as ns:
@@ -712,7 +497,6 @@ def test_secondary_addresses_and_prefix_rules(plans: dict[str, InstancePlan]) ->
 # --- the benchmark ---------------------------------------------------------------------
 
 
-@on_the_kernel
 def test_quick_benchmark_prints_its_ratios() -> None:
     result = subprocess.run(
         [sys.executable, str(BENCHMARK), "--quick"],

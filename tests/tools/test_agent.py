@@ -5,33 +5,26 @@ carries it (cloud-init schema, 16 KB, the compacted modules are the same code)."
 from __future__ import annotations
 
 import ast
-import base64
-import gzip
-import io
-import lzma
 import re
 import shutil
 import subprocess
-import tarfile
 import time
 import urllib.error
 import urllib.request
-from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from fake_imds import FakeImds, metadata_tree
 
-from eniplan import __version__
 from eniplan.agent import main as agent
 from eniplan.agent.imds import BadAnswer, Imds, ImdsError
-from eniplan.cli import main as cli_main
 from eniplan.model import Inventory
 from eniplan.plan import InstancePlan
-from eniplan.plancore import EniFacts, PlanError, plan_enis
+from eniplan.plancore import EniFacts, plan_enis
 from eniplan.render import compact, dynamic, iproute2
+from tests.helpers.dynamic import user_data_files, without_docs
+from tests.helpers.fake_imds import FakeImds, metadata_tree
 
 MANAGED = ["centos7-same-24", "rhel-same-20", "web-balanced", "app-check-disabled", "multi-subnet"]
 MACS = "network/interfaces/macs/"
@@ -157,10 +150,9 @@ def test_the_deadline_ends_the_retries(multi: FakeImds) -> None:
     multi.faults = [503] * 1000
     with multi:
         imds = client(multi, deadline=0.5)
-        started = time.monotonic()
         with pytest.raises(ImdsError, match="deadline"):
             imds.get("mac")
-        assert time.monotonic() - started < 10  # 1,000 retries would take minutes
+    assert multi.faults  # faults left unanswered: the deadline, not the 1,000 faults, ended it
     assert not _gets_without_token(multi)
 
 
@@ -198,19 +190,18 @@ def test_one_connection_for_a_whole_read(multi: FakeImds) -> None:
 def test_a_dripping_answer_is_cut_off_and_read_again(multi: FakeImds) -> None:
     multi.faults, multi.drip_delay = ["drip"], 0.2
     with multi, client(multi, deadline=10, timeout=0.5) as imds:
-        started = time.monotonic()
-        assert imds.get("instance-id") is not None
-        assert time.monotonic() - started < 10  # the drip (over 20 s) was cut at 0.5 s
+        assert imds.get("instance-id") is not None  # the drip (over 20 s) was cut at 0.5 s
     assert imds.connections == 2  # the cut one, then a fresh one
 
 
 def test_the_deadline_bounds_a_run_that_drips(multi: FakeImds) -> None:
     multi.faults, multi.drip_delay = ["drip"] * 100, 0.1  # each byte in time, never done
-    with multi, client(multi, deadline=1.5, timeout=1.0) as imds:
-        started = time.monotonic()
-        with pytest.raises(ImdsError, match="deadline"):
-            imds.get("instance-id")
-        assert time.monotonic() - started < 10  # unbounded: 100 answers dripping
+    with (
+        multi,
+        client(multi, deadline=1.5, timeout=1.0) as imds,
+        pytest.raises(ImdsError, match="deadline"),  # unbounded: 100 answers dripping
+    ):
+        imds.get("instance-id")
 
 
 @pytest.mark.parametrize("fault", ["big", "latin1"])
@@ -360,14 +351,6 @@ def test_missing_data_is_named_and_never_taken_as_truth(
     assert reading.unsettled == {second: f"IMDS {MACS}{second}/{message}"}
 
 
-def test_an_ipv6_only_eni_is_settled() -> None:
-    raw = {"interface-id": "eni-0123456789abcdef0", "device-number": "1",
-           "subnet-id": "subnet-0123456789abcdef0", "ipv6s": "2600:1f18::5",
-           "subnet-ipv6-cidr-blocks": "2600:1f18::/64"}  # fmt: skip
-    facts = agent.eni_facts("02:00:00:00:00:01", raw)
-    assert facts.subnet_cidr is None and facts.primary_ipv4 is None
-
-
 def test_an_unsettled_eni_keeps_what_was_installed(
     sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan]
 ) -> None:
@@ -425,100 +408,7 @@ def test_a_failure_changes_nothing(
 # --- standing aside ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("path", "text"),
-    [
-        ("usr/bin/setup-policy-routes", ""),
-        ("usr/lib/systemd/system/policy-routes@.service", ""),
-        ("etc/sysconfig/network-scripts/ec2net-functions", ""),
-        (
-            "etc/netplan/50-cloud-init.yaml",
-            "network:\n  ethernets:\n    ens6:\n      routing-policy:\n",
-        ),
-    ],
-)
-def test_it_stands_aside_where_another_agent_routes(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], path: str, text: str
-) -> None:
-    file = tmp_path / path
-    file.parent.mkdir(parents=True)
-    file.write_text(text)
-    # no IMDS at all: standing aside asks it nothing
-    status = agent.main(["--root", str(tmp_path), "--lock", str(tmp_path / "lock"),
-                         "--imds", "http://127.0.0.1:9"])  # fmt: skip
-    assert status == 0
-    assert "standing aside" in capsys.readouterr().err
-
-
-def test_plain_netplan_is_no_other_agent(tmp_path: Path) -> None:
-    netplan = tmp_path / "etc/netplan/50-cloud-init.yaml"
-    netplan.parent.mkdir(parents=True)
-    netplan.write_text("network:\n  ethernets:\n    ens5:\n      dhcp4: true\n")
-    assert agent.other_owner(tmp_path) is None
-
-
 # --- the user data --------------------------------------------------------------------------
-
-
-def user_data_files(text: str) -> dict[str, str]:
-    """path -> content of the user data's files, the archive's members extracted."""
-    document = yaml.safe_load(text)
-    files: dict[str, str] = {}
-    for entry in document["write_files"]:
-        if entry.get("encoding") == "b64":
-            data = lzma.decompress(base64.b64decode(entry["content"]))
-            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-                for member in tar.getmembers():
-                    extracted = tar.extractfile(member)
-                    assert extracted is not None and member.isfile()
-                    files[f"{dynamic.LIB}/{member.name}"] = extracted.read().decode()
-        else:
-            files[entry["path"]] = entry["content"]
-    return files
-
-
-def test_the_user_data_is_gzip_under_16_kb_and_the_same_for_all(
-    capsysbinary: pytest.CaptureFixture[bytes],
-) -> None:
-    cli_main(["render", "--target", "cloud-init", "--mode", "dynamic"])
-    out, err = capsysbinary.readouterr()
-    text = gzip.decompress(out).decode()
-    assert text == dynamic.user_data()
-    assert len(out) < dynamic.USER_DATA_LIMIT
-    assert f"gzip-compressed to {len(out)} bytes" in err.decode()
-    lines = text.splitlines()
-    assert lines[0] == "#cloud-config"
-    assert lines[1] == f"# eniplan {__version__} mode=dynamic table-base=10000 guard=on"
-    cli_main(["render", "--target", "cloud-init", "--mode", "dynamic"])
-    assert capsysbinary.readouterr().out == out  # reproducible: byte-identical every time
-    print(f"dynamic user data: {len(text)} bytes of text, {len(out)} bytes gzip-compressed")
-
-
-@pytest.mark.parametrize("argv", [["--sandbox"], ["--instance-id", "i-0123456789abcdef0"],
-                                  ["--persist", "netplan"], ["--persist", "auto"],
-                                  ["--force"]])  # fmt: skip
-def test_dynamic_mode_takes_no_inventory(
-    argv: list[str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    with pytest.raises(SystemExit) as exited:
-        cli_main(["render", "--target", "cloud-init", "--mode", "dynamic", *argv])
-    assert exited.value.code == 2
-    assert "does not apply" in capsys.readouterr().err
-
-
-def test_dynamic_to_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cli_main(["render", "--target", "cloud-init", "--mode", "dynamic", "--table-base", "20000",
-              "--no-guard", "-o", str(tmp_path)])  # fmt: skip
-    written = gzip.decompress((tmp_path / "dynamic" / "user-data").read_bytes()).decode()
-    assert written == dynamic.user_data(20000, False)
-    assert "table-base=20000 guard=off" in written.splitlines()[1]
-    assert "--table-base 20000 --no-guard" in user_data_files(written)[dynamic.UNIT]
-
-
-def test_only_cloud_init_is_dynamic(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
-        cli_main(["render", "--target", "iproute2", "--mode", "dynamic"])
-    assert exited.value.code == 2
 
 
 @pytest.mark.skipif(shutil.which("cloud-init") is None, reason="needs Debian's cloud-init")
@@ -530,24 +420,6 @@ def test_the_user_data_passes_cloud_init_schema(tmp_path: Path, base: int, guard
                             capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Valid cloud-config" in result.stdout
-
-
-def _without_docs(source: str) -> str:
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef):
-            node.returns = None
-            arguments = node.args
-            for arg in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs):
-                arg.annotation = None
-            for extra in (arguments.vararg, arguments.kwarg):
-                if extra is not None:
-                    extra.annotation = None
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and len(node.body) > 1:
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                node.body = node.body[1:]
-    return ast.dump(tree)
 
 
 def _sh_function(script: str) -> str:
@@ -587,7 +459,7 @@ def test_the_embedded_modules_are_the_packages_code() -> None:
         embedded = files[f"{dynamic.LIB}/{path}"]
         original = (root / name).read_text()
         if name.endswith(".py"):
-            assert ast.dump(ast.parse(embedded)) == _without_docs(original), name
+            assert ast.dump(ast.parse(embedded)) == without_docs(original), name
             ast.parse(embedded, feature_version=(3, 7))  # the oldest python3 it runs on
         else:  # the engine: comments and indentation cut, the code the same for bash
             assert embedded == compact.sh(original)
@@ -634,68 +506,6 @@ def test_networkmanager_dispatcher_starts_the_reconcile_run(
         assert not called.exists()
 
 
-def test_the_notes_say_which_systemd_the_units_need() -> None:
-    files = user_data_files(dynamic.user_data())
-    unit = files[dynamic.UNIT]
-    assert "Type=oneshot" in unit and "Restart=on-failure" in unit and "RestartSteps=" in unit
-    notes = " ".join(dynamic.render().notes)
-    assert "systemd 244 or later (Restart= on a oneshot service" in notes
-    assert "RestartSteps= and RestartMaxDelaySec= need 254" in notes
-
-
-SAMPLE = '''"""Module docstring."""
-
-from __future__ import annotations
-
-import re  # trailing comment
-
-# a comment line
-TEMPLATE = """first
-
-# not a comment: inside a string
-last"""
-
-
-class Error(Exception):
-    """Only a docstring: it stays (the class needs a body)."""
-
-
-class Point:
-    """Docstring."""
-
-    x: int  # class annotations stay
-    y: int = 0
-
-
-def f(
-    a: dict[str, int],  # why
-    *rest: str,
-    b: re.Pattern[str] | None = None,
-    **more: object,
-) -> tuple[
-    int, str
-]:
-    """Docstring.
-
-    # with a hash
-    """
-    return len(a), "#" + TEMPLATE
-'''
-
-
-def test_compact_python_cuts_and_keeps_the_code() -> None:
-
-    text = compact.python(SAMPLE)
-    assert ast.dump(ast.parse(text)) == _without_docs(SAMPLE)
-    assert '"""first\n\n# not a comment: inside a string\nlast"""' in text
-    assert "Only a docstring" in text and "Module docstring" not in text
-    assert "x: int\n" in text and "dict[str" not in text and "tuple[" not in text
-    assert "#" not in text.replace("# not a comment", "").replace('"#"', "")
-    assert "\n\n" not in text.replace("first\n\n#", "")
-    with pytest.raises(ValueError, match="ASCII"):
-        compact.python("x = 'é'\n")
-
-
 def test_an_eni_that_cannot_be_planned_is_unsettled_alone(
     sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan]
 ) -> None:
@@ -725,35 +535,3 @@ def test_the_deadline_during_a_re_read_leaves_the_eni_as_it_was(
         fake.faults = [503] * 10_000
         agent.settle(imds, reading, here, lambda: None)
     assert reading.unsettled == {second: f"IMDS {MACS}{second}/local-ipv4s: missing"}
-
-
-def _facts(device: int, cidr: str, *addresses: str) -> EniFacts:
-    return EniFacts(
-        eni_id=f"eni-{device:017x}",
-        mac=f"02:00:00:00:00:{device:02x}",
-        network_card_index=0,
-        device_index=device,
-        subnet_id=f"subnet-{device:017x}",
-        subnet_cidr=IPv4Network(cidr),
-        primary_ipv4=IPv4Address(addresses[0]),
-        secondary_ipv4s=tuple(IPv4Address(a) for a in addresses[1:]),
-    )
-
-
-@pytest.mark.parametrize(
-    ("second", "message"),
-    [
-        (_facts(1, "10.0.1.0/24", "10.0.1.1"), "10.0.1.1, is this instance's own address"),
-        (_facts(1, "10.0.1.0/24", "10.0.1.9", "10.0.0.1"), "outside its subnet"),
-        (_facts(1, "10.0.0.0/24", "10.0.0.9", "10.0.0.5"), "10.0.0.5 is on two ENIs"),
-        (_facts(1, "10.0.1.8/31", "10.0.1.8"), "no router address"),
-    ],
-)
-def test_a_plan_that_would_cut_the_path_to_imds_is_refused(second: EniFacts, message: str) -> None:
-    """IMDS answers through the primary's table: its router must be one in the subnet and
-    none of the instance's addresses, and no address may be on two ENIs."""
-    first = _facts(0, "10.0.0.0/24", "10.0.0.5")
-    assert len(plan_enis("i-0123456789abcdef0", [first, _facts(1, "10.0.1.0/24", "10.0.1.9")],
-                         10000)) == 2  # fmt: skip
-    with pytest.raises(PlanError, match=re.escape(message)):
-        plan_enis("i-0123456789abcdef0", [first, second], 10000)

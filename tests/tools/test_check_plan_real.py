@@ -1,5 +1,5 @@
 """check-plan on plans that the real Terraform CLI and hashicorp/aws provider made
-(tests/realplan.py: configurations in tests/fixtures/tfreal, planned against moto)."""
+(tests/helpers/realplan.py: configurations in tests/fixtures/tfreal, planned against moto)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import run
-from realplan import PlanFactory, real_plans  # noqa: F401  (the session fixture)
 
 from eniplan.sources.tfplan import read_plan
 from eniplan.tfcheck import check_plan
+from tests.helpers import FIXTURES
+from tests.helpers.cli_runner import run
+from tests.helpers.realplan import PlanFactory, real_plans  # noqa: F401  (the session fixture)
 
 
 def report(plan: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
@@ -205,7 +206,7 @@ def test_setup_terraform_wrapper_output_is_read(
     _same_findings(document, expected)
 
 
-USER_DATA = Path(__file__).resolve().parent / "fixtures" / "tfreal" / "user_data"
+USER_DATA = FIXTURES / "tfreal" / "user_data"
 # the verdict audit and check-plan give each file: covered only where persistent
 JUDGED = {
     "first_boot_rule.sh": False,  # `ip rule add` in a first-boot script: gone at reboot

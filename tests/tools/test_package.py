@@ -17,10 +17,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from cli_runner import assert_one_line_error, run
-from terraform_tools import terraform
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO
+from tests.helpers.cli_runner import assert_one_line_error, run
+from tests.helpers.terraform_tools import terraform
+
+ROOT = REPO
 MODULE = ROOT / "terraform" / "modules" / "eni-policy-routing"
 MODULE_FILES = sorted(path.name for path in MODULE.iterdir() if path.suffix in (".tf", ".yaml"))
 pytest.importorskip("build", reason="the `build` package is not installed")
@@ -120,7 +122,8 @@ def test_the_sdist_holds_the_tests_and_they_run_from_it(
         "LICENSE",
         "Makefile",
         "tests/conftest.py",
-        "tests/test_package.py",
+        "tests/tools/test_package.py",
+        "tests/helpers/__init__.py",
         "tests/fixtures/sarif/sarif-schema-2.1.0.json",
         "benchmarks/bench_audit.py",
         "scripts/install-system-packages",
@@ -133,8 +136,8 @@ def test_the_sdist_holds_the_tests_and_they_run_from_it(
     # The sdist's own eniplan (first on sys.path with `python -m pytest` from its root).
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "tests/test_terraform.py::test_the_modules_user_data_is_the_renderers",
-         "tests/test_fileio.py"],
+         "tests/unit/test_terraform.py::test_the_modules_user_data_is_the_renderers",
+         "tests/unit/test_fileio.py"],
         capture_output=True,
         text=True,
         cwd=unpacked,

@@ -1,13 +1,12 @@
 """A run that lost regions never passes a gate: a moto server behind a fault proxy with a
 denied region, a slow one and a black hole. Every wait here is bounded: the black hole by
---timeout, the subprocesses by their own timeouts."""
+--timeout, the subprocesses by their own timeouts; no assertion is about elapsed time."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,52 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import run
-from fault_proxy import fault_proxy
+
+from tests.helpers.cli_runner import run
+from tests.helpers.fault_proxy import fault_proxy
+from tests.helpers.moto_server import fake_aws_environment
 
 HOME, DENIED, SLOW, HOLE = "eu-west-1", "eu-west-2", "eu-west-3", "eu-north-1"
 FAULTS = {DENIED: "deny", SLOW: "slow", HOLE: "blackhole"}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
-def _aws_environment(tmp_path: Path) -> dict[str, str]:
-    empty = tmp_path / "empty-aws-config"
-    empty.write_text("")
-    keep = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return {
-        **keep,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_CONFIG_FILE": str(empty),
-        "AWS_SHARED_CREDENTIALS_FILE": str(empty),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_MAX_ATTEMPTS": "3",
-    }
 
 
 @pytest.fixture
 def aws_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [name for name in os.environ if name.startswith("AWS_")]:
         monkeypatch.delenv(name)
-    for name, value in _aws_environment(tmp_path).items():
+    for name, value in fake_aws_environment(tmp_path).items():
         if name.startswith("AWS_"):
             monkeypatch.setenv(name, value)
 
@@ -133,25 +100,27 @@ def test_a_partial_gate_fails_even_with_findings_below_fail_on(
 def test_a_slow_region_is_read_and_a_black_hole_costs_the_deadline(
     proxy_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The black hole ends with the deadline (--timeout 3): the retry after the first 3 s
+    read timeout is refused, not botocore's attempts of 3 s each (how long it takes is the
+    benchmarks' business, not this test's)."""
     argv = ["inspect", "--endpoint-url", proxy_url, *_regions(HOME, SLOW, HOLE), "--timeout", "3"]
-    started = time.monotonic()
     code, out, err = run([*argv, "--format", "json"], capsys)
-    elapsed = time.monotonic() - started
     assert code == 4, err
     document = json.loads(out)
     assert [p["region"] for p in document["problems"]] == [HOLE]
-    assert document["problems"][0]["code"] in ("DeadlineExceeded", "ReadTimeoutError")
-    # 3 s of deadline, one 3 s read timeout in flight: far below botocore's default
-    # 10 attempts x 60 s, with room for a loaded machine.
-    assert elapsed < 30, elapsed
+    (problem,) = document["problems"]
+    assert problem["code"] == "DeadlineExceeded", problem
+    assert "3 s deadline (--timeout)" in problem["message"], problem
 
 
 def test_ctrl_c_ends_the_run_at_once(moto_server: str, tmp_path: Path) -> None:
+    """A thread sits in the black hole with the run's deadline 600 s away: SIGINT ends the
+    run (130, "interrupted", no snapshot) where only the interrupt can have ended it."""
     with fault_proxy(moto_server, FAULTS) as proxy:
         argv = [sys.executable, "-m", "eniplan", "collect", "--endpoint-url", proxy.url]
         process = subprocess.Popen(
-            [*argv, *_regions(HOME, HOLE), "-o", str(tmp_path / "snap.json")],
-            env=_aws_environment(tmp_path),
+            [*argv, *_regions(HOME, HOLE), "--timeout", "600", "-o", str(tmp_path / "snap.json")],
+            env=fake_aws_environment(tmp_path),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -162,9 +131,7 @@ def test_ctrl_c_ends_the_run_at_once(moto_server: str, tmp_path: Path) -> None:
                 time.sleep(0.05)  # until a thread sits in the black hole
             assert HOLE in proxy.requests
             process.send_signal(signal.SIGINT)
-            sent = time.monotonic()
-            _, err = process.communicate(timeout=30)
-            took = time.monotonic() - sent
+            _, err = process.communicate(timeout=120)  # a guard against hanging, not a figure
         finally:
             if process.poll() is None:
                 process.kill()
@@ -172,7 +139,6 @@ def test_ctrl_c_ends_the_run_at_once(moto_server: str, tmp_path: Path) -> None:
     assert process.returncode == 130, err
     assert err.strip().splitlines()[-1] == "eniplan: interrupted"
     assert "Traceback" not in err
-    assert took < 10, took  # not the 60 s deadline the thread is waiting in
     assert not (tmp_path / "snap.json").exists()
 
 

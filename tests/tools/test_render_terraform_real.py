@@ -1,6 +1,6 @@
 """`render --target terraform` proven by the real provider: the snippet, in a configuration
 against a moto account holding the instance, plans as imports that change no ENI, and
-applied leaves the next plan with no changes (tests/realplan.py)."""
+applied leaves the next plan with no changes (tests/helpers/realplan.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 
 import boto3
 import pytest
-from cli_runner import run
-from realplan import REGION, PlanFactory, real_plans  # noqa: F401  (the session fixture)
+
+from tests.helpers.cli_runner import run
+from tests.helpers.realplan import REGION, PlanFactory, real_plans  # noqa: F401  (the session fixture)
 
 
 def _ec2(endpoint: str) -> Any:

@@ -10,21 +10,17 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from builders import largest_instance_plan
-from cli_runner import assert_one_line_error, run
 
 from eniplan.cli import main
-from eniplan.errors import InputError
-from eniplan.render import cloudinit
-from eniplan.userdata_compose import USER_DATA_LIMIT, compose
+from eniplan.userdata_compose import compose
+from tests.helpers.cli_runner import assert_one_line_error, run
+from tests.helpers.cloudinit import SCRIPT
 
-SCRIPT = b"#!/bin/bash\n# the team's bootstrap\necho 'caf\xc3\xa9' > /etc/motd\n\n"
 CLOUD_CONFIG = b"#cloud-config\nruncmd:\n  - [touch, /var/tmp/users-own]\npackages: [htop]\n"
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -86,14 +82,6 @@ def schema_valid(text: str, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.fixture(scope="module")
-def own() -> str:
-    # networkd: a few KB (the script persistence alone is close to 16 KB)
-    plan = replace(largest_instance_plan(enis=2, addresses=2), user_data=None)
-    text, _ = cloudinit.user_data(plan, "networkd")
-    return text
-
-
 @requires_cloud_init
 @pytest.mark.parametrize("theirs", [SCRIPT, CLOUD_CONFIG, gzip.compress(SCRIPT, mtime=0)])
 def test_the_users_part_comes_first_unchanged(own: str, theirs: bytes, tmp_path: Path) -> None:
@@ -133,31 +121,6 @@ def test_eniplans_own_user_data_is_replaced_not_nested(own: str, tmp_path: Path)
     parts = cloud_init_reads(second.content, tmp_path)["parts"]
     assert [kind for kind, _ in parts] == ["text/x-shellscript", "text/cloud-config"]
     assert parts[0][1] == SCRIPT.decode() and parts[1][1] == own
-
-
-def test_large_combined_user_data_is_gzipped_and_too_large_is_refused(own: str) -> None:
-    big_script = b"#!/bin/sh\n" + b"echo 'the same line, compressible'\n" * 450
-    assert len(big_script) + len(own) > USER_DATA_LIMIT
-    composed = compose(own, big_script, "i-0123456789abcdef0", replace=False)
-    assert isinstance(composed.content, bytes) and len(composed.content) <= USER_DATA_LIMIT
-    archive = gzip.decompress(composed.content)
-    assert big_script in archive and own.encode() in archive
-    assert any("gzip-compressed" in note for note in composed.notes)
-
-    noise = b"#!/bin/sh\n: " + base64.b64encode(os.urandom(20000)) + b"\n"
-    with pytest.raises(InputError, match=r"16 KB.*--replace-user-data"):
-        compose(own, noise, "i-0123456789abcdef0", replace=False)
-
-
-def test_replace_and_unknown_and_not_text(own: str) -> None:
-    dropped = compose(own, SCRIPT, "i-0123456789abcdef0", replace=True)
-    assert dropped.content == own
-    assert any("--replace-user-data" in note and "dropped" in note for note in dropped.notes)
-    unknown = compose(own, None, "i-0123456789abcdef0", replace=False)
-    assert unknown.content == own and any("unknown" in note for note in unknown.notes)
-    assert compose(own, b"", "i-0123456789abcdef0", replace=False).content == own
-    with pytest.raises(InputError, match="not text"):
-        compose(own, b"\xff\xfe\x00binary", "i-0123456789abcdef0", replace=False)
 
 
 # --- through the command line -----------------------------------------------------------

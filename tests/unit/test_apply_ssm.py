@@ -7,8 +7,6 @@ from __future__ import annotations
 import base64
 import gzip
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +14,6 @@ from typing import Any
 
 import boto3
 import pytest
-from cli_runner import assert_one_line_error, run
 from moto import mock_aws
 
 from eniplan import ssm
@@ -24,16 +21,10 @@ from eniplan.inventory import InventoryRequest, load_inventory
 from eniplan.plan import plan_inventory
 from eniplan.render import cloudinit
 from eniplan.sources.aws import AwsOptions
+from tests.helpers import FIXTURES
+from tests.helpers.cli_runner import assert_one_line_error, run
 
-DUMPS = str(Path(__file__).parent / "fixtures" / "awscli" / "by-region")
-
-
-@pytest.fixture(scope="module")
-def targets() -> list[ssm.Target]:
-    request = InventoryRequest(aws=AwsOptions(), inventory_paths=(DUMPS,))
-    chosen, _ = ssm.targets(plan_inventory(load_inventory(request)))
-    assert chosen  # app-two-subnets (Ubuntu 22.04); the others are skipped with a reason
-    return chosen
+DUMPS = str(FIXTURES / "awscli" / "by-region")
 
 
 @pytest.fixture
@@ -46,8 +37,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
-def test_the_command_installs_exactly_the_cloud_init_files(targets: list[ssm.Target]) -> None:
-    for target in targets:
+def test_the_command_installs_exactly_the_cloud_init_files(ssm_targets: list[ssm.Target]) -> None:
+    for target in ssm_targets:
         files, _ = cloudinit.script_files(target.plan)
         text = "\n".join(target.lines)
         payloads = re.findall(r"printf '%s' '([A-Za-z0-9+/=]+)' \| base64 -d \| gunzip", text)
@@ -60,33 +51,6 @@ def test_the_command_installs_exactly_the_cloud_init_files(targets: list[ssm.Tar
         assert f"systemctl restart {cloudinit.UNIT_NAME}" in text
 
 
-def test_the_command_is_valid_sh(targets: list[ssm.Target], tmp_path: Path) -> None:
-    script = tmp_path / "command.sh"
-    script.write_text("\n".join(targets[0].lines) + "\n")
-    subprocess.run(["sh", "-n", str(script)], check=True)
-    if shutil.which("shellcheck"):
-        subprocess.run(["shellcheck", "-s", "sh", str(script)], check=True)
-
-
-def test_the_command_writes_the_files_where_it_says(
-    targets: list[ssm.Target], tmp_path: Path
-) -> None:
-    """Run the file-writing part for real, under a scratch root (systemctl left out)."""
-    root = tmp_path / "root"
-    lines = [
-        line.replace("'/", f"'{root}/")
-        for line in targets[0].lines
-        if not line.startswith("systemctl")
-    ]
-    subprocess.run(["sh", "-c", "\n".join(lines)], check=True)
-    files, _ = cloudinit.script_files(targets[0].plan)
-    for file in files:
-        written = root / file.path.lstrip("/")
-        assert written.read_text() == file.content
-        assert written.stat().st_mode & 0o777 == file.mode
-    assert not list(root.rglob("*.eniplan-new"))
-
-
 def test_without_yes_nothing_is_sent(aws: None, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(["apply", "--ssm", "--inventory", DUMPS], capsys)
     assert code == 0, err
@@ -97,19 +61,19 @@ def test_without_yes_nothing_is_sent(aws: None, capsys: pytest.CaptureFixture[st
 
 
 def test_yes_sends_one_command_per_instance(
-    aws: None, capsys: pytest.CaptureFixture[str], targets: list[ssm.Target]
+    aws: None, capsys: pytest.CaptureFixture[str], ssm_targets: list[ssm.Target]
 ) -> None:
     code, out, err = run(["apply", "--ssm", "--inventory", DUMPS, "--yes"], capsys)
     assert code == 0, err
     lines = out.splitlines()
-    assert len(lines) == len(targets)
+    assert len(lines) == len(ssm_targets)
     assert all(re.match(r"i-[0-9a-f]+  Success exit 0  \S+", line) for line in lines), lines
     sent: list[dict[str, Any]] = []
-    for region in {target.plan.region for target in targets}:
+    for region in {target.plan.region for target in ssm_targets}:
         sent += boto3.client("ssm", region_name=region).list_commands()["Commands"]
     by_instance = {command["InstanceIds"][0]: command for command in sent}
-    assert set(by_instance) == {target.plan.instance_id for target in targets}
-    for target in targets:
+    assert set(by_instance) == {target.plan.instance_id for target in ssm_targets}
+    for target in ssm_targets:
         command = by_instance[target.plan.instance_id]
         assert command["DocumentName"] == "AWS-RunShellScript"
         assert command["Parameters"]["commands"] == list(target.lines)
@@ -133,9 +97,11 @@ class FlakyClient:
         return {"Status": "Success", "ResponseCode": 0}
 
 
-def test_max_errors_stops_sending_and_each_result_is_named(targets: list[ssm.Target]) -> None:
+def test_max_errors_stops_sending_and_each_result_is_named(ssm_targets: list[ssm.Target]) -> None:
     many = [
-        ssm.Target(replace(targets[0].plan, instance_id=f"i-{index:017x}"), targets[0].lines)
+        ssm.Target(
+            replace(ssm_targets[0].plan, instance_id=f"i-{index:017x}"), ssm_targets[0].lines
+        )
         for index in range(6)
     ]
     ids = [target.plan.instance_id for target in many]

@@ -12,13 +12,13 @@ from typing import Any
 
 import boto3
 import pytest
-from cli_runner import run
 from moto import mock_aws
 
 from eniplan import userdata
 from eniplan.sources import aws as aws_source
 from eniplan.sources.files import snapshot_document
 from eniplan.sources.sandbox import sandbox_collection
+from tests.helpers.cli_runner import run
 
 REGION = "eu-west-1"
 
@@ -346,7 +346,7 @@ def test_audit_against_moto_makes_one_call_per_multi_eni_instance_only(
 def test_user_data_denied_is_a_warning_and_user_data_unknown(
     moto_account: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from botocore.awsrequest import AWSResponse
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
 
     multi = seed(moto_account, singles=1, multis=2)
     original = aws_source.AwsCollector._client
@@ -361,7 +361,7 @@ def test_user_data_denied_is_a_warning_and_user_data_unknown(
             yield body
 
     def deny(**_: Any) -> AWSResponse:
-        return AWSResponse("https://ec2", 403, {}, Raw())
+        return AWSResponse("https://ec2", 403, HTTPHeaders(), Raw())
 
     def client(collector: Any, account: Any, service: str, region: str) -> Any:
         made = original(collector, account, service, region)

@@ -28,11 +28,7 @@ from eniplan.errors import InputError
 from eniplan.model import Inventory
 from eniplan.sources.aws import AwsOptions, check_regions, collect
 from eniplan.sources.shapes import build_inventory
-
-try:
-    from moto_paging import faithful_paging
-except ImportError:  # tests/ imported as a package
-    from tests.moto_paging import faithful_paging  # type: ignore[no-redef]
+from tests.helpers.moto_paging import faithful_paging
 
 ACCOUNT = "123456789012"  # moto's account for the default credentials
 REGION = "eu-west-1"

@@ -16,15 +16,15 @@ from typing import Any
 
 import pytest
 import yaml
-from cli_runner import assert_one_line_error, run
 
 from eniplan import values
 from eniplan.cli import main
 from eniplan.errors import InputError
 from eniplan.fileio import write_atomic
 from eniplan.sources.sandbox import load_scenario
+from tests.helpers import FIXTURES, REPO
+from tests.helpers.cli_runner import assert_one_line_error, run
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DOCTOR = FIXTURES / "doctor"
 TFPLAN = FIXTURES / "tfplan" / "format-1.2.json"
 
@@ -318,7 +318,7 @@ def _scenario(path: str, value: Any) -> dict[str, Any]:
 
 
 DELETE = object()
-SCENARIO = Path(__file__).resolve().parent.parent / "eniplan" / "scenarios" / "default.yaml"
+SCENARIO = REPO / "eniplan" / "scenarios" / "default.yaml"
 
 
 @pytest.mark.parametrize(

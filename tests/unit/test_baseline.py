@@ -8,12 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_runner import assert_one_line_error, run
 
 from eniplan.baseline import apply_baseline, baseline_document, read_baseline
 from eniplan.findings import Finding, Report, fingerprint, suppress
+from tests.helpers import FIXTURES
+from tests.helpers.cli_runner import assert_one_line_error, run
 
-DUMPS = str(Path(__file__).parent / "fixtures" / "awscli" / "by-region")
+DUMPS = str(FIXTURES / "awscli" / "by-region")
 TODAY = dt.date(2026, 12, 3)
 NOW = dt.datetime(2026, 12, 3, 12, tzinfo=dt.timezone.utc)
 
@@ -117,7 +118,7 @@ def test_a_bad_baseline_is_one_line(
 
 
 def test_check_plan_takes_a_baseline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    plan = str(Path(__file__).parent / "fixtures" / "tfplan" / "format-1.2.json")
+    plan = str(FIXTURES / "tfplan" / "format-1.2.json")
     base = tmp_path / "baseline.json"
     code, _, err = run(["check-plan", plan, "--write-baseline", str(base)], capsys)
     assert code == 0, err

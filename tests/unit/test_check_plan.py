@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from tfplan_builder import PlanBuilder, const, ref
 
 from eniplan.checks.policy_routing import compare_subnets
 from eniplan.cli import cli, main
@@ -25,8 +24,11 @@ from eniplan.render import cloudinit, dynamic
 from eniplan.sources.tfplan import module_key, parse_plan, parse_resource_ref
 from eniplan.tfcheck import check_plan, digests_of_files
 from eniplan.userdata import find_marker
+from tests import helpers
+from tests.helpers import REPO
+from tests.helpers.tfplan_builder import PlanBuilder, const, ref
 
-FIXTURES = Path(__file__).parent / "fixtures" / "tfplan"
+FIXTURES = helpers.FIXTURES / "tfplan"
 SUBNET_A, SUBNET_B = "subnet-0a0a0a0a0a0a0a0a0", "subnet-0b0b0b0b0b0b0b0b0"
 MARKED = (
     "#cloud-config\n# eniplan 0.1.0 instance=i-0123456789abcdef0 plan=sha256:00 persist=script\n"
@@ -690,7 +692,7 @@ def test_several_plans_make_one_report(tmp_path: Path) -> None:
 def test_pre_commit_hook_runs_check_plan() -> None:
     import yaml
 
-    hooks = yaml.safe_load((Path(__file__).parent.parent / ".pre-commit-hooks.yaml").read_text())
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
     (hook,) = hooks
     assert hook["id"] == "eniplan-check-plan"
     assert hook["entry"].split() == ["eniplan", "check-plan"]

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
-from terraform_tools import parse_hcl
-from tfplan_builder import PlanBuilder, ref
 
 from eniplan import __version__
 from eniplan.cli import cli
@@ -27,6 +25,8 @@ from eniplan.render.base import RenderOptions
 from eniplan.render.files import write_renderings
 from eniplan.sources.tfplan import parse_plan, read_user_data_files
 from eniplan.tfcheck import check_plan, digests_of_files
+from tests.helpers.terraform_tools import parse_hcl
+from tests.helpers.tfplan_builder import PlanBuilder, ref
 
 
 def expression(value: Any) -> tuple[dict[str, Any], Any]:

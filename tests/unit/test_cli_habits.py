@@ -11,8 +11,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from builders import largest_instance
-from cli_runner import assert_one_line_error, run
 from moto import mock_aws
 
 from eniplan.audit import AuditOptions, SourceArgs, audit
@@ -20,6 +18,8 @@ from eniplan.cli import main
 from eniplan.inventory_output import print_inventory
 from eniplan.report.table import print_report
 from eniplan.terminal import plain_console
+from tests.helpers.builders import largest_instance
+from tests.helpers.cli_runner import assert_one_line_error, run
 
 
 @pytest.fixture(scope="module")

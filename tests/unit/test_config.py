@@ -4,17 +4,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from cli_runner import assert_one_line_error, run
 
 from eniplan.findings import RULES
+from tests.helpers import FIXTURES
+from tests.helpers.cli_runner import assert_one_line_error, run
 
-DUMPS = str(Path(__file__).parent / "fixtures" / "awscli" / "by-region")
+DUMPS = str(FIXTURES / "awscli" / "by-region")
 
 
 @pytest.fixture
@@ -122,19 +120,6 @@ def test_list_rules(capsys: pytest.CaptureFixture[str]) -> None:
     lines = out.splitlines()
     assert [line.split()[0] for line in lines] == list(RULES)
     assert lines[0].split()[1] == RULES["ENI001"].severity
-
-
-def test_shell_completion_is_clicks(tmp_path: Path) -> None:
-    """The documented `_ENIPLAN_COMPLETE=bash_source eniplan` and a completion request."""
-    eniplan = [sys.executable, "-c", "import sys; from eniplan.cli import main; main()"]
-    env = {**os.environ, "_ENIPLAN_COMPLETE": "bash_source"}
-    source = subprocess.run(eniplan, env=env, capture_output=True, text=True, check=True)
-    assert "complete " in source.stdout and "_ENIPLAN_COMPLETE" in source.stdout
-    env.update(_ENIPLAN_COMPLETE="bash_complete", COMP_WORDS="eniplan audit --fail-on ",
-               COMP_CWORD="3")  # fmt: skip
-    answer = subprocess.run(eniplan, env=env, capture_output=True, text=True, check=True)
-    offered = {line.split(",", 1)[1] for line in answer.stdout.splitlines()}
-    assert {"info", "low", "medium", "high", "never"} <= offered
 
 
 def test_org_options_from_the_file_and_the_environment(

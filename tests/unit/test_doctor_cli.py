@@ -1,24 +1,21 @@
-"""`eniplan doctor` as users meet it: captured files, live in a network namespace, IMDSv2,
-exit codes, JSON, one-line errors."""
+"""`eniplan doctor` as users meet it, on captured files: exit codes, JSON, one-line errors,
+IMDS values checked, captures in any order (live: tests/kernel; IMDS over HTTP: tests/tools)."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
-from cli_runner import assert_one_line_error, run
-from netns import Namespace, requires_netns
 
 from eniplan.sources import host
+from tests import helpers
+from tests.helpers import REPO
+from tests.helpers.cli_runner import assert_one_line_error, run
 
-FIXTURES = Path(__file__).parent / "fixtures" / "doctor"
+FIXTURES = helpers.FIXTURES / "doctor"
 
 
 def captured(rules: str, routes: str, addr: str = "seed000-addr.txt") -> list[str]:
@@ -124,202 +121,6 @@ def test_captured_needs_all_three(capsys: pytest.CaptureFixture[str]) -> None:
     assert_one_line_error(code, err, "missing.txt")
 
 
-# --- live, in a network namespace ------------------------------------------------------
-
-
-@requires_netns
-@pytest.mark.netns
-def test_live_in_a_namespace_before_and_after_policy_routing() -> None:
-    """The doctor reads `ip -j` in a namespace (run through `ip netns exec`), and its
-    verdict changes when per-ENI routing is applied."""
-    import subprocess
-
-    with Namespace("eniplan-doc") as ns:
-        for name, address in (("ens5", "10.0.0.10/24"), ("ens6", "10.0.0.20/24")):
-            ns.run("ip", "link", "add", name, "type", "veth", "peer", "name", f"p{name}")
-            ns.run("ip", "link", "set", f"p{name}", "up")
-            ns.run("ip", "link", "set", name, "up")
-            ns.run("ip", "addr", "add", address, "brd", "+", "dev", name)  # as DHCP does
-        ns.run("ip", "route", "add", "default", "via", "10.0.0.1", "dev", "ens5")
-
-        def doctor() -> tuple[int, dict[str, Any]]:
-            result = subprocess.run(
-                [
-                    "ip",
-                    "netns",
-                    "exec",
-                    ns.name,
-                    sys.executable,
-                    "-m",
-                    "eniplan",
-                    "doctor",
-                    "--no-imds",
-                    "--format",
-                    "json",
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=60,
-                cwd=Path(__file__).resolve().parent.parent,
-            )
-            assert result.returncode in (0, 1), result.stderr
-            return result.returncode, json.loads(result.stdout)
-
-        code, before = doctor()
-        assert code == 1
-        verdicts = {a["interface"]: a["verdict"] for a in before["addresses"]}
-        assert verdicts == {"ens5": "ok", "ens6": "fail"}
-        assert before["parity"]["status"] == "FAILURE"
-        ns.run("ip", "route", "add", "default", "via", "10.0.0.1", "dev", "ens6", "table", "10001")
-        ns.run("ip", "route", "add", "10.0.0.0/24", "dev", "ens6", "table", "10001")
-        ns.run("ip", "rule", "add", "from", "10.0.0.20", "lookup", "10001", "priority", "10001")
-        code, after = doctor()
-        assert code == 0, after["findings"]
-        owners = {r["priority"]: r["owner"] for r in after["rules"] if r["family"] == 4}
-        assert owners[10001] == "amazon-ec2-net-utils"  # its layout: table = priority = 10001
-
-
-# --- IMDSv2 ------------------------------------------------------------------------------
-
-TOKEN = "AQAEAFakeToken=="
-MACS = {
-    "02:00:00:00:00:02": {
-        "device-number": "0",
-        "interface-id": "eni-0123456789abcdef0",
-        "local-ipv4s": "10.0.0.10\n",
-        "subnet-ipv4-cidr-block": "10.0.0.0/24",
-    },
-    "02:00:00:00:00:03": {
-        "device-number": "1",
-        "network-card": "0",
-        "interface-id": "eni-0fedcba9876543210",
-        "local-ipv4s": "10.0.0.20\n10.0.0.21",
-        "subnet-ipv4-cidr-block": "10.0.0.0/24",
-        "ipv6s": "2001:db8::20",
-    },
-}
-
-
-class FakeImds(BaseHTTPRequestHandler):
-    requests: ClassVar[list[tuple[str, str, dict[str, str]]]] = []
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _send(self, code: int, body: str = "") -> None:
-        self.send_response(code)
-        self.end_headers()
-        self.wfile.write(body.encode())
-
-    def do_PUT(self) -> None:
-        self.requests.append(("PUT", self.path, {k.lower(): v for k, v in self.headers.items()}))
-        if self.path == "/latest/api/token" and self.headers.get(
-            "X-aws-ec2-metadata-token-ttl-seconds"
-        ):
-            self._send(200, TOKEN)
-        else:
-            self._send(400)
-
-    def do_GET(self) -> None:
-        self.requests.append(("GET", self.path, {k.lower(): v for k, v in self.headers.items()}))
-        if self.headers.get("X-aws-ec2-metadata-token") != TOKEN:
-            self._send(401)  # IMDSv2 only: no token, no data
-            return
-        path = self.path.removeprefix("/latest/meta-data/")
-        if path == "instance-id":
-            self._send(200, "i-0123456789abcdef0")
-        elif path == "network/interfaces/macs/":
-            self._send(200, "".join(f"{mac}/\n" for mac in MACS))
-        elif path.startswith("network/interfaces/macs/"):
-            mac, _, key = path.removeprefix("network/interfaces/macs/").partition("/")
-            value = MACS.get(mac, {}).get(key)
-            self._send(200, value) if value is not None else self._send(404)
-        else:
-            self._send(404)
-
-
-@pytest.fixture
-def fake_imds() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), FakeImds)
-    FakeImds.requests = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_imds_v2_token_first_and_on_every_request(fake_imds: str) -> None:
-    fetch = host.imds_fetcher([fake_imds])
-    assert fetch is not None
-    info = host.read_imds(fetch)
-    assert info.instance_id == "i-0123456789abcdef0"
-    assert [(e.mac, e.device_number) for e in info.enis] == [
-        ("02:00:00:00:00:02", 0),
-        ("02:00:00:00:00:03", 1),
-    ]
-    second = info.enis[1]
-    assert [str(a) for a in second.local_ipv4s] == ["10.0.0.20", "10.0.0.21"]
-    assert str(second.subnet_ipv4) == "10.0.0.0/24" and second.interface_id
-    method, path, _ = FakeImds.requests[0]
-    assert (method, path) == ("PUT", "/latest/api/token")
-    gets = [headers for method, _, headers in FakeImds.requests if method == "GET"]
-    assert gets and all(h.get("x-aws-ec2-metadata-token") == TOKEN for h in gets)
-
-
-def test_imds_unreachable_gives_up_quickly() -> None:
-    import socket
-    import time
-
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-    started = time.monotonic()
-    assert host.imds_fetcher([f"http://127.0.0.1:{port}"], timeout=0.5) is None
-    assert time.monotonic() - started < 3
-
-
-def test_imds_ties_interfaces_to_enis_and_finds_missing_addresses(fake_imds: str) -> None:
-    from eniplan.doctor import iptext
-    from eniplan.doctor.model import HostState
-    from eniplan.doctor.verdicts import diagnose
-
-    addr = (
-        "2: ens5: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 state UP\n"
-        "    link/ether 02:00:00:00:00:02 brd ff:ff:ff:ff:ff:ff\n"
-        "    inet 10.0.0.10/24 brd 10.0.0.255 scope global ens5\n"
-        "       valid_lft forever preferred_lft forever\n"
-        "3: ens6: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 state UP\n"
-        "    link/ether 02:00:00:00:00:03 brd ff:ff:ff:ff:ff:ff\n"
-        "    inet 10.0.0.20/24 brd 10.0.0.255 scope global ens6\n"
-        "       valid_lft forever preferred_lft forever\n"
-        "4: docker0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 state UP\n"
-        "    link/ether 02:42:00:00:00:01 brd ff:ff:ff:ff:ff:ff\n"
-        "    inet 172.17.0.1/16 brd 172.17.255.255 scope global docker0\n"
-        "       valid_lft forever preferred_lft forever\n"
-    )
-    routes = "default via 10.0.0.1 dev ens5\n10.0.0.0/24 dev ens5\n10.0.0.0/24 dev ens6\n"
-    state = HostState(
-        links=iptext.parse_addr(addr, "addr"),
-        rules=iptext.parse_rules("0:\tfrom all lookup local\n32766:\tfrom all lookup main\n", "r"),
-        routes=iptext.parse_routes(routes, "routes"),
-    )
-    fetch = host.imds_fetcher([fake_imds])
-    assert fetch is not None
-    diagnosis = diagnose(state, host.read_imds(fetch))
-    assert [i.name for i in diagnosis.interfaces] == ["ens5", "ens6"]
-    assert ("docker0", "not an ENI (its MAC is not in the instance metadata)") in (
-        diagnosis.skipped_links
-    )
-    missing = [f for f in diagnosis.findings if f.rule_id == "ENI105"]
-    assert len(missing) == 1 and missing[0].details["missing"] == ["10.0.0.21", "2001:db8::20"]
-    assert missing[0].eni_ids == ("eni-0fedcba9876543210",)
-    assert all(f.instance_id == "i-0123456789abcdef0" for f in diagnosis.findings)
-
-
 def test_no_ip_binary_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from eniplan.errors import InputError
 
@@ -421,7 +222,7 @@ def test_captures_in_any_order_give_the_same_verdicts(
 def test_readme_capture_recipe_has_no_duplicates() -> None:
     """`ip route show table all` prints both families on iproute2 4.x and newer: the
     README's recipe must not append `ip -6 route show table all` to it as well."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     section = readme[readme.index("### `eniplan doctor`") :]
     section = section[: section.index("\n### ")]
     assert "ip route show table all" in section

@@ -4,15 +4,15 @@ bad input: empty, truncated, another tool's output."""
 from __future__ import annotations
 
 from ipaddress import ip_address, ip_interface, ip_network
-from pathlib import Path
 
 import pytest
 
 from eniplan.doctor import ipjson, iptext
 from eniplan.doctor.model import BLACKHOLE, GOTO, LOOKUP, NOP, PROHIBIT, UNREACHABLE
 from eniplan.errors import InputError
+from tests import helpers
 
-FIXTURES = Path(__file__).parent / "fixtures" / "doctor"
+FIXTURES = helpers.FIXTURES / "doctor"
 
 
 def test_seed_addr_links_addresses_and_brd() -> None:

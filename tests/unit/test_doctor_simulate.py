@@ -5,6 +5,7 @@ must not repeat. (test_doctor_kernel.py checks the simulator against the real ke
 from __future__ import annotations
 
 from ipaddress import ip_address
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -23,6 +24,7 @@ from eniplan.doctor.simulate import (
 )
 from eniplan.doctor.verdicts import DEPENDS, FAIL, OK, diagnose
 from eniplan.sources.host import routes_with_local
+from tests.helpers import FIXTURES
 
 
 def host(
@@ -329,9 +331,8 @@ def test_parity_where_the_module_is_right(
     ],
 )
 def test_parity_on_the_seed(rules: str, routes: str, status: str, message: str) -> None:
-    from pathlib import Path
 
-    fixtures = Path(__file__).parent / "fixtures" / "doctor"
+    fixtures = FIXTURES / "doctor"
     result = ec2rescue.asymmetricroute(
         (fixtures / "seed000-addr.txt").read_text(), (fixtures / rules).read_text()
     )
@@ -339,9 +340,8 @@ def test_parity_on_the_seed(rules: str, routes: str, status: str, message: str) 
 
 
 def test_parity_no_duplicates_and_documented_example() -> None:
-    from pathlib import Path
 
-    fixtures = Path(__file__).parent / "fixtures" / "doctor"
+    fixtures = FIXTURES / "doctor"
     two_subnets = (
         "2: eth0: <UP> mtu 9001\n    inet 10.0.0.5/24 brd 10.0.0.255 scope global eth0\n"
         "3: eth1: <UP> mtu 9001\n    inet 10.0.1.5/24 brd 10.0.1.255 scope global eth1\n"
@@ -448,7 +448,7 @@ def test_selectors_against_a_known_flow() -> None:
     )
     routes = MAIN + TABLE_101 + "default via 10.0.0.1 dev eth1 table 102 tos 0x08\n"
     state = host(SAME_SUBNET, rules, routes)
-    udp = {"tos": 0, "ipproto": 17, "sport": 5, "dport": 53, "uid": 0}
+    udp: dict[str, Any] = {"tos": 0, "ipproto": 17, "sport": 5, "dport": 53, "uid": 0}
     assert where(state, "8.8.8.8", **udp) == (ROUTED, "eth0", "main")
     assert where(state, "8.8.8.8", **{**udp, "tos": 0x10}) == (ROUTED, "eth1", "101")
     assert where(state, "8.8.8.8", **{**udp, "tos": 0x13}) == (ROUTED, "eth1", "101")  # ECN bits

@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
-from test_shapes import ENIS, copy_region, load, write
 
 from eniplan.sources.files import read_inventory_paths
 from eniplan.sources.shapes import build_inventory
+from tests.helpers.awscli import ENIS, copy_region, load, write
 
 
 def test_groups_and_attachment_ids_are_read(tmp_path: Path) -> None:

@@ -28,8 +28,9 @@ from eniplan.sources.files import (
     write_snapshot,
 )
 from eniplan.sources.shapes import build_inventory
+from tests import helpers
 
-FIXTURES = Path(__file__).parent / "fixtures" / "awscli"
+FIXTURES = helpers.FIXTURES / "awscli"
 BY_REGION = FIXTURES / "by-region"
 FLAT = FIXTURES / "flat"
 COMMANDS = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,7 @@ from typing import Any
 import hcl2
 import pytest
 import yaml
-from builders import largest_instance
-from cli_runner import run
+from rich.console import Console
 
 from eniplan import values
 from eniplan.audit import AuditOptions, audit
@@ -32,6 +32,8 @@ from eniplan.plan_output import print_plans
 from eniplan.report import FORMATS, format_report
 from eniplan.report.table import print_report
 from eniplan.terminal import plain_console, visible
+from tests.helpers.builders import largest_instance
+from tests.helpers.cli_runner import run
 
 TARGET = "web-balanced"  # ENI001 in the default sandbox: audited, planned and rendered
 HOSTILE_MAC = "02:00:00:ab:cd:01"  # `:ab:` and `:cd:` are emoji codes to rich
@@ -236,11 +238,12 @@ def test_table_outputs_escape_every_value_the_model_holds(name: str) -> None:
     inventory = _hostile_inventory(value)
     plans = plan_inventory(inventory)
     report = audit(inventory, AuditOptions())
-    for print_ in (
+    printers: tuple[Callable[[Console], None], ...] = (
         lambda c: print_inventory(c, inventory),
         lambda c: print_plans(c, plans),
         lambda c: print_report(c, report),
-    ):
+    )
+    for print_ in printers:
         for width in (80, 400):
             buffer = io.StringIO()
             print_(plain_console(file=buffer, width=width))  # not a terminal: no styles

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -168,7 +169,7 @@ def test_network_card_index_counts_a_hundred() -> None:
         ({"interface_type": "efa-only"}, "EFA-only"),
     ],
 )
-def test_enis_owned_by_a_service_are_left_alone(extra: dict[str, object], reason: str) -> None:
+def test_enis_owned_by_a_service_are_left_alone(extra: dict[str, Any], reason: str) -> None:
     plan = plan_of(inventory_of(eni(0), eni(1), eni(2, **extra)))
     assert plan.status == MANAGED
     assert [e.eni_id for e in plan.enis] == [eni(0).eni_id, eni(1).eni_id]
@@ -218,7 +219,7 @@ def test_ipv6_only_eni_has_no_ipv4_routes() -> None:
         ({"ipv6_prefixes": (IPv6Network("2600:1f18:9::/80"),)}, "IPv6 prefix"),
     ],
 )
-def test_addresses_outside_their_subnet(bad: dict[str, object], fragment: str) -> None:
+def test_addresses_outside_their_subnet(bad: dict[str, Any], fragment: str) -> None:
     with pytest.raises(InputError, match=fragment) as raised:
         plan_of(inventory_of(eni(0), eni(1, **bad)))
     assert eni(1).eni_id in str(raised.value) and "i-00000000000000001" in str(raised.value)

@@ -3,60 +3,21 @@ persistence, the marker, gzip past 16 KB, and the boot script = the iproute2 tar
 
 from __future__ import annotations
 
-import gzip
-import shutil
-import subprocess
 from dataclasses import replace
 from ipaddress import IPv4Address
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from builders import largest_instance_plan
 
 from eniplan import __version__
 from eniplan.model import Inventory
 from eniplan.plan import InstancePlan, PlanOptions, plan_instance
 from eniplan.render import cloudinit, compact, iproute2
-from eniplan.render.base import PERSIST_CHOICES, RenderOptions
+from eniplan.render.base import RenderOptions
+from tests.helpers.cloudinit import user_data
 
-requires_cloud_init = pytest.mark.skipif(
-    shutil.which("cloud-init") is None, reason="needs Debian's cloud-init (make test installs it)"
-)
 MANAGED = ["centos7-same-24", "rhel-same-20", "web-balanced", "app-check-disabled", "multi-subnet"]
-
-
-def user_data(plan: InstancePlan, persist: str = "script") -> tuple[str, tuple[str, ...]]:
-    rendering = cloudinit.render(plan, RenderOptions(persist=persist))
-    (file,) = rendering.files
-    content = file.content
-    text = gzip.decompress(content).decode() if isinstance(content, bytes) else content
-    return text, rendering.notes
-
-
-def schema_check(text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    path = tmp_path / "user-data"
-    path.write_text(text)
-    return subprocess.run(
-        ["cloud-init", "schema", "--config-file", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-
-
-@requires_cloud_init
-@pytest.mark.parametrize("persist", [p for p in PERSIST_CHOICES])
-@pytest.mark.parametrize("name", MANAGED)
-def test_every_persistence_passes_cloud_init_schema(
-    sandbox_plans: dict[str, InstancePlan], name: str, persist: str, tmp_path: Path
-) -> None:
-    text, _ = user_data(sandbox_plans[name], persist)
-    result = schema_check(text, tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Valid cloud-config" in result.stdout
 
 
 def test_marker_and_header(sandbox_plans: dict[str, InstancePlan]) -> None:
@@ -133,21 +94,6 @@ def test_ubuntu_gets_netplan(sandbox_inventory: Inventory) -> None:
     text, _ = user_data(plan, "auto")
     assert "persist=netplan" in text.splitlines()[1]
     assert "/etc/netplan/" in text
-
-
-@requires_cloud_init
-def test_big_user_data_is_gzipped_and_still_valid(tmp_path: Path) -> None:
-    """The largest instance (15 ENIs x 50 addresses): over 16 KB, so gzip."""
-    big_plan = largest_instance_plan()
-    rendering = cloudinit.render(big_plan, RenderOptions(persist="script"))
-    (file,) = rendering.files
-    assert isinstance(file.content, bytes) and file.content[:2] == b"\x1f\x8b"
-    assert len(file.content) <= cloudinit.USER_DATA_LIMIT
-    assert any("gzip-compressed" in note for note in rendering.notes)
-    text = gzip.decompress(file.content).decode()
-    assert len(text.encode()) > cloudinit.USER_DATA_LIMIT
-    result = schema_check(text, tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_small_user_data_is_plain_text(sandbox_plans: dict[str, InstancePlan]) -> None:

@@ -15,7 +15,6 @@ import boto3
 import jsonschema
 import pytest
 from botocore.validate import ParamValidator
-from cli_runner import assert_one_line_error, run
 from moto import mock_aws
 
 from eniplan.audit import AuditOptions, SourceArgs, audit
@@ -26,8 +25,9 @@ from eniplan.report.asff import asff_findings
 from eniplan.report.markdown import escape
 from eniplan.sources.aws import AwsOptions
 from eniplan.sources.files import instance_locations
+from tests.helpers import FIXTURES
+from tests.helpers.cli_runner import assert_one_line_error, run
 
-FIXTURES = Path(__file__).parent / "fixtures"
 DUMPS = FIXTURES / "awscli" / "by-region"
 SCHEMA = FIXTURES / "sarif" / "sarif-schema-2.1.0.json"
 HOSTILE = "|x| `y` <img src=x> [a](https://evil.example) **b** @team #1\n## h\r\x1b[31m"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -17,8 +16,9 @@ from eniplan.findings import RULES, Finding, Location, Report, Subject
 from eniplan.model import Inventory
 from eniplan.report import FORMATS, format_report
 from eniplan.report.github import annotation, escape_data, escape_property
+from tests.helpers import FIXTURES
 
-SCHEMA = Path(__file__).parent / "fixtures" / "sarif" / "sarif-schema-2.1.0.json"
+SCHEMA = FIXTURES / "sarif" / "sarif-schema-2.1.0.json"
 
 
 @pytest.fixture(scope="module")

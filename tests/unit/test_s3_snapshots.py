@@ -6,14 +6,15 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import boto3
 import pytest
-from cli_runner import assert_one_line_error, run
 from moto import mock_aws
 
-DUMPS = Path(__file__).parent / "fixtures" / "awscli" / "by-region"
+from tests.helpers import FIXTURES
+from tests.helpers.cli_runner import assert_one_line_error, run
+
+DUMPS = FIXTURES / "awscli" / "by-region"
 
 
 @pytest.fixture

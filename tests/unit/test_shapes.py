@@ -7,7 +7,6 @@ breaks one thing in one file, and reads the directory as `--inventory DIR` would
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable
 from ipaddress import IPv4Address
@@ -20,14 +19,18 @@ from eniplan.errors import InputError
 from eniplan.sources.collection import Collection, Shapes
 from eniplan.sources.files import read_inventory_paths
 from eniplan.sources.shapes import Where, build_inventory
-
-FIXTURES = Path(__file__).parent / "fixtures" / "awscli" / "by-region"
-EAST = FIXTURES / "us-east-1"
-INSTANCES = "describe-instances"
-ENIS = "describe-network-interfaces"
-SUBNETS = "describe-subnets"
-IMAGES = "describe-images"
-ROUTES = "describe-route-tables"
+from tests.helpers.awscli import (
+    EAST,
+    ENIS,
+    IMAGES,
+    INSTANCES,
+    ROUTES,
+    SUBNETS,
+    Document,
+    copy_region,
+    load,
+    write,
+)
 
 SEED_001 = "i-0c541472eb4304c4b"
 TWO_SUBNETS = "i-05a1756c2579bfead"
@@ -36,27 +39,7 @@ SEED_ETH1 = "eni-0b208c6759bc760d5"
 MULTI_ETH0 = "eni-09946ad99ed67b1e6"
 SEED_SUBNET = "subnet-0585fdd9aadbe4c57"
 
-Document = dict[str, Any]
 Mutation = Callable[[Document], object]
-
-
-def load(command: str, region: str = "us-east-1") -> Document:
-    document: Document = json.loads((FIXTURES / region / f"{command}.json").read_text())
-    return document
-
-
-def copy_region(tmp_path: Path, *, without: tuple[str, ...] = ()) -> Path:
-    target = tmp_path / "us-east-1"
-    target.mkdir()
-    for source in sorted(EAST.glob("*.json")):
-        if source.stem not in without:
-            shutil.copy(source, target / source.name)
-    return target
-
-
-def write(path: Path, document: object) -> Path:
-    path.write_text(json.dumps(document, indent=4) + "\n")
-    return path
 
 
 def broken(
