@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -15,7 +14,9 @@ import pytest
 import yaml
 from moto import mock_aws
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO
+
+ROOT = REPO
 TEMPLATE = ROOT / "cloudformation" / "eniplan-member-role.yaml"
 CALLER = "111111111111"
 
