@@ -150,7 +150,7 @@ def test_an_org_account_that_cannot_be_assumed_makes_the_run_partial(
 ) -> None:
     import boto3
 
-    def client(service: str, **credentials: str) -> Any:
+    def client(service: Any, **credentials: Any) -> Any:
         return boto3.client(service, region_name=HOME, endpoint_url=moto_server, **credentials)
 
     org = client("organizations")
