@@ -100,7 +100,7 @@ def start_server() -> tuple[subprocess.Popen[bytes], str]:
 # --- seeding ---------------------------------------------------------------------------
 
 
-def _assumed(sts: Any, account: str) -> dict[str, str]:
+def _assumed(sts: Any, account: str) -> dict[str, Any]:
     credentials = sts.assume_role(
         RoleArn=f"arn:aws:iam::{account}:role/{ROLE}", RoleSessionName="eniplan-bench-seed"
     )["Credentials"]
@@ -127,7 +127,7 @@ def seed(url: str, accounts: int, regions: tuple[str, ...]) -> list[str]:
     session = boto3.Session()
     lock = threading.Lock()  # a session is not thread-safe while it creates clients
 
-    def client(service: str, region: str, **credentials: str) -> Any:
+    def client(service: Any, region: str, **credentials: Any) -> Any:
         with lock:
             return session.client(service, region_name=region, endpoint_url=url, **credentials)
 
