@@ -1,7 +1,7 @@
 """Findings: what `audit` and `check-plan` report, and the catalogue of rule IDs.
 
 One model for every report format (eniplan/report/) and both commands. Rule IDs are a
-contract (../DESIGN.md §4): an ID keeps its meaning forever; new rules take new IDs.
+contract (README: Rule catalogue): an ID keeps its meaning forever; new rules take new IDs.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`--format json`: {"findings": [...], "summary": {...}} (../DESIGN.md §4)."""
+"""`--format json`: {"findings": [...], "summary": {...}} (README: Output formats)."""
 
 from __future__ import annotations
 
