@@ -1276,10 +1276,10 @@ def doctor(
     """
     import io
 
+    from eniplan.doctor import host
     from eniplan.doctor.output import diagnosis_json, print_diagnosis
     from eniplan.doctor.verdicts import diagnose
     from eniplan.findings import Report
-    from eniplan.sources import host
 
     captured = (ip_addr, ip_rules, ip_routes)
     if any(captured) or ip_neigh:

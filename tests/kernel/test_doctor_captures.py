@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from eniplan.doctor import iptext
+from eniplan.doctor.host import capture_live
 from eniplan.doctor.model import HostState
 from eniplan.doctor.simulate import Flow, decide
-from eniplan.sources.host import capture_live
 from tests.helpers.cli_runner import run
 from tests.helpers.netns import Namespace
 

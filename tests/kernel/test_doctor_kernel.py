@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eniplan.doctor import iptext
+from eniplan.doctor.host import capture_live
 from eniplan.doctor.model import HostState
 from eniplan.doctor.simulate import Decision, Flow, decide, errno_name
-from eniplan.sources.host import capture_live
 from tests.helpers.netns import Namespace
 
 LINKS = ("e0", "e1", "e2")

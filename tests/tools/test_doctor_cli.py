@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import pytest
 
-from eniplan.sources import host
+from eniplan.doctor import host
 
 TOKEN = "AQAEAFakeToken=="
 MACS = {

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from eniplan.sources import host
+from eniplan.doctor import host
 from tests import helpers
 from tests.helpers import REPO
 from tests.helpers.cli_runner import assert_one_line_error, run

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eniplan.doctor import ec2rescue, iptext
+from eniplan.doctor.host import routes_with_local
 from eniplan.doctor.model import HostState
 from eniplan.doctor.simulate import (
     BLACKHOLED,
@@ -23,7 +24,6 @@ from eniplan.doctor.simulate import (
     decide,
 )
 from eniplan.doctor.verdicts import DEPENDS, FAIL, OK, diagnose
-from eniplan.sources.host import routes_with_local
 from tests.helpers import FIXTURES
 
 
