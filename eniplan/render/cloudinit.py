@@ -25,6 +25,7 @@ import yaml
 from eniplan import agents
 from eniplan.plan import InstancePlan
 from eniplan.render import base, compact
+from eniplan.render.common import nm_reconfigure_dispatcher
 from eniplan.userdata_compose import USER_DATA_LIMIT as USER_DATA_LIMIT
 from eniplan.userdata_compose import compose
 
@@ -40,6 +41,9 @@ PERSIST_BY_OS = {
 }
 
 # After the primary interface has its DHCP address, before services that need the network.
+# Started again on every link change (REAPPLY_UNIT, NM_DISPATCHER_PATH), so no start limit:
+# systemd's default (5 starts in 10 s) refused the runs after a NetworkManager reconfigure
+# of two ENIs (`lab --boot`), and the path unit died with it. A run is cheap and idempotent.
 _UNIT = """\
 [Unit]
 Description=eniplan per-ENI policy routing (one routing table per ENI)
@@ -47,6 +51,7 @@ After=network.target networking.service systemd-networkd-wait-online.service \
 NetworkManager-wait-online.service
 Before=network-online.target
 Wants=network.target
+StartLimitIntervalSec=0
 
 [Service]
 Type=oneshot
@@ -97,8 +102,11 @@ WantedBy=multi-user.target
 NETWORKD_NOTE = (
     "systemd-networkd hosts: a path unit re-runs the script whenever networkd changes a "
     "link (`networkctl reconfigure`, `netplan apply`, a new DHCP lease), which removes "
-    "the rules and routes networkd did not configure"
+    "the rules and routes networkd did not configure; NetworkManager hosts: a dispatcher "
+    "script does when NetworkManager brings a link up again (`nmcli connection up` removes "
+    "the table routes through the link's addresses), reapplies it or changes its lease"
 )
+NM_DISPATCHER_PATH = "/etc/NetworkManager/dispatcher.d/70-eniplan-routing"
 
 
 def script_files(plan: InstancePlan) -> tuple[list[base.RenderedFile], list[str]]:
@@ -110,11 +118,12 @@ def script_files(plan: InstancePlan) -> tuple[list[base.RenderedFile], list[str]
     script_file = replace(rendered, content=compact.sh(str(rendered.content)))
     unit = base.RenderedFile(UNIT_PATH, _UNIT.format(script=script_file.path))
     reapply = base.RenderedFile(REAPPLY_PATH, _REAPPLY)
+    dispatcher = nm_reconfigure_dispatcher(NM_DISPATCHER_PATH, UNIT_NAME)
     commands = [
         "systemctl daemon-reload",
         f"systemctl enable --now {UNIT_NAME} {REAPPLY_UNIT}",
     ]
-    return [script_file, unit, reapply], commands
+    return [script_file, unit, reapply, dispatcher], commands
 
 
 def _target_files(

@@ -113,11 +113,15 @@ ExecStart={{launcher}} --hotplug %i{{args}}
 {_RESTART}"""
 
 # Secondary addresses and prefixes assigned after boot: routed within a minute by a run
-# that reads only what can change, and changes nothing when nothing did.
+# that reads only what can change, and changes nothing when nothing did. Also started on
+# link changes (the path unit, the NetworkManager dispatcher): no start limit, or a
+# reconfigure of a few links would leave it (and the path unit) failed, as measured with
+# the script's unit; starts during a run merge into it, so IMDS sees one run at a time.
 _RECONCILE_UNIT = """\
 [Unit]
 Description=eniplan: per-ENI policy routing again, for addresses assigned since
 After=eniplan-agent.service
+StartLimitIntervalSec=0
 
 [Service]
 Type=oneshot

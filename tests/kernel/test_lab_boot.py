@@ -111,6 +111,7 @@ def no_leftovers() -> Iterator[None]:
         ("--target", "cloud-init", "--persist", "script"),
         ("--target", "cloud-init", "--persist", "netplan"),
         ("--target", "cloud-init", "--persist", "networkd"),
+        ("--target", "cloud-init", "--persist", "script", "--stack", "networkmanager"),
         ("--target", "cloud-init", "--persist", "networkmanager"),
         ("--target", "netplan"),
         ("--target", "networkd"),

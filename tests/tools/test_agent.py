@@ -474,6 +474,7 @@ def test_the_embedded_modules_are_the_packages_code() -> None:
     for name in (dynamic.UNIT, dynamic.HOTPLUG_UNIT):  # bounded, and run again on failure
         assert "TimeoutStartSec=90" in files[name] and "Restart=on-failure" in files[name]
     assert "TimeoutStartSec=90" in files[dynamic.RECONCILE_UNIT]
+    assert "StartLimitIntervalSec=0" in files[dynamic.RECONCILE_UNIT]  # link changes start it
     assert "OnUnitInactiveSec=45" in files[dynamic.RECONCILE_TIMER]
     assert 'ACTION=="add|remove"' in files[dynamic.UDEV_RULE]
 

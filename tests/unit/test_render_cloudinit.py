@@ -58,6 +58,10 @@ def test_script_persistence_installs_the_iproute2_script_and_a_boot_unit(
     path = files[cloudinit.REAPPLY_PATH]["content"]
     assert "PathChanged=/run/systemd/netif/links" in path
     assert f"Unit={cloudinit.UNIT_NAME}" in path and "RemainAfterExit" not in unit
+    # and so do NetworkManager's (test_agent runs the same dispatcher script, the agent's)
+    dispatcher = files[cloudinit.NM_DISPATCHER_PATH]
+    assert dispatcher["permissions"] == "0755"
+    assert f"exec systemctl --no-block start {cloudinit.UNIT_NAME};;" in dispatcher["content"]
 
 
 @pytest.mark.parametrize(
