@@ -45,12 +45,16 @@ lock() {
 
 # 1. Read the state: two ip calls (only ip -6 lists IPv6 rules); stop if a list is missing.
 #    After lo (a marker line), the addresses eniplan added: IPv4 labelled NAME:ep, IPv6 nodad.
-state=$(
+#    (dash: ${x#*y} and ${x##*y} cost the square of the text they skip; ${x%%y*}, ${x%y*}
+#    and case scans are linear: look-ups cut from the end, long texts are read apart)
+state6=$(
   ip -N -6 -batch - 2>/dev/null <<EOF || echo '#no-ipv6'
 rule show
 route show default
 EOF
-  printf '#4\t\n'  # (a tab for $TAB: none in this text, for YAML's sake)
+)
+state=$(
+  printf '\t\n'  # (a tab for $TAB: none in this text, for YAML's sake)
   ip -N -br -batch - <<EOF || echo '#failed'
 rule show
 route show table all proto $PROTO
@@ -62,10 +66,6 @@ addr show label *:ep
 addr show nodad
 EOF
 )
-# (dash: ${x#*y} and ${x##*y} cost the square of the text they skip; ${x%%y*}, ${x%y*}
-#  and case scans are linear: look-ups cut from the end, long texts are cut short first)
-state6=${state%%"#4"*}
-state=${state#*"#4"}
 TAB=${state%%"$NL"*}
 case $state in *'#failed'*) state='' ;; esac
 case $state in *" <"*) ;; *) warn "cannot read the state (ip -N -br -batch)" && exit 1 ;; esac
