@@ -16,10 +16,12 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from cli_runner import run
 from moto import mock_aws
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO
+from tests.helpers.cli_runner import run
+
+ROOT = REPO
 RECIPES = ROOT / "docs" / "recipes"
 STATE_MACHINE = RECIPES / "org-audit.asl.json"
 WORKFLOW = RECIPES / "org-audit.github-workflow.yml"
