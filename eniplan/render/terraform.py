@@ -171,6 +171,25 @@ def _eni_blocks(plan: InstancePlan, eni: EniResource) -> list[hcl.Block | hcl.Co
         body.append(hcl.Attribute("description", eni.description))
     if eni.tags:
         body.append(hcl.Attribute("tags", dict(sorted(eni.tags.items()))))
+    body.append(hcl.Blank())
+    body.append(
+        hcl.Comment(
+            "the provider's import leaves these two unset (its read never sets them): without\n"
+            "this the import plans as a change of each ENI (in state only). To change the\n"
+            "addresses later, remove this block in the same change."
+        )
+    )
+    body.append(
+        hcl.Block(
+            "lifecycle",
+            body=(
+                hcl.Attribute(
+                    "ignore_changes",
+                    [hcl.Expr("private_ip_list_enabled"), hcl.Expr("ipv6_address_list_enabled")],
+                ),
+            ),
+        )
+    )
     blocks: list[hcl.Block | hcl.Comment] = [
         hcl.Comment(
             f"{eni.eni_id}: network card {eni.network_card_index}, device {eni.device_index}"
@@ -288,14 +307,17 @@ def readme(plan: InstancePlan, names: dict[str, str], enis: tuple[EniResource, .
             if any(eni.network_card_index for eni in enis)
             else "5.x or 6.x."
         ),
+        "eniplan's tests plan such snippets with hashicorp/aws 5.100.0 (6.x is not tested).",
         "",
         "## Review before `terraform apply`",
         "",
-        "1. `terraform plan` must show the ENIs and attachments as *imported* with no change, or",
-        "   only the changes you want; the provider's import leaves `private_ip_list_enabled`",
-        "   and `ipv6_address_list_enabled` unset, so each ENI shows those two set (in state",
-        "   only). A replacement (`-/+`) of an ENI or attachment would detach it: stop and",
-        "   compare the attributes with the AWS console.",
+        "1. `terraform plan` must show the ENIs and attachments as *imported* with no change",
+        '   ("N to import, 0 to add, 0 to change, 0 to destroy"), or only the changes you want.',
+        "   The provider's import leaves `private_ip_list_enabled` and",
+        "   `ipv6_address_list_enabled` unset, so each ENI ignores changes to those two",
+        "   (`lifecycle`); to change its addresses later, remove that block in the same change.",
+        "   A replacement (`-/+`) of an ENI or attachment would detach it: stop and compare",
+        "   the attributes with the AWS console.",
         "2. `source_dest_check = true` on every ENI that no VPC route targets: policy routing",
         "   makes a disabled check unnecessary. Keep it disabled only on a NAT, router or",
         "   firewall"

@@ -55,8 +55,8 @@ def emitted(parsed: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
         for type_, by_name in entry.items():
             if type_.strip('"') == kind:
                 for name, body in by_name.items():
-                    found[name.strip('"')] = {
-                        k: v for k, v in body.items() if not k.startswith("__")
+                    found[name.strip('"')] = {  # attributes: no meta-arguments
+                        k: v for k, v in body.items() if not k.startswith("__") and k != "lifecycle"
                     }
     return found
 
