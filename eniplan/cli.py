@@ -501,7 +501,7 @@ def collect(output: str, **params: Any) -> None:
       eniplan collect --sandbox -o sandbox.json
     """
     from eniplan.inventory import load_collection
-    from eniplan.inventory_output import summary_line
+    from eniplan.inventory.output import summary_line
     from eniplan.sources.files import write_snapshot
     from eniplan.sources.shapes import build_inventory
 
@@ -551,7 +551,7 @@ def inspect(output_format: str, multi_eni_only: bool, **params: Any) -> None:
       eniplan inspect --region eu-west-1 --tag team=payments --multi-eni-only
       eniplan inspect --inventory ./aws-cli-dumps/ --format json
     """
-    from eniplan.inventory_output import inventory_json, print_inventory
+    from eniplan.inventory.output import inventory_json, print_inventory
 
     inventory = _load(inventory_request(params))
     if multi_eni_only:
@@ -665,7 +665,7 @@ def plan(output_format: str, **params: Any) -> None:
       eniplan plan --region eu-west-1 --format json --table-base 20000
     """
     from eniplan.plan import plan_json
-    from eniplan.plan_output import print_plans
+    from eniplan.plan.output import print_plans
 
     plans = _plans(params)
     if output_format == "json":
@@ -874,7 +874,7 @@ def demo(scenario: str) -> None:
     instance with its ENIs and what is wrong with it.
     """
     from eniplan.inventory import load_inventory
-    from eniplan.inventory_output import print_inventory
+    from eniplan.inventory.output import print_inventory
     from eniplan.lab import DEMO_INSTANCE, demo_section
     from eniplan.sources.sandbox import STORY_TAG, load_scenario
 
@@ -921,7 +921,7 @@ def _demo_plan(console: Console, inventory: Inventory) -> None:
     """The fix for the first classic case: its plan, as the ip commands it amounts to."""
     from eniplan.lab import DEMO_INSTANCE
     from eniplan.plan import plan_inventory
-    from eniplan.plan_output import print_plans
+    from eniplan.plan.output import print_plans
 
     chosen = inventory.select(tags=[("Name", DEMO_INSTANCE)])
     if not chosen.instances:

@@ -1,6 +1,6 @@
 """The planner's pure core: an ENI's facts -> its table, rules and routes.
 
-Standard library only: the static planner (plan.py) and the boot agent (agent/) both call
+Standard library only: the static planner (plan/) and the boot agent (agent/) both call
 it, and dynamic user data embeds this file verbatim. One planner, not two.
 """
 

@@ -2,7 +2,7 @@
 
     /etc/systemd/network/09-eniplan-<table>.network
 
-Each file matches its ENI by MAC and carries the whole design of plan.py for that ENI:
+Each file matches its ENI by MAC and carries the whole design of plan/ for that ENI:
 DHCPv4 for the ENI's primary IPv4, the other addresses as `Address=`, the per-ENI
 `[RoutingPolicyRule]`s and `[Route]`s in table T, the netdev group (`[Link] Group=`) and,
 in the primary ENI's file, the guard rule (`SuppressInterfaceGroup=`).

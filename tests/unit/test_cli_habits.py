@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from eniplan.audit import AuditOptions, SourceArgs, audit
 from eniplan.cli import main
-from eniplan.inventory_output import print_inventory
+from eniplan.inventory.output import print_inventory
 from eniplan.report.table import print_report
 from eniplan.terminal import plain_console
 from tests.helpers.builders import largest_instance

@@ -25,10 +25,10 @@ from rich.console import Console
 from eniplan import values
 from eniplan.audit import AuditOptions, audit
 from eniplan.cli import main
-from eniplan.inventory_output import print_inventory
+from eniplan.inventory.output import print_inventory
 from eniplan.model import Inventory
 from eniplan.plan import plan_inventory
-from eniplan.plan_output import print_plans
+from eniplan.plan.output import print_plans
 from eniplan.report import FORMATS, format_report
 from eniplan.report.table import print_report
 from eniplan.terminal import plain_console, visible
