@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   the whole story on the embedded sandbox account (no AWS credentials)
 #   make test   the test suite (installs what it needs: Python packages, Debian packages)
-# and, while developing, `make test-fast`: the unit tier alone (pure, about a minute).
+# and, while developing, `make test-fast`: the unit tier alone (pure: no subprocess, no root).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
