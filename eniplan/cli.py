@@ -1319,7 +1319,16 @@ def doctor(
 @click.option(
     "--target",
     type=click.Choice(
-        ["iproute2", "cloud-init", "dynamic", "netplan", "networkd", "networkmanager", "ifcfg"]
+        [
+            "iproute2",
+            "cloud-init",
+            "dynamic",
+            "netplan",
+            "networkd",
+            "networkmanager",
+            "ifcfg",
+            "ssm",
+        ]
     ),
     default=None,
     help="What to apply (default iproute2; with --boot, cloud-init). Without --boot: the "
@@ -1327,7 +1336,8 @@ def doctor(
     "its systemd unit would) or the dynamic user data (its agent reads a fake IMDS at "
     "169.254.169.254, at boot and on ENI hotplug). With --boot also netplan, networkd and "
     "networkmanager (their files on the instance's disk before its first boot, as an image "
-    "build or config management puts them).",
+    "build or config management puts them) and ssm (the script 'apply --ssm' sends, run on "
+    "the running OS as AWS-RunShellScript runs it).",
 )
 @click.option(
     "--boot",

@@ -392,7 +392,10 @@ class Container:
             stop_process(self.process)
 
 
-BOOT_TARGETS = ("cloud-init", "dynamic", "netplan", "networkd", "networkmanager")
+BOOT_TARGETS = ("cloud-init", "dynamic", "netplan", "networkd", "networkmanager", "ssm")
+# `--target ssm`: the script `apply --ssm` sends, where AWS-RunShellScript would put it (the
+# SSM agent writes the commands to a script file and runs it with sh), on the running OS
+SSM_SCRIPT = "/var/lib/amazon/ssm/eniplan-apply/_script.sh"
 PERSISTS = ("script", "networkd", "networkmanager", "netplan")
 BOOT_PROOFS: tuple[tuple[str, str], ...] = (
     *(proof for proof in PROOFS if proof[0] in ROUND_PROOFS),
@@ -481,6 +484,11 @@ def delivery(target: str, persist: str, plan: InstancePlan) -> Delivery:
     if target == "dynamic":
         (file,) = dynamic.render(plan.table_base, guard=plan.guard is not None).files
         return Delivery(_bytes(file.content), {}, (f"sh {RUNCMD}",))
+    if target == "ssm":
+        from eniplan import ssm
+
+        script = "\n".join(ssm.command_lines(plan)) + "\n"
+        return Delivery(None, {SSM_SCRIPT: (script.encode(), 0o700)}, (f"sh {SSM_SCRIPT}",))
     check_target(target)
     rendering = render(target, plan, RenderOptions())
     files = {f.path: (_bytes(f.content), f.mode) for f in rendering.files}

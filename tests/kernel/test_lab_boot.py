@@ -118,6 +118,8 @@ def no_leftovers() -> Iterator[None]:
         ("--target", "networkmanager"),
         ("--target", "dynamic"),
         ("--target", "dynamic", "--stack", "networkmanager"),
+        ("--target", "ssm"),
+        ("--target", "ssm", "--stack", "networkmanager"),
     ],
     ids=lambda args: "-".join(args[1::2]),
 )
