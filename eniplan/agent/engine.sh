@@ -176,52 +176,53 @@ parse4() {  # LINE: rules, routes, links, addresses, group, in order
   esac
 }
 tseen=' ' regroup='' links='' guard4='' guard6='' guarded='' skip=0 marks='' others=''
-present=0
-case $state in
-*" proto $PROTO$NL"*)  # after a run, the plan's IPv4 rules are listed in one piece:
-  block=$(  # then skip them, as read
+planned_rules() {  # FAMILY PARSER TEXT: after a run, the plan's rules of FAMILY are listed
+  fam=$1 parser=$2 skip=0  # in one piece: taken as read (PARSER reads the lines before);
+  case $3 in *" proto $PROTO$NL"*) ;; *) return 0 ;; esac  # skip = the lines so read
+  block=$(
     n=1
     while [ "$n" -le "$N" ]; do
-      eval "t=\$table_$n s=\$rule4_$n"
+      eval "t=\$table_$n s=\$rule${fam}_$n"
       [ -z "$s" ] || printf "$t:\tfrom %s lookup $t proto $PROTO\n" $s
       n=$((n + 1))
     done
   )
-  case $block in '') ;; *)
-    case $state in *"$NL$block$NL"*)  # (rules come first: the scans stop early)
-      IFS=$NL
-      for line in ${state%%"$NL$block$NL"*}; do skip=$((skip + 1)) && parse4 "$line"; done
-      IFS=" $TAB$NL"
-      n=1
-      while [ "$n" -le "$N" ]; do
-        eval "t=\$table_$n && set -- \$rule4_$n"
-        [ $# -eq 0 ] || eval "rules4_$t=\" \$*\" seen4=\"\${seen4-} \$t\""
-        skip=$((skip + $#)) n=$((n + 1))
-      done
-      ;;
-    esac
-    ;;
-  esac
-  ;;
-esac
+  case $block in '') return 0 ;; esac
+  case $3 in *"$NL$block$NL"*) ;; *) return 0 ;; esac  # (rules come first: scans stop early)
+  IFS=$NL
+  for line in ${3%%"$NL$block$NL"*}; do skip=$((skip + 1)) && $parser "$line"; done
+  IFS=" $TAB$NL"
+  n=1
+  while [ "$n" -le "$N" ]; do
+    eval "t=\$table_$n && set -- \$rule${fam}_$n"
+    [ $# -eq 0 ] || eval "rules${fam}_$t=\" \$*\" seen$fam=\"\${seen$fam-} \$t\""
+    skip=$((skip + $#)) n=$((n + 1))
+  done
+}
+planned_rules 4 parse4 "$state"
 IFS=$NL
 set -- $state
 shift "$skip"
 for line; do parse4 "$line"; done
 [ -n "$links" ] || found_links
-read6() {  # TEXT: IPv6 rules; ENIs' default routers
+line6() {  # LINE: an IPv6 rule, or an ENI's default router
+  IFS=" $TAB"
+  case $1 in
+  [0-9]*:"$TAB"*) rule_line 6 $1 ;;
+  *)
+    words $1
+    eni_of "$dev"
+    [ -z "$n" ] || [ -z "$via" ] || eval "ra_$n=\${ra_$n:-\$via}"
+    ;;
+  esac
+}
+read6() {  # TEXT: IPv6 rules, default routes (the plan's rules taken in one piece if there)
+  skip=0
+  [ -z "$PLAN_IPV6" ] || planned_rules 6 line6 "$1"
   IFS=$NL
-  for line in $1; do
-    IFS=" $TAB"
-    case $line in
-    [0-9]*:"$TAB"*) rule_line 6 $line ;;
-    *)
-      words $line
-      eni_of "$dev"
-      [ -z "$n" ] || [ -z "$via" ] || eval "ra_$n=\${ra_$n:-\$via}"
-      ;;
-    esac
-  done
+  set -- $1
+  shift "$skip"
+  for line; do line6 "$line"; done
   IFS=" $TAB$NL"
 }
 read6 "$state6"
@@ -272,9 +273,10 @@ compare() {  # WANTED HAVE: miss, extra
   for word in $1; do case "$2 " in *" $word "*) ;; *) miss="$miss $word" ;; esac; done
   for word in $2; do case " $1 " in *" $word "*) ;; *) extra="$extra $word" ;; esac; done
 }
-missing_addresses() {  # WANTED: miss = those not in $have
+missing_addresses() {  # WANTED [BACKWARDS]: miss = those not in $have
   miss=''
   case $have in *" $1 "*) return 0 ;; esac  # all there, in order
+  case ${2:+$have} in *" ${2-} "*) return 0 ;; esac  # or in the reverse order
   for word in $1; do case $have in *" ${word%/*}/"*) ;; *) miss="$miss $word" ;; esac; done
 }
 rules_del() {  # PRIORITY SOURCE...
@@ -370,14 +372,17 @@ changes4() {  # links, addresses, routes, IPv4 rules (ip -batch)
     label=" label $name:ep"  # eniplan's mark (15 characters at most)
     [ ${#name} -le 12 ] || label=''
     add "addr replace %s dev $name$label" $miss
+    backwards=''  # (the kernel lists a link's IPv6 addresses newest first)
+    for word in $addresses6; do backwards="$word${backwards:+ $backwards}"; done
     if [ -n "$ipv6" ]; then
-      missing_addresses "$addresses6"
+      missing_addresses "$addresses6" "$backwards"
       # nodad (eniplan's mark): the address is this ENI's alone (EC2); DAD would only delay
       add "addr replace %s dev $name nodad" $miss
     fi
     planned=" $addresses4 $addresses6 "
     outside "$have" "$addresses4"
     outside "$rest" "$addresses6"
+    outside "$rest" "$backwards"
     stale_addresses "$name" $rest
     eni_routes
     rules_add $rules
