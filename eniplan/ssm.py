@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eniplan import agents
+from eniplan import ownership
 from eniplan.plan import MANAGED, InstancePlan
 
 DOCUMENT = "AWS-RunShellScript"
@@ -52,7 +52,7 @@ def skip_reason(plan: InstancePlan) -> str | None:
     """Why this instance gets no command, or None."""
     if plan.status != MANAGED:
         return f"{plan.status}: {plan.reason}"
-    if agents.predates_rule_protocols(plan.os):
+    if ownership.predates_rule_protocols(plan.os):
         return (
             "its kernel predates rule protocols (RHEL/CentOS 7): the iproute2 script cannot "
             "run there; render --target cloud-init --persist ifcfg instead"

@@ -8,7 +8,7 @@ apply, by the configuration's references: through module outputs, and with `coun
 / `each.key` / `each.value` (element() included) to the instance of the same key. An
 attachment whose instance the plan cannot show is an ENI005 on the attachment, listing
 the candidates, never a guess. An instance whose AMI the plan shows (data.aws_ami) is left
-alone where the OS's own agent routes every ENI (agents.policy_routing_agent, as audit).
+alone where the OS's own agent routes every ENI (ownership.policy_routing_agent, as audit).
 
 The AWS provider marks an unset `user_data` as unknown until apply: it counts as unknown
 only where the configuration has a `user_data` / `user_data_base64` expression that can
@@ -46,7 +46,7 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any, NamedTuple
 
-from eniplan import agents, userdata
+from eniplan import ownership, userdata
 from eniplan.checks import PLAN_CHECKS, Drift, Port, SubnetRef
 from eniplan.errors import InputError
 from eniplan.findings import (
@@ -78,7 +78,7 @@ _SHA1 = re.compile(r"[0-9a-f]{40}")
 COVERED, NOT_COVERED, UNKNOWN = "covered", "not-covered", "unknown"
 
 SubnetKey = tuple[str, ...]
-NO_AMI = agents.OsGuess(agents.UNKNOWN, evidence="AMI not known before apply")
+NO_AMI = ownership.OsGuess(ownership.UNKNOWN, evidence="AMI not known before apply")
 
 
 # --- user data -------------------------------------------------------------------------
@@ -141,7 +141,7 @@ class Host:
     nics: dict[str, Nic] = field(default_factory=dict)
     user_data: Verdict = field(default_factory=lambda: Verdict(UNKNOWN, ""))
     via: str = ""  # outside the configuration: the resource that attaches an ENI to it
-    os: agents.OsGuess = field(default_factory=lambda: NO_AMI)
+    os: ownership.OsGuess = field(default_factory=lambda: NO_AMI)
 
     def add(self, nic: Nic) -> None:
         known = self.nics.get(nic.key)
@@ -345,7 +345,7 @@ def _resource_order(resource: Resource) -> tuple[str, int, str]:
     return (resource.config_address, -1, "" if index is None else str(index))
 
 
-def ami_os(ami: AmiSource) -> agents.OsGuess:
+def ami_os(ami: AmiSource) -> ownership.OsGuess:
     """The OS of a data.aws_ami: from its values where the plan read it, else from its
     name filter (e.g. `al2023-ami-2023.*-x86_64`)."""
     values = ami.values
@@ -358,15 +358,15 @@ def ami_os(ami: AmiSource) -> agents.OsGuess:
             platform_details=str(values.get("platform_details") or ""),
             platform=str(values.get("platform") or ""),
         )
-        guess = agents.guess_os_of_image(image)
+        guess = ownership.guess_os_of_image(image)
         return replace(guess, evidence=f"{ami.address}: {guess.evidence}")
     if ami.name_patterns:
         text = " ".join(ami.name_patterns)
-        guess = agents.guess_os_of_image(Image(image_id=ami.address, name=text))
+        guess = ownership.guess_os_of_image(Image(image_id=ami.address, name=text))
         if guess.known:
             return replace(guess, evidence=f"{ami.address} name filter {text!r}")
-    return agents.OsGuess(
-        agents.UNKNOWN, evidence=f"{ami.address} is read only at apply, without a name filter"
+    return ownership.OsGuess(
+        ownership.UNKNOWN, evidence=f"{ami.address} is read only at apply, without a name filter"
     )
 
 
@@ -612,7 +612,7 @@ class Checker:
             nics.append(nic)
         return nics
 
-    def os_of(self, resource: Resource, template: Resource | None) -> agents.OsGuess:
+    def os_of(self, resource: Resource, template: Resource | None) -> ownership.OsGuess:
         """The OS from the AMI where the plan shows it: a data.aws_ami it reads (its name,
         or its name filter), or an AMI ID that such a data source returned."""
         for source in (resource, template):
@@ -636,23 +636,23 @@ class Checker:
             return ami_os(ami)
         return NO_AMI
 
-    def inventory_os(self, ami_id: str) -> agents.OsGuess:
+    def inventory_os(self, ami_id: str) -> ownership.OsGuess:
         """The OS of an AMI ID the plan does not show, from the snapshot given with
         --inventory: its image record, else an instance of it with a known platform."""
         if self.inventory is None:
-            return agents.OsGuess(agents.UNKNOWN, evidence=f"AMI {ami_id} is not in the plan")
+            return ownership.OsGuess(ownership.UNKNOWN, evidence=f"AMI {ami_id} is not in the plan")
         image = self.inventory.images.get(ami_id)
         if image is not None:
-            guess = agents.guess_os_of_image(image)
+            guess = ownership.guess_os_of_image(image)
             return replace(guess, evidence=f"--inventory: {guess.evidence}")
         for instance in self.instances_by_ami.get(ami_id, ()):
-            guess = agents.guess_os(instance, None)
+            guess = ownership.guess_os(instance, None)
             if guess.known:
                 return replace(
                     guess, evidence=f"--inventory: {guess.evidence} of {instance.instance_id}"
                 )
-        return agents.OsGuess(
-            agents.UNKNOWN, evidence=f"AMI {ami_id} is neither in the plan nor in --inventory"
+        return ownership.OsGuess(
+            ownership.UNKNOWN, evidence=f"AMI {ami_id} is neither in the plan nor in --inventory"
         )
 
     def launch_template(self, instance: Resource) -> Resource | None:
@@ -944,7 +944,7 @@ class Checker:
             )
             host_routed = routed(resource, key) if resource is None or instance else False
             ports = tuple(port(nic, instance, host_routed) for nic in nics)
-            agent = agents.policy_routing_agent(host.os)
+            agent = ownership.policy_routing_agent(host.os)
             handled_by, drift = None, None
             verdict = host.user_data
             if verdict.marker is not None and verdict.marker.static:
@@ -1037,7 +1037,7 @@ class PlannedHost:
     subject: str  # the address the findings point at
     instance_id: str | None
     ports: tuple[Port, ...]
-    os: agents.OsGuess
+    os: ownership.OsGuess
     handled_by: str | None = None
     user_data_text: str = ""
     user_data_pending: str = ""

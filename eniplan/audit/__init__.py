@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from eniplan import agents, userdata, values
+from eniplan import ownership, userdata, values
 from eniplan.checks import AUDIT_CHECKS, RULE_IDS, Drift, InstanceContext
 from eniplan.errors import InputError
 from eniplan.findings import (
@@ -121,12 +121,12 @@ def audit(inventory: Inventory, options: AuditOptions = AuditOptions()) -> Repor
         subjects.append(
             Subject(instance.instance_id, instance.account_id, instance.region, instance.name)
         )
-        owner = agents.instance_owner(instance)
+        owner = ownership.instance_owner(instance)
         if owner:
             excluded.append((instance.instance_id, owner))
             continue
         for eni in instance.enis:
-            eni_reason = agents.eni_owner(eni)
+            eni_reason = ownership.eni_owner(eni)
             if eni_reason:
                 excluded.append((eni.eni_id, f"{instance.instance_id}: {eni_reason}"))
         try:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
 
-from eniplan import agents
+from eniplan import ownership
 from eniplan.findings import RULES, Finding
 from eniplan.model import Eni, Instance, Inventory, route_targets
 from eniplan.plan import MANAGED, InstancePlan, PlanOptions, Triage
@@ -92,7 +92,7 @@ class Target(Protocol):
         """Who installs per-ENI policy routing, when someone does."""
 
     @property
-    def os(self) -> agents.OsGuess: ...
+    def os(self) -> ownership.OsGuess: ...
 
     @property
     def user_data_text(self) -> str:
@@ -184,7 +184,7 @@ class InstanceContext:
         return self.instance.instance_id
 
     @property
-    def os(self) -> agents.OsGuess:
+    def os(self) -> ownership.OsGuess:
         return self.triage.os
 
     @property
@@ -217,7 +217,7 @@ class InstanceContext:
             routed=route_targets(self.routed_targets, instance.instance_id, eni.eni_id),
             route_tables_known=eni.vpc_id in self.vpcs_with_routes,
             vpc_id=eni.vpc_id,
-            owner=agents.eni_owner(eni),
+            owner=ownership.eni_owner(eni),
         )
 
     def finding(
@@ -247,7 +247,7 @@ class InstanceContext:
 
     def apply_now_hint(self) -> str:
         """How to apply the fix on the running instance, without a relaunch."""
-        if agents.predates_rule_protocols(self.triage.os):
+        if ownership.predates_rule_protocols(self.triage.os):
             return (
                 "render `--target ifcfg` into /etc/sysconfig/network-scripts and run the "
                 "activation commands it prints"

@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from eniplan import agents
+from eniplan import ownership
 from eniplan.lab import shell
 from eniplan.lab.shell import LabError
 from eniplan.plan import InstancePlan
@@ -75,10 +75,10 @@ class Applied:
         return self.returncode == 0
 
 
-def unrunnable(target: str, os_guess: agents.OsGuess) -> str | None:
+def unrunnable(target: str, os_guess: ownership.OsGuess) -> str | None:
     """Why the instance's own OS cannot run what `target` installs, or None. The lab runs it
     on this host's kernel and Python: a proof there would say nothing about that OS."""
-    if agents.predates_rule_protocols(os_guess):
+    if ownership.predates_rule_protocols(os_guess):
         what = {
             "iproute2": "the iproute2 script",
             "cloud-init": "the user data's script (the lab proves --persist script)",
@@ -87,7 +87,7 @@ def unrunnable(target: str, os_guess: agents.OsGuess) -> str | None:
             f"its kernel (3.10) predates rule protocols (Linux 4.17), which {what} needs; "
             "render --target ifcfg (or cloud-init --persist auto) for it"
         )
-    if target == "dynamic" and agents.python_predates_agent(os_guess):
+    if target == "dynamic" and ownership.python_predates_agent(os_guess):
         return "its platform Python is 3.6 and the agent needs Python 3.7+"
     return None
 

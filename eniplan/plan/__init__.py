@@ -30,7 +30,7 @@ from typing import Any
 
 import msgspec
 
-from eniplan import agents
+from eniplan import ownership
 from eniplan.errors import InputError
 from eniplan.model import Eni, Instance, Inventory, route_targets
 from eniplan.plancore import (  # the core's types and bounds, re-exported
@@ -68,7 +68,7 @@ class InstancePlan:
     region: str
     status: str
     reason: str  # why not managed, or a one-line summary
-    os: agents.OsGuess
+    os: ownership.OsGuess
     table_base: int
     enis: tuple[EniPlan, ...] = ()
     skipped: tuple[SkippedEni, ...] = ()
@@ -132,7 +132,7 @@ class Triage:
 
     status: str
     reason: str
-    os: agents.OsGuess
+    os: ownership.OsGuess
     managed: tuple[Eni, ...] = ()
     skipped: tuple[SkippedEni, ...] = ()
     agent: str | None = None  # the agent that handles this OS, if any (MANAGED with --force)
@@ -141,8 +141,8 @@ class Triage:
 def triage(
     instance: Instance, inventory: Inventory, options: PlanOptions = PlanOptions()
 ) -> Triage:
-    os_guess = agents.guess_os(instance, inventory.image(instance))
-    owner = agents.instance_owner(instance)
+    os_guess = ownership.guess_os(instance, inventory.image(instance))
+    owner = ownership.instance_owner(instance)
     if owner:
         skipped = tuple(SkippedEni(e.eni_id, e.mac, owner) for e in instance.enis)
         return Triage(HANDLED_ELSEWHERE, owner, os_guess, skipped=skipped)
@@ -150,7 +150,7 @@ def triage(
     managed: list[Eni] = []
     skipped_enis: list[SkippedEni] = []
     for eni in instance.enis:
-        reason = agents.eni_owner(eni)
+        reason = ownership.eni_owner(eni)
         if reason is None and eni.device_index is None:
             reason = "not attached (no device index)"
         if reason:
@@ -165,7 +165,7 @@ def triage(
         )
         return Triage(NOTHING_TO_DO, reason, os_guess, skipped=tuple(skipped_enis))
 
-    agent = agents.policy_routing_agent(os_guess)
+    agent = ownership.policy_routing_agent(os_guess)
     if agent and not options.force:
         return Triage(
             HANDLED_ELSEWHERE,

@@ -22,7 +22,7 @@ from dataclasses import replace
 
 import yaml
 
-from eniplan import agents
+from eniplan import ownership
 from eniplan.plan import InstancePlan
 from eniplan.render import base, compact
 from eniplan.render.common import nm_reconfigure_dispatcher
@@ -35,9 +35,9 @@ USER_DATA_PATH = "/user-data"  # -o DIR writes DIR/INSTANCE_ID/user-data
 
 # The persistence that fits each OS family (the network stack it runs).
 PERSIST_BY_OS = {
-    agents.RHEL_7: "ifcfg",
-    agents.RHEL_8_PLUS: "networkmanager",
-    agents.UBUNTU: "netplan",
+    ownership.RHEL_7: "ifcfg",
+    ownership.RHEL_8_PLUS: "networkmanager",
+    ownership.UBUNTU: "netplan",
 }
 
 # After the primary interface has its DHCP address, before services that need the network.

@@ -36,7 +36,7 @@ from ipaddress import (
     IPv6Network,
 )
 
-from eniplan import agents, values
+from eniplan import ownership, values
 from eniplan.plan import MANAGED, NOTHING_TO_DO, EniPlan, InstancePlan, Route, Rule
 from eniplan.plancore import PROTOCOL as PROTOCOL
 from eniplan.plancore import engine_input
@@ -70,7 +70,7 @@ def render(plan: InstancePlan, options: RenderOptions) -> Rendering:
         f"every rule and route it installs carries protocol {PROTOCOL}; it removes "
         f"protocol-{PROTOCOL} entries that the plan no longer has and nothing else",
     ]
-    if agents.predates_rule_protocols(plan.os):
+    if ownership.predates_rule_protocols(plan.os):
         notes.insert(0, OLD_KERNEL_NOTE)
     return Rendering(
         target=TARGET,

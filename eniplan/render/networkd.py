@@ -62,7 +62,7 @@ from ipaddress import (
 )
 from typing import TypeAlias
 
-from eniplan import agents, values
+from eniplan import ownership, values
 from eniplan.errors import InputError
 from eniplan.plan import MANAGED, EniPlan, Guard, InstancePlan, Route
 from eniplan.render.base import RenderedFile, Rendering, RenderOptions, marker
@@ -77,24 +77,24 @@ SYSTEMD_FOR_GUARD = 250
 
 # The systemd that each OS release ships (only what eniplan's OS guess can name).
 _SYSTEMD_BY_OS: dict[tuple[str, str], int] = {
-    (agents.UBUNTU, "18.04"): 237,
-    (agents.UBUNTU, "20.04"): 245,
-    (agents.UBUNTU, "22.04"): 249,
-    (agents.UBUNTU, "24.04"): 255,
-    (agents.UBUNTU, "24.10"): 256,
-    (agents.UBUNTU, "25.04"): 257,
-    (agents.DEBIAN, "10"): 241,
-    (agents.DEBIAN, "11"): 247,
-    (agents.DEBIAN, "12"): 252,
-    (agents.DEBIAN, "13"): 257,
-    (agents.RHEL_7, "7"): 219,
-    (agents.RHEL_7, "6"): 0,  # no systemd at all
-    (agents.RHEL_8_PLUS, "8"): 239,
-    (agents.RHEL_8_PLUS, "9"): 252,
-    (agents.RHEL_8_PLUS, "10"): 257,
-    (agents.AMAZON_LINUX_2, ""): 219,
-    (agents.AMAZON_LINUX_2023, ""): 252,
-    (agents.AMAZON_LINUX_1, ""): 0,
+    (ownership.UBUNTU, "18.04"): 237,
+    (ownership.UBUNTU, "20.04"): 245,
+    (ownership.UBUNTU, "22.04"): 249,
+    (ownership.UBUNTU, "24.04"): 255,
+    (ownership.UBUNTU, "24.10"): 256,
+    (ownership.UBUNTU, "25.04"): 257,
+    (ownership.DEBIAN, "10"): 241,
+    (ownership.DEBIAN, "11"): 247,
+    (ownership.DEBIAN, "12"): 252,
+    (ownership.DEBIAN, "13"): 257,
+    (ownership.RHEL_7, "7"): 219,
+    (ownership.RHEL_7, "6"): 0,  # no systemd at all
+    (ownership.RHEL_8_PLUS, "8"): 239,
+    (ownership.RHEL_8_PLUS, "9"): 252,
+    (ownership.RHEL_8_PLUS, "10"): 257,
+    (ownership.AMAZON_LINUX_2, ""): 219,
+    (ownership.AMAZON_LINUX_2023, ""): 252,
+    (ownership.AMAZON_LINUX_1, ""): 0,
 }
 
 
@@ -103,7 +103,7 @@ def _release(version: str) -> tuple[int, ...] | None:
     return tuple(int(part) for part in parts) if all(p.isdigit() for p in parts) else None
 
 
-def systemd_version(os_guess: agents.OsGuess) -> int | None:
+def systemd_version(os_guess: ownership.OsGuess) -> int | None:
     """The systemd version the planned OS ships (at least), or None when eniplan cannot
     tell. A release newer than the table knows gets its family's newest entry: a later
     release of a distribution never ships an older systemd."""

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from eniplan.agents import OsGuess
+from eniplan.ownership import OsGuess
 from eniplan.plan import MANAGED, EniPlan, InstancePlan, Route, Rule
 from eniplan.render import networkd
 from eniplan.render.base import RenderedFile

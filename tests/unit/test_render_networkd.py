@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from eniplan.agents import OsGuess
 from eniplan.errors import InputError
+from eniplan.ownership import OsGuess
 from eniplan.plan import InstancePlan
 from eniplan.render import networkd, render
 from eniplan.render.base import RenderOptions
