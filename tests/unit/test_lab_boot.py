@@ -3,6 +3,7 @@ what each target installs and delivers."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,24 @@ def test_networkmanager_os_orders_cloud_init_after_networkmanager() -> None:
     assert "After=NetworkManager.service" in directives
     assert "ExecStart=/usr/bin/cloud-init init" in directives
     assert not {"DefaultDependencies=no", "Before=sysinit.target"} & directives
+
+
+def test_cloud_init_failures_from_its_result_file(tmp_path: Path) -> None:
+    result = tmp_path / boot.CLOUD_INIT_RESULT.lstrip("/")
+    assert boot.cloud_init_failures(tmp_path) == (
+        f"cloud-init: no result in {boot.CLOUD_INIT_RESULT} (it did not finish)",
+    )
+    result.parent.mkdir(parents=True)
+    result.write_text(json.dumps({"v1": {"datasource": "DataSourceEc2", "errors": []}}))
+    assert boot.cloud_init_failures(tmp_path) == ()
+    result.write_text(json.dumps({"v1": {"errors": ["('scripts_user', RuntimeError())"]}}))
+    assert boot.cloud_init_failures(tmp_path) == ("cloud-init: ('scripts_user', RuntimeError())",)
+
+
+def test_the_lab_os_masks_no_unit_of_the_network_or_the_reboot() -> None:
+    for stack in ("networkd", "networkmanager"):
+        masked = {path.rsplit("/", 1)[1] for path in boot.mask_files(stack)}
+        assert masked >= set(boot.LAB_MASKED)
+        assert not {"systemd-logind.service", "dbus.service", "cloud-init.service"} & masked
+    networkd = {path.rsplit("/", 1)[1] for path in boot.mask_files("networkd")}
+    assert "systemd-networkd.service" not in networkd
