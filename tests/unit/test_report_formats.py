@@ -82,6 +82,33 @@ def test_json_shape_of_the_design(report: Report) -> None:
     assert {entry["subject"] for entry in document["excluded"]} == {s for s, _ in report.excluded}
 
 
+@pytest.mark.parametrize(
+    "details",
+    [
+        {"commands": [["eniplan", "render"]], "subnets": ("a", "b"), "n": 2, "ok": True},
+        {"name": "caf\u00e9 \u202e\u2028 \x07"},  # escaped by json.dumps, not by msgspec
+        {"ratio": 1e16, "small": 1e-07, "half": 0.5},  # exponents written differently
+        {1: "an integer key", None: "a null key"},
+    ],
+)
+def test_json_report_is_json_dumps_indented_byte_for_byte(
+    report: Report, details: dict[Any, Any]
+) -> None:
+    """The JSON writer is msgspec where its text is json.dumps(indent=2)'s, json.dumps
+    elsewhere: the bytes never depend on which one wrote them."""
+    from dataclasses import replace
+
+    from eniplan.report.json_format import finding_json, indented_json
+
+    findings = (*report.findings, replace(hostile_report().findings[0], details=details))
+    changed = replace(report, findings=findings)
+    text = format_report("json", changed)
+    document = json.loads(text)
+    assert text == json.dumps(document, indent=2) + "\n"
+    assert document["findings"][-1] == json.loads(json.dumps(finding_json(findings[-1])))
+    assert indented_json(details) == json.dumps(details, indent=2) + "\n"
+
+
 # --- SARIF -------------------------------------------------------------------------------
 
 
