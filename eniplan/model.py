@@ -80,7 +80,7 @@ class Image:
 
 
 @dataclass(frozen=True)
-class Route:
+class VpcRoute:
     """A VPC route whose target is an ENI or an instance (the only ones eniplan needs)."""
 
     destination: str  # a CIDR, or a prefix-list ID
@@ -94,7 +94,7 @@ class RouteTable:
     vpc_id: str
     account_id: str
     region: str
-    routes: tuple[Route, ...] = ()
+    routes: tuple[VpcRoute, ...] = ()
     subnet_ids: tuple[str, ...] = ()
     main: bool = False
 

@@ -16,7 +16,7 @@ from typing import TypeVar
 from eniplan import values
 from eniplan.agent.imds import ENDPOINTS, Imds, ImdsError
 from eniplan.doctor import ipjson, iptext
-from eniplan.doctor.model import HostState, ImdsEni, ImdsInfo, Link, Route, Rule
+from eniplan.doctor.model import HostState, ImdsEni, ImdsInfo, KernelRoute, KernelRule, Link
 from eniplan.doctor.simulate import host_route
 from eniplan.errors import InputError
 
@@ -42,8 +42,8 @@ def capture_live(netns: str | None = None) -> HostState:
     rules, routes, neighbours); the text
     of `ip addr show` and `ip rule show` is kept for the EC2Rescue parity check."""
     links = ipjson.parse_addr(ipjson.load(_ip(netns, "-j", "addr", "show"), "ip -j addr show"))
-    rules: list[Rule] = []
-    routes: list[Route] = []
+    rules: list[KernelRule] = []
+    routes: list[KernelRoute] = []
     for family in (4, 6):
         flag = f"-{family}"
         what = f"ip -j {flag} rule show"
@@ -104,7 +104,7 @@ def load_captured(
         )
     addr_text = _read(addr_path, "--ip-addr")
     links = iptext.parse_addr(addr_text, _origin(addr_path))
-    routes: list[Route] = []
+    routes: list[KernelRoute] = []
     for path in route_paths:
         routes += iptext.parse_routes(_read(path, "--ip-route"), _origin(path))
     # the family of each rule listing from its content, whatever the order of the files
@@ -162,7 +162,7 @@ def load_captured(
     )
 
 
-def _attribute_notes(routes: Sequence[Route]) -> list[str]:
+def _attribute_notes(routes: Sequence[KernelRoute]) -> list[str]:
     """Words of a newer iproute2 that eniplan does not know: kept in the report, not used."""
     unknown = sorted(
         {
@@ -177,7 +177,9 @@ def _attribute_notes(routes: Sequence[Route]) -> list[str]:
     return [f"route attributes eniplan does not know, kept and not used: {', '.join(unknown)}"]
 
 
-def routes_with_local(links: Sequence[Link], routes: tuple[Route, ...]) -> tuple[Route, ...]:
+def routes_with_local(
+    links: Sequence[Link], routes: tuple[KernelRoute, ...]
+) -> tuple[KernelRoute, ...]:
     """A capture without the local table (`ip route show` instead of `... table all`):
     add the `local ADDRESS` routes the kernel has for every address."""
     families = {r.family for r in routes if r.table == "local"}

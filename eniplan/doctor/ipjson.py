@@ -15,11 +15,11 @@ from eniplan.doctor.model import (
     Address,
     IPAddress,
     IPNetwork,
+    KernelRoute,
+    KernelRule,
     Link,
     Neighbour,
     Nexthop,
-    Route,
-    Rule,
     group_key,
     table_key,
 )
@@ -145,8 +145,8 @@ def parse_addr(items: list[dict[str, Any]], what: str = "ip -j addr show") -> tu
     return tuple(links)
 
 
-def parse_rules(items: list[dict[str, Any]], family: int, what: str) -> tuple[Rule, ...]:
-    rules: list[Rule] = []
+def parse_rules(items: list[dict[str, Any]], family: int, what: str) -> tuple[KernelRule, ...]:
+    rules: list[KernelRule] = []
     for item in items:
         try:
             priority = int(item["priority"])
@@ -191,7 +191,7 @@ def parse_rules(items: list[dict[str, Any]], family: int, what: str) -> tuple[Ru
         if "masquerade" in item:
             attributes.append("masquerade")
         rules.append(
-            Rule(
+            KernelRule(
                 priority=priority,
                 family=family,
                 invert="not" in item,
@@ -208,8 +208,8 @@ def parse_rules(items: list[dict[str, Any]], family: int, what: str) -> tuple[Ru
     return tuple(rules)
 
 
-def parse_routes(items: list[dict[str, Any]], family: int, what: str) -> tuple[Route, ...]:
-    routes: list[Route] = []
+def parse_routes(items: list[dict[str, Any]], family: int, what: str) -> tuple[KernelRoute, ...]:
+    routes: list[KernelRoute] = []
     for item in items:
         dst_text = item.get("dst")
         if dst_text is None:
@@ -234,7 +234,7 @@ def parse_routes(items: list[dict[str, Any]], family: int, what: str) -> tuple[R
             if key in item:
                 attributes.append(f"{key} {json.dumps(item[key], separators=(',', ':'))}")
         routes.append(
-            Route(
+            KernelRoute(
                 family=family,
                 dst=dst,
                 table=table_key(item.get("table", "main")),

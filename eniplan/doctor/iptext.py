@@ -34,11 +34,11 @@ from eniplan.doctor.model import (
     Address,
     IPAddress,
     IPNetwork,
+    KernelRoute,
+    KernelRule,
     Link,
     Neighbour,
     Nexthop,
-    Route,
-    Rule,
     Selector,
     group_key,
     table_key,
@@ -263,7 +263,7 @@ class RuleListing:
 
     path: str
     line: int  # its first line
-    rules: tuple[Rule, ...]
+    rules: tuple[KernelRule, ...]
     family: int | None  # that of the addresses in its rules; None: it names none
 
     def body(self) -> tuple[tuple[int, str], ...]:
@@ -272,7 +272,7 @@ class RuleListing:
 
 def rule_listings(text: str, path: str = "ip rule show") -> tuple[RuleListing, ...]:
     lines = _Lines(text, path, "ip rule show")
-    sections: list[list[tuple[Rule, int | None]]] = [[]]
+    sections: list[list[tuple[KernelRule, int | None]]] = [[]]
     previous = -1
     for number, line in lines:
         match = _RULE_LINE.fullmatch(line.strip())
@@ -297,7 +297,7 @@ def rule_listings(text: str, path: str = "ip rule show") -> tuple[RuleListing, .
 
 def resolve_rule_families(
     listings: tuple[RuleListing, ...], table_families: dict[str, frozenset[int]] | None = None
-) -> tuple[tuple[Rule, ...], tuple[str, ...]]:
+) -> tuple[tuple[KernelRule, ...], tuple[str, ...]]:
     """The family of every listing, from its content and never from the order of files or
     listings: the addresses in its rules; else the family the other listing does not have;
     else the family of the routes in the tables it looks up (`table_families`); else
@@ -382,16 +382,18 @@ def _family_hint(
     return 6, "no `32767: from all lookup default`, which IPv4 has by default", False
 
 
-def parse_rules(text: str, path: str = "ip rule show") -> tuple[Rule, ...]:
+def parse_rules(text: str, path: str = "ip rule show") -> tuple[KernelRule, ...]:
     """`ip rule show` and/or `ip -6 rule show` -> rules with their family."""
     return resolve_rule_families(rule_listings(text, path))[0]
 
 
-def rule_families(rules: tuple[Rule, ...]) -> frozenset[int]:
+def rule_families(rules: tuple[KernelRule, ...]) -> frozenset[int]:
     return frozenset(rule.family for rule in rules)
 
 
-def _parse_rule(priority: int, body: str, lines: _Lines, number: int) -> tuple[Rule, int | None]:
+def _parse_rule(
+    priority: int, body: str, lines: _Lines, number: int
+) -> tuple[KernelRule, int | None]:
     words = body.split()
     fields: dict[str, object] = {}
     found: list[Selector] = []
@@ -471,7 +473,7 @@ def _parse_rule(priority: int, body: str, lines: _Lines, number: int) -> tuple[R
             index += 1
     if action is None:
         raise lines.error(number, "rule without an action (lookup, goto, nop, ...: truncated?)")
-    rule = Rule(
+    rule = KernelRule(
         priority=priority,
         family=family or 4,
         action=action,
@@ -540,7 +542,7 @@ class _RouteDraft:
     number: int
 
 
-def parse_routes(text: str, path: str = "ip route show table all") -> tuple[Route, ...]:
+def parse_routes(text: str, path: str = "ip route show table all") -> tuple[KernelRoute, ...]:
     """`ip route show table all` (both families on iproute2 4.x and newer) and/or
     `ip -6 route show table all` -> routes.
 
@@ -566,7 +568,7 @@ def parse_routes(text: str, path: str = "ip route show table all") -> tuple[Rout
         if stripped.startswith("cache"):
             continue
         drafts.append(_parse_route_line(stripped.split(), lines, number))
-    routes: list[Route] = []
+    routes: list[KernelRoute] = []
     for draft in drafts:
         family = draft.family or (6 if draft.ipv6_only else 4)
         fields = draft.fields
@@ -576,7 +578,7 @@ def parse_routes(text: str, path: str = "ip route show table all") -> tuple[Rout
         if getattr(dst, "version", family) != family:
             raise lines.error(draft.number, "destination and gateway of different families")
         routes.append(
-            Route(
+            KernelRoute(
                 family=family,
                 dst=dst,  # type: ignore[arg-type]
                 nexthops=tuple(draft.nexthops),

@@ -135,7 +135,7 @@ class Selector:
 
 
 @dataclass(frozen=True)
-class Rule:
+class KernelRule:
     """One `ip rule`: selectors, an action, and the suppressors of a lookup."""
 
     priority: int
@@ -175,7 +175,7 @@ class Nexthop:
 
 
 @dataclass(frozen=True)
-class Route:
+class KernelRoute:
     family: int
     dst: IPNetwork
     table: str = MAIN
@@ -229,8 +229,8 @@ class Neighbour:
 @dataclass(frozen=True)
 class HostState:
     links: tuple[Link, ...]
-    rules: tuple[Rule, ...]
-    routes: tuple[Route, ...]
+    rules: tuple[KernelRule, ...]
+    routes: tuple[KernelRoute, ...]
     # families whose rules were given; for the others the kernel's defaults are assumed
     rule_families: frozenset[int] = frozenset({4, 6})
     sources: tuple[str, ...] = ()  # where it came from, for the report
@@ -257,7 +257,7 @@ class HostState:
     def local_ips(self) -> frozenset[IPAddress]:
         return frozenset(a.ip for a in self.addresses())
 
-    def rules_for(self, family: int) -> tuple[Rule, ...]:
+    def rules_for(self, family: int) -> tuple[KernelRule, ...]:
         if family not in self.rule_families:
             return default_rules(family)
         return tuple(sorted((r for r in self.rules if r.family == family), key=_rule_order))
@@ -270,19 +270,19 @@ class HostState:
                 return entry
         return None
 
-    def routes_for(self, family: int, table: str) -> tuple[Route, ...]:
+    def routes_for(self, family: int, table: str) -> tuple[KernelRoute, ...]:
         return tuple(r for r in self.routes if r.family == family and r.table == table)
 
 
-def _rule_order(rule: Rule) -> int:
+def _rule_order(rule: KernelRule) -> int:
     return rule.priority
 
 
-def default_rules(family: int) -> tuple[Rule, ...]:
+def default_rules(family: int) -> tuple[KernelRule, ...]:
     """The rules a kernel starts with (IPv6 has no `default` rule)."""
-    rules = [Rule(0, family, table=LOCAL), Rule(32766, family, table=MAIN)]
+    rules = [KernelRule(0, family, table=LOCAL), KernelRule(32766, family, table=MAIN)]
     if family == 4:
-        rules.append(Rule(32767, family, table=DEFAULT))
+        rules.append(KernelRule(32767, family, table=DEFAULT))
     return tuple(rules)
 
 
@@ -292,7 +292,7 @@ def _prefix_text(network: IPNetwork) -> str:
     return str(network)
 
 
-def rule_text(rule: Rule) -> str:
+def rule_text(rule: KernelRule) -> str:
     """A rule as `ip rule show` prints it (without the priority)."""
     words: list[str] = []
     if rule.invert:
@@ -325,7 +325,7 @@ def rule_text(rule: Rule) -> str:
     return " ".join(words)
 
 
-def route_text(route: Route) -> str:
+def route_text(route: KernelRoute) -> str:
     words: list[str] = []
     if route.type != "unicast":
         words.append(route.type)

@@ -18,7 +18,7 @@
 
 from __future__ import annotations
 
-from eniplan.doctor.model import LOOKUP, Rule
+from eniplan.doctor.model import LOOKUP, KernelRule
 
 KERNEL = "kernel default"
 ENIPLAN = "eniplan"
@@ -30,13 +30,13 @@ ENIPLAN_PROTOCOL = "247"
 AGENTS = (ENIPLAN, EC2_NET_UTILS, CLOUD_INIT, VPC_CNI)
 
 
-def _table_number(rule: Rule) -> int | None:
+def _table_number(rule: KernelRule) -> int | None:
     if rule.action != LOOKUP or rule.table is None or not rule.table.isdigit():
         return None
     return int(rule.table)
 
 
-def rule_owner(rule: Rule) -> str:
+def rule_owner(rule: KernelRule) -> str:
     table = _table_number(rule)
     if rule.protocol == ENIPLAN_PROTOCOL:
         return ENIPLAN

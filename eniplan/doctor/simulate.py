@@ -56,10 +56,10 @@ from eniplan.doctor.model import (
     Address,
     HostState,
     IPAddress,
+    KernelRoute,
+    KernelRule,
     Link,
     Nexthop,
-    Route,
-    Rule,
     Selector,
 )
 
@@ -115,8 +115,8 @@ class Flow:
 class Decision:
     flow: Flow
     outcome: str
-    rule: Rule | None = None  # the rule whose lookup (or action) decided
-    route: Route | None = None
+    rule: KernelRule | None = None  # the rule whose lookup (or action) decided
+    route: KernelRoute | None = None
     nexthop: Nexthop | None = None
     src: IPAddress | None = None  # the source address the packet gets
     steps: tuple[str, ...] = ()  # why: one line per rule looked at
@@ -290,8 +290,8 @@ def _decide(state: HostState, flow: Flow, oracle: _Oracle) -> Decision:
 def _done(
     flow: Flow,
     outcome: str,
-    rule: Rule | None,
-    route: Route | None,
+    rule: KernelRule | None,
+    route: KernelRoute | None,
     nexthop: Nexthop | None,
     steps: list[str],
     state: HostState | None = None,
@@ -315,7 +315,7 @@ def _canonical(state: HostState, name: str | None) -> str | None:
     return link.name if link else name
 
 
-def _matches(state: HostState, rule: Rule, flow: Flow, oracle: _Oracle) -> bool:
+def _matches(state: HostState, rule: KernelRule, flow: Flow, oracle: _Oracle) -> bool:
     """Does the rule match (fib_rule_match): every selector must; `not` inverts the whole.
     A selector the flow leaves open is asked of the oracle."""
     src = flow.src if flow.src is not None else _unspecified(flow.family)
@@ -371,7 +371,7 @@ def _unspecified(family: int) -> IPAddress:
 
 def lookup_table(
     state: HostState, table: str, flow: Flow, oracle: _Oracle | None = None
-) -> tuple[Route | None, Nexthop | None]:
+) -> tuple[KernelRoute | None, Nexthop | None]:
     """Longest prefix first; among equal prefixes a route for the packet's DS field before
     those for any (`tos`), then the lowest metric; a prefix whose routes cannot be used (dead
     nexthops, another `oif`) gives way to a shorter one.
@@ -409,7 +409,7 @@ def lookup_table(
     return None, None
 
 
-def _tos_matches(route: Route, flow: Flow, oracle: _Oracle) -> bool:
+def _tos_matches(route: KernelRoute, flow: Flow, oracle: _Oracle) -> bool:
     if not route.tos:
         return True
     selector = Selector(DSCP, value=route.tos >> 2, mask=0x3F, text=f"tos {hex(route.tos)}")
@@ -417,7 +417,7 @@ def _tos_matches(route: Route, flow: Flow, oracle: _Oracle) -> bool:
     return oracle(selector) if known is None else known
 
 
-def _usable_nexthop(state: HostState, route: Route, flow: Flow) -> Nexthop | None:
+def _usable_nexthop(state: HostState, route: KernelRoute, flow: Flow) -> Nexthop | None:
     for nexthop in route.nexthops:
         if nexthop.dead:
             continue
@@ -431,8 +431,8 @@ def _usable_nexthop(state: HostState, route: Route, flow: Flow) -> Nexthop | Non
 
 
 def _neighbour_choice(
-    state: HostState, table: str, route: Route, flow: Flow, oracle: _Oracle
-) -> Route:
+    state: HostState, table: str, route: KernelRoute, flow: Flow, oracle: _Oracle
+) -> KernelRoute:
     """The route the kernel takes among several of one prefix and metric, which depends on
     the gateways' neighbour entries (`ip neigh`): IPv4's fib_select_default for default
     routes, IPv6's rt6_select (CONFIG_IPV6_ROUTER_PREF, forwarding off: a gateway whose
@@ -481,7 +481,9 @@ def _neighbour_choice(
     return picks[-1]
 
 
-def _ipv4_default_candidates(state: HostState, table: str, route: Route, flow: Flow) -> list[Route]:
+def _ipv4_default_candidates(
+    state: HostState, table: str, route: KernelRoute, flow: Flow
+) -> list[KernelRoute]:
     """fib_select_default's list: the table's default routes from the one found, of its
     metric and scope, unicast, alive, with a gateway (only when the table has several)."""
     if route.dst.prefixlen != 0 or len(route.nexthops) != 1:
@@ -489,7 +491,7 @@ def _ipv4_default_candidates(state: HostState, table: str, route: Route, flow: F
     defaults = [r for r in state.routes_for(4, table) if r.dst.prefixlen == 0]
     if len(defaults) <= 1:
         return [route]
-    candidates: list[Route] = []
+    candidates: list[KernelRoute] = []
     for other in defaults:
         if other.tos and (flow.tos is None or (other.tos >> 2) != (flow.tos >> 2)):
             continue
@@ -507,13 +509,13 @@ def _ipv4_default_candidates(state: HostState, table: str, route: Route, flow: F
     return candidates or [route]
 
 
-def _ipv4_pick(state: HostState, candidates: list[Route], dflt: int) -> Route:
+def _ipv4_pick(state: HostState, candidates: list[KernelRoute], dflt: int) -> KernelRoute:
     """fib_select_default and fib_detect_death (net/ipv4/fib_semantics.c), for one value of
     the kernel's memory `fa_default` (-1, or the order of the default it used last)."""
-    last_resort: Route | None = None
+    last_resort: KernelRoute | None = None
     last_idx = -1
 
-    def dead(route: Route, order: int) -> bool:
+    def dead(route: KernelRoute, order: int) -> bool:
         nonlocal last_resort, last_idx
         nexthop = route.nexthops[0]
         entry = state.neighbour(nexthop.gateway, nexthop.dev) if nexthop.gateway else None
@@ -536,7 +538,9 @@ def _ipv4_pick(state: HostState, candidates: list[Route], dflt: int) -> Route:
     return last_resort if last_idx >= 0 and last_resort is not None else candidates[0]
 
 
-def _ipv6_candidates(state: HostState, table: str, route: Route, flow: Flow) -> list[Route]:
+def _ipv6_candidates(
+    state: HostState, table: str, route: KernelRoute, flow: Flow
+) -> list[KernelRoute]:
     """rt6_select's list: the routes of the found prefix (and source prefix), by metric,
     usable for the flow."""
     same = [
@@ -551,7 +555,7 @@ def _ipv6_candidates(state: HostState, table: str, route: Route, flow: Flow) -> 
     return same or [route]
 
 
-def _may_fail(route: Route) -> bool:
+def _may_fail(route: KernelRoute) -> bool:
     """rt6_check_neigh looks at one gateway that is not `onlink` (multipath: hashed)."""
     if len(route.nexthops) != 1:
         return False
@@ -559,7 +563,7 @@ def _may_fail(route: Route) -> bool:
     return nexthop.gateway is not None and "onlink" not in nexthop.flags
 
 
-def _failed(state: HostState, route: Route) -> bool:
+def _failed(state: HostState, route: KernelRoute) -> bool:
     gateway = route.nexthops[0].gateway if _may_fail(route) else None
     if gateway is None:
         return False
@@ -567,7 +571,7 @@ def _failed(state: HostState, route: Route) -> bool:
     return entry is not None and "FAILED" in entry.states
 
 
-def _suppressed(state: HostState, rule: Rule, route: Route) -> str:
+def _suppressed(state: HostState, rule: KernelRule, route: KernelRoute) -> str:
     if rule.suppress_prefixlength is not None and (
         route.dst.prefixlen <= rule.suppress_prefixlength
     ):
@@ -583,7 +587,7 @@ def _suppressed(state: HostState, rule: Rule, route: Route) -> str:
 
 
 def select_source(
-    state: HostState, route: Route, nexthop: Nexthop | None, dst: IPAddress
+    state: HostState, route: KernelRoute, nexthop: Nexthop | None, dst: IPAddress
 ) -> IPAddress | None:
     if route.prefsrc is not None:
         return route.prefsrc
@@ -636,7 +640,7 @@ def _common_prefix(a: int, b: int, bits: int) -> int:
     return bits - difference.bit_length()
 
 
-def host_route(address: IPAddress) -> Route:
+def host_route(address: IPAddress) -> KernelRoute:
     """`local ADDRESS dev lo table local`: what the kernel adds for a local address."""
     prefix = ip_network(f"{address}/{address.max_prefixlen}")
-    return Route(family=address.version, dst=prefix, table="local", type="local")
+    return KernelRoute(family=address.version, dst=prefix, table="local", type="local")

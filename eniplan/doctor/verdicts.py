@@ -32,8 +32,8 @@ from eniplan.doctor.model import (
     ImdsInfo,
     IPAddress,
     IPNetwork,
+    KernelRule,
     Link,
-    Rule,
 )
 from eniplan.doctor.simulate import MAX_PATHS, Decision, Flow, decide
 from eniplan.findings import Finding, sort_findings
@@ -97,7 +97,7 @@ class AddressVerdict:
 
 @dataclass(frozen=True)
 class RuleInfo:
-    rule: Rule
+    rule: KernelRule
     owner: str
     note: str
 
@@ -504,7 +504,7 @@ def _ranges(numbers: list[int]) -> str:
     return ", ".join(str(n) for n in numbers)
 
 
-def _rule_info(state: HostState, rule: Rule) -> RuleInfo:
+def _rule_info(state: HostState, rule: KernelRule) -> RuleInfo:
     note = ""
     if rule.action == LOOKUP and rule.table not in (None, "local"):
         assert rule.table is not None

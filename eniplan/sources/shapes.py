@@ -24,7 +24,7 @@ import msgspec
 
 from eniplan import values
 from eniplan.errors import InputError
-from eniplan.model import Eni, Image, Instance, Inventory, Route, RouteTable, Subnet, Tags
+from eniplan.model import Eni, Image, Instance, Inventory, RouteTable, Subnet, Tags, VpcRoute
 from eniplan.sources import records
 from eniplan.sources.collection import Collection, Shapes
 from eniplan.sources.records import RecordError, decode
@@ -301,7 +301,7 @@ def _route_table(
             destination = values.text(destination, 64)
         except ValueError as error:
             place.reject(f"destination: {error}")
-        routes.append(Route(destination, route.NetworkInterfaceId, route.InstanceId))
+        routes.append(VpcRoute(destination, route.NetworkInterfaceId, route.InstanceId))
     associations = record.Associations or ()
     return RouteTable(
         route_table_id=record.RouteTableId,

@@ -14,7 +14,7 @@ from eniplan.audit import AuditOptions, SourceArgs, audit, render_command
 from eniplan.checks import REGISTRY, RULE_IDS
 from eniplan.errors import InputError
 from eniplan.findings import RULES, Finding, Report
-from eniplan.model import Eni, Image, Instance, Inventory, Route, RouteTable, Subnet
+from eniplan.model import Eni, Image, Instance, Inventory, RouteTable, Subnet, VpcRoute
 from eniplan.plan import PlanOptions, plan_instance
 from eniplan.render import cloudinit, dynamic
 from eniplan.render.base import RenderOptions
@@ -284,7 +284,7 @@ def test_the_command_names_the_source(source: SourceArgs, expected: str) -> None
 # --- ENI003 ------------------------------------------------------------------------------
 
 
-def route_table(*routes: Route) -> tuple[RouteTable, ...]:
+def route_table(*routes: VpcRoute) -> tuple[RouteTable, ...]:
     return (RouteTable("rtb-0aaaaaaaaaaaaaaa1", VPC, ACCOUNT, REGION, routes=routes, main=True),)
 
 
@@ -306,8 +306,8 @@ def test_eni003_on_a_single_eni_instance_names_only_the_aws_command() -> None:
 @pytest.mark.parametrize(
     "routes",
     [
-        route_table(Route("0.0.0.0/0", eni_id=eni(0).eni_id)),
-        route_table(Route("192.168.0.0/16", instance_id=INSTANCE_ID)),
+        route_table(VpcRoute("0.0.0.0/0", eni_id=eni(0).eni_id)),
+        route_table(VpcRoute("192.168.0.0/16", instance_id=INSTANCE_ID)),
     ],
     ids=["route-to-eni", "route-to-instance"],
 )
@@ -317,7 +317,7 @@ def test_eni003_not_for_a_router(routes: tuple[RouteTable, ...]) -> None:
 
 
 def test_eni003_route_to_another_eni_does_not_count() -> None:
-    routes = route_table(Route("0.0.0.0/0", eni_id="eni-0ccccccccccccccc1"))
+    routes = route_table(VpcRoute("0.0.0.0/0", eni_id="eni-0ccccccccccccccc1"))
     report = audit(inventory(instance(eni(0, source_dest_check=False)), route_tables=routes))
     assert rules_of(report) == ["ENI003"]
 

@@ -8,7 +8,7 @@ import gzip
 import pytest
 
 from eniplan.audit import audit
-from eniplan.model import Inventory, Route
+from eniplan.model import Inventory, VpcRoute
 from eniplan.plan import MANAGED, InstancePlan, plan_instance
 from eniplan.render import TARGETS, hcl, terraform
 from eniplan.render.base import RenderOptions
@@ -89,7 +89,7 @@ def test_check_stays_off_where_a_route_targets_the_eni(sandbox_inventory: Invent
         sandbox_inventory,
         route_tables=(
             dataclasses.replace(
-                table, routes=(*table.routes, Route("10.99.0.0/16", eni_id=eth1.eni_id))
+                table, routes=(*table.routes, VpcRoute("10.99.0.0/16", eni_id=eth1.eni_id))
             ),
             *sandbox_inventory.route_tables[1:],
         ),
