@@ -141,7 +141,9 @@ def _parse_tag(value: str) -> tuple[str, str]:
         raise InputError(f"--tag: {error}") from None
 
 
-def _checked(option: str, check: Callable[[Any], str], items: tuple[str, ...]) -> tuple[str, ...]:
+def _option_values(
+    option: str, check: Callable[[Any], str], items: tuple[str, ...]
+) -> tuple[str, ...]:
     try:
         return tuple(check(item) for item in items)
     except ValueError as error:
@@ -301,21 +303,21 @@ def inventory_request(params: dict[str, Any]) -> InventoryRequest:
     _drop_configured_aws_options(params)
     endpoint = params.pop("endpoint_url")
     if endpoint is not None:
-        endpoint = _checked("--endpoint-url", values.endpoint_url, (endpoint,))[0]
+        endpoint = _option_values("--endpoint-url", values.endpoint_url, (endpoint,))[0]
     org_role = params.pop("org_role")
     request = InventoryRequest(
         aws=AwsOptions(
             profile=params.pop("profile"),
             regions=_regions(params.pop("regions")),
             all_regions=params.pop("all_regions"),
-            role_arns=_checked("--role-arn", values.role_arn, params.pop("role_arns")),
-            org_role=org_role and _checked("--org-role", values.role_name, (org_role,))[0],
-            org_ous=_checked("--org-ou", values.org_parent, params.pop("org_ous")),
-            exclude_accounts=_checked(
+            role_arns=_option_values("--role-arn", values.role_arn, params.pop("role_arns")),
+            org_role=org_role and _option_values("--org-role", values.role_name, (org_role,))[0],
+            org_ous=_option_values("--org-ou", values.org_parent, params.pop("org_ous")),
+            exclude_accounts=_option_values(
                 "--exclude-account", values.account_id, params.pop("exclude_accounts")
             ),
             endpoint_url=endpoint,
-            instance_ids=_checked(
+            instance_ids=_option_values(
                 "--instance-id", lambda v: values.resource_id("i", v), params.pop("instance_ids")
             ),
             tags=tuple(_parse_tag(tag) for tag in params.pop("tags")),

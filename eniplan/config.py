@@ -78,7 +78,9 @@ def _read(path: Path) -> dict[str, Any]:
     return document
 
 
-def _checked(path: Path, key: str, value: Any, option: click.Option, command: click.Command) -> Any:
+def _config_value(
+    path: Path, key: str, value: Any, option: click.Option, command: click.Command
+) -> Any:
     if option.multiple and not isinstance(value, list):
         value = [value]
     if isinstance(value, (dict, set)) or (
@@ -117,7 +119,7 @@ def default_map(group: click.Group, path: Path) -> dict[str, dict[str, Any]]:
         for name, known in options.items():
             if key in known:
                 option = known[key]
-                defaults[name][str(option.name)] = _checked(
+                defaults[name][str(option.name)] = _config_value(
                     path, key, value, option, commands[name]
                 )
     for name, section in sections.items():
@@ -126,7 +128,7 @@ def default_map(group: click.Group, path: Path) -> dict[str, dict[str, Any]]:
             if key not in options[name]:
                 raise InputError(f"{path}: {name}: {name} has no option --{key}")
             option = options[name][key]
-            defaults[name][str(option.name)] = _checked(
+            defaults[name][str(option.name)] = _config_value(
                 path, f"{name}.{key}", value, option, commands[name]
             )
     return {name: values for name, values in defaults.items() if values}

@@ -109,7 +109,7 @@ def _state_name(value: Any) -> str:
     raise ValueError(f"{value!r} is not an instance state (expected {{'Name': 'running'}})")
 
 
-def _checked(value: Any, check: Any, where: Where) -> Any:
+def _record_value(value: Any, check: Any, where: Where) -> Any:
     try:
         return check(value)
     except ValueError as error:
@@ -175,7 +175,7 @@ def _eni(item: Any, where: Where, instance_id: str | None = None) -> Eni:
         place = where.at("Attachment")
         device_index = attachment.DeviceIndex
         if attachment.AttachmentId is not None:
-            attachment_id = _checked(
+            attachment_id = _record_value(
                 attachment.AttachmentId, _attachment_id, place.at("AttachmentId")
             )
         card = attachment.NetworkCardIndex or 0
@@ -241,7 +241,7 @@ def _instance(item: Any, where: Where, owner: str, shapes: Shapes) -> _InstanceD
     zone = record.Placement.AvailabilityZone
     state = "unknown"
     if record.State is not None:
-        state = _checked(record.State, _state_name, where.at("State"))
+        state = _record_value(record.State, _state_name, where.at("State"))
     return _InstanceDraft(
         instance_id=record.InstanceId,
         fields={
@@ -338,7 +338,9 @@ def _user_data(item: Any, where: Where) -> tuple[str, bytes]:
     value = record.UserData.Value if record.UserData is not None else None
     if value is None:
         return record.InstanceId, b""
-    return record.InstanceId, _checked(value, _user_data_value, where.at("UserData").at("Value"))
+    return record.InstanceId, _record_value(
+        value, _user_data_value, where.at("UserData").at("Value")
+    )
 
 
 def _owner(owner: str | None, where: Where, shapes: Shapes) -> str:
