@@ -24,7 +24,7 @@ import click
 
 # Start-up imports only what the option declarations need: each command imports its
 # machinery (boto3, moto, rich, renderers, the lab) when it runs, so `--version`, `--help`
-# and check-plan stay fast (tests/test_cli.py::test_startup_imports pins the list).
+# and check-plan stay fast (tests/tools/test_cli.py pins the list).
 from eniplan import __version__, values
 from eniplan.errors import InputError
 from eniplan.fileio import STDOUT, write_output
