@@ -18,9 +18,13 @@ import re
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
 from ipaddress import IPv4Interface, ip_network
+from pathlib import Path
 from typing import Any
 
+from eniplan.lab.shell import NAME_PREFIX
+from eniplan.lab.topology import running
 from eniplan.plan import MAX_NETWORK_CARDS, InstancePlan
 
 NETNS_REASON = "needs root, iproute2 and network namespaces (CI runs as root)"
@@ -207,3 +211,23 @@ def kernel_state(ns: Namespace) -> str:
     )
     lines = (line for line in listing.splitlines() if not re.match(r"(\S+ )?fe80::.* kernel", line))
     return "\n".join(re.sub(r" fe80::\S+", "", line) for line in lines)
+
+
+def lab_namespaces() -> set[str]:
+    """The namespaces of every `eniplan lab` on this machine (other processes' too)."""
+    directory = Path("/run/netns")
+    names = {p.name for p in directory.iterdir()} if directory.is_dir() else set()
+    return {name for name in names if name.startswith(f"{NAME_PREFIX}-")}
+
+
+def left_by_ended_labs(before: set[str]) -> set[str]:
+    """Lab namespaces that appeared since `before` and whose lab has ended: what a test's
+    lab left behind (labs of other processes running meanwhile are theirs)."""
+    return {name for name in lab_namespaces() - before if not running(name)}
+
+
+def no_lab_left() -> Iterator[None]:
+    """The body of the `no_leftovers` fixture (tests/kernel/conftest.py)."""
+    before = lab_namespaces()
+    yield
+    assert left_by_ended_labs(before) == set()

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,24 +30,10 @@ from eniplan.lab.topology import Lab, design
 from eniplan.model import Inventory
 from eniplan.plan import MANAGED, InstancePlan, PlanOptions
 from tests.helpers.builders import instance_named
+from tests.helpers.netns import lab_namespaces
 
 F = TypeVar("F", bound=Callable[..., None])
 SAME_SUBNET = "web-balanced"
-
-
-def _lab_namespaces() -> set[str]:
-    directory = Path("/run/netns")
-    if not directory.is_dir():
-        return set()
-    return {p.name for p in directory.iterdir() if p.name.startswith(f"{shell.NAME_PREFIX}-")}
-
-
-@pytest.fixture
-def no_leftovers() -> Iterator[None]:
-    """The test leaves no lab namespace behind (it may not delete anyone else's)."""
-    existing = _lab_namespaces()
-    yield
-    assert _lab_namespaces() - existing == set()
 
 
 # --- what the lab builds (pure) ------------------------------------------------------------
@@ -126,7 +112,7 @@ def test_lab_exits_1_when_a_proof_fails_after_applying(
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 @pytest.mark.usefixtures("no_leftovers")
 def test_a_signal_removes_the_lab(signum: int, snapshot: str) -> None:
-    existing = _lab_namespaces()
+    existing = lab_namespaces()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -144,9 +130,9 @@ def test_a_signal_removes_the_lab(signum: int, snapshot: str) -> None:
     )
     try:
         deadline = time.monotonic() + 60
-        while not _lab_namespaces() - existing and time.monotonic() < deadline:
+        while not lab_namespaces() - existing and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert _lab_namespaces() - existing, "the lab never started"
+        assert lab_namespaces() - existing, "the lab never started"
         time.sleep(0.3)  # in the middle of the proofs
         process.send_signal(signum)
         _, err = process.communicate(timeout=30)
@@ -165,7 +151,7 @@ def test_an_error_removes_the_lab(
     seen: list[tuple[str, ...]] = []
 
     def broken(ns: str, root: Path) -> install.Applied:
-        seen.append(tuple(_lab_namespaces()))
+        seen.append(tuple(lab_namespaces()))
         raise RuntimeError("boom")
 
     monkeypatch.setattr(install, "boot", broken)

@@ -8,29 +8,25 @@ it is missing (the one step that needs the network: Debian's archive) and reuse 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from eniplan.lab import image, shell
-from eniplan.lab.topology import cleanup, running
+from eniplan.lab.topology import OWNER, cleanup
 from tests.helpers.cli_runner import run
+from tests.helpers.netns import lab_namespaces
 
 F = TypeVar("F", bound=Callable[..., None])
 CLASSIC = "web-balanced"  # Debian 12, two ENIs in one subnet: the classic case
-
-
-def _lab_namespaces() -> set[str]:
-    directory = Path("/run/netns")
-    if not directory.is_dir():
-        return set()
-    return {p.name for p in directory.iterdir() if p.name.startswith(f"{shell.NAME_PREFIX}-")}
 
 
 @pytest.fixture(scope="session")
@@ -65,8 +61,17 @@ def test_boot_without_an_image_says_how_to_build_it(
 # --- hygiene: a SIGKILLed lab, then --cleanup ----------------------------------------------
 
 
+def _labs_of(pid: int) -> set[str]:
+    """The namespaces of the labs process `pid` runs (their state directory's owner)."""
+    runs = set()
+    for state in Path(tempfile.gettempdir()).glob(f"{shell.NAME_PREFIX}-*-state-*"):
+        with contextlib.suppress(OSError):
+            if (state / OWNER).read_text().split()[:1] == [str(pid)]:
+                runs.add(state.name.split("-")[2])
+    return {name for name in lab_namespaces() if name.split("-")[2] in runs}
+
+
 def test_cleanup_removes_what_a_killed_lab_left(capsys: pytest.CaptureFixture[str]) -> None:
-    existing = _lab_namespaces()
     process = subprocess.Popen(
         [sys.executable, "-m", "eniplan", "lab", "--sandbox", "--tag", "Name=web-balanced",
          "--target", "cloud-init"],
@@ -74,10 +79,10 @@ def test_cleanup_removes_what_a_killed_lab_left(capsys: pytest.CaptureFixture[st
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 300  # loading the sandbox is slow on a loaded machine
-        while len(_lab_namespaces() - existing) < 3 and time.monotonic() < deadline:
+        while len(_labs_of(process.pid)) < 3 and time.monotonic() < deadline:
             time.sleep(0.02)
         time.sleep(0.5)  # its probe server is running
-        mine = _lab_namespaces() - existing
+        mine = _labs_of(process.pid)  # not the labs other processes run meanwhile
         assert mine, "the lab never started"
     finally:
         process.kill()
@@ -86,20 +91,12 @@ def test_cleanup_removes_what_a_killed_lab_left(capsys: pytest.CaptureFixture[st
     # after --cleanup, with the namespaces and directories
     code, out, _ = run(["lab", "--cleanup"], capsys)
     assert code == 0
-    assert _lab_namespaces() & mine == set()
+    assert lab_namespaces() & mine == set()
     for name in mine:
         assert f"removed namespace {name}" in out
     run_id = next(iter(mine)).split("-")[2]
     assert not list(Path("/tmp").glob(f"{shell.NAME_PREFIX}-{run_id}-*"))
     assert cleanup() == []  # nothing more
-
-
-@pytest.fixture
-def no_leftovers() -> Iterator[None]:
-    """No namespace left by a lab that has ended (other labs may run meanwhile)."""
-    existing = _lab_namespaces()
-    yield
-    assert {name for name in _lab_namespaces() - existing if not running(name)} == set()
 
 
 # --- the booted OS (root; builds the image when missing) -----------------------------------

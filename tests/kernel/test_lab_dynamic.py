@@ -26,6 +26,7 @@ from eniplan.model import Inventory
 from eniplan.plan import InstancePlan, PlanOptions, plan_instance
 from eniplan.render import dynamic
 from tests.helpers.builders import instance_named
+from tests.helpers.netns import lab_namespaces, left_by_ended_labs
 
 F = TypeVar("F", bound=Callable[..., None])
 INSTANCES = ("web-balanced", "multi-subnet")
@@ -74,14 +75,8 @@ def _lab_processes() -> set[int]:
     return found
 
 
-def _lab_namespaces() -> set[str]:
-    directory = Path("/run/netns")
-    names = {p.name for p in directory.iterdir()} if directory.is_dir() else set()
-    return {name for name in names if name.startswith(f"{shell.NAME_PREFIX}-")}
-
-
 def test_ctrl_c_stops_the_imds_with_the_lab() -> None:
-    namespaces, servers = _lab_namespaces(), _lab_processes()
+    namespaces, servers = lab_namespaces(), _lab_processes()
     process = subprocess.Popen(
         [sys.executable, "-m", "eniplan", "lab", "--sandbox", "--tag", f"Name={INSTANCES[0]}",
          "--target", "dynamic"],
@@ -100,7 +95,7 @@ def test_ctrl_c_stops_the_imds_with_the_lab() -> None:
             process.wait()
     assert process.returncode == 130, err
     assert _lab_processes() - servers == set()
-    assert _lab_namespaces() - namespaces == set()
+    assert left_by_ended_labs(namespaces) == set()
 
 
 def _hotplugged(output: str) -> None:
