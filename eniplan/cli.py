@@ -1172,7 +1172,7 @@ def _demo_audit(console: Console, inventory: Any, scenario: str) -> None:
     help="A snapshot from 'eniplan collect', or AWS CLI describe-* JSON (files or "
     "directories): the OS of an AMI ID the plan does not show, from its image record (or "
     "an instance of it with a known platform); the MACs and subnets of existing ENIs, to "
-    "compare eniplan's static user data with.",
+    "compare eniplan's static user data with; routes outside the plan (ENI003).",
 )
 @baseline_options
 def check_plan(

@@ -892,6 +892,10 @@ class Checker:
     def targets(self, location: Location) -> Iterator[PlannedHost]:
         """Every host as the checks see it, then the ENIs of the plan no host gets."""
         ids, addresses = self.route_targets()
+        scope = " in this plan"
+        if self.inventory is not None:  # routes outside the plan, as audit sees them
+            ids |= self.inventory.routed_targets()
+            scope = " in this plan or the --inventory snapshot"
         cidrs: dict[str, str] = {}
         for subnet in self.index.by_type["aws_subnet"]:
             cidr = subnet.after.get("cidr_block")
@@ -977,6 +981,7 @@ class Checker:
                 managed_ports=ports if len(ports) >= 2 and not agent else (),
                 location=location,
                 drift=drift,
+                route_scope=scope,
             )
         for eni in self.index.by_type["aws_network_interface"]:
             if eni.address not in claimed:
@@ -987,6 +992,7 @@ class Checker:
                     ports=(port(self.eni_nic(eni, None), None, False),),
                     os=NO_AMI,
                     location=location,
+                    route_scope=scope,
                 )
 
 
@@ -1044,7 +1050,7 @@ class PlannedHost:
     managed_ports: tuple[Port, ...] = ()
     location: Location | None = None
     drift: Drift | None = None
-    route_scope = " in this plan"
+    route_scope: str = " in this plan"  # where routes were looked for
 
     @property
     def label(self) -> str:

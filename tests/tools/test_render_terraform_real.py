@@ -4,6 +4,7 @@ applied leaves the next plan with no changes (tests/helpers/realplan.py)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -150,3 +151,80 @@ def test_snippet_plans_as_imports_only_and_keeps_a_firewalls_check_off(
 def _enis(endpoint: str, *eni_ids: str) -> dict[str, Any]:
     found = _ec2(endpoint).describe_network_interfaces(NetworkInterfaceIds=list(eni_ids))
     return {eni["NetworkInterfaceId"]: eni for eni in found["NetworkInterfaces"]}
+
+
+def test_adopted_instance_with_its_static_user_data_passes_check_plan(
+    real_plans: PlanFactory,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The snippet and the instance (imported, its user_data wired to the snippet's local
+    as the snippet says) planned by the real provider: check-plan, given the snapshot and
+    the user data file, finds eniplan's static user data matching the plan's ENIs (no
+    finding); without the snapshot it cannot compare them (ENI005)."""
+    instance, routed, _ = _firewall(real_plans.endpoint)
+    for key, value in real_plans.env.items():
+        if key.startswith("AWS_"):
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    source = ["--endpoint-url", real_plans.endpoint, "--region", REGION]
+    snapshot = tmp_path / "snapshot.json"
+    code, _, err = run(["collect", *source, "--instance-id", instance, "-o", str(snapshot)], capsys)
+    assert code == 0, err
+    out = tmp_path / "out"
+    code, _, err = run(
+        ["render", *source, "--instance-id", instance, "--target", "terraform", "-o", str(out)],
+        capsys,
+    )
+    assert code == 0, err
+    config = real_plans.root / f"adopt-all-{instance}"
+    shutil.copytree(out / instance, config)
+    user_data_tf = next(config.glob("*_user_data.tf")).read_text()
+    local = user_data_tf.split("locals {", 1)[1].split("=", 1)[0].strip()
+    described = _ec2(real_plans.endpoint).describe_instances(InstanceIds=[instance])
+    record = described["Reservations"][0]["Instances"][0]
+    (config / "instance.tf").write_text(
+        f"""import {{
+  to = aws_instance.adopted
+  id = "{instance}"
+}}
+
+resource "aws_instance" "adopted" {{
+  ami                         = "{record["ImageId"]}"
+  instance_type               = "{record["InstanceType"]}"
+  subnet_id                   = "{record["SubnetId"]}"
+  user_data                   = local.{local}
+  user_data_replace_on_change = false
+}}
+"""
+    )
+    plan = real_plans.plan_directory(config)
+    (adopted,) = [c for c in plan["resource_changes"] if c["address"] == "aws_instance.adopted"]
+    assert adopted["change"]["importing"]["id"] == instance
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(plan))
+    args = ["check-plan", str(plan_file), "--format", "json", "--fail-on", "info"]
+    args += ["--user-data", str(next(config.glob("*.cloud-config.yaml")))]
+    code, stdout, err = run([*args, "--inventory", str(snapshot)], capsys)
+    document = json.loads(stdout)
+    assert (code, document["findings"]) == (0, []), [f["message"] for f in document["findings"]]
+    excluded = {e["subject"]: e["reason"] for e in document["excluded"]}
+    assert "matches the plan's ENIs" in excluded["aws_instance.adopted"]
+    assert "a route targets it" in excluded[f"aws_network_interface.{_name_of(plan, routed)}"]
+    # without the snapshot: the user data cannot be compared with the ENIs (ENI005), and
+    # the route to the firewall's ENI, outside the plan, is not seen (ENI003)
+    code, stdout, _ = run(args, capsys)
+    found = {f["rule_id"]: f for f in json.loads(stdout)["findings"]}
+    assert (code, sorted(found)) == (1, ["ENI003", "ENI005"])
+    assert "--inventory" in found["ENI005"]["message"]
+    assert routed in found["ENI003"]["eni_ids"][0] or found["ENI003"]["address"].endswith(
+        _name_of(plan, routed)
+    )
+
+
+def _name_of(plan: dict[str, Any], eni_id: str) -> str:
+    return str(_resources(plan, "aws_network_interface")[eni_id]["name"])
