@@ -32,9 +32,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from eniplan.checkplan import check_plan
+from eniplan.checkplan.tfplan import read_plan
 from eniplan.report import format_report
-from eniplan.sources.tfplan import read_plan
-from eniplan.tfcheck import check_plan
 
 TIME_TARGET, MEMORY_TARGET = 3.0, 4.0
 PROVIDER = "registry.terraform.io/hashicorp/aws"

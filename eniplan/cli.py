@@ -1197,8 +1197,8 @@ def check_plan(
       eniplan check-plan plan.json
       eniplan check-plan plan.json --format sarif -o eniplan.sarif --fail-on medium
     """
-    from eniplan.sources.tfplan import read_plan, read_user_data_files
-    from eniplan.tfcheck import check_plans, digests_of_files
+    from eniplan.checkplan import check_plans, digests_of_files
+    from eniplan.checkplan.tfplan import read_plan, read_user_data_files
 
     pairs = pair_outputs(output_format, output)
     digests = digests_of_files(read_user_data_files(user_data_paths))

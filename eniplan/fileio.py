@@ -33,7 +33,7 @@ def write_output(path: str, data: str | bytes) -> None:
 def decode_json_text(data: bytes, name: str) -> str:
     """JSON text in UTF-8, or UTF-16/32 (with their byte order mark, what Windows
     PowerShell's `>` writes), the byte order mark removed; anything else is not text.
-    Inventory files and Terraform plans (sources/tfplan.py) are read with it."""
+    Inventory files and Terraform plans (checkplan/tfplan.py) are read with it."""
     encoding = json.detect_encoding(data)
     try:
         return data.decode(encoding).removeprefix("\ufeff")

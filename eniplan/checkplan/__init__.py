@@ -47,6 +47,14 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Any, NamedTuple
 
 from eniplan import ownership, userdata
+from eniplan.checkplan.tfplan import (
+    AmiSource,
+    Resource,
+    TfPlan,
+    module_key,
+    parent_module,
+    parse_resource_ref,
+)
 from eniplan.checks import PLAN_CHECKS, Drift, Port, SubnetRef
 from eniplan.errors import InputError
 from eniplan.findings import (
@@ -62,14 +70,6 @@ from eniplan.findings import (
 )
 from eniplan.model import Eni, Image, Instance, Inventory
 from eniplan.plan import PlanOptions, plan_instance
-from eniplan.sources.tfplan import (
-    AmiSource,
-    Resource,
-    TfPlan,
-    module_key,
-    parent_module,
-    parse_resource_ref,
-)
 
 MODULE_SOURCE_SUFFIX = "eni-policy-routing"
 _SHA1 = re.compile(r"[0-9a-f]{40}")

@@ -37,7 +37,7 @@ RELEVANT_TYPES = frozenset(
 # data sources kept: an AMI's name tells the OS (data.aws_ami, in prior_state or planned)
 RELEVANT_DATA_TYPES = frozenset({"aws_ami"})
 AMI_KEYS = frozenset({"id", "image_id", "name", "description", "platform", "platform_details"})
-# The attributes check-plan reads from a resource's values (tfcheck.py): the rest of each
+# The attributes check-plan reads from a resource's values (checkplan/__init__.py): the rest of each
 # resource's values are dropped while the JSON is parsed, so a large plan costs little
 # more memory than its text.
 AFTER_KEYS = frozenset(

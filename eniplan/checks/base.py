@@ -9,7 +9,7 @@ decides whether there is a finding, its rule ID, severity and message; the same 
 gives the same finding in `audit` and `check-plan`.
 
 `InstanceContext` is the audit's target (eniplan/audit.py builds it once per instance);
-eniplan/tfcheck.py builds `PlannedHost`s. Waivers are applied afterwards by the one waiver
+eniplan/checkplan/ builds `PlannedHost`s. Waivers are applied afterwards by the one waiver
 function (findings.apply_waivers), so checks never look at `eniplan:ignore` tags.
 """
 
@@ -68,7 +68,7 @@ class Drift:
 
 class Target(Protocol):
     """What a rule applies to: an inventory instance (InstanceContext) or a planned one
-    (tfcheck.PlannedHost)."""
+    (checkplan.PlannedHost)."""
 
     @property
     def label(self) -> str:

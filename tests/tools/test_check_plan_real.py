@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from eniplan.sources.tfplan import read_plan
-from eniplan.tfcheck import check_plan
+from eniplan.checkplan import check_plan
+from eniplan.checkplan.tfplan import read_plan
 from tests.helpers import FIXTURES
 from tests.helpers.cli_runner import run
 from tests.helpers.realplan import PlanFactory, real_plans  # noqa: F401  (the session fixture)

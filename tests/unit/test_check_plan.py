@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from eniplan.checkplan import check_plan, digests_of_files
+from eniplan.checkplan.tfplan import module_key, parse_plan, parse_resource_ref
 from eniplan.checks.policy_routing import compare_subnets
 from eniplan.cli import cli, main
 from eniplan.errors import InputError
@@ -21,8 +23,6 @@ from eniplan.findings import Finding
 from eniplan.model import Inventory
 from eniplan.plan import PlanOptions, plan_instance
 from eniplan.render import cloudinit, dynamic
-from eniplan.sources.tfplan import module_key, parse_plan, parse_resource_ref
-from eniplan.tfcheck import check_plan, digests_of_files
 from eniplan.userdata import find_marker
 from tests import helpers
 from tests.helpers import REPO

@@ -17,14 +17,14 @@ from typing import Any
 from click.testing import CliRunner
 
 from eniplan import __version__
+from eniplan.checkplan import check_plan, digests_of_files
+from eniplan.checkplan.tfplan import parse_plan, read_user_data_files
 from eniplan.cli import cli
 from eniplan.model import Inventory
 from eniplan.plan import MANAGED, InstancePlan
 from eniplan.render import render
 from eniplan.render.base import RenderOptions
 from eniplan.render.files import write_renderings
-from eniplan.sources.tfplan import parse_plan, read_user_data_files
-from eniplan.tfcheck import check_plan, digests_of_files
 from tests.helpers.terraform_tools import parse_hcl
 from tests.helpers.tfplan_builder import PlanBuilder, ref
 
