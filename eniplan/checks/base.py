@@ -8,7 +8,7 @@ user-data verdict, and how to say the fix where it applies (the AWS API and
 decides whether there is a finding, its rule ID, severity and message; the same situation
 gives the same finding in `audit` and `check-plan`.
 
-`InstanceContext` is the audit's target (eniplan/audit.py builds it once per instance);
+`InstanceContext` is the audit's target (eniplan/audit/ builds it once per instance);
 eniplan/checkplan/ builds `PlannedHost`s. Waivers are applied afterwards by the one waiver
 function (findings.apply_waivers), so checks never look at `eniplan:ignore` tags.
 """
