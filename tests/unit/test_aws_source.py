@@ -491,6 +491,24 @@ def test_org_accounts_that_fail_make_a_partial_collection(aws: None) -> None:
     assert build_inventory(collection).partial
 
 
+def test_an_org_account_listed_with_an_unusable_id_is_a_problem(aws: None) -> None:
+    accounts, _ = an_organization()
+
+    def garble_first(client: Any) -> None:
+        def garble(parsed: Any, **_: Any) -> None:
+            parsed["Accounts"][0]["Id"] = "1234; reboot"
+
+        if client.meta.service_model.service_name == "organizations":
+            client.meta.events.register("after-call.organizations.ListAccounts", garble)
+
+    collection = collect(AwsOptions(regions=(REGION,), org_role=ORG_ROLE), client_hook=garble_first)
+
+    [problem] = collection.problems
+    assert problem.account == "organization" and "'1234; reboot'" in problem.message
+    assert "is not an AWS account ID" in problem.message
+    assert len(accounts_read(collection)) == 3  # the four ACTIVE accounts but that one
+
+
 def test_an_organization_that_cannot_be_listed_is_an_input_error(aws: None) -> None:
     def refuse(client: Any) -> None:
         if client.meta.service_model.service_name == "organizations":
