@@ -28,7 +28,12 @@ def _ec2(endpoint: str) -> Any:
 
 def _firewall(endpoint: str) -> tuple[str, str, str]:
     """An instance with two secondary ENIs: a VPC route targets the first, whose
-    source/dest check is off (a firewall); the second has it on. (instance, routed, plain)."""
+    source/dest check is off (a firewall); the second has it on. (instance, routed, plain).
+
+    The ENIs' private IPs are pinned: moto draws an unpinned one at random from the whole
+    subnet, the network, router (.1), DNS (.2), reserved (.3) and broadcast addresses
+    included, which AWS never assigns; render rightly refuses an ENI holding the router's
+    address (its table would cut the path to IMDS), so a random draw made this test flaky."""
     ec2 = _ec2(endpoint)
     vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.42.1.0/24")["Subnet"]["SubnetId"]
@@ -47,6 +52,7 @@ def _firewall(endpoint: str) -> tuple[str, str, str]:
             SubnetId=subnet,
             Groups=[group],
             Description=f"eth{device}",
+            PrivateIpAddress=f"10.42.1.{10 + device}",
             TagSpecifications=[
                 {"ResourceType": "network-interface", "Tags": [{"Key": "Name", "Value": name}]}
             ],
