@@ -176,7 +176,7 @@ def _context(
     drift: Drift | None = None
     command_options = options.plan
     if info.marker is not None and info.marker.static:
-        drift_options, options_note = marker_options(info.marker, options.plan)
+        drift_options, options_source, options_note = marker_options(info.marker, options.plan)
         command_options = drift_options
         # the full plan (routes, digest) only where there is a digest to compare, with
         # --force, as the user data may have been rendered with it
@@ -185,7 +185,7 @@ def _context(
         drift_plan = plan_instance(
             instance, inventory, replace(command_options, force=True), forced
         )
-        drift = Drift(info.marker, drift_plan, drift_options, options_note)
+        drift = Drift(info.marker, drift_plan, drift_options, options_source, options_note)
     # `eniplan render` skips an OS that an agent handles unless given --force: where the
     # audit asks to render there anyway (audit --force, eniplan's user data), it needs it
     command_options = replace(command_options, force=decided.agent is not None)
@@ -202,19 +202,24 @@ def _context(
     )
 
 
-def marker_options(marker: userdata.Marker, audit_options: PlanOptions) -> tuple[PlanOptions, str]:
-    """The planning options eniplan's static user data was rendered with (its marker's),
-    and where they come from: the marker, or the audit's own when the marker does not
-    record them (user data from an older eniplan) or they are malformed."""
+def marker_options(
+    marker: userdata.Marker,
+    fallback: PlanOptions,
+    source: str = "audit",
+    described: str = "the audit's options",
+) -> tuple[PlanOptions, str, str]:
+    """The planning options eniplan's static user data was rendered with, where they come
+    from ("marker", or `source`: the command whose options stand in when the marker does
+    not record them, from an older eniplan, or they are malformed) and a note saying so."""
     if marker.table_base is not None and marker.guard is not None:
-        options = replace(audit_options, table_base=marker.table_base, guard=marker.guard)
-        return options, "planned with the options its marker records"
+        options = replace(fallback, table_base=marker.table_base, guard=marker.guard)
+        return options, "marker", "planned with the options its marker records"
     why = (
         f"its marker's planning options are malformed ({marker.options_problem})"
         if marker.options_problem
         else "its marker does not record the planning options (older eniplan)"
     )
-    return audit_options, f"{why}: planned with the audit's options"
+    return fallback, source, f"{why}: planned with {described}"
 
 
 def _handled_by(decided: Triage, info: userdata.UserDataInfo) -> str | None:

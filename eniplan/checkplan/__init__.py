@@ -819,8 +819,9 @@ class Checker:
         --inventory. Or why it cannot be compared (then it is not verified)."""
         from eniplan.audit import marker_options
 
-        options, note = marker_options(marker, PlanOptions())
-        note = note.replace("the audit's options", "eniplan's defaults")
+        options, source, note = marker_options(
+            marker, PlanOptions(), "check-plan", "eniplan's defaults (check-plan takes none)"
+        )
         instance_id = resource.after.get("id") if resource is not None else None
         if resource is None or resource.type != "aws_instance" or not isinstance(instance_id, str):
             what = (
@@ -833,6 +834,7 @@ class Checker:
                 marker,
                 None,
                 options,
+                source,
                 note,
                 f"{what} (known only after apply), and static user data holds the ones it "
                 f"was rendered for ({rendered_for})",
@@ -860,6 +862,7 @@ class Checker:
                 marker,
                 None,
                 options,
+                source,
                 note,
                 f"the plan gives the instance ENIs that exist only after apply "
                 f"({', '.join(new)}), and static user data holds the ENIs it was rendered for",
@@ -885,7 +888,7 @@ class Checker:
             )
         except (InputError, ValueError, KeyError) as error:
             return f"its ENIs cannot be planned ({error})"
-        return Drift(marker, plan, options, note)
+        return Drift(marker, plan, options, source, note)
 
     # the rules' view ------------------------------------------------------------------
 

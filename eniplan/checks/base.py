@@ -62,6 +62,7 @@ class Drift:
     marker: Marker
     plan: InstancePlan | None  # None: the ENIs cannot be planned (why_unplanned)
     options: PlanOptions
+    options_source: str = "marker"  # or the command whose options stand in: audit, check-plan
     options_note: str = ""
     why_unplanned: str = ""
 

@@ -65,7 +65,7 @@ def check(target: Target) -> Iterator[Finding]:
             "plan_options": {
                 "table_base": options.table_base,
                 "guard": options.guard,
-                "source": "marker" if marker.options_known else "audit",
+                "source": drift.options_source,
                 "note": drift.options_note,
             },
             "commands": commands,

@@ -344,15 +344,28 @@ def test_static_user_data_on_a_new_instance_is_stale(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """eniplan's static user data counts only where it matches the ENIs the plan gives
-    the instance: on a new instance with new ENIs it cannot (ENI004, saying why)."""
+    the instance: on a new instance with new ENIs it cannot (ENI004, saying why). The
+    planning options come from the marker, or, from an older eniplan's marker that records
+    none, are check-plan's (eniplan's defaults), and the finding says which."""
     plan = real_plans("static")
     code, document = report(plan, capsys)
     assert code == 0  # ENI004 is medium
-    (finding,) = document["findings"]
-    assert (finding["rule_id"], finding["address"]) == ("ENI004", "aws_instance.copied")
-    assert (
-        "no longer matches the ENIs: the plan creates the instance and its ENIs"
-        in (finding["message"])
+    found = {f["address"]: f for f in document["findings"]}
+    assert {a: f["rule_id"] for a, f in found.items()} == {
+        "aws_instance.copied": "ENI004",
+        "aws_instance.older": "ENI004",
+    }
+    for finding in found.values():
+        assert (
+            "no longer matches the ENIs: the plan creates the instance and its ENIs"
+            in finding["message"]
+        )
+        assert "i-0123456789abcdef0" in finding["message"]
+    assert found["aws_instance.copied"]["details"]["plan_options"]["source"] == "marker"
+    older = found["aws_instance.older"]["details"]["plan_options"]
+    assert older["source"] == "check-plan"
+    assert older["note"] == (
+        "its marker does not record the planning options (older eniplan): planned with "
+        "eniplan's defaults (check-plan takes none)"
     )
-    assert "i-0123456789abcdef0" in finding["message"]
     assert document["excluded"] == []
