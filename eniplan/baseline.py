@@ -161,3 +161,26 @@ def write_baseline(path: str, report: Report, previous: Baseline | None) -> int:
     document = baseline_document(report, previous, _dt.datetime.now(_dt.timezone.utc))
     write_atomic(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return len(document["findings"])
+
+
+@dataclass(frozen=True)
+class BaselineFiles:
+    """--baseline FILE (read) and --write-baseline FILE (write)."""
+
+    read: str | None = None
+    write: str | None = None
+
+
+def with_baseline(
+    report: Report, files: BaselineFiles, today: _dt.date
+) -> tuple[Report, int | None]:
+    """The report with the findings of `files.read` waived; with `files.write`, every
+    finding recorded there first (keeping the reasons of `files.read`) and waived too. The
+    count of findings written, or None."""
+    previous = read_baseline(files.read) if files.read else None
+    if previous is not None:
+        report = apply_baseline(report, previous, today)
+    if not files.write:
+        return report, None
+    count = write_baseline(files.write, report, previous)
+    return apply_baseline(report, read_baseline(files.write), today), count

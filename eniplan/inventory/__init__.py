@@ -17,6 +17,9 @@ if TYPE_CHECKING:  # the command line builds a request at start-up: the sources 
     from eniplan.sources.collection import Collection
 
 DEFAULT_SCENARIO = "default"  # the sandbox's scenario when --sandbox names none
+# The options that only apply to reading AWS (not --inventory files nor the sandbox).
+AWS_ONLY = ("--profile", "--region", "--all-regions", "--role-arn", "--org-role", "--org-ou",
+            "--exclude-account", "--endpoint-url")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,28 @@ class InventoryRequest:
     aws: AwsOptions
     inventory_paths: tuple[str, ...] = ()
     sandbox: str | None = None  # scenario name or file
+    allow_partial: bool = False  # --allow-partial: a run that could not read all is whole
+
+    def given(self) -> tuple[str, ...]:
+        """The source and selection options given, by their command-line names."""
+        return tuple(
+            option
+            for option, value in (
+                ("--profile", self.aws.profile),
+                ("--region", self.aws.regions),
+                ("--all-regions", self.aws.all_regions),
+                ("--role-arn", self.aws.role_arns),
+                ("--org-role", self.aws.org_role),
+                ("--org-ou", self.aws.org_ous),
+                ("--exclude-account", self.aws.exclude_accounts),
+                ("--endpoint-url", self.aws.endpoint_url),
+                ("--inventory", self.inventory_paths),
+                ("--sandbox", self.sandbox),
+                ("--instance-id", self.aws.instance_ids),
+                ("--tag", self.aws.tags),
+            )
+            if value not in (None, (), False)
+        )
 
     @property
     def source(self) -> str:
@@ -35,20 +60,7 @@ class InventoryRequest:
 
     def check(self) -> None:
         """Refuse option mixes that would silently ignore something."""
-        aws_given = [
-            name
-            for name, given in (
-                ("--profile", self.aws.profile),
-                ("--region", self.aws.regions),
-                ("--all-regions", self.aws.all_regions),
-                ("--role-arn", self.aws.role_arns),
-                ("--org-role", self.aws.org_role),
-                ("--org-ou", self.aws.org_ous),
-                ("--exclude-account", self.aws.exclude_accounts),
-                ("--endpoint-url", self.aws.endpoint_url),
-            )
-            if given
-        ]
+        aws_given = [name for name in self.given() if name in AWS_ONLY]
         if self.sandbox is not None and self.inventory_paths:
             raise InputError("--sandbox and --inventory exclude each other: choose one source")
         if self.source != "aws" and aws_given:

@@ -7,6 +7,7 @@ in, the text out. Writing it (stdout or `-o FILE`, atomically) is the CLI's job.
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from eniplan.errors import InputError
@@ -25,6 +26,25 @@ FORMATS: dict[str, str] = {
 }
 # Formats that need an account and region on every finding (the audit's, not check-plan's).
 AUDIT_ONLY = frozenset({"asff"})
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where a command's report goes (--format with -o, paired) and when it fails
+    (--fail-on)."""
+
+    pairs: tuple[tuple[str, str | None], ...] = (("table", None),)  # (format, file or None)
+    fail_on: str = "high"
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What a command that reports findings found (audit, check-plan), with what to say on
+    stderr before the report: warnings, and the baseline file written (its findings)."""
+
+    report: Report
+    warnings: tuple[str, ...] = ()
+    baseline_written: tuple[str, int] | None = None
 
 
 class Formatter(Protocol):

@@ -1,5 +1,6 @@
 """`--format table`: for people. Findings grouped by account and region, each with its
-fix, then what was left alone and why, and one summary line.
+fix and the commands that make it (`$ ...`, one per line), then what was left alone and
+why, and one summary line.
 
 Every text that comes from AWS (names, tags) goes into rich `Text` objects, never into
 markup, so a tag value cannot restyle or hide output.
@@ -8,6 +9,7 @@ markup, so a tag value cannot restyle or hide output.
 from __future__ import annotations
 
 import io
+import shlex
 from itertools import groupby
 
 from rich.console import Console
@@ -59,9 +61,11 @@ def _print_finding(console: Console, finding: Finding) -> None:
     console.print(row)
     if finding.suppressed:
         line = Text(f"  suppressed: {visible(finding.suppression_reason)}", style="dim italic")
-    else:
-        line = Text(f"  fix: {visible(finding.remediation)}", style="green")
-    console.print(line, soft_wrap=True)
+        console.print(line, soft_wrap=True)
+        return
+    console.print(Text(f"  fix: {visible(finding.remediation)}", style="green"), soft_wrap=True)
+    for argv in finding.details.get("commands") or ():  # each, ready to copy
+        console.print(Text(f"    $ {visible(shlex.join(argv))}", style="green"), soft_wrap=True)
 
 
 def print_report(console: Console, report: Report) -> None:

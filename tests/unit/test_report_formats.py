@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -246,6 +247,22 @@ def test_table_groups_by_account_and_region_and_ends_with_the_summary(report: Re
     assert "suppressed: eniplan:ignore" in text
     assert "fix: `eniplan render --sandbox" in text
     assert "\x1b[" not in text  # plain text for files and pipes
+
+
+def test_table_names_each_instance_and_lists_its_fix_commands(report: Report) -> None:
+    """What `eniplan demo` shows through this format: the instance's name beside its ID,
+    then every command of the fix on a line of its own, ready to copy."""
+    lines = format_report("table", report).splitlines()
+    finding = next(f for f in report.findings if f.rule_id == "ENI003" and not f.suppressed)
+    name = next(s.label for s in report.subjects if s.name == finding.instance_id)
+    head = next(i for i, line in enumerate(lines) if "ENI003" in line)
+    assert f"{finding.instance_id} ({name})" in lines[head]
+    commands = [shlex.join(argv) for argv in finding.details["commands"]]
+    assert len(commands) == 2 and commands[1].startswith("aws ec2 modify-network-interface")
+    below = [line.strip() for line in lines[head + 1 : head + 8]]
+    assert [line for line in below if line.startswith("$ ")][:2] == [f"$ {c}" for c in commands]
+    suppressed = next(i for i, line in enumerate(lines) if "suppressed: eniplan:ignore" in line)
+    assert not lines[suppressed + 1].strip().startswith("$ ")  # a waived finding: no commands
 
 
 def test_table_does_not_interpret_markup_in_names() -> None:
