@@ -10,10 +10,12 @@ Shared helpers are the package tests.helpers; data files are in tests/fixtures."
 
 from __future__ import annotations
 
+import copy
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +24,9 @@ from eniplan.inventory import InventoryRequest, load_inventory
 from eniplan.model import Inventory
 from eniplan.plan import InstancePlan, plan_inventory
 from eniplan.render import cloudinit
+from eniplan.sources import sandbox
 from eniplan.sources.aws import AwsOptions
+from eniplan.sources.collection import Collection
 from tests.helpers import FIXTURES
 from tests.helpers.builders import largest_instance_plan
 
@@ -96,6 +100,61 @@ def _no_host_configuration(tmp_path_factory: pytest.TempPathFactory) -> Iterator
             patch.delenv(name, raising=False)
         patch.setenv("ENIPLAN_CONFIG", str(empty))
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _botocore_data_parsed_once() -> Iterator[None]:
+    """Each boto3 session parses botocore's data files again (endpoints, the EC2 model:
+    megabytes of JSON); tests make hundreds of sessions (moto, assumed roles). The files
+    are the installed package's, never written: one parse per run, shared like a session's
+    own loader shares it between its clients."""
+    from botocore.loaders import JSONFileLoader
+
+    parse = JSONFileLoader.load_file
+    parsed: dict[str, Any] = {}
+
+    def load_file(self: JSONFileLoader, file_path: str) -> Any:
+        if file_path not in parsed:
+            parsed[file_path] = parse(self, file_path)
+        return parsed[file_path]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(JSONFileLoader, "load_file", load_file)
+        yield
+
+
+_SEEDED_EACH_TIME = sandbox.sandbox_collection
+
+
+def _collected_once(real: Callable[[str], Collection]) -> Callable[[str], Collection]:
+    """`real`, seeding each bundled scenario's moto account once per test run (seconds
+    each time) and giving every caller its own copy; a scenario file is seeded each time."""
+    seeded: dict[str, Collection] = {}
+
+    def collection(name_or_path: str = sandbox.DEFAULT_SCENARIO) -> Collection:
+        if name_or_path not in sandbox.bundled_scenarios():
+            return real(name_or_path)
+        if name_or_path not in seeded:
+            seeded[name_or_path] = real(name_or_path)
+        return copy.deepcopy(seeded[name_or_path])
+
+    return collection
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sandbox_seeded_once() -> Iterator[None]:
+    """`--sandbox` in-process collects a bundled scenario once per run: the seeding
+    through moto is what the sandbox tests check (`uncached_sandbox`), not every command
+    that reads it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sandbox, "sandbox_collection", _collected_once(sandbox.sandbox_collection))
+        yield
+
+
+@pytest.fixture
+def uncached_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--sandbox` seeds a fresh moto account in this test, as it does for users."""
+    monkeypatch.setattr(sandbox, "sandbox_collection", _SEEDED_EACH_TIME)
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,8 @@ from moto import mock_aws
 
 from eniplan import userdata
 from eniplan.sources import aws as aws_source
+from eniplan.sources import sandbox
 from eniplan.sources.files import snapshot_document
-from eniplan.sources.sandbox import sandbox_collection
 from tests.helpers.cli_runner import run
 
 REGION = "eu-west-1"
@@ -26,7 +26,7 @@ REGION = "eu-west-1"
 @pytest.fixture(scope="module")
 def snapshot(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The sandbox account as a snapshot document (collected once)."""
-    document = snapshot_document(sandbox_collection("default"))
+    document = snapshot_document(sandbox.sandbox_collection("default"))
     return json.loads(json.dumps(document, default=str))  # type: ignore[no-any-return]
 
 

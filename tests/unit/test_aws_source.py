@@ -26,9 +26,9 @@ from moto import mock_aws
 
 from eniplan.errors import InputError
 from eniplan.model import Inventory
-from eniplan.sources.aws import AwsOptions, check_regions, collect
+from eniplan.sources.aws import PAGE_SIZE, AwsOptions, check_regions, collect
 from eniplan.sources.shapes import build_inventory
-from tests.helpers.moto_paging import faithful_paging
+from tests.helpers.moto_paging import MAX_RESULTS, faithful_paging
 
 ACCOUNT = "123456789012"  # moto's account for the default credentials
 REGION = "eu-west-1"
@@ -241,39 +241,74 @@ def test_faithful_paging_is_undone_on_exit() -> None:
 # --- paging past the API maximum -------------------------------------------------------
 
 
-def test_pages_past_1000_with_ceil_n_over_page_requests(aws: None) -> None:
+def test_each_list_asks_for_the_largest_page_its_api_accepts(aws: None) -> None:
+    run(ec2(), 2)
+    asked: dict[str, object] = {}
+
+    def record(client: Any) -> None:
+        def page_size(params: dict[str, Any], model: Any, **_: Any) -> None:
+            asked.setdefault(model.name, params.get("MaxResults"))
+
+        client.meta.events.register("before-parameter-build.ec2", page_size)
+
+    collection = collect(AwsOptions(regions=(REGION,)), client_hook=record)
+
+    assert not collection.problems  # moto pages like AWS: a size out of range is refused
+    largest = {
+        "DescribeInstances": MAX_RESULTS["describe_instances"][1],
+        "DescribeNetworkInterfaces": MAX_RESULTS["describe_network_interfaces"][1],
+        "DescribeSubnets": MAX_RESULTS["describe_subnets"][1],
+        "DescribeRouteTables": MAX_RESULTS["describe_route_tables"][1],
+    }
+    assert largest == {
+        "DescribeInstances": 1000,
+        "DescribeNetworkInterfaces": 1000,
+        "DescribeSubnets": 1000,
+        "DescribeRouteTables": 100,
+    }
+    assert {operation: asked.get(operation) for operation in largest} == largest
+
+
+def test_pages_past_the_page_size_with_ceil_n_over_page_requests(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pages of 10 (route tables 5) rather than the APIs' 1000 (100), the largest sizes the
+    # test above checks are asked for: the same paging with 50 times fewer items to seed.
+    page = {"DescribeInstances": 10, "DescribeNetworkInterfaces": 10, "DescribeSubnets": 10}
+    page["DescribeRouteTables"] = 5
+    for operation, size in zip(PAGE_SIZE, page.values(), strict=True):
+        monkeypatch.setitem(PAGE_SIZE, operation, size)
     client = ec2()
-    instance_ids = set(run(client, 1_100))  # 1,100 instances, 1,100 primary ENIs
+    instance_ids = set(run(client, 23))  # 23 instances, 23 primary ENIs
     vpc = client.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    for index in range(1_000):  # /28s: 4,096 fit in a /16
-        client.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index // 16}.{index % 16 * 16}/28")
-    for _ in range(120):
+    for index in range(20):
+        client.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index}.0/28")
+    for _ in range(12):
         client.create_route_table(VpcId=vpc)
     expected = {
-        "DescribeInstances": 1_100,
+        "DescribeInstances": 23,
         "DescribeNetworkInterfaces": len(client.describe_network_interfaces()["NetworkInterfaces"]),
         "DescribeSubnets": len(client.describe_subnets()["Subnets"]),
         "DescribeRouteTables": len(client.describe_route_tables()["RouteTables"]),
     }
-    assert expected["DescribeNetworkInterfaces"] == 1_100
-    assert expected["DescribeSubnets"] > 1_000
-    assert expected["DescribeRouteTables"] > 100
+    assert expected["DescribeNetworkInterfaces"] == 23
+    assert expected["DescribeSubnets"] > 20
+    assert expected["DescribeRouteTables"] > 10
 
     requests = Requests()
     collection = collect(AwsOptions(regions=(REGION,)), client_hook=requests.hook)
     inventory = build_inventory(collection)
 
-    page = {"DescribeRouteTables": 100}
     for operation, count in expected.items():
-        assert requests.of(operation) == math.ceil(count / page.get(operation, 1000)), operation
+        assert requests.of(operation) == math.ceil(count / page[operation]) > 1, operation
     assert requests.of("DescribeImages") == 1  # one AMI in use
     assert ids(inventory) == instance_ids
     assert len(inventory.subnets) == expected["DescribeSubnets"]
     assert len(inventory.route_tables) == expected["DescribeRouteTables"]
     [shapes] = collection.shapes
-    assert len(shapes.items("NetworkInterfaces")) == 1_100
+    assert len(shapes.items("NetworkInterfaces")) == 23
     enis = {eni.eni_id for instance in inventory.instances for eni in instance.enis}
-    assert len(enis) == 1_100  # every ENI arrived, each joined to its instance
+    assert len(enis) == 23  # every ENI arrived, each joined to its instance
     assert not collection.problems
 
 

@@ -72,8 +72,9 @@ def test_sandbox_inventory_holds_the_classic_cases(sandbox_json: dict[str, Any])
 
 
 def test_sandbox_is_deterministic(
-    sandbox_json: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    sandbox_json: dict[str, Any], uncached_sandbox: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # sandbox_json came from an earlier seeding of the scenario; this one is seeded afresh
     code, out, _ = run(["inspect", "--sandbox", "--format", "json"], capsys)
     assert code == 0
     assert json.loads(out)["instances"] == sandbox_json["instances"]
@@ -233,6 +234,8 @@ def test_all_regions_reads_only_enabled_regions(
         return original(self, account, region)
 
     monkeypatch.setattr(AwsCollector, "_region", recording)
+    # moto's ~1,000 bundled AMIs cost a second or more in each of the ~20 regions read
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     with mock_aws():
         ec2 = boto3.client("ec2", region_name="ap-southeast-2")
         ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)
