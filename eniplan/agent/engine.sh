@@ -44,7 +44,7 @@ lock() {
 [ -n "$DRY" ] || [ -z "$LOCK" ] || lock
 
 # 1. Read the state: two ip calls (only ip -6 lists IPv6 rules); stop if a list is missing.
-#    After lo (a marker line), the addresses eniplan added: IPv4 labelled NAME:ep, IPv6 nodad.
+#    (Which addresses eniplan added is read later, and only if one may have to go.)
 #    (dash: ${x#*y} and ${x##*y} cost the square of the text they skip; ${x%%y*}, ${x%y*}
 #    and case scans are linear: look-ups cut from the end, long texts are read apart)
 state6=$(
@@ -61,9 +61,6 @@ route show table all proto $PROTO
 link show
 addr show
 link show group $GROUP
-link show dev lo
-addr show label *:ep
-addr show nodad
 EOF
 )
 TAB=${state%%"$NL"*}
@@ -134,14 +131,14 @@ rule_line() {  # FAMILY PRIORITY: WORD...
   fi
 }
 section=rule
-parse4() {  # LINE: rules, routes, links, addresses, group, in order
+parse4() {  # LINE: rules, routes, links, addresses, links in the group, in order
   IFS=" $TAB"
   case $1 in
   [0-9]*:"$TAB"*) rule_line 4 $1 ;;
   *" <"*)
     case $section in
     rule | route | link) section='link' && link_line $1 ;;
-    *)  # links in the group, then lo
+    *)  # links in the group
       section='group'
       eni_of "${1%% *}"
       if [ -n "$n" ]; then eval "group_$n=1"; else regroup="$regroup ${1%%[@ ]*}"; fi
@@ -150,7 +147,7 @@ parse4() {  # LINE: rules, routes, links, addresses, group, in order
     ;;
   *)
     case $section in
-    group | marks) section='marks' marks="$marks $1" ;;
+    group) ;;
     rule | route)  # (listed without proto)
       section='route'
       words $1
@@ -175,7 +172,7 @@ parse4() {  # LINE: rules, routes, links, addresses, group, in order
     ;;
   esac
 }
-tseen=' ' regroup='' links='' guard4='' guard6='' guarded='' skip=0 marks='' others=''
+tseen=' ' regroup='' links='' guard4='' guard6='' guarded='' skip=0 others=''
 planned_rules() {  # FAMILY PARSER TEXT: after a run, the plan's rules of FAMILY are listed
   fam=$1 parser=$2 skip=0  # in one piece: taken as read (PARSER reads the lines before);
   case $3 in *" proto $PROTO$NL"*) ;; *) return 0 ;; esac  # skip = the lines so read
@@ -380,6 +377,7 @@ changes4() {  # links, addresses, routes, IPv4 rules (ip -batch)
       add "addr replace %s dev $name nodad" $miss
     fi
     planned=" $addresses4 $addresses6 "
+    eval "ruled=\" \$rule4_$n \$rule6_$n \""
     outside "$have" "$addresses4"
     outside "$rest" "$addresses6"
     outside "$rest" "$backwards"
@@ -394,7 +392,7 @@ changes4() {  # links, addresses, routes, IPv4 rules (ip -batch)
     for entry in $current; do route_del "$entry"; done
   done
   IFS=$NL
-  planned=' '
+  planned=' ' ruled=' '
   for line in $others; do  # links of no ENI here
     IFS=" $TAB$NL"
     set -- $line
@@ -421,19 +419,32 @@ outside() {  # WORDS RUN: rest = WORDS without the run " RUN " if it is there (i
   shift "$cut"
   rest=" $before $* "
 }
-stale_addresses() {  # LINK ADDRESS/LEN...: those eniplan added (its mark, its rule) and
-  link=$1 gone=''  # the plan lacks there ($planned) go, the last first (a link's first
-  shift  # IPv4 address in a subnet takes the later ones with it)
+stale_addresses() {  # LINK ADDRESS/LEN...: those eniplan added (its rule, its mark) and
+  link=$1 gone=''  # the plan lacks there (not in $planned or $ruled, at any prefix length)
+  shift  # go, the last first (a link's first IPv4 address in a subnet takes the later ones)
   for word; do  # (link-local ones are the kernel's: no scan of the long lists for them)
     case $word in fe[89ab]?:*) continue ;; esac
-    case $planned in *" $word "*) continue ;; esac
-    case "$marks " in *" $word "*) ;; *) continue ;; esac
+    case $planned$ruled in *" ${word%/*}/"* | *" ${word%/*} "*) continue ;; esac
     [ -n "$sources" ] || for prio in ${seen4-} ${seen6-}; do
       eval "sources=\"\$sources \${rules4_$prio-} \${rules6_$prio-} \""
     done
-    case $sources in *" ${word%/*} "*) gone="addr del $word dev $link${gone:+$NL$gone}" ;; esac
+    case $sources in *" ${word%/*} "*) ;; *) continue ;; esac
+    [ -n "$marks" ] || read_marks
+    case $marks in *" $word "*) gone="addr del $word dev $link${gone:+$NL$gone}" ;; esac
   done
   [ -z "$gone" ] || del "$gone"
+}
+read_marks() {  # the addresses eniplan added, by their marks: IPv4 labelled NAME:ep (ip
+  marks=$(  # lists them without the link's name), IPv6 nodad; read only when one may go
+    ip -br -batch - <<EOF || warn "cannot read the addresses (ip -br): none removed"
+addr show label *:ep
+addr show nodad
+EOF
+  )
+  IFS=$NL
+  set -- $marks
+  IFS=" $TAB$NL"
+  marks=" $* "
 }
 flush() {  # the deletions gathered, after all additions; then the counts
   [ -z "$dels" ] || printf '%s\n' "${dels#"$NL"}"
@@ -446,7 +457,7 @@ flush() {  # the deletions gathered, after all additions; then the counts
 # 4. Apply: the changes go into one ip -batch, and one ip -6 -batch for the IPv6 rules
 #    (ip takes a rule's family from -6 alone); no ip at all when there are none.
 #    ENIPLAN_DRY_RUN=1 prints them instead.
-sources=''
+sources='' marks=''
 batch6=''
 [ -z "$ipv6" ] || batch6=$(changes6)
 batch4=$(changes4)

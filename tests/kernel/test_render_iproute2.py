@@ -514,3 +514,57 @@ def test_quick_benchmark_prints_its_ratios() -> None:
     found = re.match(cpu, lines[2])
     assert found and float(found[1]) > 0, lines[2]
     assert re.search(r"^  script: \d+ bytes", result.stdout, re.MULTILINE)
+
+
+def test_a_run_after_a_no_op_notices_one_rule_route_or_address_gone() -> None:
+    """The plan's rules are compared with the kernel's in one piece and a link's addresses
+    as a run: one rule missing in the middle of eniplan's range, one route of a table, one
+    secondary address are each put back, and nothing else is touched."""
+    plan = largest_instance_plan(4, 10)
+    eni = plan.enis[2]
+    rule, route, address = eni.rules[5], eni.routes[-1], eni.ipv4_addresses[3]
+    destination = "default" if route.is_default else str(route.destination)
+    with Namespace() as ns:
+        ns.add_enis(plan)
+        assert _apply(ns, script(plan)).returncode == 0
+        assert "nothing changed" in _apply(ns, script(plan)).stdout
+        link = ns.link_names_by_mac()[eni.mac]
+        for deletion in (
+            ("rule", "del", "from", str(rule.source), "lookup", str(rule.table),
+             "priority", str(rule.priority)),
+            ("route", "del", destination, "table", str(route.table)),
+            ("addr", "del", str(address), "dev", link),
+        ):  # fmt: skip
+            ns.run("ip", *deletion)
+            with _monitor(ns) as events:
+                result = _apply(ns, script(plan))
+            assert result.returncode == 0, result.stderr
+            assert "1 added, 0 removed" in result.stdout, (deletion, result.stdout)
+            assert not [e for e in events if e.startswith("Deleted")], events
+            _assert_applied(ns, plan)
+            assert "nothing changed" in _apply(ns, script(plan)).stdout
+
+
+def test_an_address_the_plan_routes_stays_whoever_marked_it() -> None:
+    """The addresses eniplan added are read (by their marks) only when one of them may have
+    to go: the DHCP address of the primary, which the plan routes but does not add, stays
+    even with eniplan's label on it; an address of an ENI gone from the plan goes."""
+    plan = largest_instance_plan(3, 4)
+    primary, gone = plan.enis[0], plan.enis[2]
+    assert primary.is_primary and primary.subnet_cidr is not None
+    dhcp = f"{primary.primary_ipv4}/{primary.subnet_cidr.prefixlen}"
+    fewer = dataclasses.replace(plan, enis=plan.enis[:2])
+    with Namespace() as ns:
+        ns.add_enis(plan)
+        links = ns.link_names_by_mac()
+        first = links[primary.mac]
+        ns.run("ip", "addr", "del", dhcp, "dev", first)
+        ns.run("ip", "addr", "add", dhcp, "dev", first, "label", f"{first}:ep")
+        assert _apply(ns, script(plan)).returncode == 0
+        result = _apply(ns, script(fewer))
+        assert result.returncode == 0, result.stderr
+        assert dhcp in ns.run("ip", "-br", "addr", "show", "dev", first).stdout.split()
+        left = ns.run("ip", "-br", "-4", "addr", "show", "dev", links[gone.mac]).stdout
+        assert left.split()[2:] == [], left
+        _assert_applied(ns, fewer)
+        assert "nothing changed" in _apply(ns, script(fewer)).stdout
