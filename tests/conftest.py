@@ -27,7 +27,7 @@ from eniplan.render import cloudinit
 from eniplan.sources import sandbox
 from eniplan.sources.aws import AwsOptions
 from eniplan.sources.collection import Collection
-from tests.helpers import FIXTURES
+from tests.helpers import ENIPLAN_VARIABLES, FIXTURES
 from tests.helpers.builders import largest_instance_plan
 
 TESTS = Path(__file__).resolve().parent
@@ -83,20 +83,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_host_configuration(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """No `.eniplan.yaml` of the host (in a parent of the checkout) and no ENIPLAN_*
-    option variables reach a test: an empty config file stands in for it."""
+    """No `.eniplan.yaml` of the host (in a parent of the checkout) and none of the
+    ENIPLAN_* variables eniplan reads reach a test: an empty config file stands in."""
     empty = tmp_path_factory.mktemp("config") / "empty.yaml"
     empty.write_text("")
     with pytest.MonkeyPatch.context() as patch:
-        for name in (
-            "ENIPLAN_FAIL_ON",
-            "ENIPLAN_WORKERS",
-            "ENIPLAN_TABLE_BASE",
-            "ENIPLAN_QUIET",
-            "ENIPLAN_ORG_ROLE",
-            "ENIPLAN_ORG_OU",
-            "ENIPLAN_EXCLUDE_ACCOUNT",
-        ):
+        for name in ENIPLAN_VARIABLES:
             patch.delenv(name, raising=False)
         patch.setenv("ENIPLAN_CONFIG", str(empty))
         yield

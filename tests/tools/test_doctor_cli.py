@@ -3,17 +3,15 @@ every request, giving up when IMDS is unreachable, interfaces tied to their ENIs
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import ClassVar
 
 import pytest
 
 from eniplan.doctor import host
+from eniplan.lab.imds import MACS, TOKEN_PATH
+from tests.helpers.fake_imds import FakeImds
 
-TOKEN = "AQAEAFakeToken=="
-MACS = {
+INTERFACES = {
     "02:00:00:00:00:02": {
         "device-number": "0",
         "interface-id": "eni-0123456789abcdef0",
@@ -29,61 +27,24 @@ MACS = {
         "ipv6s": "2001:db8::20",
     },
 }
-
-
-class FakeImds(BaseHTTPRequestHandler):
-    requests: ClassVar[list[tuple[str, str, dict[str, str]]]] = []
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _send(self, code: int, body: str = "") -> None:
-        self.send_response(code)
-        self.end_headers()
-        self.wfile.write(body.encode())
-
-    def do_PUT(self) -> None:
-        self.requests.append(("PUT", self.path, {k.lower(): v for k, v in self.headers.items()}))
-        if self.path == "/latest/api/token" and self.headers.get(
-            "X-aws-ec2-metadata-token-ttl-seconds"
-        ):
-            self._send(200, TOKEN)
-        else:
-            self._send(400)
-
-    def do_GET(self) -> None:
-        self.requests.append(("GET", self.path, {k.lower(): v for k, v in self.headers.items()}))
-        if self.headers.get("X-aws-ec2-metadata-token") != TOKEN:
-            self._send(401)  # IMDSv2 only: no token, no data
-            return
-        path = self.path.removeprefix("/latest/meta-data/")
-        if path == "instance-id":
-            self._send(200, "i-0123456789abcdef0")
-        elif path == "network/interfaces/macs/":
-            self._send(200, "".join(f"{mac}/\n" for mac in MACS))
-        elif path.startswith("network/interfaces/macs/"):
-            mac, _, key = path.removeprefix("network/interfaces/macs/").partition("/")
-            value = MACS.get(mac, {}).get(key)
-            self._send(200, value) if value is not None else self._send(404)
-        else:
-            self._send(404)
+TREE = {
+    "instance-id": "i-0123456789abcdef0",
+    **{
+        f"{MACS}{mac}/{key}": value
+        for mac, fields in INTERFACES.items()
+        for key, value in fields.items()
+    },
+}
 
 
 @pytest.fixture
-def fake_imds() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), FakeImds)
-    FakeImds.requests = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+def fake_imds() -> Iterator[FakeImds]:
+    with FakeImds(TREE) as imds:
+        yield imds
 
 
-def test_imds_v2_token_first_and_on_every_request(fake_imds: str) -> None:
-    fetch = host.imds_fetcher([fake_imds])
+def test_imds_v2_token_first_and_on_every_request(fake_imds: FakeImds) -> None:
+    fetch = host.imds_fetcher([fake_imds.url])
     assert fetch is not None
     info = host.read_imds(fetch)
     assert info.instance_id == "i-0123456789abcdef0"
@@ -94,10 +55,10 @@ def test_imds_v2_token_first_and_on_every_request(fake_imds: str) -> None:
     second = info.enis[1]
     assert [str(a) for a in second.local_ipv4s] == ["10.0.0.20", "10.0.0.21"]
     assert str(second.subnet_ipv4) == "10.0.0.0/24" and second.interface_id
-    method, path, _ = FakeImds.requests[0]
-    assert (method, path) == ("PUT", "/latest/api/token")
-    gets = [headers for method, _, headers in FakeImds.requests if method == "GET"]
-    assert gets and all(h.get("x-aws-ec2-metadata-token") == TOKEN for h in gets)
+    method, path, _ = fake_imds.requests[0]
+    assert (method, path) == ("PUT", TOKEN_PATH)
+    gets = [headers for method, _, headers in fake_imds.requests if method == "GET"]
+    assert gets and all(h.get("x-aws-ec2-metadata-token") in fake_imds.tokens for h in gets)
 
 
 def test_imds_unreachable_gives_up() -> None:
@@ -109,7 +70,9 @@ def test_imds_unreachable_gives_up() -> None:
     assert host.imds_fetcher([f"http://127.0.0.1:{port}"], timeout=0.5) is None
 
 
-def test_imds_ties_interfaces_to_enis_and_finds_missing_addresses(fake_imds: str) -> None:
+def test_imds_ties_interfaces_to_enis_and_finds_missing_addresses(
+    fake_imds: FakeImds,
+) -> None:
     from eniplan.doctor import iptext
     from eniplan.doctor.model import HostState
     from eniplan.doctor.verdicts import diagnose
@@ -134,7 +97,7 @@ def test_imds_ties_interfaces_to_enis_and_finds_missing_addresses(fake_imds: str
         rules=iptext.parse_rules("0:\tfrom all lookup local\n32766:\tfrom all lookup main\n", "r"),
         routes=iptext.parse_routes(routes, "routes"),
     )
-    fetch = host.imds_fetcher([fake_imds])
+    fetch = host.imds_fetcher([fake_imds.url])
     assert fetch is not None
     diagnosis = diagnose(state, host.read_imds(fetch))
     assert [i.name for i in diagnosis.interfaces] == ["ens5", "ens6"]

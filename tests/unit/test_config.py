@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from eniplan.findings import RULES
-from tests.helpers import FIXTURES
+from tests.helpers import ENIPLAN_VARIABLES, FIXTURES, REPO
 from tests.helpers.cli_runner import assert_one_line_error, run
 
 DUMPS = str(FIXTURES / "awscli" / "by-region")
@@ -23,6 +24,20 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("ENIPLAN_CONFIG", raising=False)
     monkeypatch.delenv("ENIPLAN_FAIL_ON", raising=False)
     return tmp_path
+
+
+# ENIPLAN_ names in eniplan/ that are not environment variables
+NOT_VARIABLES = {"ENIPLAN_PROTOCOL": "the rule protocol number of eniplan's rules (doctor)"}
+
+
+def test_no_variable_eniplan_reads_comes_from_the_host() -> None:
+    """tests/conftest.py clears every variable of ENIPLAN_VARIABLES; a new one in the
+    product must join it, or the host's value would reach the tests."""
+    named: set[str] = set()
+    for path in sorted((REPO / "eniplan").rglob("*")):
+        if path.suffix in {".py", ".sh", ".yaml"} and path.is_file():
+            named.update(re.findall(r"(?<![A-Za-z0-9])_?ENIPLAN_[A-Z0-9_]+", path.read_text()))
+    assert named - set(NOT_VARIABLES) == set(ENIPLAN_VARIABLES)
 
 
 def test_the_nearest_config_upward_sets_defaults(
