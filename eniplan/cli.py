@@ -31,6 +31,7 @@ from eniplan.cli_io import (
     EXIT_PARTIAL,
     EXIT_USAGE,
     RUN,
+    collector_paused,
     emit_reports,
     info,
     load_context_inventory,
@@ -370,9 +371,10 @@ def audit(
     """
     from eniplan.audit.run import AuditRequest, run
 
-    checked = run(AuditRequest(inventory, plan, outputs, baseline), load_inventory)
-    RUN.partial(problem for problem in checked.report.problems if problem not in RUN.lost)
-    _finish(checked, outputs, rich_table=True)
+    with collector_paused():
+        checked = run(AuditRequest(inventory, plan, outputs, baseline), load_inventory)
+        RUN.partial(problem for problem in checked.report.problems if problem not in RUN.lost)
+        _finish(checked, outputs, rich_table=True)
 
 
 def _finish(checked: Checked, outputs: Outputs, rich_table: bool) -> None:

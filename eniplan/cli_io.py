@@ -187,11 +187,13 @@ def report_rejected(inventory: Inventory) -> None:
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector paused while the inventory is read: reading makes hundreds
-    of thousands of objects (records, ENIs, addresses) that live until the command ends,
-    and every pass walked all of them again (a third of the time of reading a large
-    inventory). They are then frozen (gc.freeze: never walked again), and it resumes."""
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused while the inventory is read, or a command works on
+    it: reading makes hundreds of thousands of objects (records, ENIs, addresses), and an
+    audit as many (plans, findings, the report), that live until the command ends; every
+    pass walked all of them again (a third of the time of reading a large inventory, a
+    tenth of a large audit's). They are then frozen (gc.freeze: never walked again), and
+    it resumes."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -207,7 +209,7 @@ def load_inventory(request: InventoryRequest) -> Inventory:
     from eniplan.inventory import load_inventory as load
 
     RUN.allow_partial = request.allow_partial
-    with _collector_paused():
+    with collector_paused():
         inventory, said = _shown(lambda display: load(request, display, display.problem))
     report_problems(inventory.problems, said)
     report_rejected(inventory)
