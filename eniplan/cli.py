@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import threading
-from dataclasses import replace
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,7 +60,7 @@ from eniplan.terminal import visible
 
 if TYPE_CHECKING:
     from eniplan.baseline import BaselineFiles
-    from eniplan.plan import InstancePlan, PlanOptions
+    from eniplan.plan import PlanOptions
     from eniplan.report import Checked, Outputs
 
 __all__ = ["EXIT_FINDINGS", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "cli", "main"]
@@ -214,12 +214,6 @@ def inspect(output_format: str, multi_eni_only: bool, inventory: InventoryReques
         print_inventory(stdout_console(), read)
 
 
-def _plans(inventory: InventoryRequest, plan: PlanOptions) -> list[InstancePlan]:
-    from eniplan.plan import plan_inventory
-
-    return plan_inventory(load_inventory(inventory), plan)
-
-
 @cli.command()
 @inventory_options
 @plan_options
@@ -239,10 +233,10 @@ def plan(output_format: str, inventory: InventoryRequest, plan: PlanOptions) -> 
       eniplan plan --inventory snapshot.json --instance-id i-0123456789abcdef0
       eniplan plan --region eu-west-1 --format json --table-base 20000
     """
-    from eniplan.plan import plan_json
+    from eniplan.plan import plan_inventory, plan_json
     from eniplan.plan.output import print_plans
 
-    plans = _plans(inventory, plan)
+    plans = plan_inventory(load_inventory(inventory), plan)
     if output_format == "json":
         click.echo(json.dumps({"plans": [plan_json(p) for p in plans]}, indent=2))
     else:
@@ -326,8 +320,7 @@ def render(
     result = run(request, load_inventory)
     if result.output is not None:
         click.echo(result.output, nl=False)
-    for informs, line in result.lines:
-        (info if informs else say)(line)
+    _say(result.lines)
 
 
 @cli.command()
@@ -531,13 +524,22 @@ def doctor(
         ]
     ),
     default=None,
-    help="What to apply (default iproute2; with --boot, cloud-init). Without --boot: the "
-    "iproute2 script, the cloud-init user data (--persist script; its boot script runs as "
-    "its systemd unit would) or the dynamic user data (its agent reads a fake IMDS at "
-    "169.254.169.254, at boot and on ENI hotplug). With --boot also netplan, networkd and "
-    "networkmanager (their files on the instance's disk before its first boot, as an image "
-    "build or config management puts them) and ssm (the script 'apply --ssm' sends, run on "
-    "the running OS as AWS-RunShellScript runs it).",
+    help="What to apply (default iproute2; with --boot or --mode dynamic, cloud-init). "
+    "Without --boot: the iproute2 script or the cloud-init user data (static, --persist "
+    "script: its boot script runs as its systemd unit would; --mode dynamic: its agent reads "
+    "a fake IMDS at 169.254.169.254, at boot and on ENI hotplug). With --boot also netplan, "
+    "networkd and networkmanager (their files on the instance's disk before its first boot, "
+    "as an image build or config management puts them) and ssm (the script 'apply --ssm' "
+    "sends, run on the running OS as AWS-RunShellScript runs it). 'dynamic' is an alias of "
+    "--target cloud-init --mode dynamic.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="static",
+    show_default=True,
+    help="As render's: dynamic is --target cloud-init's user data with the agent, the same "
+    "for every instance.",
 )
 @click.option(
     "--boot",
@@ -558,7 +560,7 @@ def doctor(
     type=click.Choice(["networkd", "networkmanager"]),
     default=None,
     help="With --boot: the network stack that manages the ENIs on the booted OS (default: "
-    "the one the target configures; networkd for the script and dynamic targets).",
+    "the one the target configures; networkd for the script and --mode dynamic).",
 )
 @click.option(
     "--image-dir",
@@ -569,12 +571,14 @@ def doctor(
 )
 @click.option(
     "--prepare-image",
+    "prepare",
     is_flag=True,
     help="With --boot: build the OS image (debootstrap from Debian's archive, the one step "
     "that needs the network) unless it is cached, and exit.",
 )
 @click.option(
     "--cleanup",
+    "cleanup_only",
     is_flag=True,
     help="Remove what a killed lab left (its processes, namespaces, directories) and exit; "
     "labs that are running are left alone.",
@@ -593,8 +597,9 @@ def lab(
     persist: str,
     stack: str | None,
     image_dir: Path | None,
-    prepare_image: bool,
-    cleanup: bool,
+    prepare: bool,
+    cleanup_only: bool,
+    mode: str,
     output_format: str,
     verbose: bool,
     inventory: InventoryRequest,
@@ -616,61 +621,29 @@ def lab(
       sudo eniplan lab --sandbox --tag Name=multi-subnet
       sudo eniplan lab --inventory snapshot.json --instance-id i-0123456789abcdef0 \\
                        --target cloud-init --format json
-      sudo eniplan lab --sandbox --tag Name=multi-subnet --target dynamic
+      sudo eniplan lab --sandbox --tag Name=multi-subnet --target cloud-init --mode dynamic
       sudo eniplan lab --boot --prepare-image
       sudo eniplan lab --boot --sandbox --tag Name=multi-subnet --target cloud-init
     """
-    from eniplan.lab import (
-        LabOptions,
-        check_environment,
-        image,
-        print_report,
-        report_json,
-        run_lab,
-        select_instance,
-    )
-    from eniplan.lab import boot as boot_lab
-    from eniplan.lab.topology import cleanup as cleanup_labs
+    from eniplan.lab import print_report, report_json
+    from eniplan.lab.run import LabRequest, cleanup, notes, prepare_image, run
 
-    if cleanup:
-        check_environment()
-        for line in cleanup_labs():
+    if cleanup_only:
+        for line in cleanup():
             click.echo(f"removed {line}")
         return
-    directory = image_dir or image.default_image_dir()
-    if prepare_image:
-        if not boot:
-            raise InputError("--prepare-image builds the image of --boot: add --boot")
-        image.check_can_build()
-        if image.is_ready(directory):
-            click.echo(f"image ready: {image.rootfs(directory)}")
-            return
-        click.echo(f"building {image.OS_NAME} in {directory} (a few minutes)", err=True)
-        click.echo(f"image ready: {image.build(directory)}")
+    request = LabRequest(inventory, plan, target, mode, boot, persist, stack, image_dir)
+    if prepare:
+        click.echo(f"image ready: {prepare_image(request, say)}")
         return
-    chosen = target or ("cloud-init" if boot else "iproute2")
-    if not boot and chosen not in ("iproute2", "cloud-init", "dynamic"):
-        raise InputError(f"--target {chosen}: only the booted lab applies it: add --boot")
-    if not boot and stack is not None:
-        raise InputError("--stack chooses the booted OS's network stack: add --boot")
-    if boot:
-        boot_lab.check_target(chosen)
-        boot_lab.stack_for(chosen, persist, stack)
-    check_environment()
-    if boot:
-        boot_lab.check_ready(directory)
-    read = load_inventory(inventory)
-    instance = select_instance(read, plan)
-    progress = None
-    if verbose:
-        progress = lambda phase: click.echo(f"eniplan lab: {phase} done", err=True)  # noqa: E731
-    lab_options = LabOptions(target=chosen, persist=persist, image_dir=directory, stack=stack)
-    run = boot_lab.run_boot_lab if boot else run_lab
-    report = run(instance, read, plan, lab_options, progress=progress)
+    progress = (lambda phase: say(f"eniplan lab: {phase} done")) if verbose else None
+    report = run(request, load_inventory, progress)
     if output_format == "json":
         click.echo(json.dumps(report_json(report), indent=2))
     else:
         print_report(stdout_console(), report, verbose=verbose)
+    for note in notes(request):
+        info(note)
     if not report.passed:
         sys.exit(EXIT_FINDINGS)
 
@@ -726,49 +699,24 @@ def apply(
       eniplan apply --ssm --region eu-west-1 --tag team=payments          # what it would send
       eniplan apply --ssm --region eu-west-1 --tag team=payments --yes --max-errors 2
     """
-    from eniplan import ssm as run_command
+    from eniplan.apply import ApplyRequest, run
 
     if not ssm:
         raise InputError("apply needs --ssm (SSM Run Command is how it reaches instances)")
-    profile, endpoint = inventory.aws.profile, inventory.aws.endpoint_url
-    if inventory.source != "aws":
-        if yes and inventory.sandbox is not None:
-            raise InputError("--sandbox instances do not exist: drop --yes to see the commands")
-        aws = replace(inventory.aws, profile=None, endpoint_url=None)  # for SSM, not reading
-        inventory = replace(inventory, aws=aws)
-    chosen, skipped = run_command.targets(_plans(inventory, plan))
-    for instance_id, reason in skipped:
-        info(f"eniplan: {instance_id}: skipped, {reason}")
-    if not chosen:
-        raise InputError("nothing to apply: no selected instance needs policy routing")
-    if not yes:
-        for target in chosen:
-            planned = target.plan
-            click.echo(
-                f"# --- {planned.instance_id} ({planned.name or 'no name'}) "
-                f"{planned.account_id} {planned.region}: {run_command.DOCUMENT}, "
-                f"{len(target.lines)} commands"
-            )
-            click.echo("\n".join(target.lines))
-        info(f"eniplan: nothing sent: pass --yes to send {len(chosen)} command(s) through SSM")
-        return
-    outcomes = run_command.send_all(
-        chosen,
-        run_command.client_factory(profile, endpoint),
-        max_concurrency=max_concurrency,
-        max_errors=max_errors,
-        timeout=command_timeout,
-    )
-    for outcome in outcomes:
-        code = "" if outcome.response_code is None else f" exit {outcome.response_code}"
-        detail = f": {outcome.detail}" if outcome.detail and not outcome.ok else ""
-        click.echo(f"{outcome.instance_id}  {outcome.status}{code}  {outcome.command_id}{detail}")
-    failed = [outcome for outcome in outcomes if not outcome.ok]
-    for outcome in failed:
-        warn(f"{outcome.instance_id}: not applied ({outcome.status})")
-    info(f"eniplan: apply: {len(outcomes) - len(failed)} of {len(outcomes)} instance(s) applied")
-    if failed:  # some applied: partial; none: a failure
-        sys.exit(EXIT_PARTIAL if len(failed) < len(outcomes) else EXIT_FINDINGS)
+    request = ApplyRequest(inventory, plan, yes, max_concurrency, max_errors, command_timeout)
+    result = run(request, load_inventory)
+    _say(result.before)
+    for line in result.output:
+        click.echo(line)
+    _say(result.after)
+    if result.failed:  # some applied: partial; none: a failure
+        sys.exit(EXIT_PARTIAL if result.failed < result.sent else EXIT_FINDINGS)
+
+
+def _say(lines: Iterable[tuple[bool, str]]) -> None:
+    """Lines for stderr from the core: (True: only informs, --quiet drops it; text)."""
+    for informs, line in lines:
+        (info if informs else say)(line)
 
 
 @cli.command("terraform-module")

@@ -39,7 +39,9 @@ def demo_section(console: Console, inventory: Inventory, name: str = DEMO_INSTAN
         check_environment()
     except LabError as error:
         console.print(f"Not run here: {error}.", markup=False, highlight=False)
-        console.print(f"To see it: {command}   (--target cloud-init or dynamic, --format json)")
+        console.print(
+            f"To see it: {command}   (--target cloud-init [--mode dynamic], --format json)"
+        )
         return
     try:
         report = run_lab(instance, inventory, PlanOptions(), LabOptions())
@@ -47,7 +49,7 @@ def demo_section(console: Console, inventory: Inventory, name: str = DEMO_INSTAN
         console.print(f"The lab could not run: {error}", markup=False, highlight=False)
         return
     print_report(console, report)
-    console.print(f"Again, or with --target cloud-init or dynamic: {command}")
+    console.print(f"Again, or with --target cloud-init [--mode dynamic]: {command}")
 
 
 __all__ = [

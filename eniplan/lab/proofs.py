@@ -572,9 +572,10 @@ def run_lab(
         raise LabError(f"{instance.instance_id}: {plan.status}: {plan.reason}")
     reason = install.unrunnable(options.target, plan.os)
     if reason:
+        what = "cloud-init --mode dynamic" if options.target == "dynamic" else options.target
         raise LabError(
             f"{instance.instance_id} ({instance.name!r}) runs {plan.os.family} "
-            f"({plan.os.evidence}): --target {options.target} cannot run there: {reason}; "
+            f"({plan.os.evidence}): --target {what} cannot run there: {reason}; "
             "the lab would prove it on this host's kernel, not the instance's"
         )
     topology = design(

@@ -93,6 +93,24 @@ def test_lab_command_proves_the_routing(
     assert data["timings"]["total"] > 0  # the lab's speed is measured in the README, not here
 
 
+ALIAS_NOTE = "eniplan: note: --target dynamic is an alias of --target cloud-init --mode dynamic"
+
+
+@pytest.mark.parametrize(
+    "spelling", [("--target", "cloud-init", "--mode", "dynamic"), ("--target", "dynamic")]
+)
+@pytest.mark.usefixtures("no_leftovers")
+def test_dynamic_is_cloud_init_in_dynamic_mode_and_the_alias_says_it_is_one(
+    snapshot: str, spelling: tuple[str, ...]
+) -> None:
+    """One spelling, render's: `--target cloud-init --mode dynamic` applies the agent's user
+    data; `--target dynamic` is the same lab, and says it is an alias."""
+    code, data, err = _lab_json("--inventory", snapshot, "--tag", f"Name={SAME_SUBNET}", *spelling)
+    assert code == 0, err
+    assert data["passed"] is True and data["target"] == "dynamic"
+    assert (ALIAS_NOTE in err.splitlines()) is ("dynamic" in spelling[:2])
+
+
 @pytest.mark.usefixtures("no_leftovers")
 def test_lab_exits_1_when_a_proof_fails_after_applying(
     sandbox_plans: dict[str, InstancePlan], snapshot: str

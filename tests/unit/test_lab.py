@@ -267,7 +267,8 @@ def test_unrunnable_follows_the_instance_os(
     [("centos7-same-24", "iproute2", "rhel-7 (AMI ami-0c7e1d2f3a4b5c6d7 (CentOS Linux 7"),
      ("centos7-same-24", "dynamic", "predates rule protocols (Linux 4.17)"),
      ("centos7-same-24", "cloud-init", "--persist script"),
-     ("rhel-same-20", "dynamic", "rhel-8+ (AMI ami-0a1b2c3d4e5f60718 (RHEL-8.8.0")],
+     ("rhel-same-20", "dynamic", "rhel-8+ (AMI ami-0a1b2c3d4e5f60718 (RHEL-8.8.0"),
+     ("rhel-same-20", "cloud-init --mode dynamic", "rhel-8+ (AMI ami-0a1b2c3d4e5f60718")],
 )  # fmt: skip
 def test_lab_refuses_a_target_the_instance_os_cannot_run(
     monkeypatch: pytest.MonkeyPatch,
@@ -279,12 +280,44 @@ def test_lab_refuses_a_target_the_instance_os_cannot_run(
     built: list[object] = []
     monkeypatch.setattr("eniplan.lab.check_environment", lambda: None)  # no root needed
     monkeypatch.setattr(proofs, "Lab", lambda *args: built.append(args))  # would build
-    argv = ("lab", "--sandbox", "--tag", f"Name={name}", "--target", target)
+    argv = ("lab", "--sandbox", "--tag", f"Name={name}", "--target", *target.split())
     code, out, err = run([*argv], capsys)
     assert code == 2 and out == "" and built == []
-    assert err.count("\n") == 1
+    assert err.count("\n") == 1  # the alias's note comes after a report only
     assert err.startswith("eniplan: error: i-") and f"({name!r}) runs " in err
-    assert why in err and f"--target {target} cannot run there" in err
+    said = "cloud-init --mode dynamic" if target == "dynamic" else target
+    assert why in err and f"--target {said} cannot run there" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [(["--mode", "dynamic", "--target", "iproute2"],
+      "--mode dynamic: only --target cloud-init has an agent, not iproute2"),
+     (["--mode", "dynamic", "--target", "netplan", "--boot"],
+      "--mode dynamic: only --target cloud-init has an agent, not netplan")],
+)  # fmt: skip
+def test_dynamic_mode_is_cloud_init_only(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    expected: str,
+) -> None:
+    monkeypatch.setattr("eniplan.lab.check_environment", lambda: None)  # no root needed
+    code, out, err = run(["lab", "--sandbox", "--tag", f"Name={SAME_SUBNET}", *argv], capsys)
+    assert (code, out, err) == (2, "", f"eniplan: error: {expected}\n")
+
+
+def test_dynamic_mode_without_a_target_is_cloud_init() -> None:
+    from eniplan.inventory import InventoryRequest
+    from eniplan.lab.run import LabRequest
+    from eniplan.sources.awsoptions import AwsOptions
+
+    request = LabRequest(InventoryRequest(AwsOptions()), PlanOptions(), mode="dynamic")
+    assert request.applied() == "dynamic"
+    assert LabRequest(InventoryRequest(AwsOptions()), PlanOptions(), "dynamic").applied() == (
+        "dynamic"
+    )
+    assert LabRequest(InventoryRequest(AwsOptions()), PlanOptions()).applied() == "iproute2"
 
 
 def test_demo_section_says_how_to_run_it_without_root(
