@@ -4,6 +4,9 @@ PATH=/usr/sbin:/sbin:/usr/bin:/bin${PATH:+:$PATH}
 set -f
 NL='
 '
+# a tab (none in this text, for YAML's sake): the middle of sh's first IFS, or printf's
+TAB=${IFS-} TAB=${TAB#?} TAB=${TAB%?}
+case $TAB in [[:blank:]]) [ "$TAB" != ' ' ] ;; *) false ;; esac || TAB=$(printf '\t')
 status=0 DRY=${ENIPLAN_DRY_RUN-}
 say() { printf 'eniplan: %s: %s\n' "$INSTANCE" "$*"; }
 warn() { say "$@" >&2; }
@@ -47,25 +50,26 @@ lock() {
 #    (Which addresses eniplan added is read later, and only if one may have to go.)
 #    (dash: ${x#*y} and ${x##*y} cost the square of the text they skip; ${x%%y*}, ${x%y*}
 #    and case scans are linear: look-ups cut from the end, long texts are read apart)
+#    (Each $(ip ...) is the one command of its subshell: sh runs ip there without a fork.)
 state6=$(
-  ip -N -6 -batch - 2>/dev/null <<EOF || echo '#no-ipv6'
+  ip -N -6 -batch - 2>/dev/null <<EOF
 rule show
 route show default
 EOF
-)
+) || state6='#no-ipv6'
 state=$(
-  printf '\t\n'  # (a tab for $TAB: none in this text, for YAML's sake)
-  ip -N -br -batch - <<EOF || echo '#failed'
+  ip -N -br -batch - <<EOF
 rule show
 route show table all proto $PROTO
 link show
 addr show
 link show group $GROUP
 EOF
-)
-TAB=${state%%"$NL"*}
-case $state in *'#failed'*) state='' ;; esac
-case $state in *" <"*) ;; *) warn "cannot read the state (ip -N -br -batch)" && exit 1 ;; esac
+) || state=''
+case $state in
+*" <"*) state=$NL$state ;;  # (a newline before the first rule too, as before the others)
+*) warn "cannot read the state (ip -N -br -batch)" && exit 1 ;;
+esac
 ipv6=1
 case $state6 in *'#no-ipv6'* | '' | "$NL")
   ipv6='' state6=''
@@ -185,9 +189,10 @@ planned_rules() {  # FAMILY PARSER TEXT: after a run, the plan's rules of FAMILY
     done
   )
   case $block in '') return 0 ;; esac
-  case $3 in *"$NL$block$NL"*) ;; *) return 0 ;; esac  # (rules come first: scans stop early)
+  before=${3%%"$NL$block$NL"*}  # (rules come first: the scan stops early; one scan)
+  [ ${#before} -lt ${#3} ] || return 0  # (not there)
   IFS=$NL
-  for line in ${3%%"$NL$block$NL"*}; do skip=$((skip + 1)) && $parser "$line"; done
+  for line in $before; do skip=$((skip + 1)) && $parser "$line"; done
   IFS=" $TAB$NL"
   n=1
   while [ "$n" -le "$N" ]; do
