@@ -628,13 +628,10 @@ def lab(
     from eniplan.lab import print_report, report_json
     from eniplan.lab.run import LabRequest, cleanup, notes, prepare_image, run
 
-    if cleanup_only:
-        for line in cleanup():
-            click.echo(f"removed {line}")
-        return
     request = LabRequest(inventory, plan, target, mode, boot, persist, stack, image_dir)
-    if prepare:
-        click.echo(f"image ready: {prepare_image(request, say)}")
+    if cleanup_only or prepare:  # and exit
+        for line in cleanup() if cleanup_only else prepare_image(request, say):
+            click.echo(line)
         return
     progress = (lambda phase: say(f"eniplan lab: {phase} done")) if verbose else None
     report = run(request, load_inventory, progress)
@@ -642,8 +639,7 @@ def lab(
         click.echo(json.dumps(report_json(report), indent=2))
     else:
         print_report(stdout_console(), report, verbose=verbose)
-    for note in notes(request):
-        info(note)
+    _say((True, note) for note in notes(request))
     if not report.passed:
         sys.exit(EXIT_FINDINGS)
 

@@ -73,25 +73,26 @@ def notes(request: LabRequest) -> tuple[str, ...]:
 
 
 def cleanup() -> list[str]:
-    """--cleanup: what killed labs left, removed (running labs are left alone)."""
+    """--cleanup: what killed labs left, removed (running labs are left alone): a line for
+    each."""
     from eniplan.lab import check_environment
     from eniplan.lab.topology import cleanup as cleanup_labs
 
     check_environment()
-    return cleanup_labs()
+    return [f"removed {line}" for line in cleanup_labs()]
 
 
-def prepare_image(request: LabRequest, say: Callable[[str], None]) -> Path:
+def prepare_image(request: LabRequest, say: Callable[[str], None]) -> list[str]:
     """--prepare-image: the image of --boot, built unless it is cached (`say` tells that a
-    build starts, which takes minutes)."""
+    build starts, which takes minutes); the line that says where it is."""
     if not request.boot:
         raise InputError("--prepare-image builds the image of --boot: add --boot")
     directory = request.image_dir or image.default_image_dir()
     image.check_can_build()
     if image.is_ready(directory):
-        return image.rootfs(directory)
+        return [f"image ready: {image.rootfs(directory)}"]
     say(f"building {image.OS_NAME} in {directory} (a few minutes)")
-    return image.build(directory)
+    return [f"image ready: {image.build(directory)}"]
 
 
 def run(
