@@ -463,15 +463,12 @@ flush() {  # the deletions gathered, after all additions; then the counts
 #    (ip takes a rule's family from -6 alone); no ip at all when there are none.
 #    ENIPLAN_DRY_RUN=1 prints them instead.
 sources='' marks=''
-batch6=''
-[ -z "$ipv6" ] || batch6=$(changes6)
-batch4=$(changes4)
+batches=$(  # (one subshell: the IPv6 rules' changes and counts, then the rest's)
+  [ -z "$ipv6" ] || changes6
+  changes4
+)
 added=0 removed=0 failed=''
-apply() {  # OPTION BATCH: applied (printed if dry), counted
-  [ -n "${2:+1}" ] || return 0
-  IFS='#'  # (the one # starts the counts; splitting is linear, ${2##*#} is not)
-  set -- "$1" $2
-  IFS=" $TAB$NL"
+apply() {  # OPTION BATCH COUNTS: applied (printed if dry), counted
   set -- "$1" "$2" ${3#+}
   added=$((added + $3)) removed=$((removed + ${4#-}))
   if [ -n "$DRY" ]; then
@@ -480,8 +477,14 @@ apply() {  # OPTION BATCH: applied (printed if dry), counted
     printf '%s' "$2" | ip $1 -force -batch - || failed=1
   fi
 }
-apply -6 "$batch6"
-apply '' "$batch4"
+IFS='#'  # (each # starts counts: [BATCH6 #COUNTS6 NL] BATCH #COUNTS; splitting is linear)
+set -- $batches
+IFS=" $TAB$NL"
+if [ -n "$ipv6" ]; then
+  apply -6 "$1" "${2%%"$NL"*}"
+  set -- "${2#*"$NL"}" "$3"  # (the cut skips the counts alone)
+fi
+apply '' "$1" "$2"
 if [ -n "$failed" ]; then
   warn "not all of $added additions and $removed removals applied (see ip's errors)"
   exit 1
