@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # the command line reads TARGETS at start-up: nothing heavy h
     from eniplan.plan import InstancePlan
     from eniplan.render.base import Renderer, Rendering, RenderOptions
 
+MODES = ("static", "dynamic")  # --mode: dynamic is cloud-init's agent (render/dynamic.py)
 TARGETS: dict[str, str] = {
     "iproute2": "eniplan.render.iproute2",
     "cloud-init": "eniplan.render.cloudinit",

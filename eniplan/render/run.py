@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from eniplan.plan import PlanOptions
     from eniplan.render.base import Rendering
 
-MODES = ("static", "dynamic")
 # Render targets whose output carries the instance's user data.
 USER_DATA_TARGETS = ("cloud-init", "terraform")
 # The one target whose dynamic mode exists: cloud-init user data that installs the agent.
