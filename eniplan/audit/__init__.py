@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from eniplan import ownership, userdata, values
-from eniplan.checks import AUDIT_CHECKS, RULE_IDS, Drift, InstanceContext
+from eniplan.checks import AUDIT_CHECKS, RULE_IDS, Drift, InstanceContext, InventoryView
 from eniplan.errors import InputError
 from eniplan.findings import (
     FAIL_ON_CHOICES,
@@ -108,8 +108,7 @@ def render_command(
 def audit(inventory: Inventory, options: AuditOptions = AuditOptions()) -> Report:
     if options.fail_on not in FAIL_ON_CHOICES:
         raise InputError(f"--fail-on: {options.fail_on!r} is not one of {FAIL_ON_CHOICES}")
-    routed_targets = inventory.routed_targets()
-    vpcs_with_routes = frozenset(table.vpc_id for table in inventory.route_tables)
+    view = InventoryView.of(inventory)
 
     findings: list[Finding] = []
     excluded: list[tuple[str, str]] = []
@@ -130,9 +129,7 @@ def audit(inventory: Inventory, options: AuditOptions = AuditOptions()) -> Repor
             if eni_reason:
                 excluded.append((eni.eni_id, f"{instance.instance_id}: {eni_reason}"))
         try:
-            context = _context(
-                instance, inventory, options, routed_targets, vpcs_with_routes, analysed
-            )
+            context = _context(instance, inventory, options, view, analysed)
         except InputError as error:  # one broken instance must not hide the others
             problems.append(f"{instance.instance_id}: cannot plan: {error}")
             continue
@@ -160,8 +157,7 @@ def _context(
     instance: Instance,
     inventory: Inventory,
     options: AuditOptions,
-    routed_targets: frozenset[str],
-    vpcs_with_routes: frozenset[str],
+    view: InventoryView,
     analysed: dict[bytes, userdata.UserDataInfo],
 ) -> InstanceContext:
     decided = triage(instance, inventory, options.plan)
@@ -195,8 +191,7 @@ def _context(
         triage=decided,
         user_data=info,
         handled_by=_handled_by(decided, info),
-        routed_targets=routed_targets,
-        vpcs_with_routes=vpcs_with_routes,
+        view=view,
         render_command=lambda persist: render_command(instance, options, persist, command_options),
         drift=drift,
     )

@@ -12,7 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eniplan.checks import drift, policy_routing, source_dest, unverified
-from eniplan.checks.base import Check, Drift, InstanceContext, Port, SubnetRef, Target
+from eniplan.checks.base import (
+    Check,
+    Drift,
+    InstanceContext,
+    InventoryView,
+    Port,
+    SubnetRef,
+    Target,
+)
 
 INSTANCE, PLANNED = "instance", "planned"  # what a check applies to
 
@@ -54,6 +62,7 @@ __all__ = [
     "RULE_IDS",
     "Drift",
     "InstanceContext",
+    "InventoryView",
     "Port",
     "RegisteredCheck",
     "SubnetRef",

@@ -16,7 +16,7 @@ function (findings.apply_waivers), so checks never look at `eniplan:ignore` tags
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
@@ -150,6 +150,30 @@ def why_unrouted(target: Target) -> str:
 
 
 @dataclass(frozen=True)
+class InventoryView:
+    """What the audit's ports need of the whole inventory, worked out once for all its
+    instances (not once per ENI): which IDs some VPC route targets, which VPCs' route
+    tables were collected, and each subnet as messages name it."""
+
+    routed_targets: frozenset[str]  # ENI and instance IDs some VPC route targets
+    vpcs_with_routes: frozenset[str]  # VPCs whose route tables are in the inventory
+    subnets: Mapping[str, SubnetRef]  # by subnet ID
+
+    @classmethod
+    def of(cls, inventory: Inventory) -> InventoryView:
+        return cls(
+            routed_targets=inventory.routed_targets(),
+            vpcs_with_routes=frozenset(table.vpc_id for table in inventory.route_tables),
+            subnets={
+                subnet_id: SubnetRef(
+                    subnet_id, subnet_id, f"{subnet_id} ({subnet.cidr or 'IPv6-only'})"
+                )
+                for subnet_id, subnet in inventory.subnets.items()
+            },
+        )
+
+
+@dataclass(frozen=True)
 class InstanceContext:
     """The audit's target: one instance with everything the audit knows about it."""
 
@@ -162,8 +186,7 @@ class InstanceContext:
     # Who installs policy routing on this instance, when someone does (an agent known from
     # the AMI, eniplan's own user data, an agent the user data installs).
     handled_by: str | None
-    routed_targets: frozenset[str]  # ENI and instance IDs some VPC route targets
-    vpcs_with_routes: frozenset[str]  # VPCs whose route tables are in the inventory
+    view: InventoryView
     # persist -> argv of `eniplan render`, with the options eniplan's static user data was
     # rendered with where there is some (so that rendering again gives the same layout)
     render_command: Callable[[str], tuple[str, ...]]
@@ -197,7 +220,7 @@ class InstanceContext:
         instance = self.instance
         return tuple(self._port(eni) for eni in instance.enis)
 
-    @property
+    @cached_property
     def managed_ports(self) -> tuple[Port, ...]:
         if self.triage.status != MANAGED:
             return ()
@@ -206,17 +229,15 @@ class InstanceContext:
 
     def _port(self, eni: Eni) -> Port:
         instance = self.instance
-        cidr = self.inventory.subnets[eni.subnet_id].cidr
+        view = self.view
         return Port(
             eni_id=eni.eni_id,
-            subnet=SubnetRef(
-                eni.subnet_id, eni.subnet_id, f"{eni.subnet_id} ({cidr or 'IPv6-only'})"
-            ),
+            subnet=view.subnets[eni.subnet_id],
             address=str(eni.primary_ipv4 or (eni.ipv6_addresses[0] if eni.ipv6_addresses else "")),
             source_dest_check_off=not eni.source_dest_check
             or (eni.is_primary and not instance.source_dest_check),
-            routed=route_targets(self.routed_targets, instance.instance_id, eni.eni_id),
-            route_tables_known=eni.vpc_id in self.vpcs_with_routes,
+            routed=route_targets(view.routed_targets, instance.instance_id, eni.eni_id),
+            route_tables_known=eni.vpc_id in view.vpcs_with_routes,
             vpc_id=eni.vpc_id,
             owner=ownership.eni_owner(eni),
         )
