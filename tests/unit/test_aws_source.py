@@ -1,18 +1,16 @@
 """The live AWS source against moto (in process, offline), with AWS-like paging.
 
 Each test seeds a mock account, runs `eniplan.sources.aws.collect` and builds the inventory
-from what came back. Requests are counted, and errors injected, through `client_hook`:
-botocore's `before-send` event sees every attempt, and a handler registered first that
-returns a response stands in for AWS (moto answers through the same event).
+from what came back. Requests are counted, and errors injected, through `client_hook`
+(tests/helpers/moto_aws.py). A whole organization (`--org-role`, five moto accounts) is
+read in tests/tools/test_aws_organization.py.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import urllib.parse
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,62 +19,39 @@ import botocore.retries.adaptive
 import botocore.retries.standard
 import pytest
 from botocore.awsrequest import AWSResponse
-from botocore.compat import HTTPHeaders
 from moto import mock_aws
 
 from eniplan.errors import InputError
-from eniplan.model import Inventory
 from eniplan.sources.aws import PAGE_SIZE, AwsOptions, check_regions, collect
 from eniplan.sources.shapes import build_inventory
-from tests.helpers.moto_paging import MAX_RESULTS, faithful_paging
-
-ACCOUNT = "123456789012"  # moto's account for the default credentials
-REGION = "eu-west-1"
-
-# Every variable that could point botocore at real credentials, a profile or an endpoint.
-_AWS_VARIABLES = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_EC2",
-    "AWS_ENDPOINT_URL_STS",
+from tests.helpers.moto_aws import (
+    ACCOUNT,
+    REGION,
+    Requests,
+    assumed,
+    ec2,
+    ec2_error,
+    fail_regions,
+    hooks,
+    ids,
+    paging_account,
+    run,
+    sts_error,
+    without_aws_config,
 )
-
+from tests.helpers.moto_paging import MAX_RESULTS, faithful_paging
 
 # --- fixtures --------------------------------------------------------------------------
 
 
 @pytest.fixture
 def no_aws_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No credentials, profile or endpoint from the machine running the tests."""
-    for name in _AWS_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    empty = tmp_path / "empty-aws-config"
-    empty.write_text("")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask IMDS
+    without_aws_config(monkeypatch, tmp_path)
 
 
 @pytest.fixture
 def aws(no_aws_config: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A moto account paging like AWS, reached with fake credentials."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    # moto's ~1,000 bundled AMIs cost seconds per region and account: register our own.
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-    with mock_aws(), faithful_paging():
+    with paging_account(monkeypatch):
         yield
 
 
@@ -95,109 +70,6 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
         "on_sending_request",
         lambda self, request, **_: None,
     )
-
-
-# --- helpers ---------------------------------------------------------------------------
-
-
-class Requests:
-    """Counts every attempt per (service, region, operation), from any thread."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[tuple[str, str, str]] = Counter()
-        self._lock = threading.Lock()
-
-    def hook(self, client: Any) -> None:
-        region = client.meta.region_name
-
-        def count(event_name: str, **_: Any) -> None:
-            _event, service, operation = event_name.split(".")
-            with self._lock:
-                self.counts[(service, region, operation)] += 1
-
-        client.meta.events.register("before-send", count)
-
-    def of(self, operation: str, region: str = REGION) -> int:
-        return self.counts[("ec2", region, operation)]
-
-
-class _Raw:
-    """Just enough of a urllib3 response for botocore to read a body."""
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
-
-
-def ec2_error(code: str, status: int) -> AWSResponse:
-    body = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Response><Errors><Error><Code>{code}</Code><Message>injected {code}</Message>"
-        "</Error></Errors><RequestID>00000000-0000-0000-0000-000000000000</RequestID>"
-        "</Response>"
-    ).encode()
-    return AWSResponse("https://ec2.amazonaws.com/", status, HTTPHeaders(), _Raw(body))
-
-
-def sts_error(code: str, status: int) -> AWSResponse:
-    body = (
-        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
-        f"<Error><Type>Sender</Type><Code>{code}</Code><Message>injected {code}</Message>"
-        "</Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
-    ).encode()
-    return AWSResponse("https://sts.amazonaws.com/", status, HTTPHeaders(), _Raw(body))
-
-
-def hooks(*each: Callable[[Any], None]) -> Callable[[Any], None]:
-    def hook(client: Any) -> None:
-        for one in each:
-            one(client)
-
-    return hook
-
-
-def fail_regions(regions: set[str], code: str = "UnauthorizedOperation") -> Callable[[Any], None]:
-    """Every EC2 call in these regions is refused with a 403."""
-
-    def hook(client: Any) -> None:
-        if client.meta.service_model.service_name == "ec2" and client.meta.region_name in regions:
-            # First, so the injected answer wins over moto's (also a before-send handler).
-            client.meta.events.register_first("before-send.ec2", lambda **_: ec2_error(code, 403))
-
-    return hook
-
-
-def ec2(region: str = REGION, session: boto3.Session | None = None) -> Any:
-    return (session or boto3.Session()).client("ec2", region_name=region)
-
-
-def an_ami(client: Any) -> str:
-    return str(client.register_image(Name="eniplan-test", RootDeviceName="/dev/xvda")["ImageId"])
-
-
-def run(client: Any, count: int, **kwargs: Any) -> list[str]:
-    answer = client.run_instances(
-        ImageId=an_ami(client), MinCount=count, MaxCount=count, InstanceType="t3.micro", **kwargs
-    )
-    return [instance["InstanceId"] for instance in answer["Instances"]]
-
-
-def assumed(role_arn: str) -> boto3.Session:
-    """A session with the role's credentials: moto files its resources under that account."""
-    credentials = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="seed")[
-        "Credentials"
-    ]
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
-
-
-def ids(inventory: Inventory) -> set[str]:
-    return {instance.instance_id for instance in inventory.instances}
 
 
 # --- the paging patch itself -----------------------------------------------------------
@@ -408,159 +280,6 @@ def test_denied_assume_role_becomes_an_account_problem(aws: None) -> None:
     [problem] = collection.problems
     assert (problem.account, problem.region, problem.code) == (ROLE_B, "", "AccessDenied")
     assert ids(build_inventory(collection)) == kept
-
-
-# --- an organization (--org-role) -------------------------------------------------------
-
-ORG_ROLE = "eniplan-read"
-
-
-def an_organization() -> tuple[dict[str, str], dict[str, str]]:
-    """An organization whose management account is the caller's: accounts "a" under OU
-    "apps", "b" under its child OU "web", "c" at the root and "gone", closed; one instance
-    in every account, the management account included. ({name: account}, {OU name: ID})."""
-    org = boto3.client("organizations")
-    org.create_organization(FeatureSet="ALL")
-    root = org.list_roots()["Roots"][0]["Id"]
-    apps = org.create_organizational_unit(ParentId=root, Name="apps")["OrganizationalUnit"]["Id"]
-    web = org.create_organizational_unit(ParentId=apps, Name="web")["OrganizationalUnit"]["Id"]
-    accounts = {"management": ACCOUNT}
-    for name, parent in (("a", apps), ("b", web), ("c", root), ("gone", root)):
-        status = org.create_account(AccountName=name, Email=f"{name}@example.com")
-        account = status["CreateAccountStatus"]["AccountId"]
-        if parent != root:
-            org.move_account(AccountId=account, SourceParentId=root, DestinationParentId=parent)
-        accounts[name] = account
-    for account in accounts.values():
-        run(ec2(session=assumed(f"arn:aws:iam::{account}:role/{ORG_ROLE}")), 1)
-    org.close_account(AccountId=accounts["gone"])
-    return accounts, {"root": root, "apps": apps, "web": web}
-
-
-def accounts_read(collection: Any) -> set[str]:
-    return {shapes.account_id for shapes in collection.shapes}
-
-
-def test_org_role_reads_every_active_account(aws: None) -> None:
-    accounts, _ = an_organization()
-    requests = Requests()
-
-    collection = collect(
-        AwsOptions(regions=(REGION, "us-east-1"), org_role=ORG_ROLE), client_hook=requests.hook
-    )
-
-    expected = {accounts[name] for name in ("management", "a", "b", "c")}  # not "gone"
-    assert accounts_read(collection) == expected
-    assert len(collection.shapes) == 2 * len(expected)
-    assert {i.account_id for i in build_inventory(collection).instances} == expected
-    assert not collection.problems
-    assert requests.counts[("sts", REGION, "AssumeRole")] == len(expected)
-    org_calls = {
-        op: n for (service, _, op), n in requests.counts.items() if service == "organizations"
-    }
-    assert org_calls == {"ListAccounts": 1}  # 5 accounts: one page
-
-
-def test_org_ou_is_recursive_and_exclude_account_leaves_out(aws: None) -> None:
-    accounts, ous = an_organization()
-
-    under_apps = collect(AwsOptions(regions=(REGION,), org_role=ORG_ROLE, org_ous=(ous["apps"],)))
-    assert accounts_read(under_apps) == {accounts["a"], accounts["b"]}  # "web" is under "apps"
-
-    both = (ous["web"], ous["apps"])  # named twice (web is under apps): read once
-    excluded = collect(
-        AwsOptions(
-            regions=(REGION,),
-            org_role=ORG_ROLE,
-            org_ous=both,
-            exclude_accounts=(accounts["b"],),
-        )
-    )
-    assert accounts_read(excluded) == {accounts["a"]}
-    assert len(excluded.shapes) == 1
-
-    everyone_but = collect(
-        AwsOptions(regions=(REGION,), org_role=ORG_ROLE, exclude_accounts=(ACCOUNT,))
-    )
-    assert accounts_read(everyone_but) == {accounts[name] for name in ("a", "b", "c")}
-
-
-def test_org_accounts_that_fail_make_a_partial_collection(aws: None) -> None:
-    accounts, _ = an_organization()
-    denied, closed = accounts["a"], accounts["c"]
-    closed_keys: set[str] = set()
-
-    def account_faults(client: Any) -> None:
-        service = client.meta.service_model.service_name
-        if service == "sts":
-
-            def refuse(request: Any, **_: Any) -> AWSResponse | None:
-                body = request.body.decode() if isinstance(request.body, bytes) else request.body
-                [arn] = urllib.parse.parse_qs(body or "")["RoleArn"]
-                return sts_error("AccessDenied", 403) if f"::{denied}:" in arn else None
-
-            def remember(parsed: Any, **_: Any) -> None:  # the closed account's credentials
-                if f"::{closed}:" in parsed.get("AssumedRoleUser", {}).get("Arn", ""):
-                    closed_keys.add(parsed["Credentials"]["AccessKeyId"])
-
-            client.meta.events.register_first("before-send.sts.AssumeRole", refuse)
-            client.meta.events.register("after-call.sts.AssumeRole", remember)
-        elif service == "ec2":
-
-            def suspended(request: Any, **_: Any) -> AWSResponse | None:
-                key = request.headers["Authorization"].decode().split("Credential=")[1]
-                return ec2_error("AuthFailure", 401) if key.split("/")[0] in closed_keys else None
-
-            client.meta.events.register_first("before-send.ec2", suspended)
-
-    collection = collect(
-        AwsOptions(regions=(REGION,), org_role=ORG_ROLE), client_hook=account_faults
-    )
-
-    assert accounts_read(collection) == {accounts[n] for n in ("management", "b")}
-    problems = {(p.account, p.region, p.code) for p in collection.problems}
-    assert problems == {
-        (f"arn:aws:iam::{denied}:role/{ORG_ROLE}", "", "AccessDenied"),
-        (closed, REGION, "AuthFailure"),
-    }
-    assert build_inventory(collection).partial
-
-
-def test_an_org_account_listed_with_an_unusable_id_is_a_problem(aws: None) -> None:
-    accounts, _ = an_organization()
-
-    def garble_first(client: Any) -> None:
-        def garble(parsed: Any, **_: Any) -> None:
-            parsed["Accounts"][0]["Id"] = "1234; reboot"
-
-        if client.meta.service_model.service_name == "organizations":
-            client.meta.events.register("after-call.organizations.ListAccounts", garble)
-
-    collection = collect(AwsOptions(regions=(REGION,), org_role=ORG_ROLE), client_hook=garble_first)
-
-    [problem] = collection.problems
-    assert problem.account == "organization" and "'1234; reboot'" in problem.message
-    assert "is not an AWS account ID" in problem.message
-    # ListAccounts lists by joining time: the management account first, garbled here
-    assert accounts_read(collection) == {accounts[name] for name in ("a", "b", "c")}
-
-
-def test_an_organization_that_cannot_be_listed_is_an_input_error(aws: None) -> None:
-    def refuse(client: Any) -> None:
-        if client.meta.service_model.service_name == "organizations":
-            body = b'{"__type": "AccessDeniedException", "Message": "injected"}'
-            answer = AWSResponse("https://organizations/", 400, HTTPHeaders(), _Raw(body))
-            client.meta.events.register_first("before-send", lambda **_: answer)
-
-    with pytest.raises(InputError, match="management account or a delegated administrator"):
-        collect(AwsOptions(regions=(REGION,), org_role=ORG_ROLE), client_hook=refuse)
-    accounts, _ = an_organization()
-    with pytest.raises(InputError, match="no ACTIVE account to read once --exclude-account"):
-        collect(
-            AwsOptions(
-                regions=(REGION,), org_role=ORG_ROLE, exclude_accounts=tuple(accounts.values())
-            )
-        )
 
 
 def test_every_region_failing_is_an_input_error(aws: None) -> None:

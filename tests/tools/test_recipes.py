@@ -2,7 +2,8 @@
 GitHub Actions workflow run the same per-account collect and audit commands as the README,
 their states and jobs hold together, and the commands themselves, run as written against
 moto (an organization, STS, EC2 and S3 in process), collect each account to S3 and audit
-the merged pieces."""
+the merged pieces. In the tools tier: the run seeds and reads three moto accounts (seconds
+of CPU)."""
 
 from __future__ import annotations
 
