@@ -159,8 +159,9 @@ def test_marker_round_trip_through_the_renderer(sandbox_inventory: Inventory) ->
         plan = plan_instance(instance, sandbox_inventory, options)
         assert len(plan.enis) >= 2
         (file,) = cloudinit.render(plan, RenderOptions(persist="script")).files
-        assert isinstance(file.content, str)
-        marker = userdata.analyse(file.content.encode()).marker
+        # over EC2's 16 KB the renderer gzips it, as cloud-init reads it: the marker is found
+        raw = file.content.encode() if isinstance(file.content, str) else file.content
+        marker = userdata.analyse(raw).marker
         assert marker is not None and marker.digest == plan.digest()
         assert (marker.table_base, marker.guard) == (table_base, guard)
 
