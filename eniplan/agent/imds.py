@@ -68,10 +68,6 @@ class Imds:
             self._sock.close()
             self._sock = None
 
-    def extend(self, seconds: float) -> None:
-        """A new deadline, `seconds` from now (the hotplug wait has its own)."""
-        self.deadline = self.clock() + seconds
-
     def left(self) -> float:
         return self.deadline - self.clock()
 

@@ -1,8 +1,9 @@
 """Compact Python and sh source for user data, by cutting text out, never rewriting it.
 
-Python loses its comments, docstrings, function annotations (only type checkers read them;
-class annotations stay, they make dataclass fields), blank lines and its indentation but one
-space a block (none on continued lines); sh loses its comment lines and indentation. What is
+Python loses its comments, docstrings (the text of one that is a body's only statement),
+function annotations (only type checkers read them; class annotations stay, they make
+dataclass fields), blank lines and its indentation but one space a block (none on continued
+lines); sh loses its comment lines and indentation. What is
 left is the source's own text, so the result does not depend on the Python that renders it
 (ast.unparse would), and the tests compare syntax trees to prove the code is unchanged.
 """
@@ -16,6 +17,7 @@ import tokenize
 
 FSTRING_START = getattr(tokenize, "FSTRING_START", -1)
 FSTRING_END = getattr(tokenize, "FSTRING_END", -1)
+QUOTES = ('"""', "'''")
 
 
 def python(source: str) -> str:
@@ -34,15 +36,21 @@ def python(source: str) -> str:
 
     cuts: list[tuple[int, int]] = []
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and len(node.body) > 1:
-            first = node.body[0]
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)):
+            first = node.body[0] if node.body else None
             if (
                 isinstance(first, ast.Expr)
                 and isinstance(first.value, ast.Constant)
                 and isinstance(first.value.value, str)
             ):
                 assert first.end_lineno is not None
-                cuts.append((at(first.lineno, 0), starts[first.end_lineno]))
+                if len(node.body) > 1:
+                    cuts.append((at(first.lineno, 0), starts[first.end_lineno]))
+                else:  # the body's only statement: its text goes, its quotes stay
+                    start, stop = at(first.lineno, first.col_offset), end(first.value)
+                    quote = source[stop - 3 : stop] if source[stop - 3 : stop] in QUOTES else ""
+                    if quote and source[start : start + 3] == quote:
+                        cuts.append((start + 3, stop - 3))
         if isinstance(node, ast.FunctionDef):
             arguments = node.args
             for arg in (

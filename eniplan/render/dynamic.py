@@ -21,6 +21,7 @@ import base64
 import gzip
 import io
 import lzma
+import re
 import tarfile
 from importlib import resources
 
@@ -171,7 +172,20 @@ RUN+="/bin/systemctl --no-block start eniplan-agent@$name.service"
 
 def module_text(name: str) -> str:
     text = resources.files("eniplan").joinpath(name).read_text(encoding="utf-8")
-    return compact.python(text) if name.endswith(".py") else compact.sh(text)
+    return compact.python(text) if name.endswith(".py") else compact.sh(without_lock(text))
+
+
+# The agent holds its own lock and runs the engine with ENIPLAN_LOCK='' (main.apply): the
+# engine's lock function, the iproute2 script's, and its call are not shipped.
+_LOCK = re.compile(r"^lock\(\) \{\n.*?^\}\n|^[^\n]* \|\| lock\n", re.MULTILINE | re.DOTALL)
+
+
+def without_lock(engine: str) -> str:
+    text, cuts = _LOCK.subn("", engine)
+    if cuts != 2 or re.search(r"(^|[;&|] *)lock\b", text, re.MULTILINE):  # a bug: the
+        # engine changed shape
+        raise AssertionError(f"engine.sh: {cuts} cuts of its lock function and call, not 2")
+    return text
 
 
 def archive() -> bytes:

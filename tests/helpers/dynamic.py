@@ -42,8 +42,11 @@ def without_docs(source: str) -> str:
             for extra in (arguments.vararg, arguments.kwarg):
                 if extra is not None:
                     extra.annotation = None
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and len(node.body) > 1:
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body:
             first = node.body[0]
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                node.body = node.body[1:]
+                if len(node.body) > 1:
+                    node.body = node.body[1:]
+                else:  # the only statement: an empty docstring stays
+                    first.value.value = ""
     return ast.dump(tree)

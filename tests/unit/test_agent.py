@@ -117,7 +117,7 @@ last"""
 
 
 class Error(Exception):
-    """Only a docstring: it stays (the class needs a body)."""
+    """Only a docstring: its text goes, its quotes stay (the class needs a body)."""
 
 
 class Point:
@@ -148,7 +148,8 @@ def test_compact_python_cuts_and_keeps_the_code() -> None:
     text = compact.python(SAMPLE)
     assert ast.dump(ast.parse(text)) == without_docs(SAMPLE)
     assert '"""first\n\n# not a comment: inside a string\nlast"""' in text
-    assert "Only a docstring" in text and "Module docstring" not in text
+    assert 'class Error(Exception):\n """"""\n' in text and "Module docstring" not in text
+    assert compact.python('"""Only a docstring."""\n') == '""""""\n'
     assert "x: int\n" in text and "dict[str" not in text and "tuple[" not in text
     assert "#" not in text.replace("# not a comment", "").replace('"#"', "")
     assert "\n\n" not in text.replace("first\n\n#", "")
