@@ -206,6 +206,7 @@ class Reading:
     raw: dict[str, dict[str, str | None]] = field(default_factory=dict)
     facts: dict[str, EniFacts] = field(default_factory=dict)
     unsettled: dict[str, str] = field(default_factory=dict)
+    crawled: bool = False  # the keys are cloud-init's crawl of this boot
 
     def read(
         self, imds: Imds, mac: str, keys: Sequence[str], known: dict[str, str | None] | None
@@ -326,20 +327,62 @@ def stamp(seconds: float) -> str:
 
 # --- one run --------------------------------------------------------------------------------
 
-PACE = 0.05  # seconds between requests after a run's first read: never over 20 per second
+PACE = 0.05  # seconds between requests: never over 20 per second
+
+# cloud-init's EC2 datasource crawls all of meta-data at every boot (22.4: its local stage
+# finds the EC2 cache invalid and drops it, unless manual_cache_clean keeps it) and writes
+# it here (/run: this boot's) before the boot unit starts (After=cloud-init.service).
+CRAWL = "run/cloud-init/instance-data.json"
 
 
-def gather(imds: Imds, old: dict[str, Any] | None, kind: str) -> Reading:
+def crawled(root: Path, reading: Reading) -> dict[str, dict[str, str | None]]:
+    """The KEYS of the listed ENIs as cloud-init crawled them at this boot (its leaves:
+    a text, or a list of lines), or {} in any doubt: no crawl, another instance or other
+    ENIs than IMDS lists now, a cache cloud-init may have kept, a value of another type.
+    The values are then validated as IMDS's are."""
+    found: dict[str, dict[str, str | None]] = {}
+    try:
+        configs = [root / "etc/cloud/cloud.cfg", *(root / "etc/cloud/cloud.cfg.d").glob("*.cfg")]
+        if (root / "var/lib/cloud/instance/manual-clean").exists() or any(
+            "manual_cache_clean" in path.read_text() for path in configs if path.is_file()
+        ):
+            return {}
+        meta = json.loads((root / CRAWL).read_text())["ds"]["meta-data"]
+        macs = meta["network"]["interfaces"]["macs"]
+        if [meta["instance-id"], meta["mac"], sorted(macs)] != [
+            reading.instance_id,
+            reading.primary,
+            sorted(reading.listed),
+        ]:
+            return {}
+        for mac in reading.listed:
+            found[mac] = {}
+            for key in KEYS:
+                value = macs[mac].get(key)
+                if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                    value = "\n".join(value)
+                if value is not None and not isinstance(value, str):
+                    return {}
+                found[mac][key] = value
+    except (OSError, ValueError, LookupError, TypeError, AttributeError):
+        return {}
+    return found
+
+
+def gather(imds: Imds, old: dict[str, Any] | None, kind: str, root: Path | None = None) -> Reading:
     """The first read of a run. What cannot change comes from the last run where it has
-    the ENI: a reconcile reads only VOLATILE keys, a hotplug only the new ENI's keys."""
+    the ENI: a reconcile reads only VOLATILE keys, a hotplug only the new ENI's keys; the
+    boot's first run takes them from cloud-init's crawl under `root` where it can."""
     instance_id = old["instance_id"] if old else None
     primary = old["primary"] if old else None
     if instance_id is None or primary is None:
         instance_id = _checked("instance-id", imds.get("instance-id") or "", _id("i"))
         primary = _checked("mac", imds.get("mac") or "", _mac)
     reading = Reading(str(instance_id), str(primary), read_listing(imds))
+    crawl = crawled(root, reading) if root else {}
+    reading.crawled = bool(crawl)
     for mac in reading.listed:
-        known = None if kind == "boot" else known_keys(old, mac)
+        known = crawl.get(mac) if kind == "boot" else known_keys(old, mac)
         keys = KEYS if known is None else VOLATILE if kind == "reconcile" else ()
         reading.read(imds, mac, keys, known)
     return reading
@@ -460,6 +503,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     sysfs, path, guard = Path(args.sysfs), Path(args.state), not args.no_guard
     old = load_state(path)
+    first = old is None  # the boot's first run: cloud-init's crawl is as new as IMDS
     if old and (old.get("table_base"), old.get("guard")) != (args.table_base, guard):
         old = None  # another configuration's: read everything again
     kind = "reconcile" if args.reconcile else "hotplug" if args.hotplug else "boot"
@@ -475,10 +519,9 @@ def run(args: argparse.Namespace) -> int:
             return 0
     started, clock = time.time(), time.monotonic()
     deadline = args.hotplug_wait if want else args.deadline
-    imds = Imds(args.imds or ENDPOINTS, deadline, interval=PACE if args.reconcile else 0.0)
+    imds = Imds(args.imds or ENDPOINTS, deadline, interval=PACE)
     with imds:
-        reading = gather(imds, old, kind)
-        imds.interval = PACE  # the first read is done: every further request paced
+        reading = gather(imds, old, kind, Path(args.root) if first and kind == "boot" else None)
         if want and want not in reading.listed:
             if not (sysfs / str(args.hotplug) / "device").exists():
                 log(f"{args.hotplug} ({want}): a virtual link of no ENI here: ignored")
@@ -516,7 +559,8 @@ def run(args: argparse.Namespace) -> int:
             + ("kept what was installed" if kept else "not routed yet"))  # fmt: skip
     log(
         f"{reading.instance_id}: {len(reading.listed)} ENIs in IMDS ({requests} requests, "
-        f"{connections} connection{'s' if connections != 1 else ''}), "
+        f"{connections} connection{'s' if connections != 1 else ''}"
+        f"{', the rest from cloud-init' if reading.crawled else ''}), "
         + (f"{len(planned)} routed" if planned else "fewer than two here")
     )
     if args.dry_run:
@@ -584,7 +628,7 @@ def parser() -> argparse.ArgumentParser:
     add("--imds", action="append", metavar="URL", help="IMDS endpoint (repeatable)")
     add("--deadline", type=float, default=30.0, help="seconds for a whole run")
     add("--hotplug-wait", type=float, default=60.0, help="seconds for a new ENI in IMDS")
-    add("--root", default="/", help="where other agents' files are")
+    add("--root", default="/", help="where other agents' and cloud-init's files are")
     add("--sysfs", default="/sys/class/net", help=argparse.SUPPRESS)
     add("--lock", default="/run/eniplan-agent.lock")
     add("--state", default="/run/eniplan-agent/state.json", help="what the last run did")

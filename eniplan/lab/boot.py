@@ -734,6 +734,8 @@ def run_boot_lab(
 
         os_.reboot(lambda: power_cycle(lab), lambda: clock.lap("shutdown"))
         clock.lap("reboot")
+        if options.target == "dynamic":  # the agent's boot run after the reboot
+            outputs.append(os_.sh("journalctl -b -o cat -u eniplan-agent --no-pager", check=False))
         rebooted, _ = _until_round_holds(lab, 0.0)
         after["reboot"] = _combined(rebooted, (), 1)
         clock.lap("reboot-proof")

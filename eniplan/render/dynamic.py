@@ -90,7 +90,7 @@ _UNIT = f"""\
 [Unit]
 Description=eniplan per-ENI policy routing from IMDS
 After=network.target networking.service systemd-networkd-wait-online.service \\
-NetworkManager-wait-online.service
+NetworkManager-wait-online.service cloud-init.service
 Before=network-online.target
 Wants=network.target
 {_LIMIT}

@@ -50,3 +50,19 @@ def without_docs(source: str) -> str:
                 else:  # the only statement: an empty docstring stays
                     first.value.value = ""
     return ast.dump(tree)
+
+
+def cloud_init_crawl(tree: dict[str, str]) -> dict[str, object]:
+    """A fake IMDS tree as cloud-init's EC2 datasource writes its crawl to
+    /run/cloud-init/instance-data.json: meta-data nested by path, a leaf of several lines
+    as a list of them (its MetadataLeafDecoder). The booted lab checks the real one."""
+    meta: dict[str, object] = {}
+    for path, text in tree.items():
+        *parents, leaf = path.split("/")
+        node = meta
+        for part in parents:
+            child = node.setdefault(part, {})
+            assert isinstance(child, dict)
+            node = child
+        node[leaf] = text.splitlines() if "\n" in text else text
+    return {"ds": {"_doc": "EXPERIMENTAL", "meta-data": meta}, "v1": {}}

@@ -16,12 +16,13 @@ from dataclasses import replace
 from ipaddress import IPv4Network
 from pathlib import Path
 
+from eniplan.agent.main import PACE
 from eniplan.model import Inventory
 from eniplan.plan import InstancePlan
 from eniplan.plancore import EniFacts, plan_eni
 from eniplan.render import dynamic
 from tests.helpers import REPO
-from tests.helpers.dynamic import user_data_files
+from tests.helpers.dynamic import cloud_init_crawl, user_data_files
 from tests.helpers.fake_imds import metadata_tree
 from tests.helpers.netns import (
     Namespace,
@@ -45,10 +46,14 @@ def write_tree(path: Path, tree: dict[str, str]) -> None:
 
 
 @contextmanager
-def fake_imds_in(ns: Namespace, tree_file: Path, address: str = IMDS_ADDRESS) -> Iterator[None]:
-    """The fake IMDS at ADDRESS:80 in namespace `ns` (a process we start and stop)."""
+def fake_imds_in(
+    ns: Namespace, tree_file: Path, address: str = IMDS_ADDRESS, log: Path | None = None
+) -> Iterator[None]:
+    """The fake IMDS at ADDRESS:80 in namespace `ns` (a process we start and stop); with
+    `log`, each request's time, method and path appended to it."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     command = [sys.executable, "-m", "tests.helpers.fake_imds", str(tree_file), address, "80"]
+    command += [str(log)] if log else []
     process = subprocess.Popen(
         ["ip", "netns", "exec", ns.name, *command],
         stdout=subprocess.PIPE,
@@ -186,6 +191,44 @@ def test_boot_hotplug_and_teardown(
             assert link_groups(ns)[plan.enis[0].mac] == 0
             main = ns.run("ip", "route", "show").stdout
             assert "dev ens5" in main  # the primary's own routes are untouched
+
+
+def test_the_boot_run_from_cloud_inits_crawl_then_hotplug_from_imds(
+    sandbox_inventory: Inventory, sandbox_plans: dict[str, InstancePlan], tmp_path: Path
+) -> None:
+    """The boot's first run takes the ENIs from cloud-init's crawl (4 requests); a second
+    run and a hotplug read IMDS; every request paced (never over 20 a second)."""
+    plan = sandbox_plans["multi-subnet"]
+    instance = sandbox_inventory.instance(plan.instance_id)
+    assert instance is not None
+    tree = metadata_tree(instance, sandbox_inventory)
+    tree_file, log = tmp_path / "tree.json", tmp_path / "requests.log"
+    write_tree(tree_file, tree)
+    agent = Agent(tmp_path)
+    crawl = agent.root / "run/cloud-init/instance-data.json"
+    crawl.parent.mkdir(parents=True)
+    crawl.write_text(json.dumps(cloud_init_crawl(tree)))
+    with Namespace("eniplan-ag") as ns, Namespace("eniplan-im") as imds_ns:
+        connect(ns, imds_ns)
+        ns.add_enis(plan)
+        with fake_imds_in(imds_ns, tree_file, log=log):
+            result, _ = agent.run(ns)
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "(4 requests, 1 connection, the rest from cloud-init)" in result.stderr
+            assert rules_state(ns, plan) == expected_rules(plan)
+            assert routes_state(ns, plan) == expected_routes(plan)
+            result, _ = agent.run(ns)  # the boot's second run: IMDS (the crawl may be old)
+            assert result.returncode == 0 and "up to date" in result.stdout, result.stderr
+            assert "from cloud-init" not in result.stderr
+            agent.state.unlink()
+            result, _ = agent.run(ns, "--hotplug", "ens6")
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "from cloud-init" not in result.stderr
+    times = [float(line.split()[0]) for line in log.read_text().splitlines()]
+    assert len(times) == 4 + 2 + 20 + 4 + 20  # boot; second run (state: no ids); hotplug
+    # never 21 requests in one second (as the server logs them: 50 ms for its jitter)
+    spans = [later - earlier for earlier, later in zip(times, times[20:], strict=False)]
+    assert min(spans) >= 20 * PACE - 0.05, spans
 
 
 def test_imds_unreachable_changes_nothing(

@@ -136,5 +136,9 @@ def test_boot_lab_proves_a_target(boot_image: Path, args: tuple[str, ...]) -> No
     ]  # fmt: skip
     if "dynamic" in args:  # udev's event emulated (none in nspawn), and the report says so
         assert keys[7:] == ["hotplug"] and "udev" in data["proofs"][7]["title"]
+        # the boot runs (first boot, reboot) took the ENIs from cloud-init's crawl of that
+        # boot (/run/cloud-init/instance-data.json): 4 IMDS requests each
+        crawled = [line for line in data["apply_output"] if "the rest from cloud-init" in line]
+        assert len(crawled) == 2 and all("(4 requests" in line for line in crawled), crawled
     for phase in ("boot", "first-proof", "reboot"):
         assert data["timings"][phase] > 0

@@ -5,6 +5,7 @@ carries it (cloud-init schema, 16 KB, the compacted modules are the same code)."
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shutil
 import subprocess
@@ -23,7 +24,7 @@ from eniplan.model import Inventory
 from eniplan.plan import InstancePlan
 from eniplan.plancore import EniFacts, plan_enis
 from eniplan.render import compact, dynamic, iproute2
-from tests.helpers.dynamic import user_data_files, without_docs
+from tests.helpers.dynamic import cloud_init_crawl, user_data_files, without_docs
 from tests.helpers.fake_imds import FakeImds, metadata_tree
 
 MANAGED = ["centos7-same-24", "rhel-same-20", "web-balanced", "app-check-disabled", "multi-subnet"]
@@ -221,6 +222,87 @@ def test_requests_after_the_first_read_are_paced(multi: FakeImds) -> None:
             imds.get("mac")
         seconds = time.monotonic() - started
     assert imds.requests == 21 and seconds >= 20 * agent.PACE  # never over 20 a second
+
+
+def _crawl(root: Path, tree: dict[str, str], change: Any = None) -> None:
+    """cloud-init's crawl of `tree` at this boot under `root` (`change` edits it first)."""
+    crawl = cloud_init_crawl(tree)
+    if change is not None:
+        change(crawl["ds"]["meta-data"])  # type: ignore[index]
+    path = root / agent.CRAWL
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(crawl))
+
+
+def test_the_boot_run_takes_the_enis_from_cloud_inits_crawl(
+    multi: FakeImds, tmp_path: Path
+) -> None:
+    """Four requests (token, instance-id, mac, listing) and every ENI's keys from the
+    crawl: the same facts as from IMDS."""
+    with multi:
+        with client(multi) as imds:
+            from_imds = agent.gather(imds, None, "boot")
+        assert multi.requests and not from_imds.crawled
+        _crawl(tmp_path, multi.tree)
+        multi.requests.clear()
+        with client(multi) as imds:
+            reading = agent.gather(imds, None, "boot", tmp_path)
+        assert len(multi.requests) == 4
+    assert reading.crawled and imds.requests == 4
+    assert reading.facts == from_imds.facts and reading.raw == from_imds.raw
+    assert len(reading.facts) == 2 and not reading.unsettled
+
+
+def _other_mac(meta: dict[str, Any]) -> None:
+    macs = meta["network"]["interfaces"]["macs"]
+    macs["02:00:00:00:00:99"] = macs.pop(sorted(macs)[-1])
+
+
+def _not_text(meta: dict[str, Any]) -> None:
+    next(iter(meta["network"]["interfaces"]["macs"].values()))["local-ipv4s"] = {"not": "text"}
+
+
+DOUBTS: dict[str, tuple[Any, dict[str, str]]] = {
+    "instance": (lambda meta: meta.update({"instance-id": "i-0123456789abcdef0"}), {}),
+    "primary": (lambda meta: meta.update({"mac": "02:00:00:00:00:99"}), {}),
+    "other-mac": (_other_mac, {}),
+    "fewer-macs": (lambda meta: meta["network"]["interfaces"]["macs"].popitem(), {}),
+    "no-tree": (lambda meta: meta.pop("network"), {}),
+    "not-text": (_not_text, {}),
+    "kept-cache-cfg-d": (None, {"etc/cloud/cloud.cfg.d/90-keep.cfg": "manual_cache_clean: 1"}),
+    "kept-cache-cfg": (None, {"etc/cloud/cloud.cfg": "manual_cache_clean: True\n"}),
+    "kept-cache-marker": (None, {"var/lib/cloud/instance/manual-clean": ""}),
+    "not-json": (None, {agent.CRAWL: "{not json"}),
+}
+
+
+@pytest.mark.parametrize("doubt", DOUBTS)
+def test_any_doubt_about_the_crawl_reads_imds(multi: FakeImds, tmp_path: Path, doubt: str) -> None:
+    change, files = DOUBTS[doubt]
+    _crawl(tmp_path, multi.tree, change)
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    with multi, client(multi) as imds:
+        reading = agent.gather(imds, None, "boot", tmp_path)
+    assert not reading.crawled and imds.requests == 4 + 10 * 2
+    assert len(reading.facts) == 2 and not reading.unsettled
+
+
+def test_a_crawled_value_is_validated_as_imds_values_are(multi: FakeImds, tmp_path: Path) -> None:
+    second = sorted(k.split("/")[3] for k in multi.tree if k.startswith(MACS))[-1]
+
+    def bad(meta: dict[str, Any]) -> None:
+        meta["network"]["interfaces"]["macs"][second]["local-ipv4s"] = ["10.0.0.300"]
+
+    _crawl(tmp_path, multi.tree, bad)
+    with multi, client(multi) as imds:
+        reading = agent.gather(imds, None, "boot", tmp_path)
+        why = f"IMDS {MACS}{second}/local-ipv4s: '10.0.0.300' is not valid"
+        assert reading.unsettled == {second: why}
+        here = {mac: f"ens{5 + i}" for i, mac in enumerate(sorted(reading.listed))}
+        agent.settle(imds, reading, here, lambda: None)  # read again, from IMDS
+    assert not reading.unsettled and len(reading.facts) == 2
 
 
 def _tree(
@@ -471,6 +553,7 @@ def test_the_embedded_modules_are_the_packages_code() -> None:
     assert launcher.startswith("#!/bin/sh\n") and "eniplan.agent.main" in launcher
     unit = files[dynamic.UNIT]
     assert "Before=network-online.target" in unit and f"ExecStart={dynamic.LAUNCHER}" in unit
+    assert "cloud-init.service\n" in unit  # after cloud-init's crawl of meta-data (ordering only)
     assert f"ExecStart={dynamic.LAUNCHER} --hotplug %i" in files[dynamic.HOTPLUG_UNIT]
     assert f"ExecStart={dynamic.LAUNCHER} --reconcile" in files[dynamic.RECONCILE_UNIT]
     for name in (dynamic.UNIT, dynamic.HOTPLUG_UNIT):  # bounded, and run again on failure
