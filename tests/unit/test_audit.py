@@ -18,6 +18,7 @@ from eniplan.model import Eni, Image, Instance, Inventory, RouteTable, Subnet, V
 from eniplan.plan import PlanOptions, plan_instance
 from eniplan.render import cloudinit, dynamic
 from eniplan.render.base import RenderOptions
+from eniplan.userdata import decompressed
 
 ACCOUNT, REGION, ZONE = "111122223333", "eu-west-1", "eu-west-1a"
 VPC = "vpc-0aaaaaaaaaaaaaaa1"
@@ -128,8 +129,11 @@ def eniplan_user_data(
 
 
 def old_marker(data: bytes) -> bytes:
-    """The user data as eniplan wrote it before its marker recorded the planning options."""
-    head, marker, rest = data.split(b"\n", 2)
+    """The user data as eniplan wrote it before its marker recorded the planning options
+    (as text: the static user data may be gzip, over EC2's 16 KB)."""
+    text, problem = decompressed(data)
+    assert text is not None, problem
+    head, marker, rest = text.split(b"\n", 2)
     old = re.sub(rb" table-base=\d+ guard=o(?:n|ff)$", b"", marker)
     assert old != marker
     return b"\n".join((head, old, rest))

@@ -12,6 +12,7 @@ import pytest
 from eniplan.model import Inventory
 from eniplan.plan import MANAGED, InstancePlan
 from eniplan.sources.sandbox import load_scenario
+from eniplan.userdata import decompressed
 from tests.helpers import FIXTURES
 from tests.helpers.cli_runner import assert_one_line_error, run
 
@@ -332,8 +333,9 @@ def test_render_to_a_directory(
     managed = [plan for plan in sandbox_plans.values() if plan.status == MANAGED]
     assert len(written) == len(managed)  # every managed sandbox instance
     assert "skipped, handled-elsewhere" in err  # al2023-two-enis, said so
-    first = (tmp_path / written[0]).read_text()
-    assert first.startswith("#cloud-config\n# eniplan ")
+    first, problem = decompressed((tmp_path / written[0]).read_bytes())  # gzip past 16 KB
+    assert first is not None, problem
+    assert first.startswith(b"#cloud-config\n# eniplan ")
     code, _, err = run(
         [
             "render",

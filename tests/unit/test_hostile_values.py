@@ -32,6 +32,7 @@ from eniplan.plan.output import print_plans
 from eniplan.report import FORMATS, format_report
 from eniplan.report.table import print_report
 from eniplan.terminal import plain_console, visible
+from eniplan.userdata import decompressed
 from tests.helpers.builders import largest_instance
 from tests.helpers.cli_runner import run
 
@@ -190,8 +191,11 @@ def test_renderings_hold_data_only_through_their_escaping(
     assert code == 0, err
     assert value not in script and HOSTILE_MAC in script
 
-    code, user_data, err = run(["render", *select, "--target", "cloud-init"], capsys)
+    # -o: the user data is gzip (binary) once it is over EC2's 16 KB
+    code, _, err = run(["render", *select, "--target", "cloud-init", "-o", str(tmp_path)], capsys)
     assert code == 0, err
+    user_data, problem = decompressed((tmp_path / instance_id / "user-data").read_bytes())
+    assert user_data is not None, problem
     assert isinstance(yaml.safe_load(user_data), dict)
 
     out = tmp_path / "tf"
@@ -210,7 +214,9 @@ def test_renderings_hold_data_only_through_their_escaping(
     for body in interfaces:  # python-hcl2 keeps the quotes; HCL's escapes are JSON's here
         assert json.loads(body["description"]) == value
         assert json.loads(body["tags"]["note"]) == value
-    for text in [p.read_text() for p in out.rglob("*") if p.is_file()]:
+    for data in [decompressed(p.read_bytes())[0] for p in out.rglob("*") if p.is_file()]:
+        assert data is not None
+        text = data.decode()
         for line in text.splitlines():
             if line.lstrip().startswith("#"):
                 assert not _unsafe(line), line  # comments: escaped, one line
