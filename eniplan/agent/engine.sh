@@ -4,9 +4,7 @@ PATH=/usr/sbin:/sbin:/usr/bin:/bin${PATH:+:$PATH}
 set -f
 NL='
 '
-# a tab (none in this text, for YAML's sake): the middle of sh's first IFS, or printf's
-TAB=${IFS-} TAB=${TAB#?} TAB=${TAB%?}
-case $TAB in [[:blank:]]) [ "$TAB" != ' ' ] ;; *) false ;; esac || TAB=$(printf '\t')
+TAB=$(printf '\t')  # (none in this text, for YAML's sake)
 status=0 DRY=${ENIPLAN_DRY_RUN-}
 say() { printf 'eniplan: %s: %s\n' "$INSTANCE" "$*"; }
 warn() { say "$@" >&2; }
@@ -66,10 +64,8 @@ addr show
 link show group $GROUP
 EOF
 ) || state=''
-case $state in
-*" <"*) state=$NL$state ;;  # (a newline before the first rule too, as before the others)
-*) warn "cannot read the state (ip -N -br -batch)" && exit 1 ;;
-esac
+# (a newline before the first rule too, as before the others)
+case $state in *" <"*) state=$NL$state ;; *) warn "cannot read the state (ip -N -br -batch)" && exit 1 ;; esac
 ipv6=1
 case $state6 in *'#no-ipv6'* | '' | "$NL")
   ipv6='' state6=''
@@ -151,7 +147,6 @@ parse4() {  # LINE: rules, routes, links, addresses, links in the group, in orde
     ;;
   *)
     case $section in
-    group) ;;
     rule | route)  # (listed without proto)
       section='route'
       words $1
@@ -354,7 +349,7 @@ changes4() {  # links, addresses, routes, IPv4 rules (ip -batch)
   while [ "$n" -le "$N" ]; do
     eval "name=\${if_$n-} table=\$table_$n routes=\$route_$n addresses4=\$addr4_$n" \
       "addresses6=\$addr6_$n up=\${up_$n-} group=\${group_$n-} have=\${have_$n- }" \
-      "ra=\${ra_$n-}"
+      "ra=\${ra_$n-} ruled=\" \$rule4_$n \$rule6_$n \""
     rules 4
     eval "current=\${routes_$table-}"
     if [ -z "$name" ]; then  # no link: its routes are stale
@@ -382,7 +377,6 @@ changes4() {  # links, addresses, routes, IPv4 rules (ip -batch)
       add "addr replace %s dev $name nodad" $miss
     fi
     planned=" $addresses4 $addresses6 "
-    eval "ruled=\" \$rule4_$n \$rule6_$n \""
     outside "$have" "$addresses4"
     outside "$rest" "$addresses6"
     outside "$rest" "$backwards"
@@ -433,23 +427,18 @@ stale_addresses() {  # LINK ADDRESS/LEN...: those eniplan added (its rule, its m
     [ -n "$sources" ] || for prio in ${seen4-} ${seen6-}; do
       eval "sources=\"\$sources \${rules4_$prio-} \${rules6_$prio-} \""
     done
-    case $sources in *" ${word%/*} "*) ;; *) continue ;; esac
-    [ -n "$marks" ] || read_marks
-    case $marks in *" $word "*) gone="addr del $word dev $link${gone:+$NL$gone}" ;; esac
+    case $sources in *" ${word%/*} "*) [ -n "$marks" ] || read_marks ;; *) continue ;; esac
+    case $marks in *" $word "* | *"$NL$word "*) gone="addr del $word dev $link${gone:+$NL$gone}" ;; esac
   done
   [ -z "$gone" ] || del "$gone"
 }
 read_marks() {  # the addresses eniplan added, by their marks: IPv4 labelled NAME:ep (ip
-  marks=$(  # lists them without the link's name), IPv6 nodad; read only when one may go
-    ip -br -batch - <<EOF || warn "cannot read the addresses (ip -br): none removed"
+  marks=$NL$(  # lists them alone, a line a link), IPv6 nodad; each ends in a blank
+    ip -br -batch - <<EOF || warn "cannot read eniplan's addresses"
 addr show label *:ep
 addr show nodad
 EOF
   )
-  IFS=$NL
-  set -- $marks
-  IFS=" $TAB$NL"
-  marks=" $* "
 }
 flush() {  # the deletions gathered, after all additions; then the counts
   [ -z "$dels" ] || printf '%s\n' "${dels#"$NL"}"
@@ -463,10 +452,8 @@ flush() {  # the deletions gathered, after all additions; then the counts
 #    (ip takes a rule's family from -6 alone); no ip at all when there are none.
 #    ENIPLAN_DRY_RUN=1 prints them instead.
 sources='' marks=''
-batches=$(  # (one subshell: the IPv6 rules' changes and counts, then the rest's)
-  [ -z "$ipv6" ] || changes6
-  changes4
-)
+# one subshell: the IPv6 rules' changes and counts, then the rest's
+batches=$([ -z "$ipv6" ] || changes6; changes4)
 added=0 removed=0 failed=''
 apply() {  # OPTION BATCH COUNTS: applied (printed if dry), counted
   set -- "$1" "$2" ${3#+}
@@ -480,10 +467,8 @@ apply() {  # OPTION BATCH COUNTS: applied (printed if dry), counted
 IFS='#'  # (each # starts counts: [BATCH6 #COUNTS6 NL] BATCH #COUNTS; splitting is linear)
 set -- $batches
 IFS=" $TAB$NL"
-if [ -n "$ipv6" ]; then
-  apply -6 "$1" "${2%%"$NL"*}"
-  set -- "${2#*"$NL"}" "$3"  # (the cut skips the counts alone)
-fi
+# (the cut skips the IPv6 counts alone)
+[ -z "$ipv6" ] || { apply -6 "$1" "${2%%"$NL"*}"; set -- "${2#*"$NL"}" "$3"; }
 apply '' "$1" "$2"
 if [ -n "$failed" ]; then
   warn "not all of $added additions and $removed removals applied (see ip's errors)"
