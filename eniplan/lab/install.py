@@ -7,19 +7,20 @@ boot, read back from those files only (never from the rendering in memory):
 - `iproute2`: the script at /usr/local/sbin/eniplan-routing;
 - `cloud-init` (`--persist script`): the user data's `write_files` are written out as
   cloud-init would, and every systemd unit that its `runcmd` enables is started the way
-  systemd would, by running the unit's `ExecStart`;
+  systemd would, by running the unit's `ExecStart` in the instance's view (below);
 - `dynamic` (`render --target cloud-init --mode dynamic`): the same, and the `runcmd`
   itself runs once (it unpacks the agent), then the units: the agent reads the ENIs from
   the lab's IMDS. On ENI hotplug, `hotplug` does what udev does with the user data's
   rule: it starts the template unit it names, for the link that came or went.
 
-The dynamic target's commands see the instance's files at their own paths: they run in a
-private mount namespace (`unshare --mount`) where the instance's /usr/local and /etc are
-overlays over the host's (the instance's files on top, every write going to `root`) and
-/run is the instance's own. Nothing of this reaches the host's mounts. systemctl and
-udevadm in the runcmd are the lab's: its systemd starts the enabled units, its udev
-reads the rules (the runcmd's calls are no-ops). The runcmd runs once, at install, in a
-network namespace of its own with no links (it unpacks the agent, nothing more).
+The units' commands (and the dynamic target's runcmd) see the instance's files at their
+own paths: they run in a private mount namespace (`unshare --mount`) where the instance's
+/usr/local and /etc are overlays over the host's (the instance's files on top, every
+write going to `root`) and /run is the instance's own. Nothing of this reaches the
+host's mounts. systemctl and udevadm in the runcmd are the lab's: its systemd starts the
+enabled units, its udev reads the rules (the runcmd's calls are no-ops). The runcmd runs
+once, at install, in a network namespace of its own with no links (it unpacks the agent,
+nothing more).
 
 The instance namespace has no IPv6 router, so the script's wait for router
 advertisements is skipped (ENIPLAN_RA_WAIT=0): the lab proves IPv4.
@@ -119,19 +120,22 @@ def install(target: str, plan: InstancePlan, root: Path) -> None:
         options = RenderOptions(persist="script", replace_user_data=True)
         rendering = render("cloud-init", plan, options)
         (user_data,) = rendering.files
-        run_cloud_init(user_data.content, root)
+        run_cloud_init(user_data.content, root, view=True)
     elif target == "dynamic":
         rendering = dynamic.render(plan.table_base, guard=plan.guard is not None)
         (user_data,) = rendering.files
-        run_cloud_init(user_data.content, root, view=True)
+        run_cloud_init(user_data.content, root, view=True, runcmd=True)
     else:
         raise LabError(f"--target {target}: the lab applies {', '.join(TARGETS)}")
 
 
-def run_cloud_init(user_data: str | bytes, root: Path, *, view: bool = False) -> None:
+def run_cloud_init(
+    user_data: str | bytes, root: Path, *, view: bool = False, runcmd: bool = False
+) -> None:
     """What cloud-init does with the user data, in `root`: write_files, and record the
-    units that runcmd enables (started at every boot). With `view`, runcmd runs too (in
-    the instance's view, systemctl and udevadm stubbed), and the units run in the view."""
+    units that runcmd enables (started at every boot). With `view`, the units run in the
+    instance's view (their commands name the instance's files at their own paths); with
+    `runcmd`, the runcmd runs too, in the view (systemctl and udevadm stubbed)."""
     text = gzip.decompress(user_data).decode() if isinstance(user_data, bytes) else user_data
     if not text.startswith("#cloud-config\n"):
         raise LabError("user data: not #cloud-config")
@@ -153,7 +157,7 @@ def run_cloud_init(user_data: str | bytes, root: Path, *, view: bool = False) ->
     for command in document.get("runcmd", []):
         line = " ".join(command) if isinstance(command, list) else str(command)
         units += _ENABLE.findall(line)
-        if view:
+        if runcmd:
             _run_command(root, command)
     if not units:
         raise LabError("user data: runcmd enables no systemd unit: nothing would run at boot")

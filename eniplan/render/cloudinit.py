@@ -25,7 +25,12 @@ import yaml
 from eniplan import ownership
 from eniplan.plan import InstancePlan
 from eniplan.render import base, compact
-from eniplan.render.common import nm_reconfigure_dispatcher
+from eniplan.render.common import (
+    SETTLE_PATH,
+    nm_reconfigure_dispatcher,
+    settle_command,
+    settle_file,
+)
 from eniplan.userdata_compose import USER_DATA_LIMIT as USER_DATA_LIMIT
 from eniplan.userdata_compose import compose
 
@@ -43,7 +48,8 @@ PERSIST_BY_OS = {
 # After the primary interface has its DHCP address, before services that need the network.
 # Started again on every link change (REAPPLY_UNIT, NM_DISPATCHER_PATH), so no start limit:
 # systemd's default (5 starts in 10 s) refused the runs after a NetworkManager reconfigure
-# of two ENIs (`lab --boot`), and the path unit died with it. A run is cheap and idempotent.
+# of two ENIs (`lab --boot`), and the path unit died with it. A run is cheap and idempotent,
+# and runs again while the network stack changed during it (render/settle.sh).
 _UNIT = """\
 [Unit]
 Description=eniplan per-ENI policy routing (one routing table per ENI)
@@ -55,7 +61,7 @@ StartLimitIntervalSec=0
 
 [Service]
 Type=oneshot
-ExecStart={script}
+ExecStart={command}
 
 [Install]
 WantedBy=network-online.target multi-user.target
@@ -86,14 +92,17 @@ def persist_for(plan: InstancePlan, persist: str) -> str:
 # a table's routes with the address they use. Measured with `eniplan lab --boot`: after a
 # reconfigure the per-ENI tables were empty and nothing re-applied them. networkd has no
 # hooks of its own, but it rewrites a link's state file under /run/systemd/netif/links
-# whenever the link changes: a path unit watching that directory re-runs the (idempotent)
-# script. On a NetworkManager host the directory never appears and the unit stays idle.
+# when the link's state changes, and its lease file under .../leases whenever it saves a
+# link with a lease: a path unit watching both re-runs the (idempotent) script, through
+# render/settle.sh (changes during a run start nothing). On a NetworkManager host the
+# directories never appear and the unit stays idle.
 # (The boot unit has no RemainAfterExit=, so that the path unit can start it again.)
 REAPPLY_UNIT = "eniplan-routing.path"
 REAPPLY_PATH = f"/etc/systemd/system/{REAPPLY_UNIT}"
 _REAPPLY = f"""\
 [Path]
 PathChanged=/run/systemd/netif/links
+PathChanged=/run/systemd/netif/leases
 Unit={UNIT_NAME}
 
 [Install]
@@ -104,7 +113,9 @@ NETWORKD_NOTE = (
     "link (`networkctl reconfigure`, `netplan apply`, a new DHCP lease), which removes "
     "the rules and routes networkd did not configure; NetworkManager hosts: a dispatcher "
     "script does when NetworkManager brings a link up again (`nmcli connection up` removes "
-    "the table routes through the link's addresses), reapplies it or changes its lease"
+    "the table routes through the link's addresses), reapplies it or changes its lease; "
+    f"the unit runs the script through {SETTLE_PATH}, which runs it again until it "
+    "succeeded and the network held still for half a second after it"
 )
 NM_DISPATCHER_PATH = "/etc/NetworkManager/dispatcher.d/70-eniplan-routing"
 
@@ -116,14 +127,14 @@ def script_files(plan: InstancePlan) -> tuple[list[base.RenderedFile], list[str]
     (rendered,) = script.files
     # the same code without its comments and indentation: user data has 16 KB
     script_file = replace(rendered, content=compact.sh(str(rendered.content)))
-    unit = base.RenderedFile(UNIT_PATH, _UNIT.format(script=script_file.path))
+    unit = base.RenderedFile(UNIT_PATH, _UNIT.format(command=settle_command(script_file.path)))
     reapply = base.RenderedFile(REAPPLY_PATH, _REAPPLY)
     dispatcher = nm_reconfigure_dispatcher(NM_DISPATCHER_PATH, UNIT_NAME)
     commands = [
         "systemctl daemon-reload",
         f"systemctl enable --now {UNIT_NAME} {REAPPLY_UNIT}",
     ]
-    return [script_file, unit, reapply, dispatcher], commands
+    return [script_file, settle_file(), unit, reapply, dispatcher], commands
 
 
 def _target_files(

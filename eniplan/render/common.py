@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 from eniplan import values
 from eniplan.errors import InputError
 from eniplan.plan import MANAGED, EniPlan, InstancePlan, Rule
+from eniplan.render import compact
 from eniplan.render.base import RenderedFile, RenderOptions, marker
 
 UDEV_RULE_PATH = "/etc/udev/rules.d/61-eniplan-netdev-group.rules"
@@ -72,15 +75,36 @@ def rule_source(rule: Rule) -> str:
     return text(rule.source_text)
 
 
+NM_EVENT = "/run/eniplan-nm-event"  # touched by the dispatcher scripts (settle.sh reads it)
+
+
 def nm_reconfigure_dispatcher(path: str, unit: str) -> RenderedFile:
     """A NetworkManager dispatcher script that starts `unit` whenever NetworkManager
     brings a link up, reapplies its profile or changes its DHCP lease: re-activating a
     profile (`nmcli connection up`) removes the link's addresses, and the kernel the routes
     of every table through them (measured with `eniplan lab --boot --stack
-    networkmanager`). NetworkManager runs it as `SCRIPT INTERFACE ACTION`; idle without
-    NetworkManager. One line: the dynamic user data is near EC2's 16 KB."""
+    networkmanager`). It touches NM_EVENT first: a start while `unit` runs merges into that
+    run, which sees the change there and runs again (settle.sh). NetworkManager runs it as
+    `SCRIPT INTERFACE ACTION`; idle without NetworkManager. One line: the dynamic user
+    data is near EC2's 16 KB."""
     content = (
         "#!/bin/sh\ncase $2 in up|reapply|dhcp[46]-change) "
-        f"exec systemctl --no-block start {unit};; esac\n"
+        f"touch {NM_EVENT}; exec systemctl --no-block start {unit};; esac\n"
     )
     return RenderedFile(path, content, mode=0o755)
+
+
+# The units that link changes start (the script's, the agent's reconcile) run their
+# command through settle.sh (why: its comments), at the same path for both targets.
+SETTLE_PATH = "/usr/local/lib/eniplan/settle.sh"
+SETTLE_MODULE = "render/settle.sh"  # in the eniplan package
+
+
+def settle_command(command: str) -> str:
+    """A unit's ExecStart= value that runs `command` until the network held still."""
+    return f"/bin/sh {SETTLE_PATH} {command}"
+
+
+def settle_file() -> RenderedFile:
+    text = resources.files("eniplan").joinpath(SETTLE_MODULE).read_text(encoding="utf-8")
+    return RenderedFile(SETTLE_PATH, compact.sh(text))

@@ -153,6 +153,7 @@ RECONCILE_PATH = "/etc/systemd/system/eniplan-agent-reconcile.path"
 _RECONCILE_PATH = """\
 [Path]
 PathChanged=/run/systemd/netif/links
+PathChanged=/run/systemd/netif/leases
 
 [Install]
 WantedBy=multi-user.target

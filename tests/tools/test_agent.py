@@ -23,7 +23,7 @@ from eniplan.agent.imds import BadAnswer, Imds, ImdsError
 from eniplan.model import Inventory
 from eniplan.plan import InstancePlan
 from eniplan.plancore import EniFacts, plan_enis
-from eniplan.render import compact, dynamic, iproute2
+from eniplan.render import common, compact, dynamic, iproute2
 from tests.helpers.dynamic import cloud_init_crawl, user_data_files, without_docs
 from tests.helpers.fake_imds import FakeImds, metadata_tree
 
@@ -578,18 +578,20 @@ def test_networkmanager_dispatcher_starts_the_reconcile_run(
     script.write_text(entry["content"])
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "systemctl").write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/called\n')
-    (bin_dir / "systemctl").chmod(0o755)
+    for tool in ("systemctl", "touch"):  # each records its arguments
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/{tool}\n')
+        (bin_dir / tool).chmod(0o755)
     done = subprocess.run(
         ["sh", str(script), "ens6", action],
         env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    called = tmp_path / "called"
+    called, touched = tmp_path / "systemctl", tmp_path / "touch"
     if starts:
         assert called.read_text() == "--no-block start eniplan-agent-reconcile.service\n"
+        assert touched.read_text() == f"{common.NM_EVENT}\n"  # a run under way sees it
     else:
-        assert not called.exists()
+        assert not called.exists() and not touched.exists()
 
 
 def test_an_eni_that_cannot_be_planned_is_unsettled_alone(

@@ -68,6 +68,7 @@ def test_the_wheel_ships_the_license_and_the_terraform_module(dists: tuple[Path,
     assert "License-Expression: Apache-2.0" in metadata
     assert {"main.tf", "variables.tf", "outputs.tf", "user-data.yaml"} <= set(MODULE_FILES)
     assert "eniplan/agent/engine.sh" in names and "eniplan/py.typed" in names
+    assert "eniplan/render/settle.sh" in names  # the units run the script through it
     assert not any(name.startswith("tests/") for name in names)
 
 

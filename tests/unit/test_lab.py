@@ -17,6 +17,7 @@ from eniplan.lab.shell import LabError
 from eniplan.lab.topology import design
 from eniplan.model import Inventory
 from eniplan.plan import MANAGED, InstancePlan, PlanOptions
+from eniplan.render.common import SETTLE_PATH
 from eniplan.render.iproute2 import SCRIPT_PATH
 from tests.helpers.builders import instance_named
 from tests.helpers.cli_runner import run
@@ -195,11 +196,15 @@ def test_cloud_init_user_data_installs_and_boots_from_files(
     assert script.read_text().startswith("#!/bin/sh\n")
     assert os.access(script, os.X_OK)
     unit = tmp_path / "etc/systemd/system/eniplan-routing.service"
-    assert f"ExecStart={SCRIPT_PATH}" in unit.read_text()
-    # booting runs what the unit's ExecStart says, from the files under the root
-    assert install.boot_commands(tmp_path) == [[str(script)]]
+    assert f"ExecStart=/bin/sh {SETTLE_PATH} {SCRIPT_PATH}" in unit.read_text()
+    assert (tmp_path / SETTLE_PATH.lstrip("/")).read_text().startswith("#!/bin/sh\n")
+    # booting runs what the unit's ExecStart says, in the instance's view (its arguments
+    # name the instance's files at their own paths)
+    argv = ["/bin/sh", SETTLE_PATH, SCRIPT_PATH]
+    assert install.boot_commands(tmp_path) == [install.instance_view(tmp_path, argv)]
     unit.write_text(unit.read_text().replace(SCRIPT_PATH, "/opt/other"))
-    assert install.boot_commands(tmp_path) == [[str(tmp_path / "opt/other")]]
+    argv = ["/bin/sh", SETTLE_PATH, "/opt/other"]
+    assert install.boot_commands(tmp_path) == [install.instance_view(tmp_path, argv)]
 
 
 def test_iproute2_installs_the_script(

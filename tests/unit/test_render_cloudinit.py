@@ -13,7 +13,7 @@ import yaml
 from eniplan import __version__
 from eniplan.model import Inventory
 from eniplan.plan import InstancePlan, PlanOptions, plan_instance
-from eniplan.render import cloudinit, compact, iproute2
+from eniplan.render import cloudinit, common, compact, iproute2
 from eniplan.render.base import RenderOptions
 from tests.helpers.cloudinit import user_data
 
@@ -50,7 +50,9 @@ def test_script_persistence_installs_the_iproute2_script_and_a_boot_unit(
     assert script["content"].startswith("#!/bin/sh\n")  # the unit's ExecStart= runs the file
     assert script["permissions"] == "0755"
     unit = files[cloudinit.UNIT_PATH]["content"]
-    assert f"ExecStart={iproute2.SCRIPT_PATH}" in unit
+    assert f"ExecStart=/bin/sh {common.SETTLE_PATH} {iproute2.SCRIPT_PATH}" in unit
+    # which runs it again until the network held still (tests/kernel/test_settle.py)
+    assert files[common.SETTLE_PATH]["content"] == common.settle_file().content
     assert "Before=network-online.target" in unit and "Type=oneshot" in unit
     enable = f"systemctl enable --now {cloudinit.UNIT_NAME} eniplan-routing.path"
     assert ["sh", "-c", enable] in document["runcmd"]
@@ -62,6 +64,7 @@ def test_script_persistence_installs_the_iproute2_script_and_a_boot_unit(
     dispatcher = files[cloudinit.NM_DISPATCHER_PATH]
     assert dispatcher["permissions"] == "0755"
     assert f"exec systemctl --no-block start {cloudinit.UNIT_NAME};;" in dispatcher["content"]
+    assert f"touch {common.NM_EVENT};" in dispatcher["content"]  # a run under way sees it
 
 
 @pytest.mark.parametrize(
@@ -101,7 +104,8 @@ def test_ubuntu_gets_netplan(sandbox_inventory: Inventory) -> None:
 
 
 def test_small_user_data_is_plain_text(sandbox_plans: dict[str, InstancePlan]) -> None:
-    rendering = cloudinit.render(sandbox_plans["centos7-same-24"], RenderOptions(persist="script"))
+    # (--persist script's user data is about 16.5 KB for any instance: the script alone is 15)
+    rendering = cloudinit.render(sandbox_plans["centos7-same-24"], RenderOptions(persist="ifcfg"))
     (file,) = rendering.files
     assert isinstance(file.content, str)
     assert len(file.content.encode()) < cloudinit.USER_DATA_LIMIT
