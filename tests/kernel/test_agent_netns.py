@@ -226,9 +226,9 @@ def test_the_boot_run_from_cloud_inits_crawl_then_hotplug_from_imds(
             assert "from cloud-init" not in result.stderr
     times = [float(line.split()[0]) for line in log.read_text().splitlines()]
     assert len(times) == 4 + 2 + 20 + 4 + 20  # boot; second run (state: no ids); hotplug
-    # never 21 requests in one second (as the server logs them: 50 ms for its jitter)
+    # never 21 requests in one second, as the server logs them
     spans = [later - earlier for earlier, later in zip(times, times[20:], strict=False)]
-    assert min(spans) >= 20 * PACE - 0.05, spans
+    assert min(spans) > 1.0 and 20 * PACE > 1.0, spans
 
 
 def test_imds_unreachable_changes_nothing(
