@@ -52,11 +52,11 @@ from eniplan.lab.proofs import (
     LabOptions,
     LabReport,
     Outcome,
-    ProofRow,
     Udev,
     _Clock,
     _combined,
     _prove_hotplug,
+    lab_report,
     measure,
     routing_snapshot,
     state_changes,
@@ -759,19 +759,7 @@ def run_boot_lab(
             )
             clock.lap("hotplug")
     clock.lap("teardown")
-    rows = tuple(
-        ProofRow(number=index, key=key, title=title, before=None, after=after.get(key))
-        for index, (key, title) in enumerate(proofs, start=1)
-    )
-    timings = (*clock.timings, ("total", round(time.monotonic() - total_start, 3)))
-    return LabReport(
-        instance_id=instance.instance_id,
-        name=instance.name,
-        target=options.target,
-        enis=topology.enis,
-        rows=rows,
-        timings=timings,
-        apply_output="\n".join(o for o in outputs if o),
-        leftovers=tuple(lab.leftovers),
-        booted_os=image.OS_NAME,
-    )
+    return lab_report(
+        instance, options.target, topology.enis, lab, proofs, {}, after, clock, total_start,
+        outputs, booted_os=image.OS_NAME,
+    )  # fmt: skip

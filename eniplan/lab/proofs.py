@@ -613,24 +613,39 @@ def run_lab(
         )
         clock.lap("hotplug")
     clock.lap("teardown")
+    return lab_report(
+        instance, options.target, topology.enis, lab, PROOFS, before, after, clock, total_start,
+        outputs,
+    )  # fmt: skip
+
+
+def lab_report(
+    instance: Instance,
+    target: str,
+    enis: tuple[EniPort, ...],
+    lab: Lab,
+    proofs: Sequence[tuple[str, str]],
+    before: Mapping[str, Outcome],
+    after: Mapping[str, Outcome],
+    clock: _Clock,
+    total_start: float,
+    outputs: Sequence[str],
+    booted_os: str | None = None,
+) -> LabReport:
+    """The report of a finished lab (`lab` removed; `enis` as wired at its start), a row
+    per proof in `proofs`' order, the time since `total_start` as its total."""
     rows = tuple(
-        ProofRow(
-            number=index,
-            key=key,
-            title=title,
-            before=before.get(key),
-            after=after.get(key),
-        )
-        for index, (key, title) in enumerate(PROOFS, start=1)
+        ProofRow(number=index, key=key, title=title, before=before.get(key), after=after.get(key))
+        for index, (key, title) in enumerate(proofs, start=1)
     )
-    timings = (*clock.timings, ("total", round(time.monotonic() - total_start, 3)))
     return LabReport(
         instance_id=instance.instance_id,
         name=instance.name,
-        target=options.target,
-        enis=topology.enis,
+        target=target,
+        enis=enis,
         rows=rows,
-        timings=timings,
+        timings=(*clock.timings, ("total", round(time.monotonic() - total_start, 3))),
         apply_output="\n".join(o for o in outputs if o),
         leftovers=tuple(lab.leftovers),
+        booted_os=booted_os,
     )
