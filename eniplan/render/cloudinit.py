@@ -24,7 +24,7 @@ import yaml
 
 from eniplan import ownership
 from eniplan.plan import InstancePlan
-from eniplan.render import base, compact
+from eniplan.render import base, compact, netplan
 from eniplan.render.common import (
     SETTLE_PATH,
     nm_reconfigure_dispatcher,
@@ -142,7 +142,7 @@ def _target_files(
 ) -> tuple[list[base.RenderedFile], list[str], tuple[str, ...]]:
     if persist == "script":
         files, commands = script_files(plan)
-        return files, commands, (NETWORKD_NOTE,)
+        return files, commands, (NETWORKD_NOTE, netplan.NETPLAN_APPLY_NOTE)
     from eniplan.render import render
 
     rendering = render(persist, plan, base.RenderOptions())

@@ -281,6 +281,14 @@ def _notes(plan: InstancePlan) -> list[str]:
         "route metrics are set (100 x (device index + 1) + network card, as cloud-init's "
         "EC2 network config): NetworkManager would otherwise give each activation new ones"
     )
+    notes.append(
+        "install the keyfiles after the instance's first boot (config management, or "
+        "--target cloud-init --persist networkmanager, whose runcmd activates them): "
+        "keyfiles baked into an image before it are overridden by cloud-init's first-boot "
+        "activation of its own profile for the primary ENI until the next reboot (measured "
+        "with lab --boot: the primary ENI's address failed proofs 1-4 after the first boot, "
+        "held after the reboot)"
+    )
     if any(_dhcp_sourced(eni, route) for eni in plan.enis for route in eni.routes):
         notes.append(
             "the tables' subnet routes have no preferred source (src=): NetworkManager adds "
