@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast lint bench clean terraform-user-data
+.PHONY: demo test test-fast lint bench clean terraform-user-data record-plans
 
 demo: $(VENV)/.sandbox
 	$(BIN)/eniplan demo
@@ -46,6 +46,9 @@ $(VENV)/.dev: pyproject.toml | $(VENV)/bin/python
 
 terraform-user-data: $(VENV)/.sandbox  # the Terraform module's copy of the dynamic user data
 	./scripts/render-terraform-user-data $(BIN)/python
+
+record-plans: $(VENV)/.dev  # real Terraform plans for the tests: tests/fixtures/plans
+	./scripts/record-plans
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

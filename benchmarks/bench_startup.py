@@ -7,8 +7,9 @@ of its baseline (so load on the machine falls on both alike) and each ratio is o
   eniplan --version, eniplan --help   /  python -c pass                      (target <= 5)
   eniplan check-plan PLAN --format json  /  python -c 'json.load(PLAN)'      (target <= 6)
 
-PLAN is tests/fixtures/tfplan/format-1.2.json, the plan of a small configuration as
-`terraform show -json` writes it: a pull request's plan, where start-up is the cost.
+PLAN is tests/fixtures/plans/headline.json, the plan of a small configuration that
+Terraform 1.11.4 and hashicorp/aws 5.100.0 wrote (recorded: tests/helpers/realplan.py):
+a pull request's plan, where start-up is the cost.
 
     python benchmarks/bench_startup.py            # 21 runs of each
     python benchmarks/bench_startup.py --quick    # 5 runs of each
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 
 TARGETS = {"--version": 5.0, "--help": 5.0, "check-plan": 6.0}
-PLAN = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "tfplan" / "format-1.2.json"
+PLAN = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "plans" / "headline.json"
 
 
 def eniplan_command() -> list[str]:

@@ -456,43 +456,15 @@ def _configurations(
 
 
 def _changes(document: dict[str, Any], origin: str) -> Iterator[tuple[dict[str, Any], str]]:
-    """Every managed resource instance: from resource_changes, else from planned_values."""
-    if "resource_changes" in document:
-        for index, change in enumerate(
-            _list(document["resource_changes"], origin, "resource_changes")
-        ):
-            yield (
-                _object(change, origin, f"resource_changes[{index}]"),
-                f"resource_changes[{index}]",
-            )
-        return
-    planned = _object(document.get("planned_values"), origin, "planned_values")
-    stack: list[tuple[Any, str]] = [(planned.get("root_module"), "planned_values.root_module")]
-    while stack:
-        module, where = stack.pop()
-        module = _object(module, origin, where)
-        for index, resource in enumerate(
-            _list(module.get("resources"), origin, f"{where}.resources")
-        ):
-            place = f"{where}.resources[{index}]"
-            resource = _object(resource, origin, place)
-            module_address = module.get("address", "")
-            yield (
-                {
-                    **resource,
-                    "module_address": module_address,
-                    "change": {
-                        "actions": ["no-op"],
-                        "after": resource.get("values"),
-                        "after_unknown": {},
-                    },
-                },
-                place,
-            )
-        for index, child in enumerate(
-            _list(module.get("child_modules"), origin, f"{where}.child_modules")
-        ):
-            stack.append((child, f"{where}.child_modules[{index}]"))
+    """Every managed resource instance: resource_changes (`terraform show -json` of a plan
+    lists every resource instance there, a no-op too; a plan of nothing has none)."""
+    for index, change in enumerate(
+        _list(document.get("resource_changes", []), origin, "resource_changes")
+    ):
+        yield (
+            _object(change, origin, f"resource_changes[{index}]"),
+            f"resource_changes[{index}]",
+        )
 
 
 def _prior_amis(document: dict[str, Any]) -> Iterator[tuple[str, str, Mapping[str, Any]]]:

@@ -2,13 +2,24 @@
 local filesystem mirror, planning configurations of tests/fixtures/tfreal against a moto
 server (a subprocess of its own, so no in-process `mock_aws` of another test resets it).
 
-`real_plans` (a session fixture) returns a function `plan(name, *targets) -> Path` that
-copies `fixtures/tfreal/NAME` beside `fixtures/tfreal/modules`, adds the provider block
-pointed at moto, runs `terraform init` (once per configuration, providers from one shared
-plugin cache), `terraform plan -out` and `terraform show -json`, and caches the JSON for the
-session. Tests skip, with the reason, where the CLI or the provider mirror is missing.
+The plans are recorded: `scripts/record-plans` (this module's `main`) plans every
+configuration in CONFIGURATIONS against a fresh moto server and writes the JSON,
+normalised (`normalise`), to tests/fixtures/plans/NAME.json, which the fast tests read;
+tests/tools/test_recorded_plans.py plans them again and fails when a recording differs
+from what the CLI and the provider write now.
 
-The moto account is seeded with the AMIs the configurations look up with `data.aws_ami`.
+`real_plans` (a session fixture) returns a RealPlans: `plan(name) -> Path` copies
+`fixtures/tfreal/NAME` beside `fixtures/tfreal/modules`, adds the provider block pointed
+at moto, runs `terraform init`, `terraform plan -out` and `terraform show -json`, and
+caches the JSON for the session; a configuration with a `before/` directory is first
+planned and applied from those files (imports of the seeded resources, so that the plan
+of the configuration itself deletes, forgets or replaces resources in the state). Tests
+skip, with the reason, where the CLI or the provider mirror is missing.
+
+The moto account is seeded deterministically (moto's random generator seeded first, then
+the same calls in the same order): the AMIs the configurations look up with
+`data.aws_ami`, and an existing VPC (WORLD) whose IDs the configurations get as
+`var.world`.
 """
 
 from __future__ import annotations
@@ -19,9 +30,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +51,20 @@ AMIS = (
     ("debian-12-amd64-20240717-1811", "Debian 12 (20240717-1811)"),
     ("al2023-ami-2023.5.20240708.0-kernel-6.1-x86_64", "Amazon Linux 2023 AMI"),
 )
+# the existing ENIs: (name, subnet, private IP, attached to (instance, device index))
+WORLD_ENIS: tuple[tuple[str, str, str, tuple[str, int] | None], ...] = (
+    ("eni_attached", "subnet_b", "10.1.2.10", ("instance", 1)),
+    ("eni_routed_by_id", "subnet_a", "10.1.1.11", None),
+    ("eni_routed_by_table", "subnet_a", "10.1.1.12", None),
+    ("eni_deleted", "subnet_a", "10.1.1.21", ("instance_2", 1)),
+    ("eni_forgotten", "subnet_a", "10.1.1.22", ("instance_2", 2)),
+    ("eni_replaced", "subnet_a", "10.1.1.23", ("instance_2", 3)),
+)
+RECORDINGS = helpers.FIXTURES / "plans"
+# the configurations recorded, in tests/fixtures/tfreal
+CONFIGURATIONS = ("headline", "cases", "static", "shapes", "existing")
+AMI_CREATION_DATE = "2024-07-17T18:11:00.000Z"  # what a recording says for an AMI's date
+MOTO_ENDPOINT = "http://moto.invalid"  # what a recording says for the moto server's URL
 
 
 def missing_tools() -> str:
@@ -70,9 +97,15 @@ def _wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 def _seed(endpoint: str) -> dict[str, str]:
-    """Register AMIS in moto; their IDs by name."""
+    """Seed moto's random generator, register AMIS and create the existing world: a VPC
+    with subnets a and b, an instance in a, ENIs (private IPs pinned: moto draws unpinned
+    ones from the whole subnet, its reserved addresses included). The IDs by name (AMIs
+    by their names, the rest as `var.world` names them)."""
     import boto3
 
+    request = urllib.request.Request(f"{endpoint}/moto-api/seed?a=11", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
     ec2 = boto3.client(
         "ec2",
         region_name=REGION,
@@ -90,10 +123,56 @@ def _seed(endpoint: str) -> dict[str, str]:
             VirtualizationType="hvm",
         )
         ids[name] = image["ImageId"]
+    ids["vpc"] = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    for subnet, cidr in (("subnet_a", "10.1.1.0/24"), ("subnet_b", "10.1.2.0/24")):
+        created = ec2.create_subnet(VpcId=ids["vpc"], CidrBlock=cidr)["Subnet"]
+        ids[subnet] = created["SubnetId"]
+    for name, address in (("instance", "10.1.1.10"), ("instance_2", "10.1.1.20")):
+        ids[name] = ec2.run_instances(
+            ImageId=ids[AMIS[0][0]],
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.micro",
+            SubnetId=ids["subnet_a"],
+            PrivateIpAddress=address,
+        )["Instances"][0]["InstanceId"]
+    for name, subnet, address, instance in WORLD_ENIS:
+        ids[name] = ec2.create_network_interface(SubnetId=ids[subnet], PrivateIpAddress=address)[
+            "NetworkInterface"
+        ]["NetworkInterfaceId"]
+        if instance:
+            ec2.attach_network_interface(
+                NetworkInterfaceId=ids[name], InstanceId=ids[instance[0]], DeviceIndex=instance[1]
+            )
     return ids
 
 
-def _provider_tf(endpoint: str, ami: str) -> str:
+def _undate_amis(node: Any) -> None:
+    if isinstance(node, dict):
+        values = node.get("values")
+        if node.get("type") == "aws_ami" and isinstance(values, dict) and "creation_date" in values:
+            values["creation_date"] = AMI_CREATION_DATE
+        for child in node.values():
+            _undate_amis(child)
+    elif isinstance(node, list):
+        for child in node:
+            _undate_amis(child)
+
+
+def normalise(text: str, endpoint: str) -> str:
+    """A plan's JSON as recorded: without what differs from one run to the next (the
+    time it was made, the moto server's port, the order of relevant_attributes, the date
+    moto gives an AMI), indented, keys sorted."""
+    document = json.loads(text.replace(endpoint, MOTO_ENDPOINT))
+    document.pop("timestamp", None)
+    # moto dates an AMI at its registration: a data.aws_ami that read one shows it
+    _undate_amis(document)
+    return json.dumps(document, indent=1, sort_keys=True) + "\n"
+
+
+def _provider_tf(endpoint: str, ids: dict[str, str]) -> str:
+    ami = ids[AMIS[0][0]]
+    world = json.dumps({k: v for k, v in ids.items() if k not in dict(AMIS)})
     return f"""terraform {{
   required_providers {{
     aws = {{
@@ -120,6 +199,11 @@ variable "ami" {{
   type    = string
   default = "{ami}"
 }}
+
+variable "world" {{
+  type    = map(string)
+  default = {world}
+}}
 """
 
 
@@ -139,10 +223,10 @@ def _cli_config(path: Path) -> None:
 
 
 class RealPlans:
-    def __init__(self, root: Path, endpoint: str, amis: dict[str, str]) -> None:
+    def __init__(self, root: Path, endpoint: str, ids: dict[str, str]) -> None:
         self.root = root
         self.endpoint = endpoint
-        self.amis = amis
+        self.ids = ids
         config = root / "terraform.rc"
         _cli_config(config)
         cache = root / "plugin-cache"
@@ -157,7 +241,18 @@ class RealPlans:
         }
         for shared in ("modules", "user_data"):
             shutil.copytree(FIXTURES / shared, root / shared)
-        self.cache: dict[tuple[str, ...], Path] = {}
+        # eniplan's own module, where the configurations' modules call it for its user
+        # data: its ENIs need provider 6.11 (network_card_index on attachments), which
+        # 5.100.0 cannot even validate, so the copy keeps only its user data outputs
+        module = root / "modules" / "eni-policy-routing"
+        module.mkdir()
+        original = helpers.REPO / "terraform" / "modules" / "eni-policy-routing"
+        shutil.copy(original / "user-data.yaml", module)
+        outputs = (original / "outputs.tf").read_text().split("\n\n")
+        (module / "outputs.tf").write_text(
+            "\n\n".join(o for o in outputs if o.startswith('output "user_data'))
+        )
+        self.cache: dict[str, Path] = {}
 
     def _run(self, directory: Path, *args: str) -> str:
         result = subprocess.run(
@@ -178,18 +273,14 @@ class RealPlans:
     def validate(self, directory: Path) -> str:
         """`terraform validate` of a configuration directory with the provider pointed at
         moto (init first); its output. Raises AssertionError when it is not valid."""
-        (directory / "eniplan_test_provider.tf").write_text(
-            _provider_tf(self.endpoint, self.amis[AMIS[0][0]])
-        )
+        (directory / "eniplan_test_provider.tf").write_text(_provider_tf(self.endpoint, self.ids))
         self._run(directory, "init", "-input=false", "-no-color")
         return self._run(directory, "validate", "-no-color")
 
     def plan_directory(self, directory: Path) -> dict[str, Any]:
         """`terraform plan` of a configuration directory (its own files, the provider
         pointed at moto added): the plan JSON (`terraform show -json`)."""
-        (directory / "eniplan_test_provider.tf").write_text(
-            _provider_tf(self.endpoint, self.amis[AMIS[0][0]])
-        )
+        (directory / "eniplan_test_provider.tf").write_text(_provider_tf(self.endpoint, self.ids))
         self._run(directory, "init", "-input=false", "-no-color")
         self._run(directory, "plan", "-input=false", "-no-color", "-lock=false", "-out=p.tfplan")
         document: dict[str, Any] = json.loads(self._run(directory, "show", "-json", "p.tfplan"))
@@ -199,41 +290,37 @@ class RealPlans:
         """`terraform apply` of the plan `plan_directory` saved (against moto)."""
         self._run(directory, "apply", "-input=false", "-no-color", "-lock=false", "p.tfplan")
 
-    def __call__(self, name: str, *targets: str) -> Path:
-        key = (name, *targets)
-        if key in self.cache:
-            return self.cache[key]
+    def __call__(self, name: str) -> Path:
+        if name in self.cache:
+            return self.cache[name]
         directory = self.root / name
-        if not directory.exists():
-            shutil.copytree(FIXTURES / name, directory)
-            (directory / "eniplan_test_provider.tf").write_text(
-                _provider_tf(self.endpoint, self.amis[AMIS[0][0]])
-            )
+        source = FIXTURES / name
+        provider = _provider_tf(self.endpoint, self.ids)
+        if (source / "before").is_dir():  # the state the plan starts from
+            shutil.copytree(source / "before", directory)
+            (directory / "eniplan_test_provider.tf").write_text(provider)
             self._run(directory, "init", "-input=false", "-no-color")
-        planfile = f"plan-{len(self.cache)}.tfplan"
-        self._run(
-            directory,
-            "plan",
-            "-input=false",
-            "-no-color",
-            "-lock=false",
-            f"-out={planfile}",
-            *(f"-target={target}" for target in targets),
+            self._run(directory, "apply", "-input=false", "-no-color", "-auto-approve")
+            for old in directory.glob("*.tf"):
+                old.unlink()
+        shutil.copytree(
+            source, directory, ignore=shutil.ignore_patterns("before"), dirs_exist_ok=True
         )
-        output = self.root / f"{name}-{len(self.cache)}.json"
-        output.write_text(self._run(directory, "show", "-json", planfile))
-        self.cache[key] = output
+        (directory / "eniplan_test_provider.tf").write_text(provider)
+        self._run(directory, "init", "-input=false", "-no-color")
+        self._run(directory, "plan", "-input=false", "-no-color", "-lock=false", "-out=p.tfplan")
+        output = self.root / f"{name}.json"
+        output.write_text(self._run(directory, "show", "-json", "p.tfplan"))
+        self.cache[name] = output
         return output
 
 
 PlanFactory = RealPlans
 
 
-@pytest.fixture(scope="session")
-def real_plans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlanFactory]:
-    why = missing_tools()
-    if why:
-        pytest.skip(f"real Terraform plans: {why}")
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server of its own (a subprocess): its endpoint, while the block runs."""
     port = _free_port()
     endpoint = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
@@ -243,7 +330,7 @@ def real_plans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlanFactory
     )
     try:
         _wait_for(endpoint, process)
-        yield RealPlans(tmp_path_factory.mktemp("tfreal"), endpoint, _seed(endpoint))
+        yield endpoint
     finally:
         process.terminate()
         try:
@@ -251,3 +338,47 @@ def real_plans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlanFactory
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def record(names: Iterable[str], root: Path) -> dict[str, str]:
+    """Plan each configuration against a fresh moto server (seeded as always): the
+    normalised JSON by name. `root`: an empty directory to work in."""
+    with moto_server() as endpoint:
+        plans = RealPlans(root, endpoint, _seed(endpoint))
+        return {name: normalise(plans(name).read_text(), endpoint) for name in names}
+
+
+def recorded(name: str) -> Path:
+    """The recording of a configuration (tests/fixtures/plans/NAME.json)."""
+    return RECORDINGS / f"{name}.json"
+
+
+@pytest.fixture(scope="session")
+def real_plans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlanFactory]:
+    why = missing_tools()
+    if why:
+        pytest.skip(f"real Terraform plans: {why}")
+    with moto_server() as endpoint:
+        yield RealPlans(tmp_path_factory.mktemp("tfreal"), endpoint, _seed(endpoint))
+
+
+def main(argv: list[str]) -> int:
+    """scripts/record-plans [NAME...]: record the configurations (all by default)."""
+    why = missing_tools()
+    if why:
+        print(f"record-plans: cannot plan: {why}", file=sys.stderr)
+        return 2
+    names = argv or list(CONFIGURATIONS)
+    unknown = sorted(set(names) - set(CONFIGURATIONS))
+    if unknown:
+        print(f"record-plans: unknown configuration {unknown}: {CONFIGURATIONS}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="eniplan-record-") as root:
+        for name, text in record(names, Path(root)).items():
+            recorded(name).write_text(text)
+            print(f"wrote {recorded(name).relative_to(helpers.REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

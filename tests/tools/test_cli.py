@@ -100,7 +100,7 @@ def test_version_and_help_import_no_command_machinery(
 
 
 def test_check_plan_imports_no_aws_sdk_nor_rich(tmp_path: Path) -> None:
-    plan = FIXTURES / "tfplan" / "format-1.2.json"
+    plan = FIXTURES / "plans" / "headline.json"
     modules = imported_by(tmp_path, "check-plan", str(plan), "--format", "json")
     assert "eniplan.checkplan" in modules
     assert heavy(modules) == []

@@ -168,7 +168,9 @@ def test_adopted_instance_with_its_static_user_data_passes_check_plan(
     """The snippet and the instance (imported, its user_data wired to the snippet's local
     as the snippet says) planned by the real provider: check-plan, given the snapshot and
     the user data file, finds eniplan's static user data matching the plan's ENIs (no
-    finding); without the snapshot it cannot compare them (ENI005)."""
+    finding); without the snapshot it cannot compare them, without the file it cannot
+    read them (ENI005); once the plan edits an ENI's addresses they no longer match
+    (ENI004)."""
     instance, routed, _ = _firewall(real_plans.endpoint)
     for key, value in real_plans.env.items():
         if key.startswith("AWS_"):
@@ -221,6 +223,50 @@ resource "aws_instance" "adopted" {{
     excluded = {e["subject"]: e["reason"] for e in document["excluded"]}
     assert "matches the plan's ENIs" in excluded["aws_instance.adopted"]
     assert "a route targets it" in excluded[f"aws_network_interface.{_name_of(plan, routed)}"]
+    # without the user data file: provider 5.x plans only its digest, not recognised
+    code, stdout, _ = run(
+        [
+            "check-plan",
+            str(plan_file),
+            "--format",
+            "json",
+            "--fail-on",
+            "info",
+            "--inventory",
+            str(snapshot),
+        ],
+        capsys,
+    )
+    (unverified,) = json.loads(stdout)["findings"]
+    assert (code, unverified["rule_id"], unverified["address"]) == (
+        1,
+        "ENI005",
+        "aws_instance.adopted",
+    )
+    assert len(unverified["eni_ids"]) == 3
+    # the same plan with an address added to an ENI (a change that edits it): the static
+    # user data no longer matches (ENI004, saying why)
+    interfaces = [c for c in plan["resource_changes"] if c["type"] == "aws_network_interface"]
+    after = interfaces[0]["change"]["after"]
+    after["private_ip_list"] = [*after["private_ip_list"], "10.42.1.99"]
+    stale = tmp_path / "stale.json"
+    stale.write_text(json.dumps(plan))
+    code, stdout, _ = run(
+        [
+            "check-plan",
+            str(stale),
+            "--format",
+            "json",
+            "--user-data",
+            str(next(config.glob("*.cloud-config.yaml"))),
+            "--inventory",
+            str(snapshot),
+        ],
+        capsys,
+    )
+    (drift,) = json.loads(stdout)["findings"]
+    assert (drift["rule_id"], drift["address"]) == ("ENI004", "aws_instance.adopted")
+    assert "an address, ENI or subnet changed" in drift["message"]
     # without the snapshot: the user data cannot be compared with the ENIs (ENI005), and
     # the route to the firewall's ENI, outside the plan, is not seen (ENI003)
     code, stdout, _ = run(args, capsys)

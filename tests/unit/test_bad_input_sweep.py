@@ -26,7 +26,7 @@ from tests.helpers import FIXTURES, REPO
 from tests.helpers.cli_runner import assert_one_line_error, run
 
 DOCTOR = FIXTURES / "doctor"
-TFPLAN = FIXTURES / "tfplan" / "format-1.2.json"
+TFPLAN = FIXTURES / "plans" / "cases.json"  # a real plan (tests/helpers/realplan.py)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_check_plan_resource_type_not_a_string(
         document["resource_changes"][0]["type"] = bad_type
         expected = "resource_changes[0].type: expected a string"
     else:
-        module = document["configuration"]["root_module"]["module_calls"]["fleet"]["module"]
+        module = document["configuration"]["root_module"]["module_calls"]["web"]["module"]
         module["resources"][0]["type"] = bad_type
         expected = ".type: expected a string"
     path = tmp_path / "plan.json"

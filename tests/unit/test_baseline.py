@@ -118,7 +118,7 @@ def test_a_bad_baseline_is_one_line(
 
 
 def test_check_plan_takes_a_baseline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    plan = str(FIXTURES / "tfplan" / "format-1.2.json")
+    plan = str(FIXTURES / "plans" / "cases.json")
     base = tmp_path / "baseline.json"
     code, _, err = run(["check-plan", plan, "--write-baseline", str(base)], capsys)
     assert code == 0, err
