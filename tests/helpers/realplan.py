@@ -167,6 +167,9 @@ def normalise(text: str, endpoint: str) -> str:
     document.pop("timestamp", None)
     # moto dates an AMI at its registration: a data.aws_ami that read one shows it
     _undate_amis(document)
+    # Terraform lists the attributes the plan's data and checks depend on in no fixed order
+    relevant = document.get("relevant_attributes", [])
+    relevant.sort(key=lambda item: json.dumps(item, sort_keys=True))
     return json.dumps(document, indent=1, sort_keys=True) + "\n"
 
 
