@@ -65,6 +65,8 @@ RECORDINGS = helpers.FIXTURES / "plans"
 CONFIGURATIONS = ("headline", "cases", "static", "shapes", "existing")
 AMI_CREATION_DATE = "2024-07-17T18:11:00.000Z"  # what a recording says for an AMI's date
 MOTO_ENDPOINT = "http://moto.invalid"  # what a recording says for the moto server's URL
+# the user data of eniplan's module in the recordings (a stand-in: see RealPlans)
+MODULE_USER_DATA = "#cloud-config\n# eniplan 1.0 mode=dynamic table-base=10000 guard=on\n"
 
 
 def missing_tools() -> str:
@@ -246,11 +248,13 @@ class RealPlans:
             shutil.copytree(FIXTURES / shared, root / shared)
         # eniplan's own module, where the configurations' modules call it for its user
         # data: its ENIs need provider 6.11 (network_card_index on attachments), which
-        # 5.100.0 cannot even validate, so the copy keeps only its user data outputs
+        # 5.100.0 cannot even validate, so the copy keeps only its user data outputs; and
+        # its user-data.yaml is a fixed stand-in (a dynamic marker line), so that the
+        # recordings do not change with every change of the agent
         module = root / "modules" / "eni-policy-routing"
         module.mkdir()
         original = helpers.REPO / "terraform" / "modules" / "eni-policy-routing"
-        shutil.copy(original / "user-data.yaml", module)
+        (module / "user-data.yaml").write_text(MODULE_USER_DATA)
         outputs = (original / "outputs.tf").read_text().split("\n\n")
         (module / "outputs.tf").write_text(
             "\n\n".join(o for o in outputs if o.startswith('output "user_data'))
