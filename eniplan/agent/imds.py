@@ -6,8 +6,9 @@ deadline that bounds the whole run: one request gets at most `timeout` seconds, 
 and body included, so an IMDS that drips bytes is cut off like one that hangs. Moves to
 the next endpoint (IPv4, then IPv6) when one cannot be reached; asks for a new token on
 401 or when the token nears its TTL. An answer over MAX_BODY bytes, or not UTF-8, is a
-BadAnswer (not retried: it is a value, wrong). With `interval`, requests are spaced by
-it (IMDS throttles per instance). No proxy is ever used (a proxy would add
+BadAnswer (not retried: it is a value, wrong). With `interval`, at most WINDOW/interval
+requests go in any WINDOW seconds: a short read at once, a long one paced (IMDS throttles
+per instance). No proxy is ever used (a proxy would add
 X-Forwarded-For, which IMDS refuses).
 """
 
@@ -24,6 +25,7 @@ TOKEN_TTL = 300  # seconds
 PREFIX = "/latest/meta-data/"
 MAX_HEAD = 8192  # bytes of status line and headers
 MAX_BODY = 65536  # bytes: a listing of every ENI, or 50 addresses, is far smaller
+WINDOW = 1.05  # seconds: a second, and what the network's jitter may take from it
 
 
 class ImdsError(Exception):
@@ -48,13 +50,13 @@ class Imds:
         self.timeout = timeout
         self.clock = clock
         self.sleep = sleep
-        self.interval = interval  # seconds between requests (0: none)
+        self.interval = interval  # seconds a request, on average (0: no limit)
         self.deadline = clock() + deadline
         self.requests = 0
         self.connections = 0
         self._token = ""
         self._renew_at = 0.0
-        self._last = float("-inf")
+        self._sent: list[float] = []  # when the latest requests went
         self._sock: socket.socket | None = None
 
     def __enter__(self) -> Imds:
@@ -115,10 +117,12 @@ class Imds:
             delay = min(delay * 2, 1.0)
 
     def _wait_turn(self) -> None:
-        wait = self._last + self.interval - self.clock()
-        if wait > 0:
-            self.sleep(min(wait, max(0.0, self.left())))
-        self._last = self.clock()
+        most = max(1, int(WINDOW / self.interval)) if self.interval > 0 else 0
+        if most and len(self._sent) >= most:
+            wait = self._sent[-most] + WINDOW - self.clock()
+            if wait > 0:
+                self.sleep(min(wait, max(0.0, self.left())))
+        self._sent = [*self._sent, self.clock()][-most:] if most else []
 
     # --- HTTP/1.1 on one socket: every read bounded by the request's own limit -----------
 

@@ -16,7 +16,6 @@ from dataclasses import replace
 from ipaddress import IPv4Network
 from pathlib import Path
 
-from eniplan.agent.main import PACE
 from eniplan.model import Inventory
 from eniplan.plan import InstancePlan
 from eniplan.plancore import EniFacts, plan_eni
@@ -228,7 +227,7 @@ def test_the_boot_run_from_cloud_inits_crawl_then_hotplug_from_imds(
     assert len(times) == 4 + 2 + 20 + 4 + 20  # boot; second run (state: no ids); hotplug
     # never 21 requests in one second, as the server logs them
     spans = [later - earlier for earlier, later in zip(times, times[20:], strict=False)]
-    assert min(spans) > 1.0 and 20 * PACE > 1.0, spans
+    assert min(spans) > 1.0, spans
 
 
 def test_imds_unreachable_changes_nothing(

@@ -215,13 +215,14 @@ def test_an_answer_no_value_can_come_from_is_a_bad_answer(multi: FakeImds, fault
         assert imds.get("instance-id")  # the next answer is read on a sound connection
 
 
-def test_requests_after_the_first_read_are_paced(multi: FakeImds) -> None:
+def test_requests_are_paced(multi: FakeImds) -> None:
     with multi, client(multi, interval=agent.PACE) as imds:
         started = time.monotonic()
         for _ in range(20):
             imds.get("mac")
         seconds = time.monotonic() - started
-    assert imds.requests == 21 and seconds >= 20 * agent.PACE  # never over 20 a second
+    # 19 at once (a short read is not slowed), then one as each leaves its 1.05 s
+    assert imds.requests == 21 and 1.05 <= seconds < 2.0  # never 21 in a second
 
 
 def _crawl(root: Path, tree: dict[str, str], change: Any = None) -> None:
