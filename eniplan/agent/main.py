@@ -519,7 +519,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
     started, clock = time.time(), time.monotonic()
     deadline = args.hotplug_wait if want else args.deadline
-    imds = Imds(args.imds or ENDPOINTS, deadline, interval=PACE)
+    imds = Imds(args.imds or ENDPOINTS, deadline, interval=PACE, pace_file=args.lock + ".pace")
     with imds:
         reading = gather(imds, old, kind, Path(args.root) if first and kind == "boot" else None)
         if want and want not in reading.listed:

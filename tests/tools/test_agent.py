@@ -225,6 +225,24 @@ def test_requests_are_paced(multi: FakeImds) -> None:
     assert imds.requests == 21 and 1.05 <= seconds < 2.0  # never 21 in a second
 
 
+def test_the_pace_goes_on_across_runs(multi: FakeImds, tmp_path: Path) -> None:
+    """Runs take turns under the agent's lock: a run that follows one which sent 19
+    requests waits for them to leave the window (two runs never send 21 in a second)."""
+    pace = str(tmp_path / "agent.lock.pace")
+    with multi:
+        with client(multi, interval=agent.PACE, pace_file=pace) as first:
+            for _ in range(18):
+                first.get("mac")  # 19 with the token
+        started = time.monotonic()
+        with client(multi, interval=agent.PACE, pace_file=pace) as second:
+            second.get("mac")  # its token waits for the first run's first request to leave
+        assert time.monotonic() - started > 0.5
+        Path(pace).write_text("garbage 1e300")  # unreadable or future times: no wait
+        with client(multi, interval=agent.PACE, pace_file=pace) as third:
+            third.get("mac")
+        assert first.requests == 19 and third.requests == 2
+
+
 def _crawl(root: Path, tree: dict[str, str], change: Any = None) -> None:
     """cloud-init's crawl of `tree` at this boot under `root` (`change` edits it first)."""
     crawl = cloud_init_crawl(tree)
