@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +86,13 @@ def test_every_sandbox_rendering_is_fmt_clean_and_parses(
         parsed = parse_hcl((directory / f"eniplan_{plan.instance_id}.tf").read_text())
         check_resources(plan, parsed)
         user_data = (directory / f"eniplan_{plan.instance_id}_user_data.tf").read_text()
-        assert f'file("${{path.module}}/eniplan_{plan.instance_id}.cloud-config.yaml")' in (
-            user_data
-        )
+        # gzip past EC2's 16 KB: filebase64() for user_data_base64, else file() for user_data
+        (written,) = directory.glob(f"eniplan_{plan.instance_id}.cloud-config.*")
+        function = "filebase64" if written.suffix == ".gz" else "file"
+        assert f'{function}("${{path.module}}/{written.name}")' in user_data
         assert "user_data_replace_on_change" in user_data
-        cloud_config = (directory / f"eniplan_{plan.instance_id}.cloud-config.yaml").read_text()
+        raw = written.read_bytes()
+        cloud_config = (gzip.decompress(raw) if written.suffix == ".gz" else raw).decode()
         assert cloud_config.startswith("#cloud-config\n# eniplan ")
         assert f"instance={plan.instance_id}" in cloud_config.splitlines()[1]
         assert rendering.instance_id == plan.instance_id
