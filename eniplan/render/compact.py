@@ -1,109 +1,50 @@
-"""Compact Python and sh source for user data, by cutting text out, never rewriting it.
+"""Compact Python and sh source for user data.
 
-Python loses its comments, docstrings (the text of one that is a body's only statement),
-function annotations (only type checkers read them; class annotations stay, they make
-dataclass fields), blank lines and its indentation but one space a block (none on continued
-lines); sh loses its comment lines and indentation. What is
-left is the source's own text, so the result does not depend on the Python that renders it
-(ast.unparse would), and the tests compare syntax trees to prove the code is unchanged.
+Python goes through python-minifier (pinned: the same source gives the same bytes): no
+comments, docstrings or annotations (a dataclass's fields keep theirs), one tab a block,
+statements joined, and short names for locals and for the globals no other module imports
+(`keep`). Attributes, keyword arguments and strings keep their names, so dataclass fields,
+argparse's options and JSON keys are what they were. sh loses its comment lines and
+indentation, by cutting text out.
 """
 
 from __future__ import annotations
 
 import ast
-import io
 import re
-import tokenize
+from collections.abc import Iterable
 
-FSTRING_START = getattr(tokenize, "FSTRING_START", -1)
-FSTRING_END = getattr(tokenize, "FSTRING_END", -1)
-QUOTES = ('"""', "'''")
+OLDEST_PYTHON = (3, 7)  # the oldest python3 the agent runs on (the README says so)
 
 
-def python(source: str) -> str:
-    if not source.isascii():
-        raise ValueError("compact.python takes ASCII source (ast columns are UTF-8 bytes)")
-    starts = [0]
-    for line in source.splitlines(keepends=True):
-        starts.append(starts[-1] + len(line))
+def python(source: str, keep: Iterable[str] = ()) -> str:
+    """`source` minified; `keep`: the module-level names to leave as they are (those other
+    modules import). The result parses as Python 3.7 does, or this is a bug (AssertionError)."""
+    import python_minifier  # (only the dynamic user data needs it: not at start-up)
+    from python_minifier.expression_printer import ExpressionPrinter
+    from python_minifier.f_string import OuterFString
 
-    def at(line: int, column: int) -> int:
-        return starts[line - 1] + column
+    # python-minifier writes f-strings for the Python running it (its issue #148: no target
+    # version): from 3.12 it may nest quotes as PEP 701 allows, which 3.7-3.11 refuse. Its
+    # own f-string writer for older Pythons, wherever eniplan runs: the same bytes from any.
+    def joined_str(printer: ExpressionPrinter, node: ast.JoinedStr) -> None:
+        printer.printer.fstring(str(OuterFString(node, pep701=False)))  # type: ignore[no-untyped-call]
 
-    def end(node: ast.expr) -> int:
-        assert node.end_lineno is not None and node.end_col_offset is not None
-        return at(node.end_lineno, node.end_col_offset)
-
-    cuts: list[tuple[int, int]] = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)):
-            first = node.body[0] if node.body else None
-            if (
-                isinstance(first, ast.Expr)
-                and isinstance(first.value, ast.Constant)
-                and isinstance(first.value.value, str)
-            ):
-                assert first.end_lineno is not None
-                if len(node.body) > 1:
-                    cuts.append((at(first.lineno, 0), starts[first.end_lineno]))
-                else:  # the body's only statement: its text goes, its quotes stay
-                    start, stop = at(first.lineno, first.col_offset), end(first.value)
-                    quote = source[stop - 3 : stop] if source[stop - 3 : stop] in QUOTES else ""
-                    if quote and source[start : start + 3] == quote:
-                        cuts.append((start + 3, stop - 3))
-        if isinstance(node, ast.FunctionDef):
-            arguments = node.args
-            for arg in (
-                *arguments.posonlyargs,
-                *arguments.args,
-                *arguments.kwonlyargs,
-                *(a for a in (arguments.vararg, arguments.kwarg) if a is not None),
-            ):
-                if arg.annotation is not None:
-                    cuts.append(
-                        (at(arg.lineno, arg.col_offset + len(arg.arg)), end(arg.annotation))
-                    )
-            if node.returns is not None:
-                arrow = source.rindex("->", 0, at(node.returns.lineno, node.returns.col_offset))
-                cuts.append((source.rindex(")", 0, arrow) + 1, end(node.returns)))
-    in_string: set[int] = set()  # lines inside multi-line strings: kept as they are
-    # indentation: each block one space deeper than its parent, none on continued lines
-    depth, logical, row, fstrings = 0, True, 0, 0
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        fstrings += (token.type == FSTRING_START) - (token.type == FSTRING_END)
-        if token.type == tokenize.STRING or fstrings:  # (f-strings are tokens since 3.12)
-            in_string.update(range(token.start[0] + 1, token.end[0] + 1))
-        if token.type == tokenize.INDENT:
-            depth += 1
-        elif token.type == tokenize.DEDENT:
-            depth -= 1
-        elif token.type == tokenize.NEWLINE:
-            logical = True
-        elif token.type not in (tokenize.NL, tokenize.COMMENT) and row < token.start[0]:
-            indent = depth if logical else 0  # (the first token of a physical line)
-            if token.start[1] > indent and token.start[0] not in in_string:
-                cuts.append((at(token.start[0], indent), at(*token.start)))
-            logical = False
-        if token.type not in (tokenize.INDENT, tokenize.DEDENT):
-            row = token.end[0]
-        if token.type == tokenize.COMMENT:
-            start = at(*token.start)
-            line_start = starts[token.start[0] - 1]
-            before = source[line_start:start]
-            if before.strip():  # after code: the comment and the blanks before it
-                cuts.append((line_start + len(before.rstrip()), at(*token.end)))
-            else:  # a line of its own
-                cuts.append((line_start, starts[token.start[0]]))
-    for number, line in enumerate(source.splitlines(keepends=True), start=1):
-        if not line.strip() and number not in in_string:
-            cuts.append((starts[number - 1], starts[number]))
-    text, position = [], 0
-    for start, stop in sorted(cuts):
-        if start > position:
-            text.append(source[position:start])
-        position = max(position, stop)
-    text.append(source[position:])
-    return "".join(text)
+    ExpressionPrinter.visit_JoinedStr = joined_str  # type: ignore[method-assign]
+    text = python_minifier.minify(
+        source,
+        remove_annotations=True,
+        remove_literal_statements=True,
+        hoist_literals=False,  # measured: smaller without, once xz has the text
+        rename_locals=True,
+        rename_globals=True,
+        preserve_globals=sorted(keep),
+    )
+    try:
+        ast.parse(text, feature_version=OLDEST_PYTHON)
+    except SyntaxError as error:
+        raise AssertionError(f"minified Python is not Python 3.7: {error}") from None
+    return text + "\n"
 
 
 def sh(source: str) -> str:

@@ -7,16 +7,16 @@ instance's values: launch templates, auto scaling groups and Terraform's
 aws_network_interface_attachment share it.
 
 EC2 takes 16 KB of user data; it goes out gzip-compressed (cloud-init reads gzip; in
-Terraform it is `user_data_base64`). The agent's modules travel as one tar.xz
-(base64), compacted by render/compact.py: comments, docstrings, function annotations,
-blank lines and all indentation but one space a block cut out of the Python (the code
-unchanged: tests compare the syntax trees),
-comment lines out of engine.sh. The
-units and the udev rule stay readable text.
+Terraform it is `user_data_base64`). The agent's modules travel as one tar.xz (base64):
+the Python minified by render/compact.py (python-minifier: no comments, docstrings or
+annotations, short names for all but what another module or the launcher imports; the
+tests run the shipped modules against the package's), engine.sh without its comment lines
+and indentation. The units and the udev rule stay readable text.
 """
 
 from __future__ import annotations
 
+import ast
 import base64
 import gzip
 import io
@@ -171,9 +171,41 @@ RUN+="/bin/systemctl --no-block start eniplan-agent@$name.service"
 """
 
 
+def source(name: str) -> str:
+    return resources.files("eniplan").joinpath(name).read_text(encoding="utf-8")
+
+
 def module_text(name: str) -> str:
-    text = resources.files("eniplan").joinpath(name).read_text(encoding="utf-8")
-    return compact.python(text) if name.endswith(".py") else compact.sh(without_lock(text))
+    if not name.endswith(".py"):
+        return compact.sh(without_lock(source(name)))
+    return compact.python(source(name), keep=imported_names().get(name, ()))
+
+
+ENTRY = ("agent/main.py", "main")  # what the launcher imports
+
+
+def imported_names() -> dict[str, set[str]]:
+    """Module (a MODULES name) -> the names the other modules and the launcher import from
+    it: the minifier must not rename them."""
+    names = {name for name, _ in MODULES}
+    found: dict[str, set[str]] = {ENTRY[0]: {ENTRY[1]}}
+    for name in names - {"agent/engine.sh"}:
+        for node in ast.walk(ast.parse(source(name))):
+            if isinstance(node, ast.Import) and any(
+                alias.name.split(".")[0] == "eniplan" for alias in node.names
+            ):
+                raise AssertionError(f"{name}: `import eniplan...`: import names from it")
+            if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith(
+                "eniplan"
+            ):
+                continue
+            path = "/".join(str(node.module).split(".")[1:])
+            module = f"{path}.py" if f"{path}.py" in names else f"{path}/__init__.py".lstrip("/")
+            for alias in node.names:
+                if f"{path}/{alias.name}.py".lstrip("/") in names:  # its globals renamed
+                    raise AssertionError(f"{name}: imports module {alias.name}: import names")
+                found.setdefault(module, set()).add(alias.name)
+    return found
 
 
 # The agent holds its own lock and runs the engine with ENIPLAN_LOCK='' (main.apply): the

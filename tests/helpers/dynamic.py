@@ -1,13 +1,13 @@
 """The dynamic user data seen from inside: the files it writes (the agent's archive extracted),
-and Python source compared without its docstrings and annotations."""
+the agent installed from it as cloud-init would, and the launcher's command."""
 
 from __future__ import annotations
 
-import ast
 import base64
 import io
 import lzma
 import tarfile
+from pathlib import Path
 
 import yaml
 
@@ -31,25 +31,22 @@ def user_data_files(text: str) -> dict[str, str]:
     return files
 
 
-def without_docs(source: str) -> str:
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef):
-            node.returns = None
-            arguments = node.args
-            for arg in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs):
-                arg.annotation = None
-            for extra in (arguments.vararg, arguments.kwarg):
-                if extra is not None:
-                    extra.annotation = None
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body:
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                if len(node.body) > 1:
-                    node.body = node.body[1:]
-                else:  # the only statement: an empty docstring stays
-                    first.value.value = ""
-    return ast.dump(tree)
+def install_agent(lib: Path) -> None:
+    """The agent's modules, as the user data ships them (minified), under `lib`."""
+    for path, content in user_data_files(dynamic.user_data()).items():
+        if path.startswith(dynamic.LIB + "/"):
+            target = lib / path[len(dynamic.LIB) + 1 :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+
+
+def launch(lib: Path | str) -> list[str]:
+    """The launcher's command (before the agent's arguments), the agent's modules under `lib`."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(lib)!r})\n"
+        "from eniplan.agent.main import main; sys.exit(main())"
+    )
+    return ["python3", "-Es", "-c", code]
 
 
 def cloud_init_crawl(tree: dict[str, str]) -> dict[str, object]:

@@ -19,9 +19,8 @@ from pathlib import Path
 from eniplan.model import Inventory
 from eniplan.plan import InstancePlan
 from eniplan.plancore import EniFacts, plan_eni
-from eniplan.render import dynamic
 from tests.helpers import REPO
-from tests.helpers.dynamic import cloud_init_crawl, user_data_files
+from tests.helpers.dynamic import cloud_init_crawl, install_agent, launch
 from tests.helpers.fake_imds import metadata_tree
 from tests.helpers.netns import (
     Namespace,
@@ -95,23 +94,15 @@ class Agent:
 
     def __init__(self, tmp_path: Path) -> None:
         self.lib = tmp_path / "lib"
-        for path, content in user_data_files(dynamic.user_data()).items():
-            if path.startswith(dynamic.LIB + "/"):
-                target = self.lib / path[len(dynamic.LIB) + 1 :]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(content)
+        install_agent(self.lib)
         self.root = tmp_path / "root"  # no other agent's files
         self.root.mkdir()
         self.lock = tmp_path / "lock"
         self.state = tmp_path / "run" / "state.json"
 
     def run(self, ns: Namespace, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
-        code = (
-            f"import sys; sys.path.insert(0, {str(self.lib)!r})\n"
-            "from eniplan.agent.main import main; sys.exit(main())"
-        )
         started = time.monotonic()
-        result = ns.run("python3", "-Es", "-c", code, "--root", str(self.root),
+        result = ns.run(*launch(self.lib), "--root", str(self.root),
                         "--lock", str(self.lock), "--state", str(self.state), *args,
                         check=False)  # fmt: skip
         return result, time.monotonic() - started

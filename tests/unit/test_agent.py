@@ -6,8 +6,10 @@ from __future__ import annotations
 import ast
 import gzip
 import re
+import sys
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 
 import pytest
 
@@ -16,7 +18,7 @@ from eniplan.agent import main as agent
 from eniplan.cli import main as cli_main
 from eniplan.plancore import EniFacts, PlanError, plan_enis
 from eniplan.render import compact, dynamic
-from tests.helpers.dynamic import user_data_files, without_docs
+from tests.helpers.dynamic import user_data_files
 
 
 def test_an_ipv6_only_eni_is_settled() -> None:
@@ -108,6 +110,7 @@ SAMPLE = '''"""Module docstring."""
 from __future__ import annotations
 
 import re  # trailing comment
+from dataclasses import dataclass, field
 
 # a comment line
 TEMPLATE = """first
@@ -117,44 +120,67 @@ last"""
 
 
 class Error(Exception):
-    """Only a docstring: its text goes, its quotes stay (the class needs a body)."""
+    """Only a docstring (the class needs a body)."""
 
 
+@dataclass
 class Point:
     """Docstring."""
 
-    x: int  # class annotations stay
-    y: int = 0
+    x_coordinate: int  # a dataclass's fields keep their names
+    labels: dict[str, str | None] = field(default_factory=dict)
 
 
-def f(
-    a: dict[str, int],  # why
-    *rest: str,
-    b: re.Pattern[str] | None = None,
-    **more: object,
-) -> tuple[
-    int, str
-]:
+def helper(values: dict[str, int], *rest: str, pattern: re.Pattern[str] | None = None) -> int:
     """Docstring.
 
     # with a hash
     """
-    return len(a), "#" + TEMPLATE
+    total = sum(len(key) * value for key, value in values.items())
+    return total + len(rest) + (0 if pattern is None else 1)
+
+
+def entry(name: str) -> str:
+    point = Point(x_coordinate=helper({name: 2}, "a", pattern=re.compile("x")))
+    point.labels[f"{name!r}"] = f"{'q'}{TEMPLATE[:5]}"
+    if not point.labels:
+        raise Error("empty")
+    return f"{point.x_coordinate}:{point.labels}"
 '''
 
 
-def test_compact_python_cuts_and_keeps_the_code() -> None:
+def test_compact_python_renames_all_but_what_others_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = compact.python(SAMPLE, keep={"entry"})
+    ast.parse(text, feature_version=(3, 7))  # the oldest python3 the agent runs on
+    assert "entry" in text and "helper" not in text and "total" not in text  # renamed
+    # kept: a dataclass's fields, parameters (a caller may name them), keyword arguments
+    assert "x_coordinate" in text and "labels" in text and "values" in text
+    assert "pattern=" in text and "default_factory=" in text
+    assert "Docstring" not in text and "# " not in text.replace("# not a comment", "")
+    assert "dict[str, int]" not in text and "re.Pattern" not in text  # annotations gone
+    assert len(text) < 0.6 * len(SAMPLE)
+    results = []
+    for code in (SAMPLE, text):
+        module = ModuleType("eniplan_sample")  # (dataclass looks its module up)
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+        exec(compile(code, "sample", "exec"), module.__dict__)
+        entry = module.__dict__["entry"]
+        assert callable(entry)
+        results.append(entry("n"))
+    assert results[0] == results[1] == "4:{\"'n'\": 'qfirst'}"
 
-    text = compact.python(SAMPLE)
-    assert ast.dump(ast.parse(text)) == without_docs(SAMPLE)
-    assert '"""first\n\n# not a comment: inside a string\nlast"""' in text
-    assert 'class Error(Exception):\n """"""\n' in text and "Module docstring" not in text
-    assert compact.python('"""Only a docstring."""\n') == '""""""\n'
-    assert "x: int\n" in text and "dict[str" not in text and "tuple[" not in text
-    assert "#" not in text.replace("# not a comment", "").replace('"#"', "")
-    assert "\n\n" not in text.replace("first\n\n#", "")
-    with pytest.raises(ValueError, match="ASCII"):
-        compact.python("x = 'é'\n")
+
+def test_the_minified_agent_is_the_same_from_any_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """python-minifier writes f-strings for the Python that runs it: from 3.12 (PEP 701) it
+    may nest a string in its own quotes, which the agent's oldest Python (3.7) refuses.
+    Told it runs on 3.12, it writes the agent's modules as it does here."""
+    import python_minifier.expression_printer
+    import python_minifier.f_string
+
+    here = {name: dynamic.module_text(name) for name, _ in dynamic.MODULES}
+    for module in (python_minifier.expression_printer, python_minifier.f_string):
+        monkeypatch.setattr(module, "sys", SimpleNamespace(version_info=(3, 12, 0)))
+    assert {name: dynamic.module_text(name) for name, _ in dynamic.MODULES} == here
 
 
 def _facts(device: int, cidr: str, *addresses: str) -> EniFacts:
