@@ -12,7 +12,7 @@ import ipaddress
 import re
 import socket
 import urllib.parse
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Network
 
 # AWS resource IDs: a prefix and 8 or 17 lowercase hex digits.
 ID_PATTERNS: dict[str, re.Pattern[str]] = {
@@ -170,6 +170,21 @@ def ipv4_address(value: object) -> IPv4Address:
         except (OSError, ValueError):  # ValueError: a NUL or a character not in ASCII
             pass
     raise ValueError(f"{value!r} is not an IPv4 address")
+
+
+def ip_text(value: object) -> str:
+    """str(value) of an address, network or interface; IPv4 ones by the C library, in a
+    third of the time (a plan's digest writes out every address of the plan)."""
+    kind = type(value)
+    if kind is IPv4Address:
+        return socket.inet_ntoa(value.packed)  # type: ignore[attr-defined]
+    if kind is IPv4Network:
+        network: IPv4Network = value  # type: ignore[assignment]
+        return f"{socket.inet_ntoa(network.network_address.packed)}/{network.prefixlen}"
+    if kind is IPv4Interface:
+        interface: IPv4Interface = value  # type: ignore[assignment]
+        return f"{socket.inet_ntoa(interface.packed)}/{interface.network.prefixlen}"
+    return str(value)
 
 
 def ipv6_address(value: object) -> IPv6Address:

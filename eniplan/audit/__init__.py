@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from eniplan import ownership, userdata, values
 from eniplan.checks import AUDIT_CHECKS, RULE_IDS, Drift, InstanceContext, InventoryView
+from eniplan.checks.base import instance_port
 from eniplan.errors import InputError
 from eniplan.findings import (
     FAIL_ON_CHOICES,
@@ -124,12 +125,12 @@ def audit(inventory: Inventory, options: AuditOptions = AuditOptions()) -> Repor
         if owner:
             excluded.append((instance.instance_id, owner))
             continue
-        for eni in instance.enis:
-            eni_reason = ownership.eni_owner(eni)
+        eni_owners = tuple(ownership.eni_owner(eni) for eni in instance.enis)
+        for eni, eni_reason in zip(instance.enis, eni_owners, strict=True):
             if eni_reason:
                 excluded.append((eni.eni_id, f"{instance.instance_id}: {eni_reason}"))
         try:
-            context = _context(instance, inventory, options, view, analysed)
+            context = _context(instance, inventory, options, view, analysed, eni_owners)
         except InputError as error:  # one broken instance must not hide the others
             problems.append(f"{instance.instance_id}: cannot plan: {error}")
             continue
@@ -159,7 +160,10 @@ def _context(
     options: AuditOptions,
     view: InventoryView,
     analysed: dict[bytes, userdata.UserDataInfo],
+    eni_owners: tuple[str | None, ...],
 ) -> InstanceContext:
+    """The instance as the checks see it; `eni_owners` are its ENIs' (ownership.eni_owner,
+    in their order), worked out once."""
     decided = triage(instance, inventory, options.plan)
     # User data is collected for multi-ENI instances only (None, unknown, for the others);
     # instances launched from one template share theirs: each blob is read once
@@ -184,7 +188,9 @@ def _context(
         drift = Drift(info.marker, drift_plan, drift_options, options_source, options_note)
     # `eniplan render` skips an OS that an agent handles unless given --force: where the
     # audit asks to render there anyway (audit --force, eniplan's user data), it needs it
-    command_options = replace(command_options, force=decided.agent is not None)
+    # (replace() only where it changes something: it costs as much as the triage)
+    if command_options.force != (decided.agent is not None):
+        command_options = replace(command_options, force=decided.agent is not None)
     return InstanceContext(
         instance=instance,
         inventory=inventory,
@@ -194,6 +200,10 @@ def _context(
         view=view,
         render_command=lambda persist: render_command(instance, options, persist, command_options),
         drift=drift,
+        ports=tuple(
+            instance_port(instance, eni, owner, view)
+            for eni, owner in zip(instance.enis, eni_owners, strict=True)
+        ),
     )
 
 

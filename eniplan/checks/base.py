@@ -18,10 +18,9 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Protocol
 
-from eniplan import ownership
+from eniplan import ownership, values
 from eniplan.findings import RULES, Finding
 from eniplan.model import Eni, Instance, Inventory, route_targets
 from eniplan.plan import MANAGED, InstancePlan, PlanOptions, Triage
@@ -173,6 +172,22 @@ class InventoryView:
         )
 
 
+def instance_port(instance: Instance, eni: Eni, owner: str | None, view: InventoryView) -> Port:
+    """An inventory ENI of `instance` as a Port; `owner` is ownership.eni_owner(eni)."""
+    address = eni.primary_ipv4 or (eni.ipv6_addresses[0] if eni.ipv6_addresses else None)
+    return Port(
+        eni_id=eni.eni_id,
+        subnet=view.subnets[eni.subnet_id],
+        address="" if address is None else values.ip_text(address),
+        source_dest_check_off=not eni.source_dest_check
+        or (eni.is_primary and not instance.source_dest_check),
+        routed=route_targets(view.routed_targets, instance.instance_id, eni.eni_id),
+        route_tables_known=eni.vpc_id in view.vpcs_with_routes,
+        vpc_id=eni.vpc_id,
+        owner=owner,
+    )
+
+
 @dataclass(frozen=True)
 class InstanceContext:
     """The audit's target: one instance with everything the audit knows about it."""
@@ -190,6 +205,8 @@ class InstanceContext:
     # persist -> argv of `eniplan render`, with the options eniplan's static user data was
     # rendered with where there is some (so that rendering again gives the same layout)
     render_command: Callable[[str], tuple[str, ...]]
+    # Every ENI as the rules see it (`instance_port`), in the instance's order
+    ports: tuple[Port, ...]
     # eniplan's static user data and the plan to compare it with, planned with --force
     # (user data rendered with --force is compared with what --force plans now)
     drift: Drift | None = None
@@ -215,32 +232,12 @@ class InstanceContext:
     def user_data_text(self) -> str:
         return self.user_data.describe()
 
-    @cached_property
-    def ports(self) -> tuple[Port, ...]:
-        instance = self.instance
-        return tuple(self._port(eni) for eni in instance.enis)
-
-    @cached_property
+    @property
     def managed_ports(self) -> tuple[Port, ...]:
         if self.triage.status != MANAGED:
             return ()
         managed = {eni.eni_id for eni in self.triage.managed}
         return tuple(port for port in self.ports if port.eni_id in managed)
-
-    def _port(self, eni: Eni) -> Port:
-        instance = self.instance
-        view = self.view
-        return Port(
-            eni_id=eni.eni_id,
-            subnet=view.subnets[eni.subnet_id],
-            address=str(eni.primary_ipv4 or (eni.ipv6_addresses[0] if eni.ipv6_addresses else "")),
-            source_dest_check_off=not eni.source_dest_check
-            or (eni.is_primary and not instance.source_dest_check),
-            routed=route_targets(view.routed_targets, instance.instance_id, eni.eni_id),
-            route_tables_known=eni.vpc_id in view.vpcs_with_routes,
-            vpc_id=eni.vpc_id,
-            owner=ownership.eni_owner(eni),
-        )
 
     def finding(
         self,

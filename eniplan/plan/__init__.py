@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 
 import msgspec
@@ -45,6 +43,7 @@ from eniplan.plancore import EniPlan as EniPlan
 from eniplan.plancore import Guard as Guard
 from eniplan.plancore import Route as Route
 from eniplan.plancore import Rule as Rule
+from eniplan.values import ip_text
 
 
 @dataclass(frozen=True)
@@ -268,7 +267,7 @@ def eni_facts(eni: Eni, inventory: Inventory) -> EniFacts:
 
 def _route_json(route: Route) -> dict[str, Any]:
     return {
-        "destination": _text(route.destination),
+        "destination": ip_text(route.destination),
         "table": route.table,
         "gateway": "router-advertisement" if route.via_ra else _str(route.gateway),
         "source": _str(route.source),
@@ -276,22 +275,7 @@ def _route_json(route: Route) -> dict[str, Any]:
 
 
 def _str(value: object) -> str | None:
-    return None if value is None else _text(value)
-
-
-def _text(value: object) -> str:
-    """str(value); IPv4 values by the C library, in a third of the time (a digest writes
-    out every address of the plan)."""
-    kind = type(value)
-    if kind is IPv4Address:
-        return socket.inet_ntoa(value.packed)  # type: ignore[attr-defined]
-    if kind is IPv4Network:
-        network: IPv4Network = value  # type: ignore[assignment]
-        return f"{socket.inet_ntoa(network.network_address.packed)}/{network.prefixlen}"
-    if kind is IPv4Interface:
-        interface: IPv4Interface = value  # type: ignore[assignment]
-        return f"{socket.inet_ntoa(interface.packed)}/{interface.network.prefixlen}"
-    return str(value)
+    return None if value is None else ip_text(value)
 
 
 def plan_routing_json(plan: InstancePlan) -> dict[str, Any]:
@@ -314,10 +298,10 @@ def plan_routing_json(plan: InstancePlan) -> dict[str, Any]:
                 "router": _str(eni.router),
                 "ipv6_subnets": [str(net) for net in eni.ipv6_subnets],
                 "primary_ipv4": _str(eni.primary_ipv4),
-                "ipv4_addresses": [_text(a) for a in eni.ipv4_addresses],
+                "ipv4_addresses": [ip_text(a) for a in eni.ipv4_addresses],
                 "ipv6_addresses": [str(a) for a in eni.ipv6_addresses],
                 "rules": [
-                    {"from": _text(r.source), "table": r.table, "priority": r.priority}
+                    {"from": ip_text(r.source), "table": r.table, "priority": r.priority}
                     for r in eni.rules
                 ],
                 "routes": [_route_json(route) for route in eni.routes],
