@@ -1,15 +1,17 @@
 """An IMDSv2-only client: a token (PUT, with a TTL) on every read, never IMDSv1.
 
-One HTTP/1.1 connection for a whole run (kept alive; a new one only after a failure).
-Retries timeouts, refused connections, 5xx and 429 with exponential backoff until a
-deadline that bounds the whole run: one request gets at most `timeout` seconds, headers
-and body included, so an IMDS that drips bytes is cut off like one that hangs. Moves to
-the next endpoint (IPv4, then IPv6) when one cannot be reached; asks for a new token on
-401 or when the token nears its TTL. An answer over MAX_BODY bytes, or not UTF-8, is a
+HTTP/1.1 is the standard library's http.client, on one connection for a whole run (kept
+alive; a new one only after a failure or an answer that closes it). No proxy is ever used
+(http.client, unlike urllib, takes none; a proxy would add X-Forwarded-For, which IMDS
+refuses). Retries timeouts, refused connections, garbled or cut answers, 5xx and 429 with
+exponential backoff until a deadline that bounds the whole run: one request gets at most
+`timeout` seconds, headers and body included (every read of its socket waits at most what
+the request has left), so an IMDS that drips bytes is cut off like one that hangs. Moves
+to the next endpoint (IPv4, then IPv6) when one cannot be reached; asks for a new token
+on 401 or when the token nears its TTL. An answer over MAX_BODY bytes, or not UTF-8, is a
 BadAnswer (not retried: it is a value, wrong). With `interval`, at most WINDOW/interval
 requests go in any WINDOW seconds: a short read at once, a long one paced (IMDS throttles
-per instance). No proxy is ever used (a proxy would add
-X-Forwarded-For, which IMDS refuses).
+per instance).
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Sequence
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported where used: a run that reads nothing (udev's coldplug replay
+    from http.client import HTTPConnection  # of a routed link) skips its 30 ms of imports
 
 ENDPOINTS = ("http://169.254.169.254", "http://[fd00:ec2::254]")
 TOKEN_PATH = "/latest/api/token"
 TOKEN_TTL = 300  # seconds
 PREFIX = "/latest/meta-data/"
-MAX_HEAD = 8192  # bytes of status line and headers
 MAX_BODY = 65536  # bytes: a listing of every ENI, or 50 addresses, is far smaller
 WINDOW = 1.05  # seconds: a second, and what the network's jitter may take from it
 
@@ -58,7 +62,8 @@ class Imds:
         self._token = ""
         self._renew_at = 0.0
         self._sent: list[float] = []  # when the latest requests went
-        self._sock: socket.socket | None = None
+        self._http: HTTPConnection | None = None
+        self._limit = 0.0  # when the request under way must be done (clock)
         # runs take turns (the agent's lock): the window goes on across them in pace_file
         self.pace_file = pace_file
         try:
@@ -83,9 +88,9 @@ class Imds:
                 pass
 
     def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
     def left(self) -> float:
         return self.deadline - self.clock()
@@ -113,6 +118,8 @@ class Imds:
 
     def _call(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, str]:
         """(status, body) of a 200, 401 or 404; retries the rest until the deadline."""
+        from http.client import HTTPException
+
         delay = 0.05
         while True:
             self._wait_turn()
@@ -124,7 +131,7 @@ class Imds:
                 if status != 429 and status < 500:
                     raise ImdsError(f"{method} {self.endpoints[0]}{path}: HTTP {status}")
                 problem = f"HTTP {status}"
-            except OSError as error:  # timeouts, refusals, resets, a garbled answer
+            except (OSError, HTTPException) as error:  # timeouts, refusals, resets, garbled
                 self.close()
                 problem = f"{type(error).__name__}: {error}"
                 self.endpoints.append(self.endpoints.pop(0))  # the other endpoint next
@@ -141,80 +148,51 @@ class Imds:
                 self.sleep(min(wait, max(0.0, self.left())))
         self._sent = [*self._sent, self.clock()][-most:] if most else []
 
-    # --- HTTP/1.1 on one socket: every read bounded by the request's own limit -----------
+    # --- HTTP/1.1 (http.client) on one connection, bounded as a whole ------------------
 
     def _exchange(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, str]:
-        limit = min(self.deadline, self.clock() + self.timeout)
-        url = urlsplit(self.endpoints[0])
-        if self._sock is None:
-            address = (url.hostname or "", url.port or 80)
-            self._sock = socket.create_connection(address, timeout=self._remaining(limit))
+        from http.client import HTTPConnection
+        from urllib.parse import urlsplit
+
+        self._limit = min(self.deadline, self.clock() + self.timeout)
+        if self._http is None:
+            self._http = HTTPConnection(urlsplit(self.endpoints[0]).netloc)
+        http = self._http
+        if http.sock is None:  # the first request, or the last answer closed the connection
+            plain = socket.create_connection((http.host, http.port), self._budget())
+            sock = _Socket(fileno=plain.detach())
+            sock.budget = self._budget
+            http.sock = sock
             self.connections += 1
-        sock = self._sock
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {url.netloc}", "Content-Length: 0"]
-        lines += [f"{key}: {value}" for key, value in headers.items()]
-        sock.settimeout(self._remaining(limit))
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("ascii"))
-        data = b""
-        while b"\r\n\r\n" not in data:
-            if len(data) > MAX_HEAD:
-                raise ConnectionError(f"headers over {MAX_HEAD} bytes")
-            data += self._recv(sock, limit)
-        head, _, body = data.partition(b"\r\n\r\n")
-        status_line, *fields = head.decode("latin-1").split("\r\n")
-        version, _, rest = status_line.partition(" ")
-        code = rest[:3]
-        if not version.startswith("HTTP/1.") or not code.isdigit():
-            raise ConnectionError(f"not HTTP: {status_line[:40]!r}")
-        found = {}
-        for field in fields:
-            name, _, value = field.partition(":")
-            found[name.strip().lower()] = value.strip()
-        length = found.get("content-length")
-        if length is None:  # (HTTP/1.0 style) the body ends where the connection does
-            if "chunked" in found.get("transfer-encoding", ""):
-                raise ConnectionError("a chunked answer (IMDS sends a Content-Length)")
-            body += self._until_closed(sock, limit, path)
-            length = str(len(body))
-        if not length.isdigit():
-            raise ConnectionError(f"Content-Length {length[:20]!r}")
-        if int(length) > MAX_BODY:
+        http.sock.settimeout(self._budget())
+        http.request(method, path, headers=headers)
+        answer = http.getresponse()
+        body = answer.read(MAX_BODY + 1)
+        if not answer.isclosed():  # (bytes unread: nothing to trust on this connection)
             self.close()
-            raise BadAnswer(f"{path}: an answer of {length} bytes (at most {MAX_BODY})")
-        while len(body) < int(length):
-            body += self._recv(sock, limit)
-        connection = found.get("connection", "").lower()
-        if (
-            len(body) > int(length)
-            or connection == "close"
-            or (version == "HTTP/1.0" and connection != "keep-alive")
-        ):
-            self.close()  # (extra bytes: nothing to trust on this connection)
+        if len(body) > MAX_BODY:
+            raise BadAnswer(f"{path}: an answer over {MAX_BODY} bytes")
+        if answer.length:  # closed before its Content-Length (http.client returns what came)
+            raise ConnectionError(f"an answer cut {answer.length} bytes short")
         try:
-            return int(code), body[: int(length)].decode("utf-8")
+            return answer.status, body.decode("utf-8")
         except UnicodeDecodeError:
             raise BadAnswer(f"{path}: an answer that is not UTF-8 text") from None
 
-    def _until_closed(self, sock: socket.socket, limit: float, path: str) -> bytes:
-        body = b""
-        while len(body) <= MAX_BODY:
-            try:
-                body += self._recv(sock, limit)
-            except ConnectionError:
-                self.close()
-                return body
-        self.close()
-        raise BadAnswer(f"{path}: an answer over {MAX_BODY} bytes")
-
-    def _remaining(self, limit: float) -> float:
-        remaining = limit - self.clock()
-        if remaining <= 0:
+    def _budget(self) -> float:
+        """Seconds the request has left; TimeoutError when it has none."""
+        left = self._limit - self.clock()
+        if left <= 0:
             raise TimeoutError("timed out")
-        return remaining
+        return left
 
-    def _recv(self, sock: socket.socket, limit: float) -> bytes:
-        sock.settimeout(self._remaining(limit))
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed by IMDS")
-        return chunk
+
+class _Socket(socket.socket):
+    """A socket whose every read waits at most what its request has left (`budget`), so
+    an answer that drips in byte after byte ends with the request, as one that hangs."""
+
+    budget: Callable[[], float]
+
+    def recv_into(self, *args: Any, **kwargs: Any) -> int:
+        self.settimeout(self.budget())
+        return super().recv_into(*args, **kwargs)

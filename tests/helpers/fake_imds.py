@@ -3,8 +3,9 @@
 
 - `faults`: statuses to answer the next requests with (500, 503, 429), "timeout" to
   answer (200, empty) after `timeout_delay` seconds, "drip" to send the true answer one
-  byte every `drip_delay` seconds, "big" for a 200 over the client's MAX_BODY, "latin1"
-  for a 200 that is not UTF-8;
+  byte every `drip_delay` seconds, "cut" to send half its body and close the connection,
+  "garbled" to answer a line that is not HTTP and close, "big" for a 200 over the
+  client's MAX_BODY, "latin1" for a 200 that is not UTF-8;
 - `late`: MAC -> listings of network/interfaces/macs/ before the MAC appears;
 - `stale`: MAC -> (device number, reads) served before the real one.
 
@@ -42,7 +43,7 @@ class FakeImds(MetadataServer):
         self.faults: list[int | str] = []
         self.timeout_delay = 1.5
         self.drip_delay = 0.5
-        self._dripping: set[int] = set()  # handler threads sending their answer slowly
+        self._raw: dict[int, str] = {}  # handler thread -> its answer's fault, as sent
         self.late: dict[str, int] = {}
         self.stale: dict[str, tuple[str, int]] = {}
 
@@ -59,8 +60,8 @@ class FakeImds(MetadataServer):
         if fault == "timeout":
             time.sleep(self.timeout_delay)
             return 200, ""
-        if fault == "drip":
-            self._dripping.add(threading.get_ident())
+        if fault in ("drip", "cut", "garbled"):
+            self._raw[threading.get_ident()] = str(fault)
             with self.lock:
                 return self.answer(method, path, headers)
         if fault == "big":
@@ -71,11 +72,15 @@ class FakeImds(MetadataServer):
         return fault, ""
 
     def deliver(self, handler: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
-        if threading.get_ident() not in self._dripping:
+        fault = self._raw.pop(threading.get_ident(), None)
+        if fault is None:
             super().deliver(handler, status, body)
             return
-        self._dripping.discard(threading.get_ident())
         head = f"HTTP/1.1 {status} OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        if fault != "drip":
+            handler.wfile.write(head + body[: len(body) // 2] if fault == "cut" else b"ok\r\n")
+            handler.close_connection = True
+            return
         for byte in head + body:
             handler.wfile.write(bytes([byte]))
             handler.wfile.flush()

@@ -206,6 +206,15 @@ def test_the_deadline_bounds_a_run_that_drips(multi: FakeImds) -> None:
         imds.get("instance-id")
 
 
+@pytest.mark.parametrize("fault", ["cut", "garbled"])
+def test_an_answer_cut_short_or_garbled_is_read_again(multi: FakeImds, fault: str) -> None:
+    with multi, client(multi, deadline=10) as imds:
+        imds.get("mac")  # the token first
+        multi.faults = [fault]
+        assert imds.get("instance-id") == multi.tree["instance-id"]  # not half of it
+    assert imds.requests == 4 and imds.connections == 2  # the faulty one, then a fresh one
+
+
 @pytest.mark.parametrize("fault", ["big", "latin1"])
 def test_an_answer_no_value_can_come_from_is_a_bad_answer(multi: FakeImds, fault: str) -> None:
     with multi, client(multi) as imds:
