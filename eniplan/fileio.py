@@ -43,6 +43,26 @@ def decode_json_text(data: bytes, name: str) -> str:
         ) from None
 
 
+# what str.isspace() takes for whitespace among the ASCII characters
+_ASCII_WHITESPACE = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+
+
+def json_text_or_bytes(data: bytes, name: str) -> str | bytes:
+    """The JSON of decode_json_text as msgspec reads it: the bytes themselves where they are
+    ASCII in UTF-8 (nothing to decode: no copy of a 100 MB inventory), else the text."""
+    if data.isascii() and json.detect_encoding(data) == "utf-8":
+        return data
+    return decode_json_text(data, name)
+
+
+def blank(text: str | bytes) -> bool:
+    """True when `text` is empty or only whitespace (`not text.strip()`, without copying
+    the whole text when it ends with a newline)."""
+    if isinstance(text, bytes):  # ASCII (json_text_or_bytes)
+        return not text.lstrip(_ASCII_WHITESPACE)
+    return not text or text.isspace()
+
+
 def write_atomic(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o644) -> None:
     """Write to a temporary file beside `path`, flush it to disk, then rename it over.
 

@@ -23,7 +23,7 @@ from msgspec import UNSET, Raw, Struct, UnsetType
 
 from eniplan import __version__, values
 from eniplan.errors import InputError
-from eniplan.fileio import decode_json_text, write_output
+from eniplan.fileio import blank, decode_json_text, json_text_or_bytes, write_output
 from eniplan.findings import Location
 from eniplan.model import FetchProblem
 from eniplan.sources.collection import SHAPE_KEYS, Collection, Shapes
@@ -201,7 +201,8 @@ def _gunzip(data: bytes, name: str) -> bytes:
         raise InputError(f"{name}: gzip data is damaged ({error})") from None
 
 
-def _text(file: str, name: str) -> str:
+def _text(file: str, name: str) -> str | bytes:
+    text: str | bytes
     try:
         if file == STDIN:
             text = sys.stdin.read()
@@ -209,18 +210,19 @@ def _text(file: str, name: str) -> str:
             data = Path(file).read_bytes()
             if data[:2] == b"\x1f\x8b":  # gzip (a .json.gz snapshot)
                 data = _gunzip(data, name)
-            text = decode_json_text(data, name)
+            text = json_text_or_bytes(data, name)
     except OSError as error:
         raise InputError(f"{name}: cannot read: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
         raise InputError(f"{name}: not text (expected UTF-8 JSON; byte {error.start})") from None
-    text = text.removeprefix("\ufeff")  # a byte order mark (PowerShell's redirections)
-    if not text.strip():
+    if isinstance(text, str):
+        text = text.removeprefix("\ufeff")  # a byte order mark (PowerShell's redirections)
+    if blank(text):
         raise InputError(f"{name}: file is empty (expected JSON)")
     return text
 
 
-def _document(text: str, name: str) -> _Document:
+def _document(text: str | bytes, name: str) -> _Document:
     try:
         return _DOCUMENT.decode(text)
     except msgspec.ValidationError as error:
@@ -236,7 +238,7 @@ def _document(text: str, name: str) -> _Document:
         raise InputError(f"{name}: not valid JSON: {_json_error(text, error)}") from None
 
 
-def _json_error(text: str, error: Exception) -> str:
+def _json_error(text: str | bytes, error: Exception) -> str:
     """Where the JSON breaks, as the json module says it (line and column)."""
     try:
         json.loads(text)

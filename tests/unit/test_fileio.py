@@ -1,4 +1,5 @@
-"""eniplan.fileio.write_atomic: a reader sees the old file or the whole new one."""
+"""eniplan.fileio.write_atomic: a reader sees the old file or the whole new one; and the
+JSON text readers share."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from eniplan.errors import InputError
-from eniplan.fileio import write_all_atomic, write_atomic
+from eniplan.fileio import blank, json_text_or_bytes, write_all_atomic, write_atomic
 
 OLD = "old content\n"
 
@@ -210,3 +211,32 @@ def test_render_to_a_directory_writes_all_or_nothing(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot create directory"):
         write_renderings(str(tmp_path), renderings)
     assert not (tmp_path / "i-0123456789abcdef0" / "etc" / "a.conf").exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b'{"a": 1}\n', b'{"a": 1}\n'),  # ASCII: the bytes themselves, not a copy
+        ('{"a": "\u00e9"}'.encode(), '{"a": "\u00e9"}'),
+        ('\ufeff{"a": 1}'.encode(), '{"a": 1}'),  # UTF-8 with a byte order mark
+        ('{"a": 1}'.encode("utf-16"), '{"a": 1}'),  # PowerShell's `>`
+        (b'\x00{\x00"\x00a\x00"\x00:\x001\x00}', '{"a":1}'),  # ASCII bytes, UTF-16 text
+    ],
+)
+def test_json_text_or_bytes(data: bytes, expected: str | bytes) -> None:
+    found = json_text_or_bytes(data, "f.json")
+    assert found == expected
+    if isinstance(expected, bytes):
+        assert found is data
+
+
+def test_json_text_or_bytes_refuses_what_is_not_text() -> None:
+    with pytest.raises(InputError, match=r"^f.json: not text \(expected UTF-8 JSON; byte 6"):
+        json_text_or_bytes(b'{"a": \xff}', "f.json")
+
+
+@pytest.mark.parametrize("code", range(128))
+def test_blank_bytes_and_text_agree_with_strip(code: int) -> None:
+    for text in (chr(code), f"{chr(code)} \n", f" {chr(code)}"):
+        assert blank(text) == blank(text.encode()) == (not text.strip())
+    assert blank("") and blank(b"")

@@ -612,7 +612,10 @@ def test_truncated_json(tmp_path: Path) -> None:
     assert "at line" in message and "column" in message
 
 
-@pytest.mark.parametrize("text", ["", "\n", "   \n\t\n"])
+# ASCII files are read as bytes, others as text: whitespace is what str.isspace() says in both
+@pytest.mark.parametrize(
+    "text", ["", "\n", "   \n\t\n", "\x0b\x0c\x1c\x1d\x1e\x1f\r\n", "\ufeff \n", "\u00a0\u2003\n"]
+)
 def test_empty_file(tmp_path: Path, text: str) -> None:
     path = tmp_path / "describe-subnets.json"
     path.write_text(text)
