@@ -326,6 +326,8 @@ add_guard() {
 }
 rules() {  # FAMILY: miss = ENI $n's to add
   eval "wanted=\$rule$1_$n current=\${rules$1_$table-}"
+  # (the same: done, with no copy of the long texts as arguments)
+  case $current in " $wanted") miss='' && return ;; esac
   compare "$wanted" "$current"
   rules_del "$table" $extra
 }
@@ -371,15 +373,16 @@ changes4() {  # links, addresses, routes, IPv4 rules (ip -batch)
     add "addr replace %s dev $name$label" $miss
     backwards=''  # (the kernel lists a link's IPv6 addresses newest first)
     for word in $addresses6; do backwards="$word${backwards:+ $backwards}"; done
-    if [ -n "$ipv6" ]; then
+    if [ -n "$ipv6" ] && [ -n "$addresses6" ]; then
       missing_addresses "$addresses6" "$backwards"
       # nodad (eniplan's mark): the address is this ENI's alone (EC2); DAD would only delay
       add "addr replace %s dev $name nodad" $miss
     fi
     planned=" $addresses4 $addresses6 "
-    outside "$have" "$addresses4"
-    outside "$rest" "$addresses6"
-    outside "$rest" "$backwards"
+    rest=$have
+    outside "$addresses4"
+    outside "$addresses6"
+    outside "$backwards"
     stale_addresses "$name" $rest
     eni_routes
     rules_add $rules
@@ -407,10 +410,13 @@ changes4() {  # links, addresses, routes, IPv4 rules (ip -batch)
   done
   flush
 }
-outside() {  # WORDS RUN: rest = WORDS without the run " RUN " if it is there (its words
-  rest=$1 before=${1%%" $2 "*}  # are planned: no need to look at each one)
-  [ -n "$2" ] && [ "$before" != "$1" ] || return 0
-  set -- $2
+# RUN: $rest without the run " RUN " if it is there (its words are planned: no need to
+# look at each one)
+outside() {
+  [ -n "$1" ] || return 0
+  before=${rest%%" $1 "*}
+  [ ${#before} -lt ${#rest} ] || return 0
+  set -- $1
   cut=$#
   set -- $before
   cut=$((cut + $#)) before=$*
@@ -455,21 +461,24 @@ sources='' marks=''
 # one subshell: the IPv6 rules' changes and counts, then the rest's
 batches=$([ -z "$ipv6" ] || changes6; changes4)
 added=0 removed=0 failed=''
-apply() {  # OPTION BATCH COUNTS: applied (printed if dry), counted
-  set -- "$1" "$2" ${3#+}
-  added=$((added + $3)) removed=$((removed + ${4#-}))
+apply() {  # OPTION COUNTS: $batch applied (printed if dry), counted
+  set -- "$1" ${2#+}
+  added=$((added + $2)) removed=$((removed + ${3#-}))
   if [ -n "$DRY" ]; then
-    printf '# ip %s-batch\n%s' "${1:+$1 }" "$2"
-  elif [ $(($3 + ${4#-})) -gt 0 ]; then
-    printf '%s' "$2" | ip $1 -force -batch - || failed=1
+    printf '# ip %s-batch\n%s' "${1:+$1 }" "$batch"
+  elif [ $(($2 + ${3#-})) -gt 0 ]; then
+    ip $1 -force -batch - <<EOF || failed=1
+$batch
+EOF
   fi
 }
 IFS='#'  # (each # starts counts: [BATCH6 #COUNTS6 NL] BATCH #COUNTS; splitting is linear)
 set -- $batches
 IFS=" $TAB$NL"
-# (the cut skips the IPv6 counts alone)
-[ -z "$ipv6" ] || { apply -6 "$1" "${2%%"$NL"*}"; set -- "${2#*"$NL"}" "$3"; }
-apply '' "$1" "$2"
+# (a batch goes to ip in a here-document: as an argument, sh would copy it twice more)
+batch=$1
+[ -z "$ipv6" ] || { apply -6 "${2%%"$NL"*}"; batch=${2#*"$NL"}; shift; }
+apply '' "$2"
 if [ -n "$failed" ]; then
   warn "not all of $added additions and $removed removals applied (see ip's errors)"
   exit 1
