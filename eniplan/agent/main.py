@@ -643,6 +643,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.hotplug and not re.fullmatch(LINK_NAME, args.hotplug):
         log(f"--hotplug {args.hotplug[:40]!r}: not a link name")
         return 2
+    for url in args.imds or ():  # a typo fails here, not as 30 s of unreachable IMDS
+        if not re.fullmatch(r"http://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?/?", url):
+            log(f"--imds {url[:60]!r}: expected http://HOST[:PORT]")
+            return 2
     for option in ("deadline", "hotplug_wait"):
         if not 0 < getattr(args, option) <= 3600:
             log(f"--{option.replace('_', '-')} {getattr(args, option)}: expected 0 to 3600 s")

@@ -54,6 +54,25 @@ def test_it_stands_aside_where_another_agent_routes(
     assert "standing aside" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("url", "good"),
+    [("http://host:abc", False), ("https://169.254.169.254", False), ("169.254.169.254", False),
+     ("http://h/latest/meta-data", False), ("http://h:1$(reboot)", False),
+     ("http://127.0.0.1:9", True), ("http://[fd00:ec2::254]", True), ("http://imds.test/", True)],
+)  # fmt: skip
+def test_an_imds_url_is_checked_before_any_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str, good: bool
+) -> None:
+    (tmp_path / "usr/bin").mkdir(parents=True)
+    (tmp_path / "usr/bin/setup-policy-routes").write_text("")  # a good URL: stands aside
+    status = agent.main(["--root", str(tmp_path), "--lock", str(tmp_path / "lock"),
+                         "--imds", url])  # fmt: skip
+    err = capsys.readouterr().err
+    assert (status, "standing aside" in err) == ((0, True) if good else (2, False))
+    if not good:
+        assert err == f"eniplan-agent: --imds {url!r}: expected http://HOST[:PORT]\n"
+
+
 def test_plain_netplan_is_no_other_agent(tmp_path: Path) -> None:
     netplan = tmp_path / "etc/netplan/50-cloud-init.yaml"
     netplan.parent.mkdir(parents=True)
