@@ -30,7 +30,13 @@ import yaml
 from eniplan import __version__
 from eniplan.plancore import DEFAULT_TABLE_BASE
 from eniplan.render import base, compact
-from eniplan.render.common import nm_reconfigure_dispatcher
+from eniplan.render.common import (
+    SETTLE_MODULE,
+    SETTLE_PATH,
+    nm_reconfigure_dispatcher,
+    settle_command,
+    settle_file,
+)
 
 USER_DATA_LIMIT = 16 * 1024  # bytes, before base64 (EC2)
 LIB = "/usr/local/lib/eniplan"
@@ -50,6 +56,7 @@ MODULES = (
     ("agent/imds.py", "eniplan/agent/imds.py"),
     ("agent/main.py", "eniplan/agent/main.py"),
     ("agent/engine.sh", "eniplan/agent/engine.sh"),
+    (SETTLE_MODULE, SETTLE_PATH.removeprefix(f"{LIB}/")),  # the reconcile unit runs it
 )
 
 # python3, not tar: the agent needs it anyway, and tar's -J needs xz, which not every
@@ -118,6 +125,9 @@ ExecStart={{launcher}} --hotplug %i{{args}}
 # link changes (the path unit, the NetworkManager dispatcher): no start limit, or a
 # reconfigure of a few links would leave it (and the path unit) failed, as measured with
 # the script's unit; starts during a run merge into it, so IMDS sees one run at a time.
+# Through settle.sh, as the script's unit: a change during a run starts nothing, so the
+# run is made again until it succeeded and the network stack held still (`netplan apply`
+# reconfigures a link twice within 50-150 ms).
 _RECONCILE_UNIT = """\
 [Unit]
 Description=eniplan: per-ENI policy routing again, for addresses assigned since
@@ -127,7 +137,7 @@ StartLimitIntervalSec=0
 [Service]
 Type=oneshot
 TimeoutStartSec=90
-ExecStart={launcher} --reconcile{args}
+ExecStart={settle} --reconcile{args}
 """
 
 _RECONCILE_TIMER = """\
@@ -176,6 +186,8 @@ def source(name: str) -> str:
 
 
 def module_text(name: str) -> str:
+    if name == SETTLE_MODULE:
+        return str(settle_file().content)
     if not name.endswith(".py"):
         return compact.sh(without_lock(source(name)))
     return compact.python(source(name), keep=imported_names().get(name, ()))
@@ -189,7 +201,7 @@ def imported_names() -> dict[str, set[str]]:
     it: the minifier must not rename them."""
     names = {name for name, _ in MODULES}
     found: dict[str, set[str]] = {ENTRY[0]: {ENTRY[1]}}
-    for name in names - {"agent/engine.sh"}:
+    for name in (name for name in names if name.endswith(".py")):
         for node in ast.walk(ast.parse(source(name))):
             if isinstance(node, ast.Import) and any(
                 alias.name.split(".")[0] == "eniplan" for alias in node.names
@@ -246,11 +258,12 @@ def marker(table_base: int, guard: bool) -> str:
 
 def user_data(table_base: int = DEFAULT_TABLE_BASE, guard: bool = True) -> str:
     args = agent_args(table_base, guard)
+    reconcile = _RECONCILE_UNIT.format(settle=settle_command(LAUNCHER), args=args)
     text_files = (
         (LAUNCHER, _LAUNCHER, "0755"),
         (UNIT, _UNIT.format(launcher=LAUNCHER, args=args), "0644"),
         (HOTPLUG_UNIT, _HOTPLUG_UNIT.format(launcher=LAUNCHER, args=args), "0644"),
-        (RECONCILE_UNIT, _RECONCILE_UNIT.format(launcher=LAUNCHER, args=args), "0644"),
+        (RECONCILE_UNIT, reconcile, "0644"),
         (RECONCILE_TIMER, _RECONCILE_TIMER, "0644"),
         (RECONCILE_PATH, _RECONCILE_PATH, "0644"),
         (UDEV_RULE, _UDEV, "0644"),

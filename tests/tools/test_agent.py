@@ -569,7 +569,9 @@ def test_the_embedded_modules_are_the_packages_code() -> None:
     for name, path in dynamic.MODULES:
         embedded = files[f"{dynamic.LIB}/{path}"]
         original = (root / name).read_text()
-        if name.endswith(".py"):  # minified: what it does, test_the_shipped_agent_...
+        if name == common.SETTLE_MODULE:  # the static script's (its own tests: test_settle)
+            assert files[common.SETTLE_PATH] == embedded == common.settle_file().content
+        elif name.endswith(".py"):  # minified: what it does, test_the_shipped_agent_...
             ast.parse(embedded, feature_version=(3, 7))  # the oldest python3 it runs on
             assert len(embedded) < 0.6 * len(original) or len(original) < 200, name
         else:  # the engine: comments, indentation and the lock cut, the code the same for bash
@@ -584,7 +586,8 @@ def test_the_embedded_modules_are_the_packages_code() -> None:
     assert "Before=network-online.target" in unit and f"ExecStart={dynamic.LAUNCHER}" in unit
     assert "cloud-init.service\n" in unit  # after cloud-init's crawl of meta-data (ordering only)
     assert f"ExecStart={dynamic.LAUNCHER} --hotplug %i" in files[dynamic.HOTPLUG_UNIT]
-    assert f"ExecStart={dynamic.LAUNCHER} --reconcile" in files[dynamic.RECONCILE_UNIT]
+    reconcile = f"ExecStart={common.settle_command(dynamic.LAUNCHER)} --reconcile\n"
+    assert reconcile in files[dynamic.RECONCILE_UNIT]  # run again while the network changes
     for name in (dynamic.UNIT, dynamic.HOTPLUG_UNIT):  # bounded, and run again on failure
         assert "TimeoutStartSec=90" in files[name] and "Restart=on-failure" in files[name]
     assert "TimeoutStartSec=90" in files[dynamic.RECONCILE_UNIT]
