@@ -90,6 +90,8 @@ def test_json_shape_of_the_design(report: Report) -> None:
         {"name": "caf\u00e9 \u202e\u2028 \x07"},  # escaped by json.dumps, not by msgspec
         {"ratio": 1e16, "small": 1e-07, "half": 0.5},  # exponents written differently
         {1: "an integer key", None: "a null key"},
+        {"deep": [[{"x": (1, [2, 1e16])}]]},  # a float anywhere in the document
+        {"nested": {"k": {2: "an integer key inside"}}, "true": {True: "a boolean key"}},
     ],
 )
 def test_json_report_is_json_dumps_indented_byte_for_byte(
