@@ -172,9 +172,12 @@ parse4() {  # LINE: rules, routes, links, addresses, links in the group, in orde
   esac
 }
 tseen=' ' regroup='' links='' guard4='' guard6='' guarded='' skip=0 others=''
-planned_rules() {  # FAMILY PARSER TEXT: after a run, the plan's rules of FAMILY are listed
-  fam=$1 parser=$2 skip=0  # in one piece: taken as read (PARSER reads the lines before);
-  case $3 in *" proto $PROTO$NL"*) ;; *) return 0 ;; esac  # skip = the lines so read
+# FAMILY PARSER: after a run, the plan's rules of FAMILY are listed in one piece in $text
+# (not an argument: sh would copy it): taken as read (PARSER reads the lines before);
+# skip = the lines so read
+planned_rules() {
+  fam=$1 parser=$2 skip=0
+  case $text in *" proto $PROTO$NL"*) ;; *) return 0 ;; esac
   block=$(
     n=1
     while [ "$n" -le "$N" ]; do
@@ -184,8 +187,8 @@ planned_rules() {  # FAMILY PARSER TEXT: after a run, the plan's rules of FAMILY
     done
   )
   case $block in '') return 0 ;; esac
-  before=${3%%"$NL$block$NL"*}  # (rules come first: the scan stops early; one scan)
-  [ ${#before} -lt ${#3} ] || return 0  # (not there)
+  before=${text%%"$NL$block$NL"*}  # (rules come first: the scan stops early; one scan)
+  [ ${#before} -lt ${#text} ] || return 0  # (not there)
   IFS=$NL
   for line in $before; do skip=$((skip + 1)) && $parser "$line"; done
   IFS=" $TAB$NL"
@@ -196,7 +199,8 @@ planned_rules() {  # FAMILY PARSER TEXT: after a run, the plan's rules of FAMILY
     skip=$((skip + $#)) n=$((n + 1))
   done
 }
-planned_rules 4 parse4 "$state"
+text=$state
+planned_rules 4 parse4
 IFS=$NL
 set -- $state
 shift "$skip"
@@ -215,7 +219,7 @@ line6() {  # LINE: an IPv6 rule, or an ENI's default router
 }
 read6() {  # TEXT: IPv6 rules, default routes (the plan's rules taken in one piece if there)
   skip=0
-  [ -z "$PLAN_IPV6" ] || planned_rules 6 line6 "$1"
+  [ -z "$PLAN_IPV6" ] || { text=$1 && planned_rules 6 line6; }
   IFS=$NL
   set -- $1
   shift "$skip"
@@ -446,20 +450,22 @@ addr show nodad
 EOF
   )
 }
-flush() {  # the deletions gathered, after all additions; then the counts
+flush() {  # the deletions gathered, after all additions; then the counts (on fd 3)
   [ -z "$dels" ] || printf '%s\n' "${dels#"$NL"}"
   IFS=$NL
   set -- $dels
   IFS=" $TAB$NL"
-  echo "#+$added -$#"
+  echo "#+$added -$#" >&3
 }
 
 # 4. Apply: the changes go into one ip -batch, and one ip -6 -batch for the IPv6 rules
 #    (ip takes a rule's family from -6 alone); no ip at all when there are none.
-#    ENIPLAN_DRY_RUN=1 prints them instead.
-sources='' marks=''
+#    ENIPLAN_DRY_RUN=1 prints them instead. A first run (no IPv4 rule of eniplan's here,
+#    ENIs to route) streams the rest into ip -batch while it works them out.
+sources='' marks='' first=''
+[ -n "$DRY${seen4-}" ] || [ "$links" = ' ' ] || first=1
 # one subshell: the IPv6 rules' changes and counts, then the rest's
-batches=$([ -z "$ipv6" ] || changes6; changes4)
+batches=$({ [ -z "$ipv6" ] || changes6; [ -n "$first" ] || changes4; } 3>&1)
 added=0 removed=0 failed=''
 apply() {  # OPTION COUNTS: $batch applied (printed if dry), counted
   set -- "$1" ${2#+}
@@ -476,9 +482,16 @@ IFS='#'  # (each # starts counts: [BATCH6 #COUNTS6 NL] BATCH #COUNTS; splitting 
 set -- $batches
 IFS=" $TAB$NL"
 # (a batch goes to ip in a here-document: as an argument, sh would copy it twice more)
-batch=$1
+batch=${1-}
 [ -z "$ipv6" ] || { apply -6 "${2%%"$NL"*}"; batch=${2#*"$NL"}; shift; }
-apply '' "$2"
+if [ -z "$first" ]; then
+  apply '' "$2"
+else  # (the counts come back on fd 3, then 'failed' if ip failed)
+  { counts=$({ changes4 | ip -force -batch - >&4 || echo failed; } 3>&1); } 4>&1
+  set -- $counts
+  case $# in 2 | 3) added=$((added + ${1#*+})) removed=$((removed + ${2#-})) ;; esac
+  [ $# -eq 2 ] || failed=1
+fi
 if [ -n "$failed" ]; then
   warn "not all of $added additions and $removed removals applied (see ip's errors)"
   exit 1
