@@ -49,12 +49,13 @@ RECONCILE_TIMER = "/etc/systemd/system/eniplan-agent-reconcile.timer"
 UDEV_RULE = "/etc/udev/rules.d/90-eniplan-agent.rules"
 USER_DATA_PATH = "/user-data"
 # (module in the eniplan package, path under LIB): everything the agent imports
+# (in the order xz packs smallest of all 5,040: 41 bytes less than plancore.py second)
 MODULES = (
     ("__init__.py", "eniplan/__init__.py"),
-    ("plancore.py", "eniplan/plancore.py"),
     ("agent/__init__.py", "eniplan/agent/__init__.py"),
     ("agent/imds.py", "eniplan/agent/imds.py"),
     ("agent/main.py", "eniplan/agent/main.py"),
+    ("plancore.py", "eniplan/plancore.py"),
     ("agent/engine.sh", "eniplan/agent/engine.sh"),
     (SETTLE_MODULE, SETTLE_PATH.removeprefix(f"{LIB}/")),  # the reconcile unit runs it
 )
