@@ -105,6 +105,10 @@ def settle_command(command: str) -> str:
     return f"/bin/sh {SETTLE_PATH} {command}"
 
 
+def package_text(name: str) -> str:
+    """A file of the eniplan package (`name`: its path under eniplan/), as text."""
+    return resources.files("eniplan").joinpath(name).read_text(encoding="utf-8")
+
+
 def settle_file() -> RenderedFile:
-    text = resources.files("eniplan").joinpath(SETTLE_MODULE).read_text(encoding="utf-8")
-    return RenderedFile(SETTLE_PATH, compact.sh(text))
+    return RenderedFile(SETTLE_PATH, compact.sh(package_text(SETTLE_MODULE)))

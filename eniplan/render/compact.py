@@ -19,7 +19,16 @@ OLDEST_PYTHON = (3, 7)  # the oldest python3 the agent runs on (the README says 
 
 def python(source: str, keep: Iterable[str] = ()) -> str:
     """`source` minified; `keep`: the module-level names to leave as they are (those other
-    modules import). The result parses as Python 3.7 does, or this is a bug (AssertionError)."""
+    modules import). The result parses as Python 3.7 does, or this is a bug (AssertionError).
+
+    ASCII only (ValueError): the agent's text reaches stdout and `sh -c` in the encoding of
+    the host's locale, which may be Latin-1 (Python 3.7+ uses UTF-8 in the C locale, not in
+    others): there an em dash makes print() and subprocess raise UnicodeEncodeError, and a
+    Latin-1 letter reaches sh as another byte than in UTF-8. python-minifier writes an
+    escape such as \\u00e9 as its character: its result is checked too."""
+    for number, line in enumerate(source.splitlines(), start=1):
+        if not line.isascii():
+            raise ValueError(f"line {number} is not ASCII: {line.strip()!a}")
     import python_minifier  # (only the dynamic user data needs it: not at start-up)
     from python_minifier.expression_printer import ExpressionPrinter
     from python_minifier.f_string import OuterFString
@@ -44,6 +53,10 @@ def python(source: str, keep: Iterable[str] = ()) -> str:
         ast.parse(text, feature_version=OLDEST_PYTHON)
     except SyntaxError as error:
         raise AssertionError(f"minified Python is not Python 3.7: {error}") from None
+    if not text.isascii():
+        raise ValueError(
+            "not ASCII once minified: python-minifier writes a \\u escape as its character"
+        )
     return text + "\n"
 
 

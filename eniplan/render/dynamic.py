@@ -23,7 +23,6 @@ import io
 import lzma
 import re
 import tarfile
-from importlib import resources
 
 import yaml
 
@@ -34,6 +33,7 @@ from eniplan.render.common import (
     SETTLE_MODULE,
     SETTLE_PATH,
     nm_reconfigure_dispatcher,
+    package_text,
     settle_command,
     settle_file,
 )
@@ -182,16 +182,12 @@ RUN+="/bin/systemctl --no-block start eniplan-agent@$name.service"
 """
 
 
-def source(name: str) -> str:
-    return resources.files("eniplan").joinpath(name).read_text(encoding="utf-8")
-
-
 def module_text(name: str) -> str:
     if name == SETTLE_MODULE:
         return str(settle_file().content)
     if not name.endswith(".py"):
-        return compact.sh(without_lock(source(name)))
-    return compact.python(source(name), keep=imported_names().get(name, ()))
+        return compact.sh(without_lock(package_text(name)))
+    return compact.python(package_text(name), keep=imported_names().get(name, ()))
 
 
 ENTRY = ("agent/main.py", "main")  # what the launcher imports
@@ -203,7 +199,7 @@ def imported_names() -> dict[str, set[str]]:
     names = {name for name, _ in MODULES}
     found: dict[str, set[str]] = {ENTRY[0]: {ENTRY[1]}}
     for name in (name for name in names if name.endswith(".py")):
-        for node in ast.walk(ast.parse(source(name))):
+        for node in ast.walk(ast.parse(package_text(name))):
             if isinstance(node, ast.Import) and any(
                 alias.name.split(".")[0] == "eniplan" for alias in node.names
             ):

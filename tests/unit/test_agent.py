@@ -189,6 +189,21 @@ def test_compact_python_renames_all_but_what_others_import(monkeypatch: pytest.M
     assert results[0] == results[1] == "4:{\"'n'\": 'qfirst'}"
 
 
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ('x = 1\nlog("ENI \u2014 x")\n', "line 2 is not ASCII"),
+        ('log("caf\\u00e9")\n', "not ASCII once minified"),
+    ],
+)
+def test_compact_python_refuses_what_is_not_ascii(source: str, message: str) -> None:
+    """In a Latin-1 locale an em dash makes the agent's print() and `sh -c` raise, and an
+    e-acute reaches sh as another byte: the shipped modules stay ASCII."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        compact.python(source)
+    assert compact.python('log("\\x80")\n') == "log('\\x80')\n"  # an escape stays one
+
+
 def test_the_minified_agent_is_the_same_from_any_python(monkeypatch: pytest.MonkeyPatch) -> None:
     """python-minifier writes f-strings for the Python that runs it: from 3.12 (PEP 701) it
     may nest a string in its own quotes, which the agent's oldest Python (3.7) refuses.
