@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from eniplan import __version__
 from eniplan.agent.imds import ENDPOINTS, BadAnswer, Imds, ImdsError
@@ -49,7 +49,10 @@ OWNERS = (
     ("etc/sysconfig/network-scripts/ec2net-functions", "amazon-ec2-net-utils (v1)"),
     ("etc/cni/net.d/10-aws.conflist", "the Amazon VPC CNI (EKS)"),
 )
-T = TypeVar("T")
+if TYPE_CHECKING:  # (annotations only: the agent does not import typing's TypeVar)
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
 
 class AgentError(Exception):

@@ -8,10 +8,11 @@ aws_network_interface_attachment share it.
 
 EC2 takes 16 KB of user data; it goes out gzip-compressed (cloud-init reads gzip; in
 Terraform it is `user_data_base64`). The agent's modules travel as one tar.xz (base64):
-the Python minified by render/compact.py (python-minifier: no comments, docstrings or
-annotations, short names for all but what another module or the launcher imports; the
-tests run the shipped modules against the package's), engine.sh without its comment lines
-and indentation. The units and the udev rule stay readable text.
+the Python minified by render/compact.py (python-minifier: no comments, docstrings,
+annotations or typing imports, short names for all but what another module or the launcher
+imports and the parameters some call names; the tests run the shipped modules against the
+package's), engine.sh without its comment lines and indentation. The units and the udev
+rule stay readable text.
 """
 
 from __future__ import annotations
@@ -187,7 +188,10 @@ def module_text(name: str) -> str:
         return str(settle_file().content)
     if not name.endswith(".py"):
         return compact.sh(without_lock(package_text(name)))
-    return compact.python(package_text(name), keep=imported_names().get(name, ()))
+    # the launcher calls main() with no argument: every other call is in these modules
+    modules = [package_text(module) for module, _ in MODULES if module.endswith(".py")]
+    keep, keywords = imported_names().get(name, ()), compact.keyword_names(modules)
+    return compact.python(package_text(name), keep=keep, keywords=keywords)
 
 
 ENTRY = ("agent/main.py", "main")  # what the launcher imports

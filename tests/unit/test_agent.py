@@ -189,6 +189,57 @@ def test_compact_python_renames_all_but_what_others_import(monkeypatch: pytest.M
     assert results[0] == results[1] == "4:{\"'n'\": 'qfirst'}"
 
 
+TYPED = """from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    T = TypeVar("T")
+
+
+@dataclass
+class Pair:
+    first: Sequence[int]
+    second: Any = None
+
+
+def first_of(values: Sequence[T], default: T, *, strict: bool = False) -> T:
+    return values[0] if values or strict else default
+
+
+def entry(name: str) -> str:
+    pair = Pair(first=[len(name)])
+    return f"{first_of(pair.first, 0, strict=True)}:{pair.second}"
+"""
+
+
+def test_compact_python_drops_what_only_annotations_use_and_renames_parameters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Type checkers' imports go (a dataclass field keeps a `0` as its annotation); the
+    parameters that no call names by keyword are renamed, those some call names are not."""
+    keywords = compact.keyword_names([TYPED])
+    assert keywords == {"first", "strict"}
+    text = compact.python(TYPED, keep={"entry"}, keywords=keywords)
+    assert "typing" not in text and "Sequence" not in text and "TypeVar" not in text
+    assert "first:0" in text and "second:0=None" in text  # dataclass fields, as fields
+    assert "values" not in text and "default" not in text and "name" not in text
+    assert "strict" in text  # a keyword-only parameter, and named by a call
+    results = []
+    for code in (TYPED, text):
+        module = ModuleType("eniplan_typed")
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+        exec(compile(code, "typed", "exec"), module.__dict__)
+        results.append(module.__dict__["entry"]("abc"))
+    assert results[0] == results[1] == "3:None"
+    assert compact.keyword_names(["f(**{'a': 1})"]) is None  # names not known
+    assert compact.keyword_names(["def f(**kw):\n    g(**kw)\n"]) == set()  # passed on
+
+
 @pytest.mark.parametrize(
     ("source", "message"),
     [
