@@ -246,26 +246,14 @@ def plan_enis(instance_id: str, enis: list[EniFacts], base: int) -> tuple[EniPla
 
 
 def inet6_ntop(address: IPv6Address) -> str:
-    """glibc's inet_ntop, as `ip` prints: the longest run (the first of equals) of two or
-    more zero words becomes ::, and ::ffff:a.b.c.d and ::a.b.c.d keep a dotted IPv4 tail."""
+    """glibc's inet_ntop, as `ip` prints: ::ffff:a.b.c.d and ::a.b.c.d keep a dotted IPv4
+    tail; any other address as Python writes it, which is glibc's form too (the longest run,
+    the first of equals, of two or more zero words becomes ::)."""
     words = [int.from_bytes(address.packed[i : i + 2], "big") for i in range(0, 16, 2)]
     if words[:5] == [0] * 5 and (words[5] == 0xFFFF or (words[5] == 0 and words[6] != 0)):
         dotted = str(IPv4Address(address.packed[12:]))
         return f"::ffff:{dotted}" if words[5] == 0xFFFF else f"::{dotted}"
-    best_start, best_length, start = -1, 0, -1
-    for index, word in enumerate([*words, 1]):  # the sentinel closes a trailing run
-        if word == 0 and start < 0:
-            start = index
-        elif word != 0 and start >= 0:
-            if index - start > best_length:
-                best_start, best_length = start, index - start
-            start = -1
-    hexes = [f"{word:x}" for word in words]
-    if best_length < 2:
-        return ":".join(hexes)
-    head = ":".join(hexes[:best_start])
-    tail = ":".join(hexes[best_start + best_length :])
-    return f"{head}::{tail}"
+    return str(address)
 
 
 def ip_text(address: IPv4Address | IPv6Address) -> str:
