@@ -25,7 +25,6 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from eniplan import __version__
 from eniplan.agent.imds import ENDPOINTS, BadAnswer, Imds, ImdsError
 from eniplan.plancore import (
     DEFAULT_TABLE_BASE,
@@ -287,12 +286,9 @@ def other_owner(root: Path) -> str | None:
 
 
 def script(instance_id: str, enis: Sequence[EniPlan], base: int, guard: bool) -> str:
-    """The engine's input: the plan as sh variables, then engine.sh itself."""
-    guarded = "on" if guard and enis else "off"
-    marker = f"# eniplan {__version__} mode=dynamic table-base={base} guard={guarded}"
+    """The engine's input (`sh -c`): the plan as sh variables, then engine.sh itself."""
     variables = engine_input(instance_id, enis, base, guard)
-    engine = ENGINE.read_text(encoding="utf-8")
-    return "\n".join(["#!/bin/sh", marker, "set -u", variables, engine])
+    return "\n".join(["set -u", variables, ENGINE.read_text(encoding="utf-8")])
 
 
 # --- what the last run left (in /run: this boot's) ----------------------------------------
