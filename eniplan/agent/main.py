@@ -278,7 +278,7 @@ def other_owner(root: Path) -> str | None:
         except OSError:
             continue
         if "routing-policy" in text and "# eniplan" not in text:
-            return f"netplan policy routing, cloud-init's multi-NIC routing ({netplan})"
+            return f"cloud-init's netplan policy routing ({netplan})"
     return None
 
 
@@ -532,7 +532,7 @@ def run(args: argparse.Namespace) -> int:
         here = local_links(sysfs)
         for mac in reading.listed:
             if mac not in here and mac in reading.facts:
-                log(f"{reading.facts[mac].eni_id} ({mac}): no link with this MAC here, left out")
+                log(f"{reading.facts[mac].eni_id} ({mac}): no link here, left out")
         status, change, applied = 0, "", None
 
         def now() -> None:  # the settled ENIs, before waiting for the others
@@ -621,7 +621,7 @@ def parser() -> argparse.ArgumentParser:
     add("--no-guard", action="store_true", help="no main-table guard")
     add("--hotplug", metavar="IFACE", help="the ENI link that came or went")
     add("--reconcile", action="store_true",
-        help="the periodic run: reads only what can change (addresses, prefixes)")  # fmt: skip
+        help="the periodic run: reads only addresses and prefixes")  # fmt: skip
     add("--dry-run", action="store_true", help="print the ip commands only")
     add("--force", action="store_true", help="even where another agent routes")
     add("--imds", action="append", metavar="URL", help="IMDS endpoint (repeatable)")

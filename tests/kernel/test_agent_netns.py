@@ -168,7 +168,7 @@ def test_boot_hotplug_and_teardown(
             ns.run("ip", "link", "del", "ens7")
             result, _ = agent.run(ns, "--hotplug", "ens7")
             assert result.returncode == 0, result.stdout + result.stderr
-            assert "no link with this MAC here" in result.stderr
+            assert "no link here, left out" in result.stderr
             assert rules_state(ns, grown) == expected_rules(plan)
             assert routes_state(ns, grown) == expected_routes(plan)
 
