@@ -86,6 +86,10 @@ def _without_typing(module: ast.Module, keep: set[str]) -> ast.Module:
             if re.search(r"\b(ClassVar|InitVar)\b", ast.unparse(node.annotation)):
                 raise AssertionError(f"line {node.lineno}: a ClassVar or InitVar annotation")
             node.annotation = ast.Constant(0)
+        elif isinstance(node, ast.ClassDef) and re.search(
+            r"\b(NamedTuple|TypedDict)\b", " ".join(map(ast.unparse, node.bases))
+        ):  # (their fields' annotations must be types)
+            raise AssertionError(f"line {node.lineno}: a NamedTuple or TypedDict")
     used = {node.id for node in ast.walk(module) if isinstance(node, ast.Name)} | keep
     for node in ast.walk(module):
         for name, value in ast.iter_fields(node):

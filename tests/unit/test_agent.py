@@ -237,6 +237,12 @@ def test_compact_python_drops_what_only_annotations_use_and_renames_parameters(
         results.append(module.__dict__["entry"]("abc"))
     assert results[0] == results[1] == "3:None"
     assert compact.keyword_names(["f(**{'a': 1})"]) is None  # names not known
+    for typed in (
+        "class P(NamedTuple):\n    x: int\n",
+        "@dataclass\nclass P:\n    x: ClassVar[int]\n",
+    ):
+        with pytest.raises(AssertionError):  # their annotations must stay (not shipped)
+            compact.python(typed)
     assert compact.keyword_names(["def f(**kw):\n    g(**kw)\n"]) == set()  # passed on
 
 
