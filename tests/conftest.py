@@ -84,13 +84,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def _no_host_configuration(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """No `.eniplan.yaml` of the host (in a parent of the checkout) and none of the
-    ENIPLAN_* variables eniplan reads reach a test: an empty config file stands in."""
+    ENIPLAN_* variables eniplan reads reach a test: an empty config file stands in. The
+    routing scripts the tests run take a lock of the run's own, not the host's
+    /run/eniplan-routing.lock (which a run on the host may hold, and a test would leave)."""
     empty = tmp_path_factory.mktemp("config") / "empty.yaml"
     empty.write_text("")
     with pytest.MonkeyPatch.context() as patch:
         for name in ENIPLAN_VARIABLES:
             patch.delenv(name, raising=False)
         patch.setenv("ENIPLAN_CONFIG", str(empty))
+        patch.setenv("ENIPLAN_LOCK", str(empty.parent / "eniplan-routing.lock"))
         yield
 
 

@@ -13,10 +13,11 @@ boot, read back from those files only (never from the rendering in memory):
   the lab's IMDS. On ENI hotplug, `hotplug` does what udev does with the user data's
   rule: it starts the template unit it names, for the link that came or went.
 
-The units' commands (and the dynamic target's runcmd) see the instance's files at their
-own paths: they run in a private mount namespace (`unshare --mount`) where the instance's
-/usr/local and /etc are overlays over the host's (the instance's files on top, every
-write going to `root`) and /run is the instance's own. Nothing of this reaches the
+What runs at boot (the script, the units' commands) and the dynamic target's runcmd see
+the instance's files at their own paths: they run in a private mount namespace (`unshare
+--mount`) where the instance's /usr/local and /etc are overlays over the host's (the
+instance's files on top, every write going to `root`) and /run is the instance's own
+(the script's lock too: a run on the host never holds up the lab's). Nothing of this reaches the
 host's mounts. systemctl and udevadm in the runcmd are the lab's: its systemd starts the
 enabled units, its udev reads the rules (the runcmd's calls are no-ops). The runcmd runs
 once, at install, in a network namespace of its own with no links (it unpacks the agent,
@@ -120,22 +121,20 @@ def install(target: str, plan: InstancePlan, root: Path) -> None:
         options = RenderOptions(persist="script", replace_user_data=True)
         rendering = render("cloud-init", plan, options)
         (user_data,) = rendering.files
-        run_cloud_init(user_data.content, root, view=True)
+        run_cloud_init(user_data.content, root)
     elif target == "dynamic":
         rendering = dynamic.render(plan.table_base, guard=plan.guard is not None)
         (user_data,) = rendering.files
-        run_cloud_init(user_data.content, root, view=True, runcmd=True)
+        run_cloud_init(user_data.content, root, runcmd=True)
     else:
         raise LabError(f"--target {target}: the lab applies {', '.join(TARGETS)}")
 
 
-def run_cloud_init(
-    user_data: str | bytes, root: Path, *, view: bool = False, runcmd: bool = False
-) -> None:
+def run_cloud_init(user_data: str | bytes, root: Path, *, runcmd: bool = False) -> None:
     """What cloud-init does with the user data, in `root`: write_files, and record the
-    units that runcmd enables (started at every boot). With `view`, the units run in the
-    instance's view (their commands name the instance's files at their own paths); with
-    `runcmd`, the runcmd runs too, in the view (systemctl and udevadm stubbed)."""
+    units that runcmd enables (started at every boot, in the instance's view: their
+    commands name the instance's files at their own paths); with `runcmd`, the runcmd
+    runs too, in the view (systemctl and udevadm stubbed)."""
     text = gzip.decompress(user_data).decode() if isinstance(user_data, bytes) else user_data
     if not text.startswith("#cloud-config\n"):
         raise LabError("user data: not #cloud-config")
@@ -162,8 +161,7 @@ def run_cloud_init(
     if not units:
         raise LabError("user data: runcmd enables no systemd unit: nothing would run at boot")
     boot = [str(UNIT_DIRECTORY / unit) for unit in units]
-    kind = "view-unit" if view else "unit"
-    _write(root, BOOT_LIST, "\n".join(f"{kind}:{path}" for path in boot) + "\n", 0o644)
+    _write(root, BOOT_LIST, "\n".join(f"unit:{path}" for path in boot) + "\n", 0o644)
 
 
 def _run_command(root: Path, command: object) -> None:
@@ -214,27 +212,25 @@ def instance_view(root: Path, argv: list[str]) -> list[str]:
 
 
 def boot_commands(root: Path) -> list[list[str]]:
-    """What runs at boot, read from the files in `root` alone."""
+    """What runs at boot, read from the files in `root` alone, each in the instance's
+    view: its /run is the instance's (the script's lock, the agent's state), never the
+    host's."""
     listing = inside(root, BOOT_LIST)
     if not listing.is_file():
         raise LabError("nothing installed to run at boot")
     commands = []
     for line in listing.read_text().splitlines():
         if line.startswith("unit:"):
-            commands.append(_exec_start(root, line.removeprefix("unit:")))
-        elif line.startswith("view-unit:"):
-            unit = line.removeprefix("view-unit:")
-            commands.append(instance_view(root, _exec_start(root, unit, in_view=True)))
+            commands.append(instance_view(root, _exec_start(root, line.removeprefix("unit:"))))
         elif line.strip():
-            commands.append([str(inside(root, line.strip()))])
+            inside(root, line.strip())  # an absolute path inside the instance
+            commands.append(instance_view(root, [line.strip()]))
     return commands
 
 
-def _exec_start(
-    root: Path, unit_path: str, *, in_view: bool = False, instance: str = ""
-) -> list[str]:
-    """The unit's ExecStart as argv: its program under `root`, or at its own path for a
-    command run in the instance's view; `instance` fills a template unit's %i."""
+def _exec_start(root: Path, unit_path: str, *, instance: str = "") -> list[str]:
+    """The unit's ExecStart as argv, for the instance's view (its program at its own
+    path); `instance` fills a template unit's %i."""
     unit = inside(root, unit_path)
     if not unit.is_file():
         raise LabError(f"{unit_path}: enabled but not written")
@@ -248,7 +244,7 @@ def _exec_start(
         argv = [word.replace("%i", instance).replace("%I", instance) for word in argv]
     elif any("%" in word for word in argv):
         raise LabError(f"{unit_path}: a template's ExecStart= without an instance")
-    return [argv[0] if in_view else str(inside(root, argv[0])), *argv[1:]]
+    return argv
 
 
 def udev_rules(root: Path, action: str, ifname: str) -> list[str]:
@@ -270,7 +266,7 @@ def hotplug_commands(root: Path, action: str, ifname: str) -> list[list[str]]:
     for line in udev_rules(root, action, ifname):
         for template, suffix in _UDEV_START.findall(line):
             unit = str(UNIT_DIRECTORY / f"{template}{suffix}")
-            argv = _exec_start(root, unit, in_view=True, instance=ifname)
+            argv = _exec_start(root, unit, instance=ifname)
             commands.append(instance_view(root, argv))
     return commands
 

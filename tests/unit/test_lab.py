@@ -211,7 +211,8 @@ def test_iproute2_installs_the_script(
     sandbox_plans: dict[str, InstancePlan], tmp_path: Path
 ) -> None:
     install.install("iproute2", sandbox_plans[SAME_SUBNET], tmp_path)
-    assert install.boot_commands(tmp_path) == [[str(tmp_path / SCRIPT_PATH.lstrip("/"))]]
+    # at its own path in the instance's view: the script's lock is in the instance's /run
+    assert install.boot_commands(tmp_path) == [install.instance_view(tmp_path, [SCRIPT_PATH])]
 
 
 def test_user_data_paths_stay_inside_the_root(tmp_path: Path) -> None:
