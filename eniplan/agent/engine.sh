@@ -4,7 +4,6 @@ PATH=/usr/sbin:/sbin:/usr/bin:/bin${PATH:+:$PATH}
 set -f
 NL='
 '
-TAB=$(printf '\t')  # (none in this text, for YAML's sake)
 status=0 DRY=${ENIPLAN_DRY_RUN-}
 say() { printf 'eniplan: %s: %s\n' "$INSTANCE" "$*"; }
 warn() { say "$@" >&2; }
@@ -66,6 +65,9 @@ EOF
 ) || state=''
 # (a newline before the first rule too, as before the others)
 case $state in *" <"*) state=$NL$state ;; *) warn "cannot read the state (ip -N -br -batch)" && exit 1 ;; esac
+# a tab (none in this text, for YAML's sake): the first IPv6 rule's ("PRIORITY:<tab>from"),
+TAB=${state6%%from*} TAB=${TAB#*:}  # or printf's
+case $TAB in [[:blank:]]) ;; *) TAB=$(printf '\t') ;; esac
 ipv6=1
 case $state6 in *'#no-ipv6'* | '' | "$NL")
   ipv6='' state6=''
@@ -163,8 +165,8 @@ parse4() {  # LINE: rules, routes, links, addresses, links in the group, in orde
       eni_of "$1"
       if [ -n "$n" ]; then
         [ $# -lt 2 ] || { shift 2 && eval "have_$n=\" \$* \""; }
-      elif [ $# -gt 2 ]; then
-        others="$others$NL$*"
+      else  # (a lone link-local address is the kernel's: not looked at)
+        case $#${3-} in [012] | 3fe[89ab]?:*) ;; *) others="$others$NL$*" ;; esac
       fi
       ;;
     esac
@@ -259,10 +261,10 @@ done
 
 # 3. What changes: additions first, then eniplan's (protocol $PROTO) rules and routes
 #    that the plan lacks are deleted.
-add() {  # FORMAT WORD...: FORMAT for each word
+add() {  # FORMAT WORD...: FORMAT for each word (counted only, in a probe)
   format=$1
   shift
-  [ $# -eq 0 ] || printf "$format\n" "$@"
+  [ $# -eq 0 ] || [ -n "$probe" ] || printf "$format\n" "$@"
   added=$((added + $#))
 }
 del() { dels="$dels$NL$*"; }
@@ -355,7 +357,7 @@ changes4() {  # links, addresses, routes, IPv4 rules (ip -batch)
   while [ "$n" -le "$N" ]; do
     eval "name=\${if_$n-} table=\$table_$n routes=\$route_$n addresses4=\$addr4_$n" \
       "addresses6=\$addr6_$n up=\${up_$n-} group=\${group_$n-} have=\${have_$n- }" \
-      "ra=\${ra_$n-} ruled=\" \$rule4_$n \$rule6_$n \""
+      "ra=\${ra_$n-}"
     rules 4
     eval "current=\${routes_$table-}"
     if [ -z "$name" ]; then  # no link: its routes are stale
@@ -370,24 +372,12 @@ changes4() {  # links, addresses, routes, IPv4 rules (ip -batch)
     elif [ -n "$group" ] && [ -n "$guarded" ]; then  # no guard now: out of its group
       del "link set dev $name group 0"
     fi
-    miss=$addresses4  # (any prefix length will do)
-    case $have in *.*) missing_addresses "$addresses4" ;; esac
-    label=" label $name:ep"  # eniplan's mark (15 characters at most)
-    [ ${#name} -le 12 ] || label=''
-    add "addr replace %s dev $name$label" $miss
-    backwards=''  # (the kernel lists a link's IPv6 addresses newest first)
-    for word in $addresses6; do backwards="$word${backwards:+ $backwards}"; done
-    if [ -n "$ipv6" ] && [ -n "$addresses6" ]; then
-      missing_addresses "$addresses6" "$backwards"
-      # nodad (eniplan's mark): the address is this ENI's alone (EC2); DAD would only delay
-      add "addr replace %s dev $name nodad" $miss
-    fi
-    planned=" $addresses4 $addresses6 "
-    rest=$have
-    outside "$addresses4"
-    outside "$addresses6"
-    outside "$backwards"
-    stale_addresses "$name" $rest
+    # (the usual: the plan's IPv4 addresses there in order, then at most a link-local one)
+    case $addresses6$have in
+    " $addresses4 "fe[89ab]?:*" "?*) eni_addresses ;;
+    " $addresses4 " | " $addresses4 "fe[89ab]?:*) ;;
+    *) eni_addresses ;;
+    esac
     eni_routes
     rules_add $rules
     n=$((n + 1))
@@ -413,6 +403,26 @@ changes4() {  # links, addresses, routes, IPv4 rules (ip -batch)
     case $name in lo | *[!A-Za-z0-9_.-]*) ;; *) del "link set dev $name group 0" ;; esac
   done
   flush
+}
+eni_addresses() {  # of ENI $n: the missing ones added, eniplan's stale ones deleted
+  miss=$addresses4  # (any prefix length will do)
+  case $have in *.*) missing_addresses "$addresses4" ;; esac
+  label=" label $name:ep"  # eniplan's mark (15 characters at most)
+  [ ${#name} -le 12 ] || label=''
+  add "addr replace %s dev $name$label" $miss
+  backwards=''  # (the kernel lists a link's IPv6 addresses newest first)
+  for word in $addresses6; do backwards="$word${backwards:+ $backwards}"; done
+  if [ -n "$ipv6" ] && [ -n "$addresses6" ]; then
+    missing_addresses "$addresses6" "$backwards"
+    # nodad (eniplan's mark): the address is this ENI's alone (EC2); DAD would only delay
+    add "addr replace %s dev $name nodad" $miss
+  fi
+  eval "planned=\" \$addresses4 \$addresses6 \" ruled=\" \$rule4_$n \$rule6_$n \""
+  rest=$have
+  outside "$addresses4"
+  outside "$addresses6"
+  outside "$backwards"
+  stale_addresses "$name" $rest
 }
 # RUN: $rest without the run " RUN " if it is there (its words are planned: no need to
 # look at each one)
@@ -450,20 +460,27 @@ addr show nodad
 EOF
   )
 }
-flush() {  # the deletions gathered, after all additions; then the counts (on fd 3)
-  [ -z "$dels" ] || printf '%s\n' "${dels#"$NL"}"
+flush() {  # the deletions gathered, after all additions; then the counts (on fd 3; in a
+  [ -z "$dels" ] || [ -n "$probe" ] || printf '%s\n' "${dels#"$NL"}"  # probe, summed)
   IFS=$NL
   set -- $dels
   IFS=" $TAB$NL"
-  echo "#+$added -$#" >&3
+  if [ -n "$probe" ]; then changes=$((changes + added + $#)); else echo "#+$added -$#" >&3; fi
 }
 
 # 4. Apply: the changes go into one ip -batch, and one ip -6 -batch for the IPv6 rules
 #    (ip takes a rule's family from -6 alone); no ip at all when there are none.
 #    ENIPLAN_DRY_RUN=1 prints them instead. A first run (no IPv4 rule of eniplan's here,
 #    ENIs to route) streams the rest into ip -batch while it works them out.
-sources='' marks='' first=''
+sources='' marks='' first='' probe='' changes=''
 [ -n "$DRY${seen4-}" ] || [ "$links" = ' ' ] || first=1
+if [ -z "$first$DRY" ]; then  # a probe in this shell first: no subshell if nothing changes
+  probe=1 changes=0
+  [ -z "$ipv6" ] || changes6
+  changes4
+  probe=''
+  [ "$changes" != 0 ] || { say "up to date, nothing changed" && exit "$status"; }
+fi
 # one subshell: the IPv6 rules' changes and counts, then the rest's
 batches=$({ [ -z "$ipv6" ] || changes6; [ -n "$first" ] || changes4; } 3>&1)
 added=0 removed=0 failed=''
