@@ -133,17 +133,17 @@ rule_line() {  # FAMILY PRIORITY: WORD...
   fi
 }
 section=rule
-parse4() {  # LINE: rules, routes, links, addresses, links in the group, in order
+parse4() {  # $line: rules, routes, links, addresses, links in the group, in order
   IFS=" $TAB"
-  case $1 in
-  [0-9]*:"$TAB"*) rule_line 4 $1 ;;
+  case $line in
+  [0-9]*:"$TAB"*) rule_line 4 $line ;;
   *" <"*)
     case $section in
-    rule | route | link) section='link' && link_line $1 ;;
+    rule | route | link) section='link' && link_line $line ;;
     *)  # links in the group
       section='group'
-      eni_of "${1%% *}"
-      if [ -n "$n" ]; then eval "group_$n=1"; else regroup="$regroup ${1%%[@ ]*}"; fi
+      eni_of "${line%% *}"
+      if [ -n "$n" ]; then eval "group_$n=1"; else regroup="$regroup ${line%%[@ ]*}"; fi
       ;;
     esac
     ;;
@@ -151,9 +151,9 @@ parse4() {  # LINE: rules, routes, links, addresses, links in the group, in orde
     case $section in
     rule | route)  # (listed without proto)
       section='route'
-      words $1
+      words $line
       case $table in '' | *[!0-9]*) return 0 ;; esac
-      dst=${1%% *}
+      dst=${line%% *}
       [ "$dst" != default ] || case $via in *:*) dst=::/0 ;; *) dst=0.0.0.0/0 ;; esac
       case $tseen in *" $table "*) ;; *) tseen="$tseen$table " ;; esac
       eval "routes_$table=\"\${routes_$table-} \$dst,\$via,\$src,\$dev,\$metric\""
@@ -161,7 +161,7 @@ parse4() {  # LINE: rules, routes, links, addresses, links in the group, in orde
     link | addr)  # NAME[@PEER] STATE ADDRESS/LEN...
       [ $section = addr ] || found_links
       section='addr'
-      set -- $1
+      set -- $line
       eni_of "$1"
       if [ -n "$n" ]; then
         [ $# -lt 2 ] || { shift 2 && eval "have_$n=\" \$* \""; }
@@ -192,7 +192,7 @@ planned_rules() {
   before=${text%%"$NL$block$NL"*}  # (rules come first: the scan stops early; one scan)
   [ ${#before} -lt ${#text} ] || return 0  # (not there)
   IFS=$NL
-  for line in $before; do skip=$((skip + 1)) && $parser "$line"; done
+  for line in $before; do skip=$((skip + 1)) && $parser; done
   IFS=" $TAB$NL"
   n=1
   while [ "$n" -le "$N" ]; do
@@ -206,14 +206,14 @@ planned_rules 4 parse4
 IFS=$NL
 set -- $state
 shift "$skip"
-for line; do parse4 "$line"; done
+for line; do parse4; done
 [ -n "$links" ] || found_links
-line6() {  # LINE: an IPv6 rule, or an ENI's default router
+line6() {  # $line: an IPv6 rule, or an ENI's default router
   IFS=" $TAB"
-  case $1 in
-  [0-9]*:"$TAB"*) rule_line 6 $1 ;;
+  case $line in
+  [0-9]*:"$TAB"*) rule_line 6 $line ;;
   *)
-    words $1
+    words $line
     eni_of "$dev"
     [ -z "$n" ] || [ -z "$via" ] || eval "ra_$n=\${ra_$n:-\$via}"
     ;;
@@ -225,7 +225,7 @@ read6() {  # TEXT: IPv6 rules, default routes (the plan's rules taken in one pie
   IFS=$NL
   set -- $1
   shift "$skip"
-  for line; do line6 "$line"; done
+  for line; do line6; done
   IFS=" $TAB$NL"
 }
 read6 "$state6"
@@ -372,12 +372,32 @@ changes4() {  # links, addresses, routes, IPv4 rules (ip -batch)
     elif [ -n "$group" ] && [ -n "$guarded" ]; then  # no guard now: out of its group
       del "link set dev $name group 0"
     fi
-    # (the usual: the plan's IPv4 addresses there in order, then at most a link-local one)
-    case $addresses6$have in
-    " $addresses4 "fe[89ab]?:*" "?*) eni_addresses ;;
-    " $addresses4 " | " $addresses4 "fe[89ab]?:*) ;;
-    *) eni_addresses ;;
+    # (the usual: the plan's IPv4 addresses there in order, then at most a link-local one:
+    case $addresses6$have in  # none to add or delete)
+    " $addresses4 "fe[89ab]?:*" "?*) ;;
+    " $addresses4 " | " $addresses4 "fe[89ab]?:*) have='' ;;
     esac
+    [ -z "$have" ] || {
+      miss=$addresses4  # (any prefix length will do)
+      case $have in *.*) missing_addresses "$addresses4" ;; esac
+      label=" label $name:ep"  # eniplan's mark (15 characters at most)
+      [ ${#name} -le 12 ] || label=''
+      add "addr replace %s dev $name$label" $miss
+      backwards=''  # (the kernel lists a link's IPv6 addresses newest first)
+      for word in $addresses6; do backwards="$word${backwards:+ $backwards}"; done
+      if [ -n "$ipv6" ] && [ -n "$addresses6" ]; then
+        missing_addresses "$addresses6" "$backwards"
+        # nodad (eniplan's mark): the address is this ENI's alone (EC2); DAD would only delay
+        add "addr replace %s dev $name nodad" $miss
+      fi
+      planned=" $addresses4 $addresses6 "
+      eval "ruled=\" \$rule4_$n \$rule6_$n \""
+      rest=$have
+      outside "$addresses4"
+      outside "$addresses6"
+      outside "$backwards"
+      stale_addresses "$name" $rest
+    }
     eni_routes
     rules_add $rules
     n=$((n + 1))
@@ -403,26 +423,6 @@ changes4() {  # links, addresses, routes, IPv4 rules (ip -batch)
     case $name in lo | *[!A-Za-z0-9_.-]*) ;; *) del "link set dev $name group 0" ;; esac
   done
   flush
-}
-eni_addresses() {  # of ENI $n: the missing ones added, eniplan's stale ones deleted
-  miss=$addresses4  # (any prefix length will do)
-  case $have in *.*) missing_addresses "$addresses4" ;; esac
-  label=" label $name:ep"  # eniplan's mark (15 characters at most)
-  [ ${#name} -le 12 ] || label=''
-  add "addr replace %s dev $name$label" $miss
-  backwards=''  # (the kernel lists a link's IPv6 addresses newest first)
-  for word in $addresses6; do backwards="$word${backwards:+ $backwards}"; done
-  if [ -n "$ipv6" ] && [ -n "$addresses6" ]; then
-    missing_addresses "$addresses6" "$backwards"
-    # nodad (eniplan's mark): the address is this ENI's alone (EC2); DAD would only delay
-    add "addr replace %s dev $name nodad" $miss
-  fi
-  eval "planned=\" \$addresses4 \$addresses6 \" ruled=\" \$rule4_$n \$rule6_$n \""
-  rest=$have
-  outside "$addresses4"
-  outside "$addresses6"
-  outside "$backwards"
-  stale_addresses "$name" $rest
 }
 # RUN: $rest without the run " RUN " if it is there (its words are planned: no need to
 # look at each one)
