@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eniplan.model import Eni, Image, Instance
@@ -119,9 +120,14 @@ def eni_owner(eni: Eni) -> str | None:
     return None
 
 
-def instance_owner(instance: Instance) -> str | None:
-    """A service that owns the whole instance's routing (an EKS node's VPC CNI)."""
-    if any("VPC CNI" in (eni_owner(eni) or "") for eni in instance.enis):
+def instance_owner(
+    instance: Instance, eni_owners: Sequence[str | None] | None = None
+) -> str | None:
+    """A service that owns the whole instance's routing (an EKS node's VPC CNI);
+    `eni_owners` are its ENIs' (`eni_owner`, in their order), when the caller has them."""
+    if eni_owners is None:
+        eni_owners = [eni_owner(eni) for eni in instance.enis]
+    if any(owner and "VPC CNI" in owner for owner in eni_owners):
         return "Amazon VPC CNI (EKS): it routes every ENI of the node, pod IPs included"
     if any(key.startswith("kubernetes.io/cluster/") for key in instance.tags) or (
         "eks:cluster-name" in instance.tags

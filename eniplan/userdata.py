@@ -193,11 +193,11 @@ def find_marker(text: str) -> Marker | None:
 def _options(pairs: list[tuple[str, str]]) -> tuple[int | None, bool | None, str]:
     """The marker's `table-base=` and `guard=`, strictly: both present once and valid, or
     neither is taken (with the reason, unless both are simply absent: older markers)."""
-    counts = Counter(key for key, _ in pairs)
     fields = dict(pairs)
     base_text, guard_text = fields.get("table-base"), fields.get("guard")
     if base_text is None and guard_text is None:
         return None, None, ""
+    counts = Counter(key for key, _ in pairs)
     problems = [
         f"{key}= given {counts[key]} times" for key in ("table-base", "guard") if counts[key] > 1
     ]

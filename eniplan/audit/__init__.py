@@ -121,11 +121,11 @@ def audit(inventory: Inventory, options: AuditOptions = AuditOptions()) -> Repor
         subjects.append(
             Subject(instance.instance_id, instance.account_id, instance.region, instance.name)
         )
-        owner = ownership.instance_owner(instance)
+        eni_owners = tuple(ownership.eni_owner(eni) for eni in instance.enis)
+        owner = ownership.instance_owner(instance, eni_owners)
         if owner:
             excluded.append((instance.instance_id, owner))
             continue
-        eni_owners = tuple(ownership.eni_owner(eni) for eni in instance.enis)
         for eni, eni_reason in zip(instance.enis, eni_owners, strict=True):
             if eni_reason:
                 excluded.append((eni.eni_id, f"{instance.instance_id}: {eni_reason}"))
@@ -164,7 +164,7 @@ def _context(
 ) -> InstanceContext:
     """The instance as the checks see it; `eni_owners` are its ENIs' (ownership.eni_owner,
     in their order), worked out once."""
-    decided = triage(instance, inventory, options.plan)
+    decided = triage(instance, inventory, options.plan, eni_owners)
     # User data is collected for multi-ENI instances only (None, unknown, for the others);
     # instances launched from one template share theirs: each blob is read once
     raw = instance.user_data

@@ -18,6 +18,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 from eniplan import ownership, values
@@ -261,7 +262,16 @@ class InstanceContext:
             details=details or {},
         )
 
+    @cached_property
+    def _auto_command(self) -> tuple[tuple[str, ...], str]:
+        """`render_command("auto")` and it as one shell line, made once: most instances
+        with findings have two or three that give it (ENI001, ENI002, ENI003)."""
+        argv = self.render_command("auto")
+        return argv, shlex.join(argv)
+
     def fix_command(self, persist: str = "auto") -> str:
+        if persist == "auto":
+            return self._auto_command[1]
         return shlex.join(self.render_command(persist))
 
     def apply_now_hint(self) -> str:
@@ -278,7 +288,7 @@ class InstanceContext:
             f"`{self.fix_command()}`, then launch with "
             f"out/{self.instance.instance_id}/user-data; to apply it now on the running "
             f"instance, {self.apply_now_hint()}.",
-            [list(self.render_command("auto"))],
+            [list(self._auto_command[0])],
         )
 
     def pending_fix(self) -> str:
@@ -300,7 +310,7 @@ class InstanceContext:
             return (
                 f"Install per-ENI policy routing (`{self.fix_command()}`), then turn the "
                 f"check back on: `{enable}`.",
-                [list(self.render_command("auto")), enable_argv],
+                [list(self._auto_command[0]), enable_argv],
             )
         return f"Turn the check back on: `{enable}` (or route to it, if it forwards).", [
             enable_argv

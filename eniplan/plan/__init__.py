@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,18 +138,24 @@ class Triage:
 
 
 def triage(
-    instance: Instance, inventory: Inventory, options: PlanOptions = PlanOptions()
+    instance: Instance,
+    inventory: Inventory,
+    options: PlanOptions = PlanOptions(),
+    eni_owners: Sequence[str | None] | None = None,
 ) -> Triage:
+    """`eni_owners`: the instance's ENIs' (ownership.eni_owner, in their order), when the
+    caller has worked them out."""
     os_guess = ownership.guess_os(instance, inventory.image(instance))
-    owner = ownership.instance_owner(instance)
+    if eni_owners is None:
+        eni_owners = [ownership.eni_owner(eni) for eni in instance.enis]
+    owner = ownership.instance_owner(instance, eni_owners)
     if owner:
         skipped = tuple(SkippedEni(e.eni_id, e.mac, owner) for e in instance.enis)
         return Triage(HANDLED_ELSEWHERE, owner, os_guess, skipped=skipped)
 
     managed: list[Eni] = []
     skipped_enis: list[SkippedEni] = []
-    for eni in instance.enis:
-        reason = ownership.eni_owner(eni)
+    for eni, reason in zip(instance.enis, eni_owners, strict=True):
         if reason is None and eni.device_index is None:
             reason = "not attached (no device index)"
         if reason:

@@ -66,7 +66,7 @@ class Where:
         return self._path
 
     def at(self, key: str | int) -> Where:
-        return Where(self.origin, lister=self.lister, parent=self, key=key)
+        return Where(self.origin, "", self.lister, self, key)
 
     def inside(self, path: str) -> Where:
         """A path inside this place (`Tags[0].Value`, `[2]`)."""
@@ -160,7 +160,7 @@ def _eni(item: Any, where: Where, instance_id: str | None = None) -> Eni:
     for index, entry in enumerate(record.PrivateIpAddresses or ()):
         address = entry.PrivateIpAddress
         if entry.Primary:
-            if primary is not None and address != primary:
+            if primary is not None and address is not primary and address != primary:
                 where.at("PrivateIpAddresses").at(index).reject(
                     f"primary address {address} differs from PrivateIpAddress {primary}"
                 )
@@ -172,16 +172,18 @@ def _eni(item: Any, where: Where, instance_id: str | None = None) -> Eni:
     attachment_id: str | None = None
     card = 0
     if attachment is not None:
-        place = where.at("Attachment")
         device_index = attachment.DeviceIndex
         if attachment.AttachmentId is not None:
-            attachment_id = _record_value(
-                attachment.AttachmentId, _attachment_id, place.at("AttachmentId")
-            )
+            try:  # (the place is made only for a message: one ENI in three is in error)
+                attachment_id = _attachment_id(attachment.AttachmentId)
+            except ValueError as error:
+                where.at("Attachment").at("AttachmentId").reject(str(error))
         card = attachment.NetworkCardIndex or 0
         attached_to = attachment.InstanceId
         if instance_id is not None and attached_to not in (None, instance_id):
-            place.at("InstanceId").reject(f"{attached_to} differs from the instance {instance_id}")
+            where.at("Attachment").at("InstanceId").reject(
+                f"{attached_to} differs from the instance {instance_id}"
+            )
         instance_id = instance_id or attached_to
     ipv6 = tuple(entry.Ipv6Address for entry in record.Ipv6Addresses or ())
     if not ipv6 and primary is None:
@@ -229,8 +231,12 @@ def _attachment_id(value: Any) -> str | None:
 class _InstanceDraft:
     instance_id: str
     fields: dict[str, Any]  # the Instance's, but its ENIs and user data
-    embedded: tuple[tuple[Any, Where], ...]
+    embedded: list[Any]  # its NetworkInterfaces, as they came
     where: Where
+
+    def place(self, index: int) -> Where:
+        """Where its embedded ENI `index` is (made only when it is needed)."""
+        return self.where.at("NetworkInterfaces").at(index)
 
 
 def _instance(item: Any, where: Where, owner: str, shapes: Shapes) -> _InstanceDraft:
@@ -257,10 +263,7 @@ def _instance(item: Any, where: Where, owner: str, shapes: Shapes) -> _InstanceD
             "vpc_id": record.VpcId or "",
             "tags": _tags(record.Tags),
         },
-        embedded=tuple(
-            (eni, where.at("NetworkInterfaces").at(index))
-            for index, eni in enumerate(record.NetworkInterfaces or ())
-        ),
+        embedded=record.NetworkInterfaces or [],
         where=where,
     )
 
@@ -530,14 +533,17 @@ def _joined(
     else the one embedded in describe-instances) and its user data, if known."""
     instance_id = draft.instance_id
     instance_enis = []
-    for embedded, place in draft.embedded:
-        eni_id = _record(embedded, records.EniRef, place).NetworkInterfaceId
+    for index, embedded in enumerate(draft.embedded):
+        try:
+            eni_id = decode(embedded, records.EniRef).NetworkInterfaceId
+        except RecordError as error:
+            draft.place(index).inside(error.path).reject(error.message)
         if eni_id in enis:
             eni = enis[eni_id][0]
         elif eni_id in rejected_ids:
             draft.where.reject(f"its ENI {eni_id} was left out ({rejected_ids[eni_id]})")
         else:
-            eni = _eni(embedded, place, instance_id)
+            eni = _eni(embedded, draft.place(index), instance_id)
         if eni.subnet_id not in subnets:
             if eni.subnet_id in rejected_ids or "" in rejected_ids:
                 draft.where.reject(f"the subnet {eni.subnet_id} of its ENI {eni_id} was left out")
