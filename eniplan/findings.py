@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from eniplan.frozen import quick_init
+
 SEVERITIES = ("info", "low", "medium", "high")  # ascending
 FAIL_ON_CHOICES = (*SEVERITIES, "never")
 
@@ -183,6 +185,7 @@ class Location:
     line: int | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Finding:
     rule_id: str
@@ -209,6 +212,7 @@ class Finding:
         return RULES.get(self.rule_id)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Subject:
     """Something a command checked (an instance, a Terraform resource), for formats that

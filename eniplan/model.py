@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
+from eniplan.frozen import quick_init
+
 Tags = Mapping[str, str]
 
 
+@quick_init
 @dataclass(frozen=True)
 class Subnet:
     subnet_id: str
@@ -31,6 +34,7 @@ class Subnet:
         return None if self.cidr is None else self.cidr.network_address + 1
 
 
+@quick_init
 @dataclass(frozen=True)
 class Eni:
     eni_id: str
@@ -106,6 +110,7 @@ def route_targets(routed_targets: frozenset[str], instance_id: str, eni_id: str)
     return instance_id in routed_targets or eni_id in routed_targets
 
 
+@quick_init
 @dataclass(frozen=True)
 class Instance:
     instance_id: str

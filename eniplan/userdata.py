@@ -35,6 +35,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass
 
+from eniplan.frozen import quick_init
 from eniplan.plancore import MAX_TABLE_BASE, MIN_TABLE_BASE
 
 # Enough for any user data EC2 accepts (16 KB, decompressed at most ~1000x) and no more:
@@ -77,6 +78,7 @@ _FIRST_BOOT_RULE = re.compile(
 )
 
 
+@quick_init
 @dataclass(frozen=True)
 class Marker:
     """eniplan's marker line, as found in the user data."""
@@ -101,6 +103,7 @@ class Marker:
         return self.mode != "dynamic" and self.digest is not None
 
 
+@quick_init
 @dataclass(frozen=True)
 class UserDataInfo:
     """The verdict on one instance's user data."""

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from eniplan import ownership, values
 from eniplan.findings import RULES, Finding
+from eniplan.frozen import quick_init
 from eniplan.model import Eni, Instance, Inventory, route_targets
 from eniplan.plan import MANAGED, InstancePlan, PlanOptions, Triage
 from eniplan.render.base import PERSIST_CHOICES
@@ -39,6 +40,7 @@ class SubnetRef:
     certain: bool = True  # surely another subnet than every other certain one with another key
 
 
+@quick_init
 @dataclass(frozen=True)
 class Port:
     """One ENI as the rules see it."""
@@ -189,6 +191,7 @@ def instance_port(instance: Instance, eni: Eni, owner: str | None, view: Invento
     )
 
 
+@quick_init
 @dataclass(frozen=True)
 class InstanceContext:
     """The audit's target: one instance with everything the audit knows about it."""

@@ -30,6 +30,7 @@ import msgspec
 
 from eniplan import ownership
 from eniplan.errors import InputError
+from eniplan.frozen import quick_init
 from eniplan.model import Eni, Instance, Inventory, route_targets
 from eniplan.plancore import (  # the core's types and bounds, re-exported
     DEFAULT_TABLE_BASE as DEFAULT_TABLE_BASE,
@@ -46,6 +47,7 @@ from eniplan.plancore import Rule as Rule
 from eniplan.values import ip_text
 
 
+@quick_init
 @dataclass(frozen=True)
 class SkippedEni:
     eni_id: str
@@ -59,6 +61,7 @@ NOTHING_TO_DO = "nothing-to-do"
 HANDLED_ELSEWHERE = "handled-elsewhere"
 
 
+@quick_init
 @dataclass(frozen=True)
 class InstancePlan:
     instance_id: str
@@ -123,6 +126,7 @@ def check_table_base(base: int) -> int:
 # --- planning --------------------------------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True)
 class Triage:
     """What the planner decides before it plans any route: whether the OS must route two
