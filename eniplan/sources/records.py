@@ -317,7 +317,12 @@ def decode_all(items: list[Any], kind: Any) -> list[Any] | None:
             if decoder is None:
                 decoder = msgspec.json.Decoder(list[kind], dec_hook=_decode_hook)
                 _DECODERS[list[kind]] = decoder
-            decoded: list[Any] = decoder.decode(b"[" + b",".join(items) + b"]")
+            # one join makes the array: the brackets go on its first and last items (not
+            # b"[" + ... + b"]", two more copies of a list that can be 100 MB)
+            parts: list[Any] = list(items)
+            parts[0] = b"[" + bytes(parts[0])
+            parts[-1] = bytes(parts[-1]) + b"]"
+            decoded: list[Any] = decoder.decode(b",".join(parts))
             return decoded
         converted: list[Any] = msgspec.convert(items, list[kind], dec_hook=_decode_hook)
         return converted

@@ -109,10 +109,14 @@ def _state_name(value: Any) -> str:
     raise ValueError(f"{value!r} is not an instance state (expected {{'Name': 'running'}})")
 
 
-def _record_value(value: Any, check: Any, where: Where) -> Any:
+def _record_value(value: Any, check: Any, where: Where, *keys: str) -> Any:
+    """check(value), or the record is rejected, naming the field `where` + `keys` (its
+    place made only then: most values are good)."""
     try:
         return check(value)
     except ValueError as error:
+        for key in keys:
+            where = where.at(key)
         where.reject(str(error))
 
 
@@ -174,10 +178,9 @@ def _eni(item: Any, where: Where, instance_id: str | None = None) -> Eni:
     if attachment is not None:
         device_index = attachment.DeviceIndex
         if attachment.AttachmentId is not None:
-            try:  # (the place is made only for a message: one ENI in three is in error)
-                attachment_id = _attachment_id(attachment.AttachmentId)
-            except ValueError as error:
-                where.at("Attachment").at("AttachmentId").reject(str(error))
+            attachment_id = _record_value(
+                attachment.AttachmentId, _attachment_id, where, "Attachment", "AttachmentId"
+            )
         card = attachment.NetworkCardIndex or 0
         attached_to = attachment.InstanceId
         if instance_id is not None and attached_to not in (None, instance_id):
@@ -185,7 +188,8 @@ def _eni(item: Any, where: Where, instance_id: str | None = None) -> Eni:
                 f"{attached_to} differs from the instance {instance_id}"
             )
         instance_id = instance_id or attached_to
-    ipv6 = tuple(entry.Ipv6Address for entry in record.Ipv6Addresses or ())
+    # (each list tested first: most are empty, and a generator costs even then)
+    ipv6 = tuple([e.Ipv6Address for e in record.Ipv6Addresses]) if record.Ipv6Addresses else ()
     if not ipv6 and primary is None:
         where.reject("ENI has no private IPv4 address and no IPv6 address")
     mac = record.MacAddress  # its type let blanks and capitals through: normalised here
@@ -196,9 +200,13 @@ def _eni(item: Any, where: Where, instance_id: str | None = None) -> Eni:
         vpc_id=record.VpcId,
         primary_ipv4=primary,
         secondary_ipv4s=tuple(secondaries),
-        ipv4_prefixes=tuple(entry.Ipv4Prefix for entry in record.Ipv4Prefixes or ()),
+        ipv4_prefixes=(
+            tuple([e.Ipv4Prefix for e in record.Ipv4Prefixes]) if record.Ipv4Prefixes else ()
+        ),
         ipv6_addresses=ipv6,
-        ipv6_prefixes=tuple(entry.Ipv6Prefix for entry in record.Ipv6Prefixes or ()),
+        ipv6_prefixes=(
+            tuple([e.Ipv6Prefix for e in record.Ipv6Prefixes]) if record.Ipv6Prefixes else ()
+        ),
         instance_id=instance_id,
         device_index=device_index,
         network_card_index=card,
@@ -208,7 +216,7 @@ def _eni(item: Any, where: Where, instance_id: str | None = None) -> Eni:
         requester_managed=bool(record.RequesterManaged),
         status=record.Status or "in-use",
         tags=_tags(record.TagSet),
-        security_group_ids=tuple(group.GroupId for group in record.Groups or ()),
+        security_group_ids=tuple([g.GroupId for g in record.Groups]) if record.Groups else (),
         attachment_id=attachment_id,
     )
 
@@ -247,7 +255,7 @@ def _instance(item: Any, where: Where, owner: str, shapes: Shapes) -> _InstanceD
     zone = record.Placement.AvailabilityZone
     state = "unknown"
     if record.State is not None:
-        state = _record_value(record.State, _state_name, where.at("State"))
+        state = _record_value(record.State, _state_name, where, "State")
     return _InstanceDraft(
         instance_id=record.InstanceId,
         fields={
@@ -341,9 +349,7 @@ def _user_data(item: Any, where: Where) -> tuple[str, bytes]:
     value = record.UserData.Value if record.UserData is not None else None
     if value is None:
         return record.InstanceId, b""
-    return record.InstanceId, _record_value(
-        value, _user_data_value, where.at("UserData").at("Value")
-    )
+    return record.InstanceId, _record_value(value, _user_data_value, where, "UserData", "Value")
 
 
 def _owner(owner: str | None, where: Where, shapes: Shapes) -> str:
@@ -576,22 +582,24 @@ def _checked_enis(enis: list[Eni], where: Where) -> tuple[Eni, ...]:
     enis.sort(key=lambda eni: eni.slot)
     seen: dict[tuple[int, int], str] = {}
     for eni in enis:
-        if eni.device_index is not None and eni.slot in seen:
+        slot = eni.slot
+        if eni.device_index is not None and slot in seen:
             where.reject(
-                f"ENIs {seen[eni.slot]} and {eni.eni_id} both claim network card "
-                f"{eni.slot[0]} device index {eni.slot[1]}"
+                f"ENIs {seen[slot]} and {eni.eni_id} both claim network card "
+                f"{slot[0]} device index {slot[1]}"
             )
-        seen[eni.slot] = eni.eni_id
+        seen[slot] = eni.eni_id
     macs = [eni.mac for eni in enis]
     if len(set(macs)) != len(macs):
         where.reject("two ENIs of the instance share one MAC address")
     owners: dict[object, str] = {}
     for eni in enis:
         for address in (*eni.ipv4_addresses, *eni.ipv6_addresses):
-            if address in owners:
+            known = len(owners)  # (one lookup: an address hashes in Python, slowly)
+            owner = owners.setdefault(address, eni.eni_id)
+            if len(owners) == known:
                 where.reject(
-                    f"address {address} is on ENI {owners[address]} and again on "
+                    f"address {address} is on ENI {owner} and again on "
                     f"{eni.eni_id} (an address belongs to one ENI, once)"
                 )
-            owners[address] = eni.eni_id
     return tuple(enis)
