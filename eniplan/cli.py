@@ -51,8 +51,7 @@ from eniplan.cli_options import (
 from eniplan.errors import InputError
 from eniplan.fileio import STDOUT
 from eniplan.inventory import DEFAULT_SCENARIO, InventoryRequest
-from eniplan.render import MODES, TARGETS
-from eniplan.render.base import PERSIST_CHOICES
+from eniplan.render import MODES, PERSIST_CHOICES, TARGETS
 from eniplan.report import AUDIT_ONLY
 from eniplan.report import FORMATS as REPORT_FORMATS
 from eniplan.terminal import visible

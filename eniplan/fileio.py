@@ -7,7 +7,6 @@ import json
 import os
 import stat
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -113,6 +112,8 @@ def _stage(target: Path, data: str | bytes, mode: int) -> Path:
         if directory.exists():
             raise InputError(f"{target}: {directory} is not a directory")
         raise InputError(f"{target}: directory {directory} does not exist")
+    import tempfile  # only a write to a file needs it (with shutil, random): not start-up
+
     try:
         handle, name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as error:

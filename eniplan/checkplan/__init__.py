@@ -44,9 +44,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv6Address
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from eniplan import ownership, userdata
+from eniplan import ownership
 from eniplan.checkplan.tfplan import (
     AmiSource,
     Resource,
@@ -70,6 +70,9 @@ from eniplan.findings import (
 )
 from eniplan.model import Eni, Image, Instance, Inventory
 from eniplan.plan import PlanOptions, plan_instance
+
+if TYPE_CHECKING:
+    from eniplan import userdata
 
 MODULE_SOURCE_SUFFIX = "eni-policy-routing"
 _SHA1 = re.compile(r"[0-9a-f]{40}")
@@ -95,6 +98,8 @@ class Verdict(NamedTuple):
 
 def verdict_of(raw: bytes, source: str) -> Verdict:
     """The verdict on user data bytes, by the analysis audit uses (userdata.analyse)."""
+    from eniplan import userdata  # only for a plan that holds user data: not start-up
+
     info = userdata.analyse(raw)
     state = COVERED if info.covered else NOT_COVERED
     return Verdict(state, f"{info.describe()}, {source}", info.marker)

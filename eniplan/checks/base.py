@@ -19,15 +19,17 @@ import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eniplan import ownership, values
 from eniplan.findings import RULES, Finding
 from eniplan.frozen import quick_init
 from eniplan.model import Eni, Instance, Inventory, route_targets
 from eniplan.plan import MANAGED, InstancePlan, PlanOptions, Triage
-from eniplan.render.base import PERSIST_CHOICES
-from eniplan.userdata import Marker, UserDataInfo
+from eniplan.render import PERSIST_CHOICES
+
+if TYPE_CHECKING:  # check-plan reads user data only when a plan holds some
+    from eniplan.userdata import Marker, UserDataInfo
 
 
 @dataclass(frozen=True)

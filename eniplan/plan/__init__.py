@@ -26,8 +26,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
 from eniplan import ownership
 from eniplan.errors import InputError
 from eniplan.frozen import quick_init
@@ -97,6 +95,8 @@ class InstancePlan:
 
     def digest(self) -> str:
         """sha256 of the plan's routing content: what a drift check compares."""
+        import msgspec  # only a drift check digests a plan: not every command's start-up
+
         routing = plan_routing_json(self)
         # json.dumps(sort_keys=True, separators=(",", ":")) is the canonical form markers
         # carry; msgspec writes the same bytes four times faster wherever the text is ASCII

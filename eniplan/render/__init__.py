@@ -14,6 +14,8 @@ if TYPE_CHECKING:  # the command line reads TARGETS at start-up: nothing heavy h
     from eniplan.render.base import Renderer, Rendering, RenderOptions
 
 MODES = ("static", "dynamic")  # --mode: dynamic is cloud-init's agent (render/dynamic.py)
+# --persist (cloud-init): how the static configuration survives a reboot
+PERSIST_CHOICES = ("auto", "script", "ifcfg", "networkmanager", "netplan", "networkd")
 TARGETS: dict[str, str] = {
     "iproute2": "eniplan.render.iproute2",
     "cloud-init": "eniplan.render.cloudinit",

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from eniplan import __version__
+from eniplan.render import PERSIST_CHOICES as PERSIST_CHOICES
 
-if TYPE_CHECKING:  # the command line reads PERSIST_CHOICES at start-up
+if TYPE_CHECKING:
     from eniplan.plan import InstancePlan
 
 
@@ -33,9 +34,6 @@ class Rendering:
     notes: tuple[str, ...] = ()
     # How to activate the files now, on the instance, without a reboot.
     activate: tuple[str, ...] = ()
-
-
-PERSIST_CHOICES = ("auto", "script", "ifcfg", "networkmanager", "netplan", "networkd")
 
 
 @dataclass(frozen=True)

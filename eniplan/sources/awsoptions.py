@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from eniplan.model import FetchProblem
+if TYPE_CHECKING:  # the command line reads this module at start-up, the model it need not
+    from eniplan.model import FetchProblem
 
 DEFAULT_WORKERS = 16
 # Seconds one account or region may take (--timeout): past it, no further request or
@@ -20,7 +22,7 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 15.0
 
 ProgressCallback = Callable[[int, int, str], None]  # (done, total, what is running)
-ProblemCallback = Callable[[FetchProblem], None]  # an account or region lost, as it happens
+ProblemCallback = Callable[["FetchProblem"], None]  # an account or region lost, as it happens
 
 
 @dataclass(frozen=True)
