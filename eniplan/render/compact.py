@@ -30,9 +30,7 @@ def python(source: str, keep: Iterable[str] = (), keywords: Collection[str] | No
     others): there an em dash makes print() and subprocess raise UnicodeEncodeError, and a
     Latin-1 letter reaches sh as another byte than in UTF-8. python-minifier writes an
     escape such as \\u00e9 as its character: its result is checked too."""
-    for number, line in enumerate(source.splitlines(), start=1):
-        if not line.isascii():
-            raise ValueError(f"line {number} is not ASCII: {line.strip()!a}")
+    _ascii(source)
     import python_minifier  # (only the dynamic user data needs it: not at start-up)
     from python_minifier.expression_printer import ExpressionPrinter
     from python_minifier.f_string import OuterFString
@@ -160,11 +158,20 @@ def _positional(module: ast.Module, keywords: set[str]) -> None:
     visit(module.body, subclass=False)
 
 
+def _ascii(source: str) -> None:
+    """ValueError naming the first line that is not ASCII (see python())."""
+    for number, line in enumerate(source.splitlines(), start=1):
+        if not line.isascii():
+            raise ValueError(f"line {number} is not ASCII: {line.strip()!a}")
+
+
 def sh(source: str) -> str:
     """The script without its comments (whole lines, and after code where two blanks, #
     and a blank stand outside quotes) and without indentation; here-documents and lines
     that start inside a quoted string stay as they are. The tests prove the code unchanged:
-    bash prints the same function from the script and from the result."""
+    bash prints the same function from the script and from the result. ASCII only
+    (ValueError), as python(): the agent passes the engine to `sh -c` in the host's locale."""
+    _ascii(source)
     lines = source.splitlines(keepends=True)
     # the #! line is how the kernel runs the file (a unit's ExecStart=), not a comment
     kept: list[str] = lines[:1] if lines and lines[0].startswith("#!") else []

@@ -26,7 +26,6 @@ has no tab and no trailing blank, so cloud-init's YAML keeps it a readable liter
 
 from __future__ import annotations
 
-from importlib import resources
 from ipaddress import (
     IPv4Address,
     IPv4Interface,
@@ -42,6 +41,7 @@ from eniplan.plancore import PROTOCOL as PROTOCOL
 from eniplan.plancore import engine_input
 from eniplan.plancore import inet6_ntop as inet6_ntop
 from eniplan.render.base import RenderedFile, Rendering, RenderOptions, marker
+from eniplan.render.common import package_text
 
 TARGET = "iproute2"
 SCRIPT_PATH = "/usr/local/sbin/eniplan-routing"
@@ -178,4 +178,4 @@ def _int(value: object, low: int, high: int, what: str) -> int:
 
 # --- the engine: the same for every plan, and the dynamic agent's (agent/engine.sh) ------
 
-ENGINE = resources.files("eniplan.agent").joinpath("engine.sh").read_text(encoding="utf-8")
+ENGINE = package_text("agent/engine.sh")

@@ -259,6 +259,8 @@ def test_compact_python_refuses_what_is_not_ascii(source: str, message: str) -> 
     with pytest.raises(ValueError, match=re.escape(message)):
         compact.python(source)
     assert compact.python('log("\\x80")\n') == "log('\\x80')\n"  # an escape stays one
+    with pytest.raises(ValueError, match="line 2 is not ASCII"):
+        compact.sh("#!/bin/sh\necho 'caf\u00e9'\n")
 
 
 def test_the_minified_agent_is_the_same_from_any_python(monkeypatch: pytest.MonkeyPatch) -> None:
