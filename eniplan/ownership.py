@@ -120,14 +120,17 @@ def eni_owner(eni: Eni) -> str | None:
     return None
 
 
-def instance_owner(
-    instance: Instance, eni_owners: Sequence[str | None] | None = None
-) -> str | None:
-    """A service that owns the whole instance's routing (an EKS node's VPC CNI);
-    `eni_owners` are its ENIs' (`eni_owner`, in their order), when the caller has them."""
-    if eni_owners is None:
-        eni_owners = [eni_owner(eni) for eni in instance.enis]
-    if any(owner and "VPC CNI" in owner for owner in eni_owners):
+def eni_owners(instance: Instance) -> tuple[str | None, ...]:
+    """`eni_owner` of each of the instance's ENIs, in their order."""
+    return tuple(eni_owner(eni) for eni in instance.enis)
+
+
+def instance_owner(instance: Instance, owners: Sequence[str | None] | None = None) -> str | None:
+    """A service that owns the whole instance's routing (an EKS node's VPC CNI); `owners`:
+    its `eni_owners`, when the caller has them."""
+    if owners is None:
+        owners = eni_owners(instance)
+    if any(owner and "VPC CNI" in owner for owner in owners):
         return "Amazon VPC CNI (EKS): it routes every ENI of the node, pod IPs included"
     if any(key.startswith("kubernetes.io/cluster/") for key in instance.tags) or (
         "eks:cluster-name" in instance.tags

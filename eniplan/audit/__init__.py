@@ -121,7 +121,7 @@ def audit(inventory: Inventory, options: AuditOptions = AuditOptions()) -> Repor
         subjects.append(
             Subject(instance.instance_id, instance.account_id, instance.region, instance.name)
         )
-        eni_owners = tuple(ownership.eni_owner(eni) for eni in instance.enis)
+        eni_owners = ownership.eni_owners(instance)
         owner = ownership.instance_owner(instance, eni_owners)
         if owner:
             excluded.append((instance.instance_id, owner))

@@ -151,7 +151,7 @@ def triage(
     caller has worked them out."""
     os_guess = ownership.guess_os(instance, inventory.image(instance))
     if eni_owners is None:
-        eni_owners = [ownership.eni_owner(eni) for eni in instance.enis]
+        eni_owners = ownership.eni_owners(instance)
     owner = ownership.instance_owner(instance, eni_owners)
     if owner:
         skipped = tuple(SkippedEni(e.eni_id, e.mac, owner) for e in instance.enis)
