@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import functools
 import gzip
 import io
 import lzma
@@ -188,15 +189,23 @@ def module_text(name: str) -> str:
         return str(settle_file().content)
     if not name.endswith(".py"):
         return compact.sh(without_lock(package_text(name)))
-    # the launcher calls main() with no argument: every other call is in these modules
-    modules = [package_text(module) for module, _ in MODULES if module.endswith(".py")]
-    keep, keywords = imported_names().get(name, ()), compact.keyword_names(modules)
+    keep, keywords = imported_names().get(name, ()), called_keywords()
     return compact.python(package_text(name), keep=keep, keywords=keywords)
 
 
 ENTRY = ("agent/main.py", "main")  # what the launcher imports
 
 
+@functools.cache  # (the package's files: the same for every module of every render)
+def called_keywords() -> frozenset[str] | None:
+    """The keyword argument names the shipped modules' calls use (compact.keyword_names):
+    the launcher calls main() with no argument, so every other call is in these modules."""
+    modules = [package_text(module) for module, _ in MODULES if module.endswith(".py")]
+    names = compact.keyword_names(modules)
+    return None if names is None else frozenset(names)
+
+
+@functools.cache  # (as called_keywords)
 def imported_names() -> dict[str, set[str]]:
     """Module (a MODULES name) -> the names the other modules and the launcher import from
     it: the minifier must not rename them."""
