@@ -10,11 +10,11 @@ subnet, one in another) and their user data, in a mix that exercises every check
   1 in 10 source/dest check off on eth2         -> ENI003 (or a route targets it)
 
 The eniplan user data is real: the cloud-init target's output for one instance (gzip, as
-eniplan compresses user data over 16 KB), with each instance's own marker line. They are
-written twice: as a snapshot (what `eniplan collect` writes) and as AWS CLI dumps (one file
-per describe-* call, the user data answers in one more). The baseline is a bare
-`json.load` of the same files, measured in the same run; runs alternate, ratios are of
-medians:
+eniplan compresses user data over 16 KB), with each instance's own marker line as eniplan
+writes it (planning options included). They are written twice: as a snapshot (what
+`eniplan collect` writes) and as AWS CLI dumps (one file per describe-* call, the user
+data answers in one more). The baseline is a bare `json.load` of the same files, measured
+in the same run; runs alternate, ratios are of medians:
 
   whole process   `eniplan audit --inventory FILES --format json -o OUT` against
                   `python -c 'json.load each file'`, each a fresh process    (target <= 1.5)
@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 from eniplan.audit import audit  # noqa: E402
 from eniplan.plan import plan_instance  # noqa: E402
 from eniplan.render import cloudinit  # noqa: E402
-from eniplan.render.base import RenderOptions  # noqa: E402
+from eniplan.render.base import RenderOptions, marker  # noqa: E402
 from eniplan.report import format_report  # noqa: E402
 from eniplan.sources.collection import Collection, Shapes  # noqa: E402
 from eniplan.sources.files import read_inventory_paths, write_snapshot  # noqa: E402
@@ -199,13 +199,13 @@ def add_user_data(lists: dict[str, list[Any]]) -> Counter[str]:
             content = file.content
             text = gzip.decompress(content).decode() if isinstance(content, bytes) else content
             template = text.split("\n", 2)[2]  # the body after the marker line
-        digest = plan.digest() if kind == 2 else "0" * 64
+        # the marker eniplan writes (options included: the audit re-plans with them);
+        # a drifted instance's records another plan's digest
+        line = marker(plan, persist="script")
         if kind == 3:
             expected["ENI004"] += 1
-        header = (
-            f"#cloud-config\n# eniplan 0.1.0 instance={instance.instance_id} "
-            f"plan=sha256:{digest} persist=script\n"
-        )
+            line = line.replace(plan.digest(), "0" * 64)
+        header = f"#cloud-config\n{line}\n"
         raw = gzip.compress((header + template).encode(), compresslevel=6, mtime=0)
         entries.append(
             {
