@@ -11,6 +11,7 @@ findings, and `eniplan:ignore` tags on the instance or an ENI of a finding suppr
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -106,6 +107,12 @@ def render_command(
     )
 
 
+# The few sets of planning options an audit plans with (its own, a marker's, with or without
+# --force), each made once: replace() costs as much as a triage, and it ran three times for
+# an instance with eniplan's user data
+_variant = functools.lru_cache(maxsize=256)(replace)
+
+
 def audit(inventory: Inventory, options: AuditOptions = AuditOptions()) -> Report:
     if options.fail_on not in FAIL_ON_CHOICES:
         raise InputError(f"--fail-on: {options.fail_on!r} is not one of {FAIL_ON_CHOICES}")
@@ -183,14 +190,13 @@ def _context(
         # (the triage with --force is the audit's, unless an agent's OS stopped it there)
         forced = decided if decided.status == MANAGED or decided.agent is None else None
         drift_plan = plan_instance(
-            instance, inventory, replace(command_options, force=True), forced
+            instance, inventory, _variant(command_options, force=True), forced
         )
         drift = Drift(info.marker, drift_plan, drift_options, options_source, options_note)
     # `eniplan render` skips an OS that an agent handles unless given --force: where the
     # audit asks to render there anyway (audit --force, eniplan's user data), it needs it
-    # (replace() only where it changes something: it costs as much as the triage)
     if command_options.force != (decided.agent is not None):
-        command_options = replace(command_options, force=decided.agent is not None)
+        command_options = _variant(command_options, force=decided.agent is not None)
     return InstanceContext(
         instance=instance,
         inventory=inventory,
@@ -217,7 +223,7 @@ def marker_options(
     from ("marker", or `source`: the command whose options stand in when the marker does
     not record them, from an older eniplan, or they are malformed) and a note saying so."""
     if marker.table_base is not None and marker.guard is not None:
-        options = replace(fallback, table_base=marker.table_base, guard=marker.guard)
+        options = _variant(fallback, table_base=marker.table_base, guard=marker.guard)
         return options, "marker", "planned with the options its marker records"
     why = (
         f"its marker's planning options are malformed ({marker.options_problem})"
