@@ -281,49 +281,71 @@ def eni_facts(eni: Eni, inventory: Inventory) -> EniFacts:
 # --- JSON ------------------------------------------------------------------------------
 
 
-def _route_json(route: Route) -> dict[str, Any]:
-    return {
-        "destination": ip_text(route.destination),
-        "table": route.table,
-        "gateway": "router-advertisement" if route.via_ra else _str(route.gateway),
-        "source": _str(route.source),
-    }
-
-
-def _str(value: object) -> str | None:
+def _text(value: object) -> str | None:
     return None if value is None else ip_text(value)
+
+
+_DEFAULT_ROUTE = {4: "0.0.0.0/0", 6: "::/0"}  # ip_text of a /0
 
 
 def plan_routing_json(plan: InstancePlan) -> dict[str, Any]:
     """The routing content of a plan (what the digest covers)."""
+    guard = plan.guard
     return {
         "table_base": plan.table_base,
-        "guard": (
-            {"group": plan.guard.group, "priority": plan.guard.priority} if plan.guard else None
-        ),
-        "enis": [
+        "guard": None if guard is None else {"group": guard.group, "priority": guard.priority},
+        "enis": [_eni_routing_json(eni) for eni in plan.enis],
+    }
+
+
+def _eni_routing_json(eni: EniPlan) -> dict[str, Any]:
+    # A drift check writes out every address of 10,000s of plans: each value's text once
+    # (an ENI's routes hold its subnet, router and primary address: the same objects)
+    cidr, router, primary = eni.subnet_cidr, eni.router, eni.primary_ipv4
+    cidr_text, router_text, primary_text = _text(cidr), _text(router), _text(primary)
+    routes = []
+    for route in eni.routes:
+        destination, gateway, source = route.destination, route.gateway, route.source
+        if destination is cidr:
+            destination_text = cidr_text
+        elif destination.prefixlen == 0:
+            destination_text = _DEFAULT_ROUTE[destination.version]
+        else:
+            destination_text = ip_text(destination)
+        routes.append(
             {
-                "eni_id": eni.eni_id,
-                "mac": eni.mac,
-                "network_card_index": eni.network_card_index,
-                "device_index": eni.device_index,
-                "table": eni.table,
-                "primary": eni.is_primary,
-                "subnet_id": eni.subnet_id,
-                "subnet_cidr": _str(eni.subnet_cidr),
-                "router": _str(eni.router),
-                "ipv6_subnets": [str(net) for net in eni.ipv6_subnets],
-                "primary_ipv4": _str(eni.primary_ipv4),
-                "ipv4_addresses": [ip_text(a) for a in eni.ipv4_addresses],
-                "ipv6_addresses": [str(a) for a in eni.ipv6_addresses],
-                "rules": [
-                    {"from": ip_text(r.source), "table": r.table, "priority": r.priority}
-                    for r in eni.rules
-                ],
-                "routes": [_route_json(route) for route in eni.routes],
+                "destination": destination_text,
+                "table": route.table,
+                "gateway": (
+                    "router-advertisement"
+                    if route.via_ra
+                    else router_text
+                    if gateway is router
+                    else _text(gateway)
+                ),
+                "source": primary_text if source is primary else _text(source),
             }
-            for eni in plan.enis
+        )
+    return {
+        "eni_id": eni.eni_id,
+        "mac": eni.mac,
+        "network_card_index": eni.network_card_index,
+        "device_index": eni.device_index,
+        "table": eni.table,
+        "primary": eni.is_primary,
+        "subnet_id": eni.subnet_id,
+        "subnet_cidr": cidr_text,
+        "router": router_text,
+        # map(): most of these lists are empty, and a comprehension costs a call
+        "ipv6_subnets": [*map(str, eni.ipv6_subnets)],
+        "primary_ipv4": primary_text,
+        "ipv4_addresses": [*map(ip_text, eni.ipv4_addresses)],
+        "ipv6_addresses": [*map(str, eni.ipv6_addresses)],
+        "rules": [
+            {"from": ip_text(rule.source), "table": rule.table, "priority": rule.priority}
+            for rule in eni.rules
         ],
+        "routes": routes,
     }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ from eniplan.plan import (
     plan_instance,
     plan_routing_json,
 )
+from eniplan.values import ip_text
 
 ACCOUNT, REGION, VPC = "123456789012", "eu-west-1", "vpc-00000000000000001"
 IMAGE = Image("ami-00000000000000001", "debian-12-amd64-20240717-1811")
@@ -117,9 +119,15 @@ CASES: dict[str, tuple[tuple[Eni, ...], PlanOptions]] = {
 
 DIGESTS = {
     "two subnets, IPv4 only": "b52b2f5fba4278d8fed6df2f483fcfd0df7a9b8006fd3b2ebde37b229d112b61",
-    "secondaries and prefixes, no guard, lowest base": "6db15efa7e824464e48ceaff095b7446dba1beed2b1a6bedf9b19aab71acd6a6",
-    "IPv6 addresses, prefixes and two IPv6 blocks": "30d53fd58df103e714fb7d1c18a3d178095fe0fa4f20aeef6bd7f878fb3ac0b2",
-    "IPv6-only subnet, network cards, highest base": "5ec4fc7d6d6831335c4505927d273a5a4047920af6461e7492e8abd6e6732faf",
+    "secondaries and prefixes, no guard, lowest base": (
+        "6db15efa7e824464e48ceaff095b7446dba1beed2b1a6bedf9b19aab71acd6a6"
+    ),
+    "IPv6 addresses, prefixes and two IPv6 blocks": (
+        "30d53fd58df103e714fb7d1c18a3d178095fe0fa4f20aeef6bd7f878fb3ac0b2"
+    ),
+    "IPv6-only subnet, network cards, highest base": (
+        "5ec4fc7d6d6831335c4505927d273a5a4047920af6461e7492e8abd6e6732faf"
+    ),
 }
 
 
@@ -152,3 +160,55 @@ def test_the_digest_of_a_plan_stays_the_same(name: str) -> None:
     # its definition: sha256 of the routing content's canonical JSON
     canonical = json.dumps(plan_routing_json(plan), sort_keys=True, separators=(",", ":"))
     assert plan.digest() == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _reference_routing_json(plan: InstancePlan) -> dict[str, Any]:
+    """plan_routing_json as 50c1633 wrote it: every value through ip_text, one by one (the
+    one in plan/ writes a value that recurs in an ENI's routes once)."""
+
+    def text(value: object) -> str | None:
+        return None if value is None else ip_text(value)
+
+    return {
+        "table_base": plan.table_base,
+        "guard": (
+            {"group": plan.guard.group, "priority": plan.guard.priority} if plan.guard else None
+        ),
+        "enis": [
+            {
+                "eni_id": eni.eni_id,
+                "mac": eni.mac,
+                "network_card_index": eni.network_card_index,
+                "device_index": eni.device_index,
+                "table": eni.table,
+                "primary": eni.is_primary,
+                "subnet_id": eni.subnet_id,
+                "subnet_cidr": text(eni.subnet_cidr),
+                "router": text(eni.router),
+                "ipv6_subnets": [str(net) for net in eni.ipv6_subnets],
+                "primary_ipv4": text(eni.primary_ipv4),
+                "ipv4_addresses": [ip_text(a) for a in eni.ipv4_addresses],
+                "ipv6_addresses": [str(a) for a in eni.ipv6_addresses],
+                "rules": [
+                    {"from": ip_text(r.source), "table": r.table, "priority": r.priority}
+                    for r in eni.rules
+                ],
+                "routes": [
+                    {
+                        "destination": ip_text(route.destination),
+                        "table": route.table,
+                        "gateway": "router-advertisement" if route.via_ra else text(route.gateway),
+                        "source": text(route.source),
+                    }
+                    for route in eni.routes
+                ],
+            }
+            for eni in plan.enis
+        ],
+    }
+
+
+def test_the_routing_content_is_the_reference_one(sandbox_plans: dict[str, InstancePlan]) -> None:
+    plans = [_plan(name) for name in CASES] + list(sandbox_plans.values())
+    for plan in plans:
+        assert plan_routing_json(plan) == _reference_routing_json(plan), plan.name
