@@ -216,17 +216,15 @@ def plan_enis(instance_id: str, enis: list[EniFacts], base: int) -> tuple[EniPla
         raise PlanError(f"{instance_id}: two ENIs share one MAC address")
     plans = tuple(plan_eni(eni, base, f"{instance_id} {eni.eni_id}") for eni in enis)
     owner: dict[IPv4Address | IPv6Address, str] = {}  # one address, one ENI; no router
-    for plan in plans:
-        primary = () if plan.primary_ipv4 is None else (plan.primary_ipv4,)
-        addresses = [*primary, *(a.ip for a in plan.ipv4_addresses)]
-        addresses += [a.ip for a in plan.ipv6_addresses]
-        for address in dict.fromkeys(addresses):
+    for eni in enis:  # (the facts' addresses: the plans' without making them again)
+        primary = () if eni.primary_ipv4 is None else (eni.primary_ipv4,)
+        for address in dict.fromkeys(primary + eni.secondary_ipv4s + eni.ipv6_addresses):
             if address in owner:
                 raise PlanError(
                     f"{instance_id}: address {address} is on two ENIs "
-                    f"({owner[address]}, {plan.eni_id})"
+                    f"({owner[address]}, {eni.eni_id})"
                 )
-            owner[address] = plan.eni_id
+            owner[address] = eni.eni_id
     for plan in plans:
         if plan.router in owner:
             raise PlanError(
