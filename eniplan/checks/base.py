@@ -274,10 +274,15 @@ class InstanceContext:
         argv = self.render_command("auto")
         return argv, shlex.join(argv)
 
-    def fix_command(self, persist: str = "auto") -> str:
+    def _command(self, persist: str) -> tuple[tuple[str, ...], str]:
+        """`render_command(persist)` and it as one shell line."""
         if persist == "auto":
-            return self._auto_command[1]
-        return shlex.join(self.render_command(persist))
+            return self._auto_command
+        argv = self.render_command(persist)
+        return argv, shlex.join(argv)
+
+    def fix_command(self, persist: str = "auto") -> str:
+        return self._command(persist)[1]
 
     def apply_now_hint(self) -> str:
         """How to apply the fix on the running instance, without a relaunch."""
@@ -324,7 +329,7 @@ class InstanceContext:
     def drift_fix(self, drift: Drift) -> tuple[str, list[list[str]]]:
         marker = drift.marker
         persist = marker.persist if marker.persist in PERSIST_CHOICES else "auto"
-        command = self.fix_command(persist)
+        argv, command = self._command(persist)
         instance_id = self.instance.instance_id
         if drift.plan is None or drift.plan.status != MANAGED:
             remediation = (
@@ -341,7 +346,7 @@ class InstanceContext:
                     f" ({drift.options_note}: if the user data was rendered with another "
                     "--table-base or --no-guard, render with those.)"
                 )
-        return remediation, [list(self.render_command(persist))]
+        return remediation, [list(argv)]
 
 
 Check = Callable[[Target], Iterable[Finding]]
