@@ -48,12 +48,6 @@ lock() {
 #    (dash: ${x#*y} and ${x##*y} cost the square of the text they skip; ${x%%y*}, ${x%y*}
 #    and case scans are linear: look-ups cut from the end, long texts are read apart)
 #    (Each $(ip ...) is the one command of its subshell: sh runs ip there without a fork.)
-state6=$(
-  ip -N -6 -batch - 2>/dev/null <<EOF
-rule show
-route show default
-EOF
-) || state6='#no-ipv6'
 state=$(
   ip -N -br -batch - <<EOF
 rule show
@@ -65,15 +59,9 @@ EOF
 ) || state=''
 # (a newline before the first rule too, as before the others)
 case $state in *" <"*) state=$NL$state ;; *) warn "cannot read the state (ip -N -br -batch)" && exit 1 ;; esac
-# a tab (none in this text, for YAML's sake): the first IPv6 rule's ("PRIORITY:<tab>from"),
-TAB=${state6%%from*} TAB=${TAB#*:}  # or printf's
+# a tab (none in this text, for YAML's sake): the first rule's ("PRIORITY:<tab>from"),
+TAB=${state%%from*} TAB=${TAB#*:}  # or printf's
 case $TAB in [[:blank:]]) ;; *) TAB=$(printf '\t') ;; esac
-ipv6=1
-case $state6 in *'#no-ipv6'* | '' | "$NL")
-  ipv6='' state6=''
-  [ -z "$PLAN_IPV6" ] || { warn "no IPv6 (ip -6 failed): its part is not applied" && status=1; }
-  ;;
-esac
 words() {  # WORD...: via dev table src metric = the word after each
   via='' dev='' table='' src='' metric='' key=''
   for word; do
@@ -208,6 +196,27 @@ set -- $state
 shift "$skip"
 for line; do parse4; done
 [ -n "$links" ] || found_links
+# A first run (no IPv4 rule of eniplan's here, ENIs to route) adds the IPv6 guard in the
+# call that reads the IPv6 state, after the read (ip stops at an error: then a read alone)
+first=''
+[ -n "$DRY${seen4-}" ] || [ "$links" = ' ' ] || first=1
+try=${first:+$GUARD}
+until state6=$(
+  ip -N -6 -batch - 2>/dev/null <<EOF
+rule show
+route show default
+${try:+rule add from all lookup 254 suppress_ifgroup $GROUP priority $GUARD_PRIO protocol $PROTO}
+EOF
+); do
+  [ -n "$try" ] || { state6='#no-ipv6' && break; }
+  try=''
+done
+ipv6=1
+case $state6 in *'#no-ipv6'* | '' | "$NL")
+  ipv6='' state6=''
+  [ -z "$PLAN_IPV6" ] || { warn "no IPv6 (ip -6 failed): its part is not applied" && status=1; }
+  ;;
+esac
 line6() {  # $line: an IPv6 rule, or an ENI's default router
   IFS=" $TAB"
   case $line in
@@ -229,6 +238,7 @@ read6() {  # TEXT: IPv6 rules, default routes (the plan's rules taken in one pie
   IFS=" $TAB$NL"
 }
 read6 "$state6"
+[ -z "$try" ] || guard6=1  # (added)
 
 # 2. IPv6 default routes use the router of router advertisements (RA): wait a little
 #    for ENIs that heard none yet (links up first), then go on without.
@@ -332,8 +342,8 @@ add_guard() {
 }
 rules() {  # FAMILY: miss = ENI $n's to add
   eval "wanted=\$rule$1_$n current=\${rules$1_$table-}"
-  # (the same: done, with no copy of the long texts as arguments)
-  case $current in " $wanted") miss='' && return ;; esac
+  # (none there, or the same: done, with no copy of the long texts as arguments)
+  case $current in '') miss=$wanted && return ;; " $wanted") miss='' && return ;; esac
   compare "$wanted" "$current"
   rules_del "$table" $extra
 }
@@ -342,6 +352,7 @@ rules_add() {  # SOURCE...
 }
 changes6() {  # IPv6 rules (ip -6 -batch)
   dels='' added=0 n=1
+  [ -n "$PLAN_IPV6${seen6-}" ] || n=$((N + 1))  # (no ENI's IPv6 rule, here or planned)
   while [ "$n" -le "$N" ]; do
     eval "name=\${if_$n-} table=\$table_$n"
     rules 6
@@ -373,9 +384,11 @@ changes4() {  # links, addresses, routes, IPv4 rules (ip -batch)
       del "link set dev $name group 0"
     fi
     # (the usual: the plan's IPv4 addresses there in order, then at most a link-local one:
-    case $addresses6$have in  # none to add or delete)
-    " $addresses4 "fe[89ab]?:*" "?*) ;;
-    " $addresses4 " | " $addresses4 "fe[89ab]?:*) have='' ;;
+    case $have in *.*)  # none to add or delete)
+      case $addresses6$have in
+      " $addresses4 "fe[89ab]?:*" "?*) ;;
+      " $addresses4 " | " $addresses4 "fe[89ab]?:*) have='' ;;
+      esac
     esac
     [ -z "$have" ] || {
       miss=$addresses4  # (any prefix length will do)
@@ -390,10 +403,8 @@ changes4() {  # links, addresses, routes, IPv4 rules (ip -batch)
         # nodad (eniplan's mark): the address is this ENI's alone (EC2); DAD would only delay
         add "addr replace %s dev $name nodad" $miss
       fi
-      planned=" $addresses4 $addresses6 "
-      eval "ruled=\" \$rule4_$n \$rule6_$n \""
-      rest=$have
-      outside "$addresses4"
+      planned='' rest=$have
+      case $rest in *.*) outside "$addresses4" ;; esac
       outside "$addresses6"
       outside "$backwards"
       stale_addresses "$name" $rest
@@ -439,10 +450,12 @@ outside() {
   rest=" $before $* "
 }
 stale_addresses() {  # LINK ADDRESS/LEN...: those eniplan added (its rule, its mark) and
-  link=$1 gone=''  # the plan lacks there (not in $planned or $ruled, at any prefix length)
+  link=$1 gone=''  # the plan lacks there (not in $planned or $ruled, at any prefix length;
+  # '': ENI $n's, worked out here)
   shift  # go, the last first (a link's first IPv4 address in a subnet takes the later ones)
   for word; do  # (link-local ones are the kernel's: no scan of the long lists for them)
     case $word in fe[89ab]?:*) continue ;; esac
+    [ -n "$planned" ] || eval "planned=\" \$addresses4 \$addresses6 \" ruled=\" \$rule4_$n \$rule6_$n \""
     case $planned$ruled in *" ${word%/*}/"* | *" ${word%/*} "*) continue ;; esac
     [ -n "$sources" ] || for prio in ${seen4-} ${seen6-}; do
       eval "sources=\"\$sources \${rules4_$prio-} \${rules6_$prio-} \""
@@ -472,18 +485,18 @@ flush() {  # the deletions gathered, after all additions; then the counts (on fd
 #    (ip takes a rule's family from -6 alone); no ip at all when there are none.
 #    ENIPLAN_DRY_RUN=1 prints them instead. A first run (no IPv4 rule of eniplan's here,
 #    ENIs to route) streams the rest into ip -batch while it works them out.
-sources='' marks='' first='' probe='' changes=''
-[ -n "$DRY${seen4-}" ] || [ "$links" = ' ' ] || first=1
-if [ -z "$first$DRY" ]; then  # a probe in this shell first: no subshell if nothing changes
-  probe=1 changes=0
-  [ -z "$ipv6" ] || changes6
+sources='' marks='' probe=1 changes=0 v6=$ipv6 batches=''
+[ -z "$ipv6" ] || changes6  # (a probe in this shell first: no subshell for what needs none)
+[ -n "$DRY" ] || [ "$changes" != 0 ] || v6=''
+if [ -z "$first$DRY" ]; then
   changes4
-  probe=''
   [ "$changes" != 0 ] || { say "up to date, nothing changed" && exit "$status"; }
 fi
+probe=''
 # one subshell: the IPv6 rules' changes and counts, then the rest's
-batches=$({ [ -z "$ipv6" ] || changes6; [ -n "$first" ] || changes4; } 3>&1)
-added=0 removed=0 failed=''
+[ -z "$v6" ] && [ -n "$first" ] ||
+  batches=$({ [ -z "$v6" ] || changes6; [ -n "$first" ] || changes4; } 3>&1)
+added=${try:-0} removed=0 failed=''
 apply() {  # OPTION COUNTS: $batch applied (printed if dry), counted
   set -- "$1" ${2#+}
   added=$((added + $2)) removed=$((removed + ${3#-}))
@@ -500,7 +513,7 @@ set -- $batches
 IFS=" $TAB$NL"
 # (a batch goes to ip in a here-document: as an argument, sh would copy it twice more)
 batch=${1-}
-[ -z "$ipv6" ] || { apply -6 "${2%%"$NL"*}"; batch=${2#*"$NL"}; shift; }
+[ -z "$v6" ] || { apply -6 "${2%%"$NL"*}"; batch=${2#*"$NL"}; shift; }
 if [ -z "$first" ]; then
   apply '' "$2"
 else  # (the counts come back on fd 3, then 'failed' if ip failed)
