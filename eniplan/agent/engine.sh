@@ -487,13 +487,14 @@ flush() {  # the deletions gathered, after all additions; then the counts (on fd
 #    ENIs to route) streams the rest into ip -batch while it works them out.
 sources='' marks='' probe=1 changes=0 v6=$ipv6 batches=''
 [ -z "$ipv6" ] || changes6  # (a probe in this shell first: no subshell for what needs none)
-[ -n "$DRY" ] || [ "$changes" != 0 ] || v6=''
+[ -n "$DRY" ] || [ "$changes" != 0 ] || v6=''  # (no IPv6 change: no ip -6)
 if [ -z "$first$DRY" ]; then
   changes4
   [ "$changes" != 0 ] || { say "up to date, nothing changed" && exit "$status"; }
 fi
 probe=''
-# one subshell: the IPv6 rules' changes and counts, then the rest's
+# one subshell (none for a first run with no IPv6 change): the IPv6 rules' changes and
+# counts, then the rest's
 [ -z "$v6" ] && [ -n "$first" ] ||
   batches=$({ [ -z "$v6" ] || changes6; [ -n "$first" ] || changes4; } 3>&1)
 added=${try:-0} removed=0 failed=''
