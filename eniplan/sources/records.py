@@ -12,6 +12,7 @@ Only the fields eniplan reads are declared: everything else in a record is skipp
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
@@ -87,6 +88,25 @@ Text = Annotated[str, Meta(max_length=1024, pattern=_CHARACTERS), Explain(values
 # made by AWS (types, states): printable, or not what AWS writes
 ShortText = Annotated[str, Meta(max_length=64, pattern=_PRINTABLE), Explain(short_text)]
 Count = Annotated[int, Meta(ge=0), Explain(non_negative_int)]
+
+USER_DATA_MAX = 64 * 1024  # bytes after base64 decoding; EC2 allows 16 KB
+# base64 as msgspec decodes it to bytes (and AWS writes it): whole groups of four, padded
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
+def user_data(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a base64 string, got {type(value).__name__}")
+    if not _BASE64.fullmatch(value):
+        raise ValueError("not valid base64")
+    raw = base64.b64decode(value)
+    if len(raw) > USER_DATA_MAX:
+        raise ValueError(f"{len(raw)} bytes of user data, more than EC2 allows")
+    return raw
+
+
+# decoded by msgspec, in C, straight from the JSON (no str of it is made)
+UserData = Annotated[bytes, Meta(max_length=USER_DATA_MAX), Explain(user_data)]
 Flag = Annotated[bool, Explain(boolean)]
 
 
@@ -253,7 +273,7 @@ class RouteTable(Struct):
 
 
 class UserDataValue(Struct):
-    Value: Any = None  # base64: shapes.py decodes it
+    Value: UserData | None = None
 
 
 class InstanceUserData(Struct):
