@@ -8,8 +8,11 @@ and lets AWS CLI output be used as it is. sources/shapes.py turns them into the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from eniplan.model import FetchProblem
 
@@ -33,12 +36,21 @@ class Shapes:
     origin: str  # where they came from, for messages: a file, or "aws ACCOUNT REGION"
     account_id: str | None = None  # None: take it from each item (AWS CLI dumps)
     region: str | None = None
-    lists: dict[str, list[Shape]] = field(default_factory=dict)
+    # each list of records; one read from a file is its JSON array as it is (msgspec.Raw):
+    # sources/shapes.py decodes it whole, without splitting it into records and joining
+    # them again (a copy of up to 100 MB)
+    lists: Mapping[str, list[Shape] | msgspec.Raw] = field(default_factory=dict)
     # what went wrong while reading them, moved into Collection.problems by the collector
     problems: list[FetchProblem] = field(default_factory=list)
 
     def items(self, key: str) -> list[Shape]:
-        return self.lists.get(key, [])
+        """The records of one list, each alone (a JSON array is split: each record stays
+        JSON, msgspec.Raw)."""
+        found = self.lists.get(key, [])
+        if isinstance(found, msgspec.Raw):
+            split: list[Any] = msgspec.json.decode(found, type=list[msgspec.Raw])
+            return split
+        return found
 
 
 @dataclass

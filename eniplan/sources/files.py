@@ -151,16 +151,17 @@ def _files(path: str) -> list[str]:
 
 
 class _Region(Struct):
-    """A snapshot's region entry: the records stay JSON until sources/shapes.py decodes
-    each one (a bad record is left out, not the whole file)."""
+    """A snapshot's region entry: each list of records stays JSON (an array: `_records`
+    checks it) until sources/shapes.py decodes it (a bad record is left out, not the whole
+    file)."""
 
     region: Any = UNSET
-    Reservations: list[Raw] | UnsetType = UNSET
-    NetworkInterfaces: list[Raw] | UnsetType = UNSET
-    Subnets: list[Raw] | UnsetType = UNSET
-    Images: list[Raw] | UnsetType = UNSET
-    RouteTables: list[Raw] | UnsetType = UNSET
-    InstanceUserData: list[Raw] | UnsetType = UNSET
+    Reservations: Raw | UnsetType = UNSET
+    NetworkInterfaces: Raw | UnsetType = UNSET
+    Subnets: Raw | UnsetType = UNSET
+    Images: Raw | UnsetType = UNSET
+    RouteTables: Raw | UnsetType = UNSET
+    InstanceUserData: Raw | UnsetType = UNSET
 
 
 class _Account(Struct):
@@ -176,12 +177,12 @@ class _Document(Struct):
     version: Any = None
     accounts: list[_Account] | UnsetType = UNSET
     problems: Any = None
-    Reservations: list[Raw] | UnsetType = UNSET
-    NetworkInterfaces: list[Raw] | UnsetType = UNSET
-    Subnets: list[Raw] | UnsetType = UNSET
-    Images: list[Raw] | UnsetType = UNSET
-    RouteTables: list[Raw] | UnsetType = UNSET
-    InstanceUserData: list[Raw] | UnsetType = UNSET
+    Reservations: Raw | UnsetType = UNSET
+    NetworkInterfaces: Raw | UnsetType = UNSET
+    Subnets: Raw | UnsetType = UNSET
+    Images: Raw | UnsetType = UNSET
+    RouteTables: Raw | UnsetType = UNSET
+    InstanceUserData: Raw | UnsetType = UNSET
     InstanceId: Any = UNSET
     UserData: Any = UNSET
 
@@ -258,11 +259,11 @@ def _read_file(file: str) -> Collection:
         # `aws ec2 describe-instance-attribute --attribute userData`: one instance a file
         item = {"InstanceId": document.InstanceId, "UserData": document.UserData}
         return Collection(shapes=[Shapes(origin=name, lists={"InstanceUserData": [item]})])
-    lists: dict[str, list[Any]] = {}
+    lists: dict[str, list[Any] | Raw] = {}
     for key in SHAPE_KEYS:
         found = getattr(document, key)
         if found is not UNSET:
-            lists[key] = found
+            lists[key] = _records(found, name, key)
     if not lists:
         raise InputError(
             f"{name}: neither an eniplan snapshot nor AWS CLI output (expected a key "
@@ -295,11 +296,11 @@ def _read_snapshot(document: _Document, name: str) -> Collection:
             region_name = _optional_value(
                 region.region, name, f"{r_where}.region", values.region_name
             )
-            lists: dict[str, list[Any]] = {}
+            lists: dict[str, list[Any] | Raw] = {}
             for key in SHAPE_KEYS:
                 found = getattr(region, key)
                 if found is not UNSET:
-                    lists[key] = found
+                    lists[key] = _records(found, name, f"{r_where}.{key}")
             collection.shapes.append(Shapes(f"{name}: {r_where}", account_id, region_name, lists))
     problems = document.problems or []
     if not isinstance(problems, list):
@@ -314,6 +315,14 @@ def _read_snapshot(document: _Document, name: str) -> Collection:
         ]
         collection.problems.append(FetchProblem(*fields))
     return collection
+
+
+def _records(found: Raw, name: str, where: str) -> Raw:
+    """A list of records: a JSON array, left as it is."""
+    if memoryview(found)[:1].tobytes() != b"[":  # (msgspec's Raw starts at the value's first byte)
+        got = type(msgspec.json.decode(found)).__name__
+        raise InputError(f"{name}: {where}: expected a list, got {got}")
+    return found
 
 
 def _dict(value: Any, name: str, where: str) -> dict[str, Any]:

@@ -324,25 +324,28 @@ def _plain(item: Any) -> Any:
         return None
 
 
-def decode_all(items: list[Any], kind: Any) -> list[Any] | None:
-    """Every record of one list as a `kind`, in one msgspec call (a file's list is joined
-    back into one JSON array: no Python per record), or None when some record is not what
-    its type says: each is then decoded alone (`decode`), for its message, and only the bad
-    ones are left out."""
+def decode_all(items: list[Any] | Raw, kind: Any) -> list[Any] | None:
+    """Every record of one list as a `kind`, in one msgspec call (a file's JSON array as it
+    is, or records that are each JSON joined back into one: no Python per record), or None
+    when some record is not what its type says: each is then decoded alone (`decode`), for
+    its message, and only the bad ones are left out."""
     if not items:
         return []
     try:
-        if all(type(item) is Raw for item in items):
+        if type(items) is Raw or all(type(item) is Raw for item in items):
             decoder = _DECODERS.get(list[kind])
             if decoder is None:
                 decoder = msgspec.json.Decoder(list[kind], dec_hook=_decode_hook)
                 _DECODERS[list[kind]] = decoder
+            if type(items) is Raw:
+                decoded: list[Any] = decoder.decode(items)
+                return decoded
             # one join makes the array: the brackets go on its first and last items (not
             # b"[" + ... + b"]", two more copies of a list that can be 100 MB)
             parts: list[Any] = list(items)
             parts[0] = b"[" + bytes(parts[0])
             parts[-1] = bytes(parts[-1]) + b"]"
-            decoded: list[Any] = decoder.decode(b",".join(parts))
+            decoded = decoder.decode(b",".join(parts))
             return decoded
         converted: list[Any] = msgspec.convert(items, list[kind], dec_hook=_decode_hook)
         return converted

@@ -350,11 +350,16 @@ def _owner(owner: str | None, where: Where, shapes: Shapes) -> str:
 def _each(shapes: Shapes, key: str, kind: Any) -> Iterator[tuple[Any, Where]]:
     """Each record of one list: all of them decoded as `kind` in one call, or, when one
     of them is not what its type says, each as it came (`_record` decodes it alone)."""
-    items = shapes.items(key)
-    decoded = records.decode_all(items, kind)
+    decoded = records.decode_all(shapes.lists.get(key, []), kind)
     base = Where(shapes.origin, lister=shapes.account_id).at(key)
-    for index, item in enumerate(items if decoded is None else decoded):
+    for index, item in enumerate(shapes.items(key) if decoded is None else decoded):
         yield item, base.at(index)
+
+
+def _json(shapes: Shapes, key: str) -> bool:
+    """True when the records of the list are JSON (from a file), not dicts (boto3)."""
+    found = shapes.lists.get(key, [])
+    return isinstance(found, msgspec.Raw) or all(isinstance(item, msgspec.Raw) for item in found)
 
 
 def _add_unique(registry: dict[str, tuple[T, Where]], key: str, value: T, where: Where) -> None:
@@ -430,7 +435,7 @@ def build_inventory(collection: Collection) -> Inventory:
             images.setdefault(image.image_id, (image, where))
         whole = (  # an instance's ENIs are decoded when needed: most are listed too
             records.Reservation[records.Instance[msgspec.Raw]]
-            if all(isinstance(item, msgspec.Raw) for item in shapes.items("Reservations"))
+            if _json(shapes, "Reservations")
             else records.Reservation[records.Instance[Any]]
         )
         for item, where in _each(shapes, "Reservations", whole):
