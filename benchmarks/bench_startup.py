@@ -22,6 +22,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,12 +47,14 @@ def wall(argv: list[str], env: dict[str, str] | None = None) -> float:
     return elapsed
 
 
-def measure(pairs: dict[str, tuple[list[str], list[str]]], runs: int) -> dict[str, list[float]]:
+def measure(
+    pairs: dict[str, tuple[list[str], list[str]]], runs: int, env: dict[str, str]
+) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {}
     for _ in range(runs):
         for name, (command, baseline) in pairs.items():
-            times.setdefault(name, []).append(wall(command))
-            times.setdefault(f"{name} baseline", []).append(wall(baseline))
+            times.setdefault(name, []).append(wall(command, env))
+            times.setdefault(f"{name} baseline", []).append(wall(baseline, env))
     return times
 
 
@@ -74,11 +77,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     # Warm the page cache and the bytecode: with PYTHONDONTWRITEBYTECODE set no .pyc would
     # be written, and every run would compile eniplan from source (check-plan: 50 ms more of
-    # CPU), which an installed copy never does (pip compiles it). Timed: the environment as is.
-    writes_bytecode = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    for command, _ in pairs.values():
-        wall(command, writes_bytecode)
-    times = measure(pairs, runs)
+    # CPU), which an installed copy never does (pip compiles it). The bytecode goes to a
+    # directory of the run's own (PYTHONPYCACHEPREFIX), for eniplan and the baselines alike,
+    # not beside the sources; timed: the environment as is, reading it from there.
+    with tempfile.TemporaryDirectory(prefix="eniplan-bench-pycache-") as cache:
+        timed = {**os.environ, "PYTHONPYCACHEPREFIX": cache}
+        writes_bytecode = {k: v for k, v in timed.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        for command, bare in pairs.values():
+            wall(command, writes_bytecode)
+            wall(bare, writes_bytecode)
+        times = measure(pairs, runs, timed)
     size = PLAN.stat().st_size
     for name, target in TARGETS.items():
         own, base = statistics.median(times[name]), statistics.median(times[f"{name} baseline"])
