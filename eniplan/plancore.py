@@ -46,13 +46,6 @@ class Rule:
     def family(self) -> int:
         return self.source.version
 
-    @property
-    def source_text(self) -> str:
-        """`from` as `ip rule` prints it: a bare address for a /32 or /128, else the prefix."""
-        if self.source.prefixlen == self.source.max_prefixlen:
-            return str(self.source.network_address)
-        return str(self.source)
-
 
 @dataclass(frozen=True)
 class Route:
@@ -93,21 +86,6 @@ class EniPlan:
     primary_ipv4: IPv4Address | None
     rules: tuple[Rule, ...]
     routes: tuple[Route, ...]
-
-    @property
-    def name_hint(self) -> str:
-        """The name EC2 Linux images give it (eth0, eth1, ...); only for formats that need
-        a name. Scripts find the interface by MAC."""
-        return f"eth{self.network_card_index * 100 + self.device_index}"
-
-
-@dataclass(frozen=True)
-class Guard:
-    """`ip link set dev IF group GROUP` for every managed ENI, and
-    `ip rule add lookup main suppress_ifgroup GROUP priority PRIORITY`."""
-
-    group: int
-    priority: int
 
 
 @dataclass(frozen=True)

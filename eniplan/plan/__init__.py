@@ -39,16 +39,33 @@ from eniplan.plancore import MAX_TABLE_BASE as MAX_TABLE_BASE
 from eniplan.plancore import MIN_TABLE_BASE as MIN_TABLE_BASE
 from eniplan.plancore import EniFacts, PlanError, plan_enis
 from eniplan.plancore import EniPlan as EniPlan
-from eniplan.plancore import Guard as Guard
 from eniplan.plancore import Route as Route
 from eniplan.plancore import Rule as Rule
+from eniplan.plancore import network_text as network_text
 from eniplan.values import ip_text
 
 # plancore is standard library only (dynamic user data embeds it); here its frozen
 # dataclasses get the faster __init__, as the static planner makes them by the hundred
 # thousand (an audit plans every instance with eniplan static user data again)
-for _core_class in (EniFacts, EniPlan, Guard, Route, Rule):
+for _core_class in (EniFacts, EniPlan, Route, Rule):
     quick_init(_core_class)
+
+
+def name_hint(eni: EniPlan) -> str:
+    """The name EC2 Linux images give an ENI (eth0, eth1, ...); only for formats that need
+    a name. Scripts find the interface by MAC."""
+    return f"eth{eni.network_card_index * 100 + eni.device_index}"
+
+
+@quick_init
+@dataclass(frozen=True)
+class Guard:
+    """`ip link set dev IF group GROUP` for every managed ENI, and
+    `ip rule add lookup main suppress_ifgroup GROUP priority PRIORITY` (the static
+    formats'; the agent's engine takes the group and priority from its input)."""
+
+    group: int
+    priority: int
 
 
 @quick_init

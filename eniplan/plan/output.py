@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-from eniplan.plan import MANAGED, EniPlan, InstancePlan, Route
+from eniplan.plan import MANAGED, EniPlan, InstancePlan, Route, name_hint, network_text
 from eniplan.terminal import visible
 
 
@@ -23,12 +23,12 @@ def route_command(route: Route, device: str) -> str:
 
 
 def eni_commands(eni: EniPlan) -> list[str]:
-    device = eni.name_hint
+    device = name_hint(eni)
     lines = [f"ip addr replace {address} dev {device}" for address in eni.ipv4_addresses]
     lines += [f"ip -6 addr replace {address} dev {device}" for address in eni.ipv6_addresses]
     lines += [route_command(route, device) for route in eni.routes]
     lines += [
-        f"ip {'-6 ' if rule.family == 6 else ''}rule add from {rule.source_text} "
+        f"ip {'-6 ' if rule.family == 6 else ''}rule add from {network_text(rule.source)} "
         f"lookup {rule.table} priority {rule.priority}"
         for rule in eni.rules
     ]
@@ -64,7 +64,7 @@ def print_plans(console: Console, plans: list[InstancePlan]) -> None:
                 )
                 console.print(
                     Text(
-                        f"  {eni.name_hint} = MAC {eni.mac}  {eni.eni_id} ({role})  "
+                        f"  {name_hint(eni)} = MAC {eni.mac}  {eni.eni_id} ({role})  "
                         f"table {eni.table}",
                         style="bold",
                     )

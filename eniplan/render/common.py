@@ -6,7 +6,7 @@ from importlib import resources
 
 from eniplan import values
 from eniplan.errors import InputError
-from eniplan.plan import MANAGED, EniPlan, InstancePlan, Rule
+from eniplan.plan import MANAGED, EniPlan, InstancePlan, Rule, network_text
 from eniplan.render import compact
 from eniplan.render.base import RenderedFile, RenderOptions, marker
 
@@ -72,7 +72,7 @@ def udev_activate(plan: InstancePlan) -> list[str]:
 
 def rule_source(rule: Rule) -> str:
     """`from` of a rule, checked to be one line."""
-    return text(rule.source_text)
+    return text(network_text(rule.source))
 
 
 NM_EVENT = "/run/eniplan-nm-event"  # touched by the dispatcher scripts (settle.sh reads it)

@@ -1,6 +1,6 @@
 """RHEL/CentOS network-scripts (initscripts): route-/rule- files per ENI, ifcfg for the others.
 
-For every managed ENI, named by EniPlan.name_hint (eth0, eth1, ...), in
+For every managed ENI, named by plan.name_hint (eth0, eth1, ...), in
 /etc/sysconfig/network-scripts/:
 
     route-<dev>, route6-<dev>   one `ip route add` argument list per line
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from eniplan.plan import EniPlan, InstancePlan, Route, Rule
+from eniplan.plan import EniPlan, InstancePlan, Route, Rule, name_hint
 from eniplan.render.base import RenderedFile, Rendering, RenderOptions, marker
 from eniplan.render.common import (
     check_renderable,
@@ -82,7 +82,7 @@ def render(plan: InstancePlan, options: RenderOptions) -> Rendering:
 
 
 def device(eni: EniPlan) -> str:
-    return text(eni.name_hint)
+    return text(name_hint(eni))
 
 
 def guard_owner(plan: InstancePlan) -> EniPlan:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Network
 
 from eniplan import values
-from eniplan.plan import MANAGED, EniPlan, InstancePlan
+from eniplan.plan import MANAGED, EniPlan, InstancePlan, name_hint
 from eniplan.render import base, cloudinit, hcl
 from eniplan.terminal import visible
 
@@ -89,7 +89,7 @@ def _eni_resource(plan: InstancePlan, eni: EniPlan) -> EniResource:
     eni_id = values.resource_id("eni", eni.eni_id)
     record = plan.eni_records.get(eni.eni_id)
     tags = dict(record.tags) if record is not None else {}
-    base_name = tags.get("Name") or f"{plan.name or 'instance'}_eth{eni.name_hint[3:]}"
+    base_name = tags.get("Name") or f"{plan.name or 'instance'}_eth{name_hint(eni)[3:]}"
     name = hcl.sanitize_identifier(base_name[:NAME_MAX], "eni") + "_" + eni_id.replace("-", "_")
     if record is not None:
         private_ips = record.ipv4_addresses

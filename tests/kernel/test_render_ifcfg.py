@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eniplan.plan import InstancePlan
+from eniplan.plan import InstancePlan, name_hint
 from tests.helpers.ifcfg import IFUP_ROUTES, UDEV_RULE, source, write_files
 from tests.helpers.netns import (
     Namespace,
@@ -32,7 +32,7 @@ def ifup(ns: Namespace, plan: InstancePlan, scripts: Path, udev_rule: Path) -> N
         )
     }
     for eni in plan.enis:
-        dev = eni.name_hint
+        dev = name_hint(eni)
         config = scripts / f"ifcfg-{dev}"
         if config.exists():
             settings = source(config, "DEVICE", "HWADDR", "BOOTPROTO", "IPV6ADDR",
@@ -65,7 +65,7 @@ def ifdown_rules(ns: Namespace, plan: InstancePlan, scripts: Path) -> None:
         rule_files = [
             str(path)
             for kind in ("rule", "rule6")
-            if (path := scripts / f"{kind}-{eni.name_hint}").exists()
+            if (path := scripts / f"{kind}-{name_hint(eni)}").exists()
         ]
         ns.run("env", "ACTION=del", "bash", "-c", IFUP_ROUTES, "ifdown-routes", *rule_files)
 
@@ -85,7 +85,7 @@ def test_network_scripts_give_the_planned_rules_and_routes(
     assert plan.guard is not None
     scripts = write_files(plan, tmp_path)
     with Namespace() as ns:
-        ns.add_enis(plan, names=[eni.name_hint for eni in plan.enis])
+        ns.add_enis(plan, names=[name_hint(eni) for eni in plan.enis])
         ifup(ns, plan, scripts, tmp_path / UDEV_RULE.lstrip("/"))
 
         assert rules_state(ns, plan) == expected_rules(plan)
@@ -111,15 +111,15 @@ def test_network_scripts_give_the_planned_rules_and_routes(
             owned = [a.ip for a in eni.ipv4_addresses] + [eni.primary_ipv4]
             for address in {str(a) for a in owned if a is not None}:
                 route = route_get(ns, "198.51.100.7", "from", address)
-                assert (route["dev"], route.get("gateway")) == (eni.name_hint, str(eni.router))
+                assert (route["dev"], route.get("gateway")) == (name_hint(eni), str(eni.router))
                 assert eni.subnet_cidr is not None
                 peer = str(eni.subnet_cidr.network_address + 200)
                 route = route_get(ns, peer, "from", address)
-                assert (route["dev"], route.get("gateway")) == (eni.name_hint, None)
+                assert (route["dev"], route.get("gateway")) == (name_hint(eni), None)
             for address6 in eni.ipv6_addresses:
                 # falls through table 10001 (no default route) to main's RA default route
                 route = route_get(ns, "2001:db8::7", "from", str(address6.ip))
-                assert (route["dev"], route.get("gateway")) == (eni.name_hint, "fe80::1")
+                assert (route["dev"], route.get("gateway")) == (name_hint(eni), "fe80::1")
 
         # ifdown-routes removes exactly the rules ifup-routes added
         ifdown_rules(ns, plan, scripts)

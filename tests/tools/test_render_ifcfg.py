@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from eniplan.plan import InstancePlan
+from eniplan.plan import InstancePlan, name_hint
 from tests.helpers.ifcfg import source, write_files
 
 MANAGED = ["centos7-same-24", "rhel-same-20", "web-balanced", "app-check-disabled", "multi-subnet"]
@@ -19,7 +19,7 @@ def test_ifcfg_files_as_initscripts_read_them(
     plan = sandbox_plans[name]
     scripts = write_files(plan, tmp_path)
     for eni in plan.enis:
-        dev = eni.name_hint
+        dev = name_hint(eni)
         if eni.is_primary:
             assert not (scripts / f"ifcfg-{dev}").exists()
         else:

@@ -20,6 +20,7 @@ from eniplan.plan import (
     NOTHING_TO_DO,
     InstancePlan,
     PlanOptions,
+    name_hint,
     plan_instance,
     plan_json,
 )
@@ -158,7 +159,7 @@ def test_network_card_index_counts_a_hundred() -> None:
         (0, 1, 10001),
         (1, 0, 10100),
     ]
-    assert [e.name_hint for e in plan.enis] == ["eth0", "eth1", "eth100"]
+    assert [name_hint(e) for e in plan.enis] == ["eth0", "eth1", "eth100"]
 
 
 @pytest.mark.parametrize(
