@@ -238,8 +238,9 @@ class InstanceContext:
     def user_data_text(self) -> str:
         return self.user_data.describe()
 
-    @property
+    @cached_property
     def managed_ports(self) -> tuple[Port, ...]:
+        """Worked out once: ENI001/ENI002 and ENI003 both ask."""
         if self.triage.status != MANAGED:
             return ()
         managed = {eni.eni_id for eni in self.triage.managed}
