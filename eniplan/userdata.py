@@ -200,10 +200,14 @@ def _options(pairs: list[tuple[str, str]]) -> tuple[int | None, bool | None, str
     base_text, guard_text = fields.get("table-base"), fields.get("guard")
     if base_text is None and guard_text is None:
         return None, None, ""
-    counts = Counter(key for key, _ in pairs)
-    problems = [
-        f"{key}= given {counts[key]} times" for key in ("table-base", "guard") if counts[key] > 1
-    ]
+    problems: list[str] = []
+    if len(fields) < len(pairs):  # some key repeats (eniplan writes each once)
+        counts = Counter(key for key, _ in pairs)
+        problems += [
+            f"{key}= given {counts[key]} times"
+            for key in ("table-base", "guard")
+            if counts[key] > 1
+        ]
     if base_text is None:
         problems.append("table-base= missing")
     elif not _TABLE_BASE.fullmatch(base_text) or not (
@@ -222,7 +226,7 @@ def _options(pairs: list[tuple[str, str]]) -> tuple[int | None, bool | None, str
     return int(base_text), _GUARD[guard_text], ""
 
 
-HEAD = 1024  # eniplan writes its marker as the second line
+HEAD = 512  # eniplan writes its marker as the second line (under 250 bytes)
 
 
 def _marker_in_head(raw: bytes) -> Marker | None:
