@@ -129,15 +129,15 @@ def audit(inventory: Inventory, options: AuditOptions = AuditOptions()) -> Repor
             Subject(instance.instance_id, instance.account_id, instance.region, instance.name)
         )
         eni_owners = ownership.eni_owners(instance)
-        owner = ownership.instance_owner(instance, eni_owners)
-        if owner:
-            excluded.append((instance.instance_id, owner))
+        decided = triage(instance, inventory, options.plan, eni_owners)
+        if decided.service_owned:
+            excluded.append((instance.instance_id, decided.reason))
             continue
         for eni, eni_reason in zip(instance.enis, eni_owners, strict=True):
             if eni_reason:
                 excluded.append((eni.eni_id, f"{instance.instance_id}: {eni_reason}"))
         try:
-            context = _context(instance, inventory, options, view, analysed, eni_owners)
+            context = _context(instance, inventory, options, view, analysed, eni_owners, decided)
         except InputError as error:  # one broken instance must not hide the others
             problems.append(f"{instance.instance_id}: cannot plan: {error}")
             continue
@@ -168,10 +168,10 @@ def _context(
     view: InventoryView,
     analysed: dict[bytes, userdata.UserDataInfo],
     eni_owners: tuple[str | None, ...],
+    decided: Triage,
 ) -> InstanceContext:
     """The instance as the checks see it; `eni_owners` are its ENIs' (ownership.eni_owner,
-    in their order), worked out once."""
-    decided = triage(instance, inventory, options.plan, eni_owners)
+    in their order) and `decided` its triage with the audit's options, worked out once."""
     # User data is collected for multi-ENI instances only (None, unknown, for the others);
     # instances launched from one template share theirs: each blob is read once
     raw = instance.user_data

@@ -163,6 +163,12 @@ class Triage:
     skipped: tuple[SkippedEni, ...] = ()
     agent: str | None = None  # the agent that handles this OS, if any (MANAGED with --force)
 
+    @property
+    def service_owned(self) -> bool:
+        """A service routes the whole instance (an EKS node's VPC CNI, said in `reason`):
+        neither the OS's nor eniplan's to route, nor the audit's to check."""
+        return self.status == HANDLED_ELSEWHERE and self.agent is None
+
 
 def triage(
     instance: Instance,
