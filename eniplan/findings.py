@@ -10,6 +10,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from eniplan.frozen import quick_init
@@ -244,20 +245,23 @@ class Report:
     def checked_rules(self) -> tuple[str, ...]:
         return self.rule_ids or tuple(RULES)
 
-    @property
+    # active and failing are worked out once a report (a summary asked for active three
+    # times, the formats and the exit status ask again: 16,000 findings each time)
+    @cached_property
     def active(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if not f.suppressed)
 
-    @property
+    @cached_property
     def failing(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.active if at_or_above(f.severity, self.fail_on))
 
     def summary(self) -> dict[str, Any]:
-        by_severity = Counter(f.severity for f in self.active)
+        active = self.active
+        by_severity = Counter(f.severity for f in active)
         return {
             "scanned": self.scanned,
-            "findings": len(self.active),
-            "suppressed": len(self.findings) - len(self.active),
+            "findings": len(active),
+            "suppressed": len(self.findings) - len(active),
             "by_severity": {severity: by_severity.get(severity, 0) for severity in SEVERITIES},
             "excluded": len(self.excluded),
             "fail_on": self.fail_on,
