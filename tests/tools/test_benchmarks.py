@@ -39,7 +39,9 @@ def test_checkplan_stays_within_its_memory_target() -> None:
     assert re.search(r"^plan: 2000 resources, .*, 500 findings$", result.stdout, re.M)
     # peak memory is deterministic: the full target holds in quick mode too
     assert figure(r"^memory ratio .*: (\d+\.\d+) ", result.stdout) <= 4.0, result.stdout
-    figure(r"^time ratio .*: (\d+\.\d+) ", result.stdout)  # target 3
+    figure(
+        r"^time ratio .*: (\d+\.\d+) ", result.stdout
+    )  # target 2, for the full plan (fixed costs weigh more on 2,000)
 
 
 def test_an_organization_is_read_with_the_minimum_number_of_requests() -> None:
