@@ -37,8 +37,9 @@ _ORG_PARENT = re.compile(r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32}")
 # the partition of an ARN that AWS gave (an organization's account ARN)
 _PARTITION = re.compile(r"arn:(aws(?:-cn|-us-gov|-iso|-iso-b)?):")
 # no control characters, line separators or bidi overrides (which reorder what a terminal
-# or a reviewer sees): for values that AWS itself makes (types, states, route targets)
-PRINTABLE = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]*")
+# or a reviewer sees), nor a lone surrogate (no character: boto3's dicts are not checked
+# by a JSON decoder): for values that AWS itself makes (types, states, route targets)
+PRINTABLE = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]*")
 # what people write (tags, descriptions, names) is data whatever it holds, as EC2 takes it:
 # any Unicode character (a lone surrogate is none); every output escapes it
 CHARACTERS = re.compile(r"[^\ud800-\udfff]*")

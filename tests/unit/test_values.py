@@ -12,6 +12,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from eniplan import values
+from eniplan.sources import records
+from eniplan.sources.records import RecordError
 
 # Characters that would change the meaning of a shell script, a YAML/INI/HCL file or a log
 # line if an ID, a MAC or a region name carrying them reached a renderer.
@@ -347,6 +349,19 @@ def test_tag_key_bounds() -> None:
     for bad in ("", "k" * (values.TAG_KEY_MAX + 1), None, 1):
         with pytest.raises(ValueError, match="is not a tag key"):
             values.tag_key(bad)
+
+
+def test_a_lone_surrogate_is_not_text_aws_makes() -> None:
+    """Text people write refuses one (no character); a type or state does too: a boto3
+    dict reaches the records without a JSON decoder that would have refused it."""
+    with pytest.raises(ValueError, match="printable text"):
+        values.text("interface\ud800")
+    with pytest.raises(RecordError, match="Platform"):
+        records.decode({"ImageId": "ami-0123456789abcdef0", "Platform": "\udfff"}, records.Image)
+    image = records.decode(
+        {"ImageId": "ami-0123456789abcdef0", "Platform": "windows"}, records.Image
+    )
+    assert image.Platform == "windows"
 
 
 def test_text_bounds() -> None:
