@@ -150,18 +150,23 @@ def _files(path: str) -> list[str]:
     return [path]
 
 
-class _Region(Struct):
-    """A snapshot's region entry: each list of records stays JSON (an array: `_records`
-    checks it) until sources/shapes.py decodes it (a bad record is left out, not the whole
-    file)."""
+class _Lists(Struct):
+    """The lists of records a snapshot's region entry or an AWS CLI dump holds (SHAPE_KEYS):
+    each stays JSON (an array: `_records` checks it) until sources/shapes.py decodes it (a
+    bad record is left out, not the whole file)."""
 
-    region: Any = UNSET
     Reservations: Raw | UnsetType = UNSET
     NetworkInterfaces: Raw | UnsetType = UNSET
     Subnets: Raw | UnsetType = UNSET
     Images: Raw | UnsetType = UNSET
     RouteTables: Raw | UnsetType = UNSET
     InstanceUserData: Raw | UnsetType = UNSET
+
+
+class _Region(_Lists):
+    """A snapshot's region entry."""
+
+    region: Any = UNSET
 
 
 class _Account(Struct):
@@ -169,7 +174,7 @@ class _Account(Struct):
     regions: list[_Region] | UnsetType = UNSET
 
 
-class _Document(Struct):
+class _Document(_Lists):
     """An inventory file: a snapshot, AWS CLI describe-* output, or one instance's
     describe-instance-attribute --attribute userData."""
 
@@ -177,12 +182,6 @@ class _Document(Struct):
     version: Any = None
     accounts: list[_Account] | UnsetType = UNSET
     problems: Any = None
-    Reservations: Raw | UnsetType = UNSET
-    NetworkInterfaces: Raw | UnsetType = UNSET
-    Subnets: Raw | UnsetType = UNSET
-    Images: Raw | UnsetType = UNSET
-    RouteTables: Raw | UnsetType = UNSET
-    InstanceUserData: Raw | UnsetType = UNSET
     InstanceId: Any = UNSET
     UserData: Any = UNSET
 

@@ -19,6 +19,7 @@ import pytest
 
 from eniplan.errors import InputError
 from eniplan.model import Eni, FetchProblem, Instance, Inventory
+from eniplan.sources import files
 from eniplan.sources.collection import SHAPE_KEYS, Collection, Shapes
 from eniplan.sources.files import (
     SNAPSHOT_FORMAT,
@@ -714,3 +715,9 @@ def test_stdin_empty(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     with pytest.raises(InputError, match=r"^<stdin>: file is empty"):
         read_inventory_paths(["-"])
+
+
+def test_a_file_is_read_for_every_list_of_records_and_no_other() -> None:
+    """The lists a snapshot region or an AWS CLI dump may hold are the collection's
+    SHAPE_KEYS: one list, in one place."""
+    assert files._Lists.__struct_fields__ == SHAPE_KEYS
