@@ -497,7 +497,7 @@ probe=''
 # counts, then the rest's
 [ -z "$v6" ] && [ -n "$first" ] ||
   batches=$({ [ -z "$v6" ] || changes6; [ -n "$first" ] || changes4; } 3>&1)
-added=${try:-0} removed=0 failed=''
+added=$((${try:+1}+0)) removed=0 failed=''  # (the IPv6 guard, if added above)
 apply() {  # OPTION COUNTS: $batch applied (printed if dry), counted
   set -- "$1" ${2#+}
   added=$((added + $2)) removed=$((removed + ${3#-}))
