@@ -3,6 +3,7 @@ core's requests decide without click: what `render` renders and when stdout is a
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import click
@@ -19,6 +20,7 @@ from eniplan.plan import PlanOptions
 from eniplan.render.run import RenderRequest, run
 from eniplan.report import Outputs
 from eniplan.sources.awsoptions import AwsOptions
+from tests.helpers import REPO
 
 NO_SOURCE = InventoryRequest(AwsOptions())
 
@@ -81,3 +83,21 @@ def test_render_core_dynamic_mode(tmp_path: Any) -> None:
     forced = RenderRequest(NO_SOURCE, PlanOptions(force=True), "cloud-init", "dynamic")
     with pytest.raises(InputError, match="--force does not apply"):
         run(forced, _never)
+
+
+def test_readme_lists_every_environment_variable_the_options_read() -> None:
+    """The README's list of environment variables names exactly the options' (a sed of a
+    figure once replaced `ENIPLAN_BASELINE` there with a benchmark's timings)."""
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("Environment variables: ")
+    listed = set(re.findall(r"`(ENIPLAN_[A-Z_]+)`", readme[start : readme.index("(the", start)]))
+    read: set[str] = set()
+    commands: list[click.Command] = [cli]
+    while commands:
+        command = commands.pop()
+        if isinstance(command, click.Group):
+            commands.extend(command.commands.values())
+        for param in command.params:
+            names = [param.envvar] if isinstance(param.envvar, str) else param.envvar or []
+            read.update(names)
+    assert listed == read
