@@ -14,6 +14,20 @@ address in place), the median of --repeat runs:
   first run     the script on the fresh namespace;
   second run    the script again on the configured namespace (must change nothing).
 
+and, in the same runs, the floors of any script that reads the state before it changes
+it (the engine's own read commands, taken from the script, with nothing else of it):
+
+  reads         the two `ip` reads (ip -6 alone lists IPv6 rules), each captured as the
+                script captures it, on the configured namespace;
+  lock + reads  the same after taking the lock as the script does (flock): the floor of
+                a second run;
+  first floor   lock, the IPv4 read, the IPv6 read that adds the IPv6 guard (as a first
+                run does) and the bound's IPv4 `ip -batch`, on a fresh namespace: the
+                floor of a first run.
+
+A target under its floor cannot be met on that machine by reading the state once and
+comparing; the ratios above the floors are what the script's shell work costs.
+
 Every timing is one `ip netns exec NS sh ...` process, so the namespace switch and the shell
 start are in the bound as in the script. Root and network namespaces are needed; nothing in
 the root namespace is touched.
@@ -38,8 +52,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
 from pathlib import Path
 
@@ -90,6 +105,38 @@ def bound_batches(plan: InstancePlan, names: list[str]) -> tuple[list[str], list
         changes.append(guard)
         changes6.append(guard)
     return setup, changes, changes6
+
+
+# --- the floors: the script's reads, and nothing else of it ------------------------
+
+
+def engine_reads(text: str) -> tuple[str, str, str, str]:
+    """(the plan's variables, the lock, the IPv4 read, the IPv6 read) of a rendered
+    script, as it runs them: cut out of the engine, so the floors follow it."""
+    header = text[: text.index("# --- the engine")]
+    lines = text.splitlines()
+    lock_file = next(line for line in lines if line.startswith("LOCK="))
+    (take,) = (line.strip() for line in lines if "flock -w" in line)  # where flock(1) is
+    lock = f"{lock_file}\n{take.removesuffix(' && return 0')}\n"
+    reads = []
+    for start in ("state=$(\n", "state6=$(\n"):
+        begin = text.index(start)
+        read = text[begin : text.index("\n)", begin) + 2]
+        if "ip -" not in read or "<<EOF" not in read:
+            raise RuntimeError(f"the script's read {start.strip()} is not what was expected")
+        reads.append(read)
+    return header, lock, reads[0], reads[1]
+
+
+def floor_scripts(text: str, bound_ipv4: Path) -> dict[str, str]:
+    """The floor scripts by name (see the module's docstring)."""
+    header, lock, read4, read6 = engine_reads(text)
+    return {
+        "reads": f"{header}try=''\n{read4}\n{read6}\n",
+        "lock + reads": f"{header}{lock}try=''\n{read4}\n{read6}\n",
+        # try=$GUARD: the IPv6 read adds the IPv6 guard, as a first run's does
+        "first floor": f"{header}{lock}try=$GUARD\n{read4}\n{read6}\nip -batch {bound_ipv4}\n",
+    }
 
 
 # --- namespaces ---------------------------------------------------------------------
@@ -170,28 +217,37 @@ def children_cpu() -> float:
 
 @dataclass
 class Results:
-    bound: list[float]
-    narrow: list[float]
-    first: list[float]
-    second: list[float]
-    cpu: dict[str, list[float]]
+    """Wall and CPU seconds of each timed run, by what ran (`measure`'s labels)."""
+
+    wall: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    cpu: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, label: str, elapsed: float, ns: Namespace) -> None:
+        self.wall[label].append(elapsed)
+        self.cpu[label].append(ns.cpu)
 
 
 def measure(plan: InstancePlan, repeat: int, workdir: Path, shell: str) -> Results:
+    text = script(plan)
     script_path = workdir / "eniplan-routing"
-    script_path.write_text(script(plan))
-    results = Results([], [], [], [], {"bound": [], "first": [], "second": []})
+    script_path.write_text(text)
+    floors = floor_scripts(text, workdir / "all4")
+    floor_paths = {label: workdir / f"floor-{index}" for index, label in enumerate(floors)}
+    for label, path in floor_paths.items():
+        path.write_text(floors[label])
+    results = Results()
     for _ in range(repeat):  # alternating, so drift in the machine hits all alike
         with Namespace(plan) as ns:
             setup, changes, changes6 = bound_batches(plan, ns.links)
+            if changes6 != changes6[-1:]:  # the first floor adds only the IPv6 guard
+                raise RuntimeError("the benchmark's plan has IPv6 rules: no floor for them")
             (workdir / "all4").write_text("\n".join(setup + changes) + "\n")
             (workdir / "rules6").write_text("\n".join(changes6) + "\n")
             (workdir / "bound.sh").write_text(
                 f"ip -batch {workdir / 'all4'} && ip -6 -batch {workdir / 'rules6'}\n"
             )
             elapsed, _ = ns.timed_sh(workdir / "bound.sh")
-            results.bound.append(elapsed)
-            results.cpu["bound"].append(ns.cpu)
+            results.add("bound", elapsed, ns)
             bound_state = ns.dump()
         with Namespace(plan) as ns:
             setup, changes, changes6 = bound_batches(plan, ns.links)
@@ -201,19 +257,25 @@ def measure(plan: InstancePlan, repeat: int, workdir: Path, shell: str) -> Resul
                 f"ip -batch {workdir / 'changes4'} && ip -6 -batch {workdir / 'rules6'}\n"
             )
             elapsed, _ = ns.timed_sh(workdir / "narrow.sh")
-            results.narrow.append(elapsed)
+            results.add("narrow", elapsed, ns)
+        with Namespace(plan) as ns:  # (the bound's all4 names the same links: ens5...)
+            elapsed, _ = ns.timed_sh(floor_paths["first floor"], shell)
+            results.add("first floor", elapsed, ns)
+            if ns.dump() != bound_state:
+                raise RuntimeError("the first floor's rules and routes differ from the bound's")
         with Namespace(plan) as ns:
             elapsed, _ = ns.timed_sh(script_path, shell)
-            results.first.append(elapsed)
-            results.cpu["first"].append(ns.cpu)
+            results.add("first", elapsed, ns)
             state = ns.dump()
             if state != bound_state:
                 raise RuntimeError("the script's rules and routes differ from the bound's")
             elapsed, second = ns.timed_sh(script_path, shell)
-            results.second.append(elapsed)
-            results.cpu["second"].append(ns.cpu)
+            results.add("second", elapsed, ns)
             if ns.dump() != state or "nothing changed" not in second.stdout:
                 raise RuntimeError(f"the second run changed something: {second.stdout}")
+            for label in ("reads", "lock + reads"):
+                elapsed, _ = ns.timed_sh(floor_paths[label], shell)
+                results.add(label, elapsed, ns)
     return results
 
 
@@ -238,22 +300,39 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="eniplan-bench-") as temp:
         results = measure(plan, repeat, Path(temp), args.shell)
     median: Callable[[list[float]], float] = statistics.median
-    bound, narrow = median(results.bound), median(results.narrow)
-    first, second = median(results.first), median(results.second)
+    wall = {label: median(values) for label, values in results.wall.items()}
+    cpu = {label: median(values) for label, values in results.cpu.items()}
+    bound, narrow = wall["bound"], wall["narrow"]
     rules = sum(len(eni.rules) for eni in plan.enis) + (2 if plan.guard else 0)
     routes = sum(len(eni.routes) for eni in plan.enis)
     addresses = sum(len(eni.ipv4_addresses) for eni in plan.enis)
-    print(f"first run / lower bound: {first / bound:.2f} (target <= {FIRST_TARGET})")
-    print(f"second run / lower bound: {second / bound:.2f} (target <= {SECOND_TARGET})")
-    cpu = {label: median(values) for label, values in results.cpu.items()}
+    print(f"first run / lower bound: {wall['first'] / bound:.2f} (target <= {FIRST_TARGET})")
+    print(f"second run / lower bound: {wall['second'] / bound:.2f} (target <= {SECOND_TARGET})")
     print(
         f"CPU time (user + system, every process): first run / bound "
         f"{cpu['first'] / cpu['bound']:.2f}, second run / bound {cpu['second'] / cpu['bound']:.2f} "
         f"(bound {cpu['bound'] * 1000:.1f} ms, first {cpu['first'] * 1000:.1f}, "
         f"second {cpu['second'] * 1000:.1f})"
     )
-    print(f"first run / rules+routes bound: {first / narrow:.2f}")
-    print(f"second run / rules+routes bound: {second / narrow:.2f}")
+    print(f"first run / rules+routes bound: {wall['first'] / narrow:.2f}")
+    print(f"second run / rules+routes bound: {wall['second'] / narrow:.2f}")
+    print("floors of a script that reads the state first, / lower bound (CPU in brackets):")
+    for run, floor, target, what in (
+        ("first", "first floor", FIRST_TARGET, "lock, the two reads, the bound's ip -batch"),
+        ("second", "lock + reads", SECOND_TARGET, "lock and the two reads"),
+    ):
+        left = target - wall[floor] / bound
+        print(
+            f"  {run} run's floor ({what}): {wall[floor] / bound:.2f} "
+            f"({cpu[floor] / cpu['bound']:.2f}); the script's own work over it "
+            f"{(wall[run] - wall[floor]) / bound:.2f}; "
+            + (
+                f"the target leaves {left:.2f} for that work"
+                if left > 0
+                else "the target is under the floor: out of reach here"
+            )
+        )
+    print(f"  the two reads alone: {wall['reads'] / bound:.2f} ({cpu['reads'] / cpu['bound']:.2f})")
     print()
     print(
         f"  plan: {len(plan.enis)} ENIs x {args.addresses} IPv4 addresses: {rules} rules, "
@@ -272,10 +351,13 @@ def main(argv: list[str] | None = None) -> int:
         + (", gzip-compressed (the text is over EC2's 16 KB)" if compressed else ", plain text")
     )
     for label, values in (
-        ("lower bound (ip -batch + ip -6 -batch)", results.bound),
-        ("rules+routes bound", results.narrow),
-        ("first run", results.first),
-        ("second run", results.second),
+        ("lower bound (ip -batch + ip -6 -batch)", results.wall["bound"]),
+        ("rules+routes bound", results.wall["narrow"]),
+        ("first run", results.wall["first"]),
+        ("second run", results.wall["second"]),
+        ("first run's floor", results.wall["first floor"]),
+        ("second run's floor", results.wall["lock + reads"]),
+        ("the two reads", results.wall["reads"]),
     ):
         runs = ", ".join(f"{value * 1000:.1f}" for value in values)
         print(f"  {label}: median {median(values) * 1000:.1f} ms (runs: {runs})")

@@ -514,6 +514,11 @@ def test_quick_benchmark_prints_its_ratios() -> None:
     found = re.match(cpu, lines[2])
     assert found and float(found[1]) > 0, lines[2]
     assert re.search(r"^  script: \d+ bytes", result.stdout, re.MULTILINE)
+    # the floors: the engine's own reads, cut out of the script, ran (and the first floor
+    # left the bound's rules and routes, or the benchmark would have stopped)
+    for run in ("first", "second"):
+        floor = rf"^  {run} run's floor \(.*\): \d+\.\d\d \(\d+\.\d\d\); the script's own work"
+        assert re.search(floor, result.stdout, re.MULTILINE), result.stdout
 
 
 def test_a_run_after_a_no_op_notices_one_rule_route_or_address_gone() -> None:
