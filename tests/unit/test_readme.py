@@ -550,3 +550,41 @@ def test_render_target_table_is_every_target() -> None:
     (target,) = [p for p in cli.commands["render"].params if p.name == "target"]
     assert isinstance(target.type, click.Choice)
     assert sorted(rows) == sorted(map(str, target.type.choices))
+
+
+# --- figures and tables the README states twice, or that the code defines ---------------------
+
+
+def dynamic_size_figures(text: str) -> tuple[int, int]:
+    """The dynamic section's two statements of the user data's size: the note in its
+    console example and the size paragraph (**N bytes gzip'd**)."""
+    section = sections(text)["#### `--mode dynamic`: one user data for every instance"]
+    (note,) = re.findall(r"gzip-compressed to (\d+) bytes of EC2's 16384", section)
+    (stated,) = re.findall(r"\*\*([\d,]+) bytes gzip'd\*\*", section)
+    return int(note), int(stated.replace(",", ""))
+
+
+def test_the_dynamic_size_is_one_figure() -> None:
+    """The render note of the console example was left at 16065 bytes when the paragraph
+    below it moved on to 14,684: when one changes, so must the other."""
+    note, stated = dynamic_size_figures(README)
+    assert note == stated
+    stale = README.replace(f"gzip-compressed to {note} bytes", "gzip-compressed to 16065 bytes")
+    assert stale != README and dynamic_size_figures(stale) == (16065, stated)
+
+
+def test_rule_catalogue_is_the_rules() -> None:
+    from eniplan.findings import RULES
+
+    section = sections(README)["## Rule catalogue"]
+    rows = re.findall(r"^\| `(ENI\d{3})` \| (\w+) \|", section, flags=re.MULTILINE)
+    assert rows == [(rule.rule_id, rule.severity) for rule in RULES.values()]
+
+
+def test_exit_code_table_is_the_codes() -> None:
+    from eniplan import cli_io
+
+    section = sections(README)["## Exit codes"]
+    rows = {int(code) for code in re.findall(r"^\| (\d+) \|", section, flags=re.MULTILINE)}
+    codes = {getattr(cli_io, name) for name in dir(cli_io) if name.startswith("EXIT_")}
+    assert rows == codes
