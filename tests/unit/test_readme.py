@@ -304,7 +304,7 @@ def test_readme_command_lines_are_found() -> None:
         "eniplan check-plan --fail-on medium plan.json",  # pre-commit's args
         "eniplan render --sandbox --instance-id i-f0a000af625951ab0",  # the demo's fix line
     ):
-        assert any(expected in line for line in seen), expected
+        assert any(expected in line for line in seen), f"not found (or gone): {expected}"
     assert any(i.env == ("_ENIPLAN_COMPLETE=zsh_source",) for i in invocations)
     assert len(invocations) >= 55
 
@@ -369,7 +369,8 @@ def test_readme_command_lines_hold_to_the_click_tree() -> None:
     ],
 )
 def test_a_broken_command_line_fails(good: str, broken: str, problem: str) -> None:
-    assert good in README and readme_problems(README) == []
+    assert good in README, f"the README no longer has {good!r}: break another line"
+    assert readme_problems(README) == []
     broken_text = README.replace(good, broken, 1)
     found = readme_problems(broken_text)
     assert found and any(problem in line for line in found), found
@@ -496,7 +497,7 @@ def test_every_option_is_named_in_the_readme() -> None:
     ],
 )
 def test_an_option_the_readme_loses_fails(good: str, broken: str, problem: str) -> None:
-    assert good in README
+    assert good in README, f"the README no longer has {good!r}: break another line"
     found = unmentioned(README.replace(good, broken))
     assert found and all(problem in line for line in found), found
 
