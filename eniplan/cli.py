@@ -43,6 +43,7 @@ from eniplan.cli_io import (
 )
 from eniplan.cli_options import (
     baseline_options,
+    directory_path,
     inventory_options,
     output_path,
     plan_options,
@@ -720,6 +721,7 @@ def _say(lines: Iterable[tuple[bool, str]]) -> None:
     "output_dir",
     required=True,
     metavar="DIR",
+    callback=directory_path,
     help="Directory to write the module's files into (created if needed).",
 )
 def terraform_module(output_dir: str) -> None:

@@ -91,6 +91,17 @@ def output_path(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
+def directory_path(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Check an -o that only takes a directory: not `-` (several files cannot go to
+    standard output), not a format name (output_path)."""
+    if value == STDOUT:
+        raise InputError(
+            "-o -: this command writes several files, not one stream: give a directory "
+            "(a directory named '-': -o ./-)"
+        )
+    return output_path(ctx, param, value)
+
+
 # --- inventory: where the instances come from and which ----------------------------------
 
 

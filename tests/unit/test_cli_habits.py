@@ -81,6 +81,7 @@ def test_dash_is_stdout_for_collect_and_render(
         (["doctor", "-o", "json"], "pass --format json"),
         (["collect", "--sandbox", "-o", "json"], "--format chooses formats"),
         (["render", "--sandbox", "--target", "netplan", "-o", "yaml"], "--format chooses"),
+        (["terraform-module", "-o", "json"], "--format chooses formats"),
     ],
 )
 def test_a_format_name_is_not_an_output_path(
@@ -91,6 +92,20 @@ def test_a_format_name_is_not_an_output_path(
     assert "--format" in line
     assert out == ""
     assert list(in_tmp.iterdir()) == []
+
+
+def test_a_command_that_writes_a_directory_refuses_stdout(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """terraform-module writes several files: `-o -` is refused, where it made a directory
+    named '-'; `-o ./-` still reaches one."""
+    code, out, err = run(["terraform-module", "-o", "-"], capsys)
+    assert_one_line_error(code, err, "-o -", "several files", "-o ./-")
+    assert out == ""
+    assert list(in_tmp.iterdir()) == []
+    code, _, err = run(["terraform-module", "-o", "./-"], capsys)
+    assert code == 0, err
+    assert (in_tmp / "-" / "main.tf").is_file()
 
 
 def test_a_file_named_like_a_format_is_still_reachable(
