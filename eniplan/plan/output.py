@@ -76,4 +76,5 @@ def print_plans(console: Console, plans: list[InstancePlan]) -> None:
             console.print(Text(f"  plan sha256:{plan.digest()[:16]}…", style="dim"))
         console.print()
     managed = sum(1 for p in plans if p.status == MANAGED)
-    console.print(f"{len(plans)} instances: {managed} to manage, {len(plans) - managed} left alone")
+    alone = len(plans) - managed
+    console.print(f"{len(plans)} instance(s): {managed} to manage, {alone} left alone")
