@@ -202,21 +202,14 @@ def _gunzip(data: bytes, name: str) -> bytes:
 
 
 def _text(file: str, name: str) -> str | bytes:
-    text: str | bytes
     try:
-        if file == STDIN:
-            text = sys.stdin.read()
-        else:
-            data = Path(file).read_bytes()
-            if data[:2] == b"\x1f\x8b":  # gzip (a .json.gz snapshot)
-                data = _gunzip(data, name)
-            text = json_text_or_bytes(data, name)
+        # stdin as the bytes a file holds: gzip'd or UTF-16 JSON piped in is read as a file is
+        data = sys.stdin.buffer.read() if file == STDIN else Path(file).read_bytes()
     except OSError as error:
         raise InputError(f"{name}: cannot read: {error.strerror or error}") from None
-    except UnicodeDecodeError as error:
-        raise InputError(f"{name}: not text (expected UTF-8 JSON; byte {error.start})") from None
-    if isinstance(text, str):
-        text = text.removeprefix("\ufeff")  # a byte order mark (PowerShell's redirections)
+    if data[:2] == b"\x1f\x8b":  # gzip (a .json.gz snapshot)
+        data = _gunzip(data, name)
+    text = json_text_or_bytes(data, name)  # without its byte order mark
     if blank(text):
         raise InputError(f"{name}: file is empty (expected JSON)")
     return text

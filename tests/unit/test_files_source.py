@@ -703,7 +703,7 @@ def test_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 
     text = Path(fixture("us-west-2", "describe-subnets")).read_text()
-    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
     collection = read_inventory_paths(["-"])
     assert [s.origin for s in collection.shapes] == ["<stdin>"]
     assert len(collection.shapes[0].items("Subnets")) == 3
@@ -712,7 +712,7 @@ def test_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_stdin_empty(monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"")))
     with pytest.raises(InputError, match=r"^<stdin>: file is empty"):
         read_inventory_paths(["-"])
 
