@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from eniplan.errors import InputError
+from eniplan.fileio import beyond_decoder
 from eniplan.findings import Report, fingerprint, suppress
 
 BASELINE_FORMAT = "eniplan-baseline"
@@ -62,6 +63,8 @@ def read_baseline(path: str) -> Baseline:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise InputError(f"{path}: not valid JSON: {error.msg} at line {error.lineno}") from None
+    except (RecursionError, ValueError) as error:
+        raise InputError(f"{path}: the JSON {beyond_decoder(error)}") from None
     if not isinstance(document, dict) or document.get("format") != BASELINE_FORMAT:
         raise InputError(
             f'{path}: not an eniplan baseline (expected "format": "{BASELINE_FORMAT}")'

@@ -26,6 +26,7 @@ from typing import Any
 import click
 
 from eniplan.errors import InputError
+from eniplan.fileio import beyond_decoder
 
 CONFIG_NAME = ".eniplan.yaml"
 NOT_FROM_CONFIG = frozenset({"help", "config", "version"})
@@ -69,6 +70,8 @@ def _read(path: Path) -> dict[str, Any]:
         where = getattr(error, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
         raise InputError(f"{path}: not valid YAML{line}") from None
+    except RecursionError as error:
+        raise InputError(f"{path}: the YAML {beyond_decoder(error)}") from None
     if document is None:
         return {}
     if not isinstance(document, dict):

@@ -42,6 +42,16 @@ def decode_json_text(data: bytes, name: str) -> str:
         ) from None
 
 
+def beyond_decoder(error: RecursionError | ValueError) -> str:
+    """Why valid JSON or YAML could still not be decoded, for a one-line error: nesting
+    deeper than the interpreter's recursion allows, or an integer longer than int() reads
+    (json.loads raises ValueError; no file eniplan reads holds either)."""
+    if isinstance(error, RecursionError):
+        return "is nested too deeply to read"
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 4300)()  # Python 3.10.7+
+    return f"holds a number of more than {limit:,} digits"
+
+
 # what str.isspace() takes for whitespace among the ASCII characters
 _ASCII_WHITESPACE = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 

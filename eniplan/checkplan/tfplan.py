@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from eniplan.errors import InputError
-from eniplan.fileio import decode_json_text
+from eniplan.fileio import beyond_decoder, decode_json_text
 
 RELEVANT_TYPES = frozenset(
     {
@@ -323,6 +323,8 @@ def parse_plan_text(text: str, origin: str) -> TfPlan:
         raise InputError(
             f"{origin}: {what} ({error.msg} at line {error.lineno} column {error.colno})"
         ) from None
+    except (RecursionError, ValueError) as error:
+        raise InputError(f"{origin}: the JSON {beyond_decoder(error)}") from None
     del text
     return plan_from_document(document, origin)
 

@@ -23,7 +23,13 @@ from msgspec import UNSET, Raw, Struct, UnsetType
 
 from eniplan import __version__, values
 from eniplan.errors import InputError
-from eniplan.fileio import blank, decode_json_text, json_text_or_bytes, write_output
+from eniplan.fileio import (
+    beyond_decoder,
+    blank,
+    decode_json_text,
+    json_text_or_bytes,
+    write_output,
+)
 from eniplan.findings import Location
 from eniplan.model import FetchProblem
 from eniplan.sources.collection import SHAPE_KEYS, Collection, Shapes
@@ -238,7 +244,7 @@ def _json_error(text: str | bytes, error: Exception) -> str:
     except json.JSONDecodeError as found:
         return f"{found.msg} at line {found.lineno} column {found.colno}"
     except (ValueError, RecursionError) as found:  # an integer too long, nesting too deep
-        return str(found)
+        return f"it {beyond_decoder(found)}"
     return str(error)
 
 

@@ -24,6 +24,7 @@ import yaml
 
 from eniplan import values
 from eniplan.errors import InputError
+from eniplan.fileio import beyond_decoder
 from eniplan.inventory import DEFAULT_SCENARIO as DEFAULT_SCENARIO  # re-exported
 from eniplan.sources.aws import AwsCollector, AwsOptions
 from eniplan.sources.collection import Collection
@@ -97,6 +98,8 @@ def load_scenario(name_or_path: str) -> Scenario:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise InputError(f"{origin}: not valid YAML: {' '.join(str(error).split())}") from None
+    except RecursionError as error:
+        raise InputError(f"{origin}: the YAML {beyond_decoder(error)}") from None
     return _parse_scenario(document, origin, Path(name_or_path).stem)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from eniplan.cli import main
+from tests.helpers import FIXTURES
 from tests.helpers.cli_runner import assert_one_line_error, run
 
 
@@ -66,3 +67,82 @@ def test_inventory_from_stdin_that_is_not_text(
     _stdin(monkeypatch, b"\x80\xff{}")
     code, _, err = run(["inspect", "--inventory", "-"], capsys)
     assert_one_line_error(code, err, "<stdin>: not text")
+
+
+# --- JSON and YAML that parse but nest too deep or hold a number too long ----------------
+
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+LONG_NUMBER = "9" * 5_000  # past Python's 4,300-digit limit of int(str)
+
+
+def _plan_with(value: str) -> str:
+    """A real plan with `value` as the value of a key it does not read."""
+    return (FIXTURES / "plans" / "cases.json").read_text().replace("{", f'{{"x": {value}, ', 1)
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [(DEEP_JSON, "nested too deeply"), (LONG_NUMBER, "a number of more than")],
+    ids=["deep", "long-number"],
+)
+def test_check_plan_json_the_decoder_cannot_hold(
+    value: str, fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: RecursionError and ValueError (int's digit limit) were internal errors.
+    path = tmp_path / "plan.json"
+    path.write_text(_plan_with(value))
+    code, _, err = run(["check-plan", str(path)], capsys)
+    assert_one_line_error(code, err, str(path), fragment)
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [(DEEP_JSON, "nested too deeply"), (LONG_NUMBER, "a number of more than")],
+    ids=["deep", "long-number"],
+)
+def test_baseline_json_the_decoder_cannot_hold(
+    value: str,
+    fragment: str,
+    snapshot: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "baseline.json"
+    path.write_text(f'{{"format": "eniplan-baseline", "x": {value}}}')
+    code, _, err = run(["audit", "--inventory", str(snapshot), "--baseline", str(path)], capsys)
+    assert_one_line_error(code, err, str(path), fragment)
+
+
+def test_inventory_json_the_decoder_cannot_hold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "dump.json"
+    path.write_text(f'{{"Subnets": {DEEP_JSON}}}')
+    code, _, err = run(["inspect", "--inventory", str(path)], capsys)
+    assert_one_line_error(code, err, str(path), "nested too deeply")
+
+
+DEEP_YAML = "x: " + "[" * 100_000 + "]" * 100_000 + "\n"
+
+
+def test_config_yaml_nested_too_deeply(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Before: PyYAML's RecursionError was an internal error.
+    path = tmp_path / "config.yaml"
+    path.write_text(DEEP_YAML)
+    code, _, err = run(["--config", str(path), "audit", "--sandbox"], capsys)
+    assert_one_line_error(code, err, str(path), "nested too deeply")
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [(DEEP_YAML.encode(), "nested too deeply")],
+    ids=["deep"],
+)
+def test_scenario_file_the_parser_cannot_read(
+    content: bytes, fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: RecursionError was an internal error.
+    path = tmp_path / "scenario.yaml"
+    path.write_bytes(content)
+    code, _, err = run(["inspect", "--sandbox", str(path)], capsys)
+    assert_one_line_error(code, err, str(path), fragment)
