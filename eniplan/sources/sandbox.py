@@ -88,7 +88,13 @@ def load_scenario(name_or_path: str) -> Scenario:
         resource = resources.files("eniplan") / "scenarios" / f"{name_or_path}.yaml"
         text, origin = resource.read_text(encoding="utf-8"), f"scenario {name_or_path}"
     elif Path(name_or_path).is_file():
-        text, origin = Path(name_or_path).read_text(encoding="utf-8"), name_or_path
+        origin = name_or_path
+        try:
+            text = Path(name_or_path).read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise InputError(
+                f"{origin}: not UTF-8 text (byte {error.start}; expected YAML)"
+            ) from None
     else:
         raise InputError(
             f"--sandbox: {name_or_path!r} is neither a bundled scenario "

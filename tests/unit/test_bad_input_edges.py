@@ -146,3 +146,11 @@ def test_scenario_file_the_parser_cannot_read(
     path.write_bytes(content)
     code, _, err = run(["inspect", "--sandbox", str(path)], capsys)
     assert_one_line_error(code, err, str(path), fragment)
+
+
+def test_scenario_file_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Before: UnicodeDecodeError, an internal error.
+    path = tmp_path / "scenario.yaml"
+    path.write_bytes(b"\xff\xfe\x00x")
+    code, _, err = run(["inspect", "--sandbox", str(path)], capsys)
+    assert_one_line_error(code, err, str(path), "not UTF-8 text")
