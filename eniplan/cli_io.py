@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from eniplan.fileio import STDOUT, write_output
+from eniplan.fileio import STDOUT, write_output, write_outputs
 from eniplan.terminal import plain_console, visible
 
 if TYPE_CHECKING:
@@ -99,17 +99,27 @@ def write_text(text: str, output: str | None) -> None:
 
 
 def emit_reports(report: Report, outputs: Outputs, rich_table: bool) -> None:
-    """Each format to its file (atomically) or stdout; files first, so stdout ends the run.
-    `rich_table`: the table on stdout is printed for the terminal (its width, colours)."""
+    """Each format to its file or stdout: the files first, all or none (write_outputs),
+    so stdout ends the run. `rich_table`: the table on stdout is printed for the terminal
+    (its width, colours)."""
     from eniplan.report import format_report
 
-    for name, target in sorted(outputs.pairs, key=lambda pair: pair[1] is None):
-        if name == "table" and target in (None, STDOUT) and rich_table:
+    to_stdout = [name for name, target in outputs.pairs if target in (None, STDOUT)]
+    files = [
+        (target, format_report(name, report))
+        for name, target in outputs.pairs
+        if target not in (None, STDOUT)
+    ]
+    write_outputs(files)
+    for target, _ in files:
+        info(f"wrote {target}")
+    for name in to_stdout:
+        if name == "table" and rich_table:
             from eniplan.report.table import print_report
 
             print_report(stdout_console(), report)
         else:
-            write_text(format_report(name, report), target)
+            click.echo(format_report(name, report), nl=False)
 
 
 # --- reading the inventory --------------------------------------------------------------

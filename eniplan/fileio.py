@@ -79,21 +79,37 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o
     target that exists but is not a regular file (a device such as /dev/stdout or
     /dev/null, a FIFO) is written in place: renaming over it would replace the device.
     """
-    if not os.fspath(path):
-        raise InputError("-o: the output path is empty (expected a file path)")
-    target = Path(path)
-    if target.is_symlink():
-        target = Path(os.path.realpath(target))
-    try:
-        status = target.stat()
-    except OSError:
-        status = None
-    if status is not None and stat.S_ISDIR(status.st_mode):
-        raise InputError(f"{path}: is a directory (expected a file path)")
-    if status is not None and not stat.S_ISREG(status.st_mode):
+    write_outputs([(path, data)], mode)
+
+
+def write_outputs(
+    files: Sequence[tuple[str | os.PathLike[str], str | bytes]], mode: int = 0o644
+) -> None:
+    """Several outputs (`-o` files) as one, each as write_atomic writes it: the regular
+    files all staged first and renamed only when all are on disk (write_all_atomic), then
+    the devices and FIFOs, in place. A file that cannot be written leaves the others as
+    they were."""
+    staged: list[tuple[Path, str | bytes, int]] = []
+    in_place: list[tuple[str | os.PathLike[str], Path, str | bytes]] = []
+    for path, data in files:
+        if not os.fspath(path):
+            raise InputError("-o: the output path is empty (expected a file path)")
+        target = Path(path)
+        if target.is_symlink():
+            target = Path(os.path.realpath(target))
+        try:
+            status = target.stat()
+        except OSError:
+            status = None
+        if status is not None and stat.S_ISDIR(status.st_mode):
+            raise InputError(f"{path}: is a directory (expected a file path)")
+        if status is not None and not stat.S_ISREG(status.st_mode):
+            in_place.append((path, target, data))
+        else:
+            staged.append((target, data, mode))
+    write_all_atomic(staged)
+    for path, target, data in in_place:
         _write_in_place(path, target, data.encode() if isinstance(data, str) else data)
-        return
-    write_all_atomic([(target, data, mode)])
 
 
 def write_all_atomic(files: Sequence[tuple[Path, str | bytes, int]]) -> None:

@@ -154,3 +154,38 @@ def test_scenario_file_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFi
     path.write_bytes(b"\xff\xfe\x00x")
     code, _, err = run(["inspect", "--sandbox", str(path)], capsys)
     assert_one_line_error(code, err, str(path), "not UTF-8 text")
+
+
+# --- several outputs: all written, or none ----------------------------------------------
+
+
+def test_an_output_that_cannot_be_written_leaves_the_others_unwritten(
+    snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: the JSON report was written (and "wrote" said), then the SARIF file failed:
+    # exit 2 with a report on disk from the run that failed.
+    fresh, kept = tmp_path / "audit.json", tmp_path / "kept.md"
+    kept.write_text("the last run's report\n")
+    missing = tmp_path / "missing" / "audit.sarif"
+    argv = ["audit", "--inventory", str(snapshot), "--format", "json", "-o", str(fresh)]
+    argv += ["--format", "markdown", "-o", str(kept), "--format", "sarif", "-o", str(missing)]
+    code, out, err = run(argv, capsys)
+    assert_one_line_error(code, err, str(missing), "does not exist")
+    assert out == ""
+    assert not fresh.exists()
+    assert kept.read_text() == "the last run's report\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.md"]  # no temporary left
+
+
+def test_every_output_is_written_when_all_can_be(
+    snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["audit", "--inventory", str(snapshot), "--fail-on", "never"]
+    argv += ["--format", "json", "-o", str(tmp_path / "a.json")]
+    argv += ["--format", "sarif", "-o", str(tmp_path / "a.sarif"), "--format", "github"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert err.splitlines() == [f"wrote {tmp_path / 'a.json'}", f"wrote {tmp_path / 'a.sarif'}"]
+    assert json.loads((tmp_path / "a.json").read_text())["findings"]
+    assert json.loads((tmp_path / "a.sarif").read_text())["runs"]
+    assert out.startswith("::")
