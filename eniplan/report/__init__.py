@@ -7,6 +7,8 @@ in, the text out. Writing it (stdout or `-o FILE`, atomically) is the CLI's job.
 from __future__ import annotations
 
 import importlib
+import os
+import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -72,6 +74,17 @@ def pair_outputs(
         (name, outputs[index] if index < len(outputs) and outputs[index] != "-" else None)
         for index, name in enumerate(formats)
     ]
+    seen: dict[str, str] = {}
+    for name, output in pairs:
+        if output is None or _device(output):  # /dev/null twice: each written in turn
+            continue
+        same = os.path.realpath(output)  # ./x and x, a link and its file: one file
+        if same in seen:
+            raise InputError(
+                f"-o {output}: is also the -o of --format {seen[same]} (give each format "
+                "its own file)"
+            )
+        seen[same] = name
     to_stdout = [name for name, output in pairs if output is None]
     if len(to_stdout) > 1:
         raise InputError(
@@ -79,3 +92,13 @@ def pair_outputs(
             "give each but one an -o FILE"
         )
     return pairs
+
+
+def _device(path: str) -> bool:
+    """True for a path that exists and is neither a regular file nor a directory (a device,
+    a FIFO): written in place, never replaced."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)

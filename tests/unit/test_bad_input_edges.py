@@ -189,3 +189,21 @@ def test_every_output_is_written_when_all_can_be(
     assert json.loads((tmp_path / "a.json").read_text())["findings"]
     assert json.loads((tmp_path / "a.sarif").read_text())["runs"]
     assert out.startswith("::")
+
+
+def test_one_file_for_two_formats_is_refused(
+    snapshot: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Before: both were written to it in turn ("wrote" twice); the SARIF replaced the JSON.
+    monkeypatch.chdir(tmp_path)
+    argv = ["audit", "--inventory", str(snapshot), "--format", "json", "-o", "report"]
+    code, _, err = run([*argv, "--format", "sarif", "-o", "./report"], capsys)
+    assert_one_line_error(code, err, "-o ./report", "is also the -o of --format json")
+    assert list(tmp_path.iterdir()) == []
+    # a device is written in place, each format in turn: nothing is replaced
+    argv = ["audit", "--inventory", str(snapshot), "--format", "json", "-o", "/dev/null"]
+    code, _, err = run([*argv, "--format", "sarif", "-o", "/dev/null"], capsys)
+    assert code == 1, err
