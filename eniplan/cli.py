@@ -124,7 +124,9 @@ def cli(context: click.Context, config: str | None, quiet: bool) -> None:
 
     from eniplan.config import default_map, find_config
 
-    if config is not None and not Path(config).is_file():
+    if config is not None and Path(config).is_dir():
+        raise InputError(f"--config {config}: is a directory (expected a YAML file)")
+    if config is not None and not Path(config).exists():  # a pipe, /dev/null: read as files
         raise InputError(f"--config {config}: no such file")
     path = Path(config) if config is not None else find_config(Path.cwd())
     if path is not None and context.invoked_subcommand is not None:

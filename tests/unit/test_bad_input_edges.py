@@ -7,7 +7,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -207,3 +209,31 @@ def test_one_file_for_two_formats_is_refused(
     argv = ["audit", "--inventory", str(snapshot), "--format", "json", "-o", "/dev/null"]
     code, _, err = run([*argv, "--format", "sarif", "-o", "/dev/null"], capsys)
     assert code == 1, err
+
+
+# --- --config: any file that can be read, as the other file options take ----------------
+
+
+def test_config_from_a_pipe_or_dev_null(
+    snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "--config /dev/fd/63: no such file" for `--config <(...)`, and for /dev/null
+    # (the usual way to say "no configuration").
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text("fail-on: never\n"))
+    writer.start()
+    code, _, err = run(["--config", str(fifo), "audit", "--inventory", str(snapshot)], capsys)
+    if writer.is_alive():  # the pipe was not read: open it so that the writer ends
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+    writer.join(timeout=10)
+    assert code == 0, err  # fail-on: never was read from the pipe
+    code, _, err = run(["--config", "/dev/null", "audit", "--inventory", str(snapshot)], capsys)
+    assert code == 1, err  # no configuration: --fail-on high, and the sandbox has high ones
+
+
+def test_config_that_is_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["--config", str(tmp_path), "audit", "--sandbox"], capsys)
+    assert_one_line_error(code, err, f"--config {tmp_path}: is a directory")
+    code, _, err = run(["--config", str(tmp_path / "none.yaml"), "audit", "--sandbox"], capsys)
+    assert_one_line_error(code, err, f"--config {tmp_path / 'none.yaml'}: no such file")
