@@ -102,16 +102,16 @@ def write_snapshot(collection: Collection, path: str | Path) -> None:
 
 
 def read_inventory_paths(paths: Iterable[str]) -> Collection:
-    """Read every file given, or every *.json under every directory given."""
+    """Read every file given, or every *.json under every directory given; each once
+    (stdin too: `-` given twice is read once)."""
     collection = Collection()
-    seen: set[Path] = set()
+    seen: set[Path | str] = set()
     for path in paths:
         for file in _files(path):
-            if file != STDIN:
-                resolved = Path(file).resolve()
-                if resolved in seen:
-                    continue
-                seen.add(resolved)
+            resolved = STDIN if file == STDIN else Path(file).resolve()
+            if resolved in seen:
+                continue
+            seen.add(resolved)
             collection.extend(_read_file(file))
     return collection
 

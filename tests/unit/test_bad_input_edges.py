@@ -63,6 +63,16 @@ def test_inventory_from_stdin_as_a_file_would_be(
     assert json.loads(out)["instances"] == json.loads(expected[1])["instances"]
 
 
+def test_inventory_stdin_given_twice_is_read_once(
+    snapshot: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: the second `-` found stdin at its end: "<stdin>: file is empty". A file given
+    # twice is read once; so is stdin.
+    _stdin(monkeypatch, snapshot.read_bytes())
+    code, _, err = run(["inspect", "--inventory", "-", "--inventory", "-"], capsys)
+    assert (code, err) == (0, "")
+
+
 def test_inventory_from_stdin_that_is_not_text(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
