@@ -105,6 +105,17 @@ def directory_path(ctx: click.Context, param: click.Parameter, value: Any) -> An
 # --- inventory: where the instances come from and which ----------------------------------
 
 
+class Seconds(click.FloatRange):
+    """A number of seconds in a range; NaN refused (no comparison holds for it, so the
+    range alone lets it through, and a deadline of NaN never comes)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if number != number:
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return number
+
+
 def _parse_tag(value: str) -> tuple[str, str]:
     key, sep, tag = value.partition("=")
     if not sep:
@@ -282,7 +293,7 @@ inventory_options = option_group(
         ),
         click.option(
             "--timeout",
-            type=click.FloatRange(1, 3600),
+            type=Seconds(1, 3600),
             default=DEFAULT_TIMEOUT,
             show_default=True,
             metavar="SECONDS",

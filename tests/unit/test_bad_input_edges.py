@@ -247,3 +247,24 @@ def test_config_that_is_a_directory(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert_one_line_error(code, err, f"--config {tmp_path}: is a directory")
     code, _, err = run(["--config", str(tmp_path / "none.yaml"), "audit", "--sandbox"], capsys)
     assert_one_line_error(code, err, f"--config {tmp_path / 'none.yaml'}: no such file")
+
+
+# --- option values ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "-nan"])
+def test_timeout_not_a_number(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Before: accepted (no comparison holds for NaN, so the range let it through): the
+    # deadline never came, a run against an endpoint that does not answer took the
+    # retries' 26 s instead of stopping at --timeout.
+    code, _, err = run(["inspect", "--sandbox", "--timeout", value], capsys)
+    assert_one_line_error(code, err, "--timeout", repr(value))
+
+
+def test_timeout_not_a_number_in_the_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("timeout: .nan\n")
+    code, _, err = run(["--config", str(config), "inspect", "--sandbox"], capsys)
+    assert_one_line_error(code, err, f"{config}: timeout:")
