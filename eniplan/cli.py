@@ -42,6 +42,7 @@ from eniplan.cli_io import (
     write_text,
 )
 from eniplan.cli_options import (
+    CONFIG_META,
     baseline_options,
     directory_path,
     inventory_options,
@@ -131,6 +132,7 @@ def cli(context: click.Context, config: str | None, quiet: bool) -> None:
     path = Path(config) if config is not None else find_config(Path.cwd())
     if path is not None and context.invoked_subcommand is not None:
         context.default_map = default_map(context.command, path)  # type: ignore[arg-type]
+        context.meta[CONFIG_META] = str(path)  # its values' errors name it (from_config)
 
 
 def _list_rules(context: click.Context) -> None:

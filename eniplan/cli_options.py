@@ -53,7 +53,10 @@ def option_group(
     def decorate(command: F) -> F:
         @functools.wraps(command)
         def with_group(**params: Any) -> Any:
-            params[into] = build(**{name: params.pop(name) for name in names})
+            try:
+                params[into] = build(**{name: params.pop(name) for name in names})
+            except InputError as error:
+                raise from_config(error, names) from None
             return command(**params)
 
         for option in reversed(options):
@@ -61,6 +64,31 @@ def option_group(
         return with_group  # type: ignore[return-value]
 
     return decorate
+
+
+CONFIG_META = "eniplan.config"  # the .eniplan.yaml of the run's defaults (cli.cli sets it)
+
+
+def from_config(error: InputError, parameters: Sequence[str]) -> InputError:
+    """`error` about an option (`--table-base: ...`) whose value came from .eniplan.yaml,
+    naming the file and key instead, as the file's other errors do (config.py)."""
+    from click.core import ParameterSource
+
+    context = click.get_current_context(silent=True)
+    config = context.find_root().meta.get(CONFIG_META) if context is not None else None
+    if context is None or config is None:
+        return error
+    message = str(error)
+    for param in context.command.params:
+        if param.name not in parameters or (
+            context.get_parameter_source(str(param.name)) is not ParameterSource.DEFAULT_MAP
+        ):
+            continue
+        key = next((opt[2:] for opt in param.opts if opt.startswith("--")), str(param.name))
+        for opt in param.opts:
+            if message.startswith((f"{opt}:", f"{opt} ")):
+                return InputError(f"{config}: {key}: {message[len(opt) :].lstrip(': ')}")
+    return error
 
 
 class _Collect:
@@ -84,10 +112,11 @@ def output_path(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
             continue
         has_format = any(p.name == "output_format" for p in ctx.command.params)
         choose = f"pass --format {path.lower()}" if has_format else "--format chooses formats"
-        raise InputError(
+        error = InputError(
             f"-o {path}: {path!r} is a format name, not an output path: {choose} "
             f"(a file or directory named so: -o ./{path})"
         )
+        raise from_config(error, (str(param.name),))
     return value
 
 

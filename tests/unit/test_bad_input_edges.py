@@ -268,3 +268,29 @@ def test_timeout_not_a_number_in_the_config(
     config.write_text("timeout: .nan\n")
     code, _, err = run(["--config", str(config), "inspect", "--sandbox"], capsys)
     assert_one_line_error(code, err, f"{config}: timeout:")
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ("table-base: 5", "table-base: 5 is out of range"),
+        ("instance-id: i-zz", "instance-id: 'i-zz' is not a valid i- ID"),
+        ("tag: nokv", "tag: 'nokv' is not KEY=VALUE"),
+        ("endpoint-url: x", "endpoint-url: 'x' is not a valid endpoint URL"),
+        ("audit: {format: [json], output: [json]}", "output: json: 'json' is a format name"),
+    ],
+)
+def test_a_bad_value_in_the_config_names_the_file_and_key(
+    line: str, fragment: str, snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "--table-base: 5 is out of range ...": the option, though none was given (the
+    # README: "an unknown key or a bad value is one error naming the file and key").
+    config = tmp_path / "config.yaml"
+    config.write_text(line + "\n")
+    code, _, err = run(["--config", str(config), "audit", "--inventory", str(snapshot)], capsys)
+    assert_one_line_error(code, err, f"{config}: {fragment}")
+    # given on the command line, the same value is named by its option
+    option, _, value = line.partition(": ")
+    if not value.startswith("{"):
+        code, _, err = run(["audit", "--inventory", str(snapshot), f"--{option}", value], capsys)
+        assert_one_line_error(code, err, f"--{option}")
