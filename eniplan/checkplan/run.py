@@ -4,6 +4,7 @@ context, the plans, the baseline; the command line only prints the result (cli.p
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,7 +32,7 @@ def run(
     """The findings of every plan; `load` reads the --inventory files (when given)."""
     digests = digests_of_files(read_user_data_files(request.user_data_paths))
     inventory = load(request.inventory_paths) if request.inventory_paths else None
-    plans = (read_plan(path) for path in request.plan_files)
+    plans = (read_plan(path) for path in _once(request.plan_files))
     result = check_plans(plans, request.outputs.fail_on, digests, inventory)
     report, written = with_baseline(result.report, request.baseline, today or dt.date.today())
     warnings = (*result.warnings, *report.warnings[len(result.report.warnings) :])
@@ -39,3 +40,16 @@ def run(
         None if written is None or not request.baseline.write else (request.baseline.write, written)
     )
     return Checked(report, warnings, baseline)
+
+
+def _once(paths: tuple[str, ...]) -> list[str]:
+    """Each plan file once, as --inventory reads each file once: one given twice (`plan.json
+    ./plan.json`, or `- -`) would report every finding twice."""
+    seen: set[str] = set()
+    unique = []
+    for path in paths:
+        key = path if path == "-" else os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique

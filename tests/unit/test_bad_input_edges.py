@@ -294,3 +294,24 @@ def test_a_bad_value_in_the_config_names_the_file_and_key(
     if not value.startswith("{"):
         code, _, err = run(["audit", "--inventory", str(snapshot), f"--{option}", value], capsys)
         assert_one_line_error(code, err, f"--{option}")
+
+
+# --- check-plan: a plan given twice -----------------------------------------------------
+
+
+def test_check_plan_reads_a_file_given_twice_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: every finding twice (SARIF results with one fingerprint), "scanned" doubled;
+    # `check-plan - -` found stdin at its end the second time ("the file is empty").
+    plan = FIXTURES / "plans" / "cases.json"
+    argv = ["--format", "json", "--fail-on", "never"]
+    _, once, _ = run(["check-plan", str(plan), *argv], capsys)
+    monkeypatch.chdir(plan.parent)
+    code, twice, err = run(["check-plan", str(plan), plan.name, *argv], capsys)
+    assert code == 0, err
+    assert json.loads(twice)["summary"] == json.loads(once)["summary"]
+    _stdin(monkeypatch, plan.read_bytes())
+    code, twice, err = run(["check-plan", "-", "-", *argv], capsys)
+    assert code == 0, err
+    assert json.loads(twice)["summary"] == json.loads(once)["summary"]
