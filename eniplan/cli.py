@@ -367,10 +367,20 @@ def audit(
     """
     from eniplan.audit.run import AuditRequest, run
 
+    _own_files(outputs, baseline)
     with collector_paused():
         checked = run(AuditRequest(inventory, plan, outputs, baseline), load_inventory)
         RUN.partial(problem for problem in checked.report.problems if problem not in RUN.lost)
         _finish(checked, outputs, rich_table=True)
+
+
+def _own_files(outputs: Outputs, baseline: BaselineFiles) -> None:
+    """No report written over the baseline that is read or written (--baseline F
+    --write-baseline F, updating it, is fine)."""
+    from eniplan.report import outputs_of, refuse_shared_files
+
+    for option, path in (("--write-baseline", baseline.write), ("--baseline", baseline.read)):
+        refuse_shared_files([*outputs_of(outputs.pairs), (option, option, path)])
 
 
 def _finish(checked: Checked, outputs: Outputs, rich_table: bool) -> None:
@@ -438,6 +448,7 @@ def check_plan(
     """
     from eniplan.checkplan.run import CheckPlanRequest, run
 
+    _own_files(outputs, baseline)
     request = CheckPlanRequest(plan_files, outputs, user_data_paths, inventory_paths, baseline)
     _finish(run(request, load_context_inventory), outputs, rich_table=False)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -74,17 +75,7 @@ def pair_outputs(
         (name, outputs[index] if index < len(outputs) and outputs[index] != "-" else None)
         for index, name in enumerate(formats)
     ]
-    seen: dict[str, str] = {}
-    for name, output in pairs:
-        if output is None or _device(output):  # /dev/null twice: each written in turn
-            continue
-        same = os.path.realpath(output)  # ./x and x, a link and its file: one file
-        if same in seen:
-            raise InputError(
-                f"-o {output}: is also the -o of --format {seen[same]} (give each format "
-                "its own file)"
-            )
-        seen[same] = name
+    refuse_shared_files(outputs_of(pairs))
     to_stdout = [name for name, output in pairs if output is None]
     if len(to_stdout) > 1:
         raise InputError(
@@ -92,6 +83,28 @@ def pair_outputs(
             "give each but one an -o FILE"
         )
     return pairs
+
+
+def outputs_of(pairs: Iterable[tuple[str, str | None]]) -> list[tuple[str, str, str | None]]:
+    """The -o files of paired outputs for refuse_shared_files: (option, writer, path)."""
+    return [("-o", f"--format {name}", output) for name, output in pairs]
+
+
+def refuse_shared_files(files: Iterable[tuple[str, str, str | None]]) -> None:
+    """Each file a run writes (or reads, then writes over) is one option's own: (option,
+    what writes it, path) triples, in order; a path given twice (`x` and `./x`, a link and
+    its file) is refused, naming the second option and the first writer, before anything
+    runs. None and `-` (stdout) are no file; a device such as /dev/null may take several."""
+    seen: dict[str, str] = {}
+    for option, writer, path in files:
+        if path is None or path == "-" or _device(path):  # /dev/null twice: each in turn
+            continue
+        same = os.path.realpath(path)
+        if same in seen:
+            raise InputError(
+                f"{option} {path}: also written by {seen[same]} (give each its own file)"
+            )
+        seen[same] = writer
 
 
 def _device(path: str) -> bool:

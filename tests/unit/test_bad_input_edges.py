@@ -213,12 +213,36 @@ def test_one_file_for_two_formats_is_refused(
     monkeypatch.chdir(tmp_path)
     argv = ["audit", "--inventory", str(snapshot), "--format", "json", "-o", "report"]
     code, _, err = run([*argv, "--format", "sarif", "-o", "./report"], capsys)
-    assert_one_line_error(code, err, "-o ./report", "is also the -o of --format json")
+    assert_one_line_error(code, err, "-o ./report: also written by --format json")
     assert list(tmp_path.iterdir()) == []
     # a device is written in place, each format in turn: nothing is replaced
     argv = ["audit", "--inventory", str(snapshot), "--format", "json", "-o", "/dev/null"]
     code, _, err = run([*argv, "--format", "sarif", "-o", "/dev/null"], capsys)
     assert code == 1, err
+
+
+@pytest.mark.parametrize("option", ["--write-baseline", "--baseline"])
+def test_a_baseline_that_is_also_an_output_is_refused(
+    option: str, snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: the baseline was read or written, then the report replaced it.
+    path = tmp_path / "baseline.json"
+    code, _, err = run(
+        ["audit", "--inventory", str(snapshot), "--write-baseline", str(path)], capsys
+    )
+    assert code == 0, err  # its findings are waived
+    recorded = path.read_text()
+    argv = ["audit", "--inventory", str(snapshot), option, str(path)]
+    code, _, err = run([*argv, "--format", "json", "-o", str(path)], capsys)
+    assert_one_line_error(code, err, f"{option} {path}: also written by --format json")
+    assert path.read_text() == recorded
+    argv = ["check-plan", str(FIXTURES / "plans" / "cases.json"), option, str(path)]
+    code, _, err = run([*argv, "--format", "sarif", "-o", str(path)], capsys)
+    assert_one_line_error(code, err, f"{option} {path}: also written by --format sarif")
+    # reading a baseline and writing it back is what --baseline F --write-baseline F does
+    argv = ["audit", "--inventory", str(snapshot), "--baseline", str(path)]
+    code, _, err = run([*argv, "--write-baseline", str(path)], capsys)
+    assert code == 0, err
 
 
 # --- --config: any file that can be read, as the other file options take ----------------
