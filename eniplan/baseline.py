@@ -59,6 +59,11 @@ def read_baseline(path: str) -> Baseline:
         raise InputError(f"{path}: cannot read: {error.strerror or error}") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text (expected an eniplan baseline)") from None
+    return parse_baseline(text, path)
+
+
+def parse_baseline(text: str, path: str) -> Baseline:
+    """The baseline in `text`, read from `path` (or to be written there)."""
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
@@ -158,12 +163,19 @@ def baseline_document(
     }
 
 
-def write_baseline(path: str, report: Report, previous: Baseline | None) -> int:
-    from eniplan.fileio import write_atomic
+@dataclass(frozen=True)
+class BaselineOutput:
+    """A baseline to write (--write-baseline): written with the reports, all or none."""
 
+    path: str
+    text: str
+    count: int  # findings in it
+
+
+def baseline_output(path: str, report: Report, previous: Baseline | None) -> BaselineOutput:
     document = baseline_document(report, previous, _dt.datetime.now(_dt.timezone.utc))
-    write_atomic(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    return len(document["findings"])
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return BaselineOutput(path, text, len(document["findings"]))
 
 
 @dataclass(frozen=True)
@@ -176,14 +188,14 @@ class BaselineFiles:
 
 def with_baseline(
     report: Report, files: BaselineFiles, today: _dt.date
-) -> tuple[Report, int | None]:
+) -> tuple[Report, BaselineOutput | None]:
     """The report with the findings of `files.read` waived; with `files.write`, every
-    finding recorded there first (keeping the reasons of `files.read`) and waived too. The
-    count of findings written, or None."""
+    finding recorded for it (keeping the reasons of `files.read`) and waived too, and the
+    baseline to write there (the command line writes it with the reports), or None."""
     previous = read_baseline(files.read) if files.read else None
     if previous is not None:
         report = apply_baseline(report, previous, today)
     if not files.write:
         return report, None
-    count = write_baseline(files.write, report, previous)
-    return apply_baseline(report, read_baseline(files.write), today), count
+    output = baseline_output(files.write, report, previous)
+    return apply_baseline(report, parse_baseline(output.text, files.write), today), output

@@ -386,12 +386,14 @@ def _own_files(outputs: Outputs, baseline: BaselineFiles) -> None:
 def _finish(checked: Checked, outputs: Outputs, rich_table: bool) -> None:
     """What a command that reports findings says: the baseline written, the warnings, the
     report in each format; exit 1 when a finding fails it."""
-    if checked.baseline_written is not None:
-        path, count = checked.baseline_written
-        info(f"wrote {path}: {count} finding(s) in the baseline")
     for message in checked.warnings:
         warn(message)
-    emit_reports(checked.report, outputs, rich_table)
+    baseline = checked.baseline
+    also = []
+    if baseline is not None:
+        said = f"wrote {baseline.path}: {baseline.count} finding(s) in the baseline"
+        also.append((baseline.path, baseline.text, said))
+    emit_reports(checked.report, outputs, rich_table, also)  # all written, or none
     if checked.report.failing:
         sys.exit(EXIT_FINDINGS)
 

@@ -13,7 +13,7 @@ import gc
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -98,10 +98,13 @@ def write_text(text: str, output: str | None) -> None:
         info(f"wrote {output}")
 
 
-def emit_reports(report: Report, outputs: Outputs, rich_table: bool) -> None:
-    """Each format to its file or stdout: the files first, all or none (write_outputs),
-    so stdout ends the run. `rich_table`: the table on stdout is printed for the terminal
-    (its width, colours)."""
+def emit_reports(
+    report: Report, outputs: Outputs, rich_table: bool, also: Sequence[tuple[str, str, str]] = ()
+) -> None:
+    """Each format to its file or stdout: the files first, with the files `also` (path,
+    text, what to say once written: a baseline), all or none (write_outputs), so stdout
+    ends the run. `rich_table`: the table on stdout is printed for the terminal (its width,
+    colours)."""
     from eniplan.report import format_report
 
     to_stdout = [name for name, target in outputs.pairs if target in (None, STDOUT)]
@@ -110,7 +113,9 @@ def emit_reports(report: Report, outputs: Outputs, rich_table: bool) -> None:
         for name, target in outputs.pairs
         if target not in (None, STDOUT)
     ]
-    write_outputs(files)
+    write_outputs([*((path, text) for path, text, _ in also), *files])
+    for _, _, said in also:
+        info(said)
     for target, _ in files:
         info(f"wrote {target}")
     for name in to_stdout:

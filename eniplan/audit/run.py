@@ -60,7 +60,4 @@ def run(
 
         local = [path for path in paths if not path.startswith("s3://")]
         report = with_locations(report, instance_locations(local))
-    baseline = (
-        None if written is None or not request.baseline.write else (request.baseline.write, written)
-    )
-    return Checked(report, report.warnings, baseline)
+    return Checked(report, report.warnings, written)

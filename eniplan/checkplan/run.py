@@ -36,10 +36,7 @@ def run(
     result = check_plans(plans, request.outputs.fail_on, digests, inventory)
     report, written = with_baseline(result.report, request.baseline, today or dt.date.today())
     warnings = (*result.warnings, *report.warnings[len(result.report.warnings) :])
-    baseline = (
-        None if written is None or not request.baseline.write else (request.baseline.write, written)
-    )
-    return Checked(report, warnings, baseline)
+    return Checked(report, warnings, written)
 
 
 def _once(paths: tuple[str, ...]) -> list[str]:

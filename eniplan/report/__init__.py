@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from eniplan.errors import InputError
 
 if TYPE_CHECKING:  # the command line reads FORMATS at start-up
+    from eniplan.baseline import BaselineOutput
     from eniplan.findings import Report
 
 FORMATS: dict[str, str] = {
@@ -43,11 +44,11 @@ class Outputs:
 @dataclass(frozen=True)
 class Checked:
     """What a command that reports findings found (audit, check-plan), with what to say on
-    stderr before the report: warnings, and the baseline file written (its findings)."""
+    stderr before the report (warnings) and the baseline to write with it."""
 
     report: Report
     warnings: tuple[str, ...] = ()
-    baseline_written: tuple[str, int] | None = None
+    baseline: BaselineOutput | None = None  # --write-baseline's, to write with the reports
 
 
 class Formatter(Protocol):

@@ -221,6 +221,29 @@ def test_one_file_for_two_formats_is_refused(
     assert code == 1, err
 
 
+def test_a_baseline_is_written_with_the_reports_or_not_at_all(
+    snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: the baseline was written as the findings were waived, then the report's -o
+    # failed: exit 2, and a baseline on disk from the run that failed.
+    baseline, missing = tmp_path / "baseline.json", tmp_path / "missing" / "audit.json"
+    argv = ["audit", "--inventory", str(snapshot), "--write-baseline", str(baseline)]
+    code, _, err = run([*argv, "--format", "json", "-o", str(missing)], capsys)
+    assert_one_line_error(code, err, str(missing), "does not exist")
+    assert list(tmp_path.iterdir()) == []
+    report = tmp_path / "audit.json"
+    code, _, err = run([*argv, "--format", "json", "-o", str(report)], capsys)
+    assert code == 0, err
+    assert err.splitlines() == [
+        f"wrote {baseline}: 8 finding(s) in the baseline",
+        f"wrote {report}",
+    ]
+    findings = json.loads(report.read_text())["findings"]
+    waived = [f for f in findings if f.get("suppression_reason", "").startswith("baseline ")]
+    assert len(waived) == 8
+    assert len(json.loads(baseline.read_text())["findings"]) == 8
+
+
 @pytest.mark.parametrize("option", ["--write-baseline", "--baseline"])
 def test_a_baseline_that_is_also_an_output_is_refused(
     option: str, snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
