@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from eniplan.errors import InputError
-from eniplan.fileio import beyond_decoder
+from eniplan.fileio import beyond_decoder, where_json_breaks
 from eniplan.findings import Report, fingerprint, suppress
 
 BASELINE_FORMAT = "eniplan-baseline"
@@ -67,7 +67,7 @@ def parse_baseline(text: str, path: str) -> Baseline:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
-        raise InputError(f"{path}: not valid JSON: {error.msg} at line {error.lineno}") from None
+        raise InputError(f"{path}: not valid JSON: {where_json_breaks(error)}") from None
     except (RecursionError, ValueError) as error:
         raise InputError(f"{path}: the JSON {beyond_decoder(error)}") from None
     if not isinstance(document, dict) or document.get("format") != BASELINE_FORMAT:

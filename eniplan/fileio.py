@@ -42,6 +42,13 @@ def decode_json_text(data: bytes, name: str) -> str:
         ) from None
 
 
+def where_json_breaks(error: json.JSONDecodeError) -> str:
+    """What json found and where, as a phrase: "Expecting value at line 3 column 5" (its
+    messages that end with "at" already lead into the place)."""
+    lead = error.msg if error.msg.endswith(" at") else f"{error.msg} at"
+    return f"{lead} line {error.lineno} column {error.colno}"
+
+
 def beyond_decoder(error: RecursionError | ValueError) -> str:
     """Why valid JSON or YAML could still not be decoded, for a one-line error: nesting
     deeper than the interpreter's recursion allows, or an integer longer than int() reads

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from eniplan.errors import InputError
-from eniplan.fileio import beyond_decoder, decode_json_text
+from eniplan.fileio import beyond_decoder, decode_json_text, where_json_breaks
 
 RELEVANT_TYPES = frozenset(
     {
@@ -315,14 +315,12 @@ def parse_plan_text(text: str, origin: str) -> TfPlan:
         if wrapped:
             raise InputError(
                 f"{origin}: the output of hashicorp/setup-terraform's wrapper, and the JSON in "
-                f"it is not whole ({error.msg} at line {error.lineno}): {WRAPPER_FIX}"
+                f"it is not whole ({where_json_breaks(error)}): {WRAPPER_FIX}"
             ) from None
         # a JSON document cut short; not a file that never was JSON (binary, a bare word)
         ends_early = text.lstrip()[:1] in ("{", "[") and error.pos >= len(text.rstrip()) - 1
         what = "truncated JSON: it ends early" if ends_early else "not JSON"
-        raise InputError(
-            f"{origin}: {what} ({error.msg} at line {error.lineno} column {error.colno})"
-        ) from None
+        raise InputError(f"{origin}: {what} ({where_json_breaks(error)})") from None
     except (RecursionError, ValueError) as error:
         raise InputError(f"{origin}: the JSON {beyond_decoder(error)}") from None
     del text

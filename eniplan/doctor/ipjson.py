@@ -24,6 +24,7 @@ from eniplan.doctor.model import (
     table_key,
 )
 from eniplan.errors import InputError
+from eniplan.fileio import where_json_breaks
 
 _ADDRESS_FLAGS = (
     "dynamic",
@@ -77,7 +78,7 @@ def load(text: str, what: str) -> list[dict[str, Any]]:
     try:
         data = json.loads(text, object_pairs_hook=_first_wins)
     except json.JSONDecodeError as error:
-        raise InputError(f"{what}: not JSON ({error.msg} at line {error.lineno})") from None
+        raise InputError(f"{what}: not JSON ({where_json_breaks(error)})") from None
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
         raise InputError(f"{what}: expected a JSON list of objects")
     return data

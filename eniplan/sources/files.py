@@ -28,6 +28,7 @@ from eniplan.fileio import (
     blank,
     decode_json_text,
     json_text_or_bytes,
+    where_json_breaks,
     write_output,
 )
 from eniplan.findings import Location
@@ -242,7 +243,7 @@ def _json_error(text: str | bytes, error: Exception) -> str:
     try:
         json.loads(text)
     except json.JSONDecodeError as found:
-        return f"{found.msg} at line {found.lineno} column {found.colno}"
+        return where_json_breaks(found)
     except (ValueError, RecursionError) as found:  # an integer too long, nesting too deep
         return f"it {beyond_decoder(found)}"
     return str(error)

@@ -362,3 +362,35 @@ def test_check_plan_reads_a_file_given_twice_once(
     code, twice, err = run(["check-plan", "-", "-", *argv], capsys)
     assert code == 0, err
     assert json.loads(twice)["summary"] == json.loads(once)["summary"]
+
+
+# --- where JSON breaks ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["inspect", "--inventory", "{path}"],
+        ["check-plan", "{path}"],
+        ["audit", "--sandbox", "--baseline", "{path}"],
+    ],
+    ids=["inventory", "check-plan", "baseline"],
+)
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"Subnets": [{"x": "cut', "Unterminated string starting at line 1 column 20"),
+        ('{"Subnets": ["a\tb"]}', "Invalid control character at line 1 column 16"),
+    ],
+    ids=["unterminated", "control"],
+)
+def test_where_json_breaks_reads_as_a_sentence(
+    argv: list[str], text: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "Unterminated string starting at at line 1 column 20" (json's message ends
+    # with "at"; each reader added its own " at line").
+    path = tmp_path / "broken.json"
+    path.write_text(text)
+    code, _, err = run([arg.format(path=path) for arg in argv], capsys)
+    line = assert_one_line_error(code, err, str(path), expected)
+    assert " at at " not in line
