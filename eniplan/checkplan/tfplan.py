@@ -318,7 +318,11 @@ def parse_plan_text(text: str, origin: str) -> TfPlan:
                 f"it is not whole ({where_json_breaks(error)}): {WRAPPER_FIX}"
             ) from None
         # a JSON document cut short; not a file that never was JSON (binary, a bare word)
-        ends_early = text.lstrip()[:1] in ("{", "[") and error.pos >= len(text.rstrip()) - 1
+        # (a string cut short is named where it starts, and runs to the end: no newline)
+        cut_string = error.msg.startswith("Unterminated string") and text.find("\n", error.pos) < 0
+        ends_early = text.lstrip()[:1] in ("{", "[") and (
+            cut_string or error.pos >= len(text.rstrip()) - 1
+        )
         what = "truncated JSON: it ends early" if ends_early else "not JSON"
         raise InputError(f"{origin}: {what} ({where_json_breaks(error)})") from None
     except (RecursionError, ValueError) as error:

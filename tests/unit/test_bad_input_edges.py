@@ -394,3 +394,19 @@ def test_where_json_breaks_reads_as_a_sentence(
     code, _, err = run([arg.format(path=path) for arg in argv], capsys)
     line = assert_one_line_error(code, err, str(path), expected)
     assert " at at " not in line
+
+
+def test_check_plan_cut_inside_a_string_is_truncated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "not JSON (Unterminated string ...)": json names where the string starts, so
+    # a plan cut inside a string did not look cut short.
+    text = (FIXTURES / "plans" / "cases.json").read_text()
+    cut = text.index('"aws_instance"') + 5
+    path = tmp_path / "plan.json"
+    path.write_text(text[:cut])
+    code, _, err = run(["check-plan", str(path)], capsys)
+    assert_one_line_error(code, err, str(path), "truncated JSON: it ends early")
+    path.write_text(text[:cut] + "\n" + text[cut:])  # a newline in a string: not cut short
+    code, _, err = run(["check-plan", str(path)], capsys)
+    assert_one_line_error(code, err, str(path), "not JSON (Invalid control character")
