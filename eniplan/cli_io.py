@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from eniplan.fileio import STDOUT, write_output, write_outputs
-from eniplan.terminal import plain_console, visible
+from eniplan.terminal import columns, plain_console, visible
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -64,7 +63,7 @@ def stderr_console() -> Console:
 
 def stdout_console() -> Console:
     # Piped output gets a width that fits the tables instead of rich's 80 columns.
-    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 132)
+    width = None if sys.stdout.isatty() else (columns() or 132)
     return plain_console(width=width)
 
 

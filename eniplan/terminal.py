@@ -38,8 +38,26 @@ def visible(text: str) -> str:
     return _INVISIBLE.sub(_escape, text)
 
 
+MAX_WIDTH = 4096  # wider than any terminal; rich pads rules and tables to the width
+
+
+def columns() -> int | None:
+    """The width COLUMNS gives, or None when it gives none (unset, not a whole number, 0);
+    at most MAX_WIDTH (COLUMNS=99999999999 had rich allocate lines of that width)."""
+    import os
+
+    text = os.environ.get("COLUMNS", "").strip()
+    if not text.isdigit() or not int(text):
+        return None
+    return min(int(text), MAX_WIDTH)
+
+
 def plain_console(**options: Any) -> Console:
-    """A rich console that never reads markup or emoji codes in what it prints."""
+    """A rich console that never reads markup or emoji codes in what it prints. Its width
+    is the one given, else columns() (rich would read COLUMNS itself, unbounded), else the
+    terminal's."""
     from rich.console import Console
 
+    if options.get("width") is None:
+        options["width"] = columns()
     return Console(markup=False, emoji=False, highlight=False, **options)

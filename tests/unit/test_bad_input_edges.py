@@ -410,3 +410,30 @@ def test_check_plan_cut_inside_a_string_is_truncated(
     path.write_text(text[:cut] + "\n" + text[cut:])  # a newline in a string: not cut short
     code, _, err = run(["check-plan", str(path)], capsys)
     assert_one_line_error(code, err, str(path), "not JSON (Invalid control character")
+
+
+# --- the terminal's width ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("columns", ["abc", "-3", "1e3", "99999999999"])
+def test_columns_that_is_no_width(
+    columns: str,
+    snapshot: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Before: COLUMNS=abc was int()'s ValueError, COLUMNS=99999999999 a MemoryError (rich
+    # padding rules to that width): internal errors in every table.
+    monkeypatch.setenv("COLUMNS", columns)
+    for argv in (["inspect"], ["plan"], ["audit", "--fail-on", "never"]):
+        code, out, err = run([*argv, "--inventory", str(snapshot)], capsys)
+        assert code == 0, err
+        assert out and max(len(line) for line in out.splitlines()) <= 4096
+
+
+def test_columns_is_the_width_of_piped_tables(
+    snapshot: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    _, out, _ = run(["inspect", "--inventory", str(snapshot)], capsys)
+    assert max(len(line) for line in out.splitlines()) == 200  # the rule above each region
