@@ -779,6 +779,7 @@ for _command in cli.commands.values():
 
 def main(argv: list[str] | None = None) -> None:
     RUN.reset()
+    _escape_what_cannot_be_encoded()
     code = _main(argv)
     if RUN.rejected and code in (EXIT_OK, EXIT_FINDINGS):
         code = EXIT_PARTIAL  # each record left out is named above
@@ -793,6 +794,19 @@ def main(argv: list[str] | None = None) -> None:
         code = EXIT_PARTIAL
     if code:
         sys.exit(code)
+
+
+def _escape_what_cannot_be_encoded() -> None:
+    """A standard output or error that is not UTF-8 (a Windows pipe or file: the ANSI code
+    page; PYTHONIOENCODING=ascii) writes what it cannot hold as escapes (\\xe9,
+    \\U0001f600): a tag's text is never a reason to stop halfway through a report."""
+    import codecs
+
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        with contextlib.suppress(LookupError, AttributeError, ValueError, OSError):
+            if codecs.lookup(encoding).name != "utf-8":
+                stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
 
 
 def _interrupted() -> int:
