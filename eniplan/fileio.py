@@ -29,16 +29,17 @@ def write_output(path: str, data: str | bytes) -> None:
         sys.stdout.flush()
 
 
-def decode_json_text(data: bytes, name: str) -> str:
+def decode_json_text(data: bytes, name: str, expected: str = "UTF-8 JSON") -> str:
     """JSON text in UTF-8, or UTF-16/32 (with their byte order mark, what Windows
     PowerShell's `>` writes), the byte order mark removed; anything else is not text.
-    Inventory files and Terraform plans (checkplan/tfplan.py) are read with it."""
+    Inventory files and Terraform plans (checkplan/tfplan.py) are read with it, and any
+    text that starts with an ASCII character (doctor's captures: `expected` says what)."""
     encoding = json.detect_encoding(data)
     try:
         return data.decode(encoding).removeprefix("\ufeff")
     except UnicodeDecodeError as error:
         raise InputError(
-            f"{name}: not text (expected UTF-8 JSON; byte {error.start} is not {encoding})"
+            f"{name}: not text (expected {expected}; byte {error.start} is not {encoding})"
         ) from None
 
 

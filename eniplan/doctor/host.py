@@ -19,6 +19,7 @@ from eniplan.doctor import ipjson, iptext
 from eniplan.doctor.model import HostState, ImdsEni, ImdsInfo, KernelRoute, KernelRule, Link
 from eniplan.doctor.simulate import host_route
 from eniplan.errors import InputError
+from eniplan.fileio import decode_json_text
 
 IMDS_TIMEOUT = 1.0  # seconds, per request
 IMDS_DEADLINE = 2.0  # seconds for the probe: off EC2 the doctor must not hang
@@ -82,10 +83,8 @@ def _read(path: str, option: str) -> str:
         data = sys.stdin.buffer.read() if path == STDIN else Path(path).read_bytes()
     except OSError as error:
         raise InputError(f"{option} {path}: cannot read: {error.strerror}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise InputError(f"{_origin(path)}: not text (byte {error.start} is not UTF-8)") from None
+    # UTF-8, or with a byte order mark (UTF-16 too: a capture saved on Windows)
+    return decode_json_text(data, _origin(path), expected="UTF-8 text")
 
 
 def load_captured(

@@ -437,3 +437,31 @@ def test_columns_is_the_width_of_piped_tables(
     monkeypatch.setenv("COLUMNS", "200")
     _, out, _ = run(["inspect", "--inventory", str(snapshot)], capsys)
     assert max(len(line) for line in out.splitlines()) == 200  # the rule above each region
+
+
+# --- doctor: captures saved on Windows --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [lambda text: b"\xef\xbb\xbf" + text.encode(), lambda text: text.encode("utf-16")],
+    ids=["utf8-bom", "utf16-bom"],
+)
+def test_doctor_reads_captures_with_a_byte_order_mark(
+    encode: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: a BOM was "line 1: not `ip addr show` output ... (got '\ufeff1: lo: ...')",
+    # UTF-16 (PowerShell 5's `ssh host ip addr > addr.txt`) "not text"; the inventory and
+    # plan readers take both.
+    assert callable(encode)
+    doctor = FIXTURES / "doctor"
+    names = {"addr": "seed002-addr.txt", "rule": "seed002-rule.txt", "route": "seed002-route.txt"}
+    paths = {}
+    for key, name in names.items():
+        paths[key] = tmp_path / name
+        paths[key].write_bytes(encode((doctor / name).read_text()))
+    argv = ["doctor", "--format", "json"]
+    expected = run([*argv, *(f"--ip-{k}={doctor / n}" for k, n in names.items())], capsys)
+    code, out, err = run([*argv, *(f"--ip-{k}={p}" for k, p in paths.items())], capsys)
+    assert (code, err) == (expected[0], expected[2])
+    assert json.loads(out)["findings"] == json.loads(expected[1])["findings"]

@@ -145,7 +145,8 @@ def test_doctor_stdin_twice_is_refused(capsys: pytest.CaptureFixture[str]) -> No
 def test_doctor_stdin_garbage_names_stdin(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe")))
+    # (not b"\xff\xfe": that is a UTF-16 byte order mark, read as an empty capture)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\x80\xff\x81")))
     code, _, err = run(
         _doctor_args("-", str(DOCTOR / "seed002-rule.txt"), str(DOCTOR / "seed002-route.txt")),
         capsys,
