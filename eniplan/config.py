@@ -26,7 +26,7 @@ from typing import Any
 import click
 
 from eniplan.errors import InputError
-from eniplan.fileio import beyond_decoder
+from eniplan.fileio import beyond_decoder, decode_json_text
 
 CONFIG_NAME = ".eniplan.yaml"
 NOT_FROM_CONFIG = frozenset({"help", "config", "version"})
@@ -55,11 +55,11 @@ def _options(command: click.Command) -> dict[str, click.Option]:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except OSError as error:
         raise InputError(f"{path}: cannot read: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text (expected YAML)") from None
+    # UTF-8, or with a byte order mark as YAML allows (PowerShell 5's `>` writes UTF-16)
+    text = decode_json_text(data, str(path), expected="UTF-8 YAML")
     if not text.strip():
         return {}  # nothing set (and no YAML parser loaded for it: start-up stays light)
     import yaml

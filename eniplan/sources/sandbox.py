@@ -24,7 +24,7 @@ import yaml
 
 from eniplan import values
 from eniplan.errors import InputError
-from eniplan.fileio import beyond_decoder
+from eniplan.fileio import beyond_decoder, decode_json_text
 from eniplan.inventory import DEFAULT_SCENARIO as DEFAULT_SCENARIO  # re-exported
 from eniplan.sources.aws import AwsCollector, AwsOptions
 from eniplan.sources.collection import Collection
@@ -89,12 +89,8 @@ def load_scenario(name_or_path: str) -> Scenario:
         text, origin = resource.read_text(encoding="utf-8"), f"scenario {name_or_path}"
     elif Path(name_or_path).is_file():
         origin = name_or_path
-        try:
-            text = Path(name_or_path).read_text(encoding="utf-8")
-        except UnicodeDecodeError as error:
-            raise InputError(
-                f"{origin}: not UTF-8 text (byte {error.start}; expected YAML)"
-            ) from None
+        # UTF-8, or with a byte order mark as YAML allows (PowerShell 5's `>` writes UTF-16)
+        text = decode_json_text(Path(name_or_path).read_bytes(), origin, "UTF-8 YAML")
     else:
         raise InputError(
             f"--sandbox: {name_or_path!r} is neither a bundled scenario "

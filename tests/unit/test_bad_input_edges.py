@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from eniplan.cli import main
-from tests.helpers import FIXTURES
+from tests.helpers import FIXTURES, REPO
 from tests.helpers.cli_runner import assert_one_line_error, run
 
 
@@ -163,9 +163,9 @@ def test_scenario_file_the_parser_cannot_read(
 def test_scenario_file_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Before: UnicodeDecodeError, an internal error.
     path = tmp_path / "scenario.yaml"
-    path.write_bytes(b"\xff\xfe\x00x")
+    path.write_bytes(b"x: \x80\xff\n")
     code, _, err = run(["inspect", "--sandbox", str(path)], capsys)
-    assert_one_line_error(code, err, str(path), "not UTF-8 text")
+    assert_one_line_error(code, err, str(path), "not text (expected UTF-8 YAML; byte 3")
 
 
 # --- several outputs: all written, or none ----------------------------------------------
@@ -465,3 +465,22 @@ def test_doctor_reads_captures_with_a_byte_order_mark(
     code, out, err = run([*argv, *(f"--ip-{k}={p}" for k, p in paths.items())], capsys)
     assert (code, err) == (expected[0], expected[2])
     assert json.loads(out)["findings"] == json.loads(expected[1])["findings"]
+
+
+# --- YAML saved on Windows --------------------------------------------------------------
+
+
+def test_config_and_scenario_in_utf16(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Before: "not UTF-8 text (expected YAML)", though YAML allows UTF-16 with its byte
+    # order mark, what PowerShell 5's `"fail-on: never" > .eniplan.yaml` writes.
+    config = tmp_path / "config.yaml"
+    config.write_bytes("fail-on: never\n".encode("utf-16"))
+    code, _, err = run(["--config", str(config), "audit", "--sandbox"], capsys)
+    assert code == 0, err
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_bytes(
+        (REPO / "eniplan" / "scenarios" / "default.yaml").read_text().encode("utf-16")
+    )
+    code, out, err = run(["inspect", "--sandbox", str(scenario), "--format", "json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["instances"]
