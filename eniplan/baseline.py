@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from eniplan.errors import InputError
-from eniplan.fileio import beyond_decoder, where_json_breaks
+from eniplan.fileio import beyond_decoder, decode_json_text, where_json_breaks
 from eniplan.findings import Report, fingerprint, suppress
 
 BASELINE_FORMAT = "eniplan-baseline"
@@ -54,12 +54,11 @@ def _field(item: dict[str, Any], key: str, where: str, required: bool = True) ->
 
 def read_baseline(path: str) -> Baseline:
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        data = Path(path).read_bytes()
     except OSError as error:
         raise InputError(f"{path}: cannot read: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text (expected an eniplan baseline)") from None
-    return parse_baseline(text, path)
+    # UTF-8, or with a byte order mark (UTF-16: a baseline edited and saved on Windows)
+    return parse_baseline(decode_json_text(data, path, "an eniplan baseline in UTF-8"), path)
 
 
 def parse_baseline(text: str, path: str) -> Baseline:

@@ -484,3 +484,20 @@ def test_config_and_scenario_in_utf16(tmp_path: Path, capsys: pytest.CaptureFixt
     code, out, err = run(["inspect", "--sandbox", str(scenario), "--format", "json"], capsys)
     assert code == 0, err
     assert json.loads(out)["instances"]
+
+
+def test_baseline_in_utf16(
+    snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "not UTF-8 text (expected an eniplan baseline)" once saved as "Unicode".
+    path = tmp_path / "baseline.json"
+    code, _, err = run(
+        ["audit", "--inventory", str(snapshot), "--write-baseline", str(path)], capsys
+    )
+    assert code == 0, err
+    path.write_bytes(path.read_text().encode("utf-16"))
+    code, _, err = run(["audit", "--inventory", str(snapshot), "--baseline", str(path)], capsys)
+    assert code == 0, err  # its findings are waived
+    path.write_bytes(b"\x80")
+    code, _, err = run(["audit", "--inventory", str(snapshot), "--baseline", str(path)], capsys)
+    assert_one_line_error(code, err, str(path), "not text (expected an eniplan baseline")
