@@ -102,6 +102,8 @@ def write_outputs(
     for path, data in files:
         if not os.fspath(path):
             raise InputError("-o: the output path is empty (expected a file path)")
+        if os.fspath(path).endswith(os.sep):  # Path() would drop it and write a file there
+            raise InputError(f"{path}: ends with '{os.sep}', a directory (expected a file path)")
         target = Path(path)
         if target.is_symlink():
             target = Path(os.path.realpath(target))

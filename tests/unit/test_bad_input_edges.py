@@ -501,3 +501,24 @@ def test_baseline_in_utf16(
     path.write_bytes(b"\x80")
     code, _, err = run(["audit", "--inventory", str(snapshot), "--baseline", str(path)], capsys)
     assert_one_line_error(code, err, str(path), "not text (expected an eniplan baseline")
+
+
+# --- -o paths the file system refuses, or that name a directory -----------------------
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_output_path_ending_with_a_slash(
+    exists: bool, snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: `-o out/` wrote a file named `out` (and `-o report.json/` replaced that file),
+    # as `wrote out/`.
+    if exists:
+        (tmp_path / "out").write_text("kept")
+    target = f"{tmp_path / 'out'}/"
+    for argv in (
+        ["audit", "--inventory", str(snapshot), "--format", "json", "-o", target],
+        ["collect", "--sandbox", "-o", target],
+    ):
+        code, _, err = run(argv, capsys)
+        assert_one_line_error(code, err, f"{target}: ends with '/'")
+    assert [p.name for p in tmp_path.iterdir()] == (["out"] if exists else [])
