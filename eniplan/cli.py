@@ -9,6 +9,7 @@ account, region or instance not read (--allow-partial accepts those); 130 interr
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sys
@@ -841,13 +842,24 @@ def _main(argv: list[str] | None) -> int:
     except BrokenPipeError:
         sys.stderr.close()  # `eniplan ... | head`: not an error
         return EXIT_OK
-    except Exception as error:  # a bug: one line unless asked for the traceback
-        if os.environ.get("ENIPLAN_DEBUG"):
-            raise
-        click.echo(
-            f"eniplan: internal error: {type(error).__name__}: {visible(str(error))} "
-            "(a bug: please report it; ENIPLAN_DEBUG=1 shows the traceback)",
-            err=True,
-        )
-        return EXIT_INTERNAL
+    except OSError as error:
+        if error.errno != errno.ENAMETOOLONG or error.filename is None:
+            return _internal_error(error)
+        # a path given that no file system takes: pathlib's checks (is_dir, exists) raise it
+        click.echo(f"eniplan: error: {visible(str(error.filename))}: {error.strerror}", err=True)
+        return EXIT_USAGE
+    except Exception as error:
+        return _internal_error(error)
     return EXIT_OK
+
+
+def _internal_error(error: Exception) -> int:
+    """A bug: one line unless asked for the traceback."""
+    if os.environ.get("ENIPLAN_DEBUG"):
+        raise error
+    click.echo(
+        f"eniplan: internal error: {type(error).__name__}: {visible(str(error))} "
+        "(a bug: please report it; ENIPLAN_DEBUG=1 shows the traceback)",
+        err=True,
+    )
+    return EXIT_INTERNAL

@@ -506,6 +506,29 @@ def test_baseline_in_utf16(
 # --- -o paths the file system refuses, or that name a directory -----------------------
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["audit", "--inventory", "{snapshot}", "--format", "json", "-o", "{long}"],
+        ["collect", "--sandbox", "-o", "{long}"],
+        ["render", "--inventory", "{snapshot}", "--target", "iproute2", "-o", "{long}"],
+        ["render", "--target", "cloud-init", "--mode", "dynamic", "-o", "{long}"],
+        ["inspect", "--inventory", "{long}"],
+        ["inspect", "--sandbox", "{long}"],
+        ["--config", "{long}", "inspect", "--sandbox"],
+    ],
+    ids=["audit-o", "collect-o", "render-o", "render-dynamic-o", "inventory", "sandbox", "config"],
+)
+def test_a_path_name_too_long(
+    argv: list[str], snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: OSError (ENAMETOOLONG) from pathlib's checks (is_symlink, is_dir, exists,
+    # is_file), an internal error.
+    long = tmp_path / ("x" * 300)
+    code, _, err = run([a.format(snapshot=snapshot, long=long) for a in argv], capsys)
+    assert_one_line_error(code, err, str(long), "File name too long")
+
+
 @pytest.mark.parametrize("exists", [False, True])
 def test_output_path_ending_with_a_slash(
     exists: bool, snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
