@@ -65,7 +65,8 @@ def _location(finding: Finding) -> dict[str, Any]:
         ]
     }
     if finding.location is not None:
-        uri = PurePath(finding.location.path).as_posix()
+        # a URI reference (SARIF 3.4.3): a space, `#`, `?` or `%` in a file name is escaped
+        uri = quote(PurePath(finding.location.path).as_posix(), safe="/")
         line = max(finding.location.line or 1, 1)
     else:  # an instance read from AWS: a stable URI of its own, as code scanning needs one
         scheme = "aws" if finding.instance_id else "terraform"

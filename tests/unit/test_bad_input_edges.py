@@ -545,3 +545,40 @@ def test_output_path_ending_with_a_slash(
         code, _, err = run(argv, capsys)
         assert_one_line_error(code, err, f"{target}: ends with '/'")
     assert [p.name for p in tmp_path.iterdir()] == (["out"] if exists else [])
+
+
+# --- SARIF: a file path is a URI reference ----------------------------------------------
+
+
+def test_sarif_uri_of_a_path_with_uri_characters(
+    snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "uri": "sp ace/snap #1?\u00e9%.json": `#` began a fragment, `?` a query,
+    # `%` an escape, for code scanning (SARIF 3.4.3: a URI reference, RFC 3986).
+    from urllib.parse import unquote, urlsplit
+
+    directory = tmp_path / "sp ace"
+    directory.mkdir()
+    for source, name in (
+        (snapshot, "snap #1?\u00e9%.json"),
+        (FIXTURES / "plans" / "cases.json", "plan #1?%.json"),
+    ):
+        (directory / name).write_bytes(source.read_bytes())
+    argv = ["--format", "sarif", "--fail-on", "never"]
+    for command in (
+        ["audit", "--inventory", str(directory / "snap #1?\u00e9%.json")],
+        ["check-plan", str(directory / "plan #1?%.json")],
+    ):
+        code, out, err = run([*command, *argv], capsys)
+        assert code == 0, err
+        uris = {
+            location["physicalLocation"]["artifactLocation"]["uri"]
+            for result in json.loads(out)["runs"][0]["results"]
+            for location in result["locations"]
+        }
+        assert len(uris) == 1
+        for uri in uris:
+            parts = urlsplit(uri)
+            assert (parts.query, parts.fragment) == ("", "")
+            assert uri.isascii() and " " not in uri
+            assert unquote(uri) == command[-1]
