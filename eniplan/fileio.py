@@ -143,6 +143,8 @@ def write_all_atomic(files: Sequence[tuple[Path, str | bytes, int]]) -> None:
 def _stage(target: Path, data: str | bytes, mode: int) -> Path:
     """`data` in a temporary file beside `target`, flushed to disk, with `mode`."""
     payload = data.encode() if isinstance(data, str) else data
+    if target.is_dir():  # no rename could replace it: say so before any file lands
+        raise InputError(f"{target}: is a directory (expected a file path)")
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         if directory.exists():

@@ -582,3 +582,38 @@ def test_sarif_uri_of_a_path_with_uri_characters(
             assert (parts.query, parts.fragment) == ("", "")
             assert uri.isascii() and " " not in uri
             assert unquote(uri) == command[-1]
+
+
+# --- render -o DIR: all files land, or none ---------------------------------------------
+
+
+def test_render_leaves_no_file_when_one_target_is_a_directory(
+    snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: every file was staged, then renamed in turn: the rename over the directory
+    # failed after the files of other instances had landed (exit 2, half a rendering).
+    code, _, err = run(
+        [
+            "render",
+            "--inventory",
+            str(snapshot),
+            "--target",
+            "iproute2",
+            "-o",
+            str(tmp_path / "first"),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    written = sorted(
+        p.relative_to(tmp_path / "first") for p in (tmp_path / "first").rglob("*") if p.is_file()
+    )
+    assert len(written) > 2
+    out = tmp_path / "out"
+    blocker = out / written[len(written) // 2]
+    blocker.mkdir(parents=True)
+    code, _, err = run(
+        ["render", "--inventory", str(snapshot), "--target", "iproute2", "-o", str(out)], capsys
+    )
+    assert_one_line_error(code, err, str(blocker), "is a directory")
+    assert [p for p in out.rglob("*") if p.is_file()] == []
