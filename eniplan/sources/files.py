@@ -122,11 +122,12 @@ _INSTANCE_ID = re.compile(r'"InstanceId"\s*:\s*"(i-[0-9a-f]{8,17})"')
 
 def instance_locations(paths: Iterable[str]) -> dict[str, Location]:
     """Where each inventory file first names each instance (file, line), for reports that
-    point at a file (SARIF). Read again after the inventory was: stdin is skipped."""
+    point at a file (SARIF). Read again after the inventory was: stdin is skipped, and so is
+    what is not a regular file (a named pipe, read once, would wait for a second writer)."""
     found: dict[str, Location] = {}
     for path in paths:
         for file in _files(path):
-            if file == STDIN:
+            if file == STDIN or not Path(file).is_file():
                 continue
             try:
                 text = decode_json_text(Path(file).read_bytes(), file)

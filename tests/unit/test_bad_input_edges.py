@@ -617,3 +617,36 @@ def test_render_leaves_no_file_when_one_target_is_a_directory(
     )
     assert_one_line_error(code, err, str(blocker), "is a directory")
     assert [p for p in out.rglob("*") if p.is_file()] == []
+
+
+# --- an inventory that is a named pipe ----------------------------------------------------
+
+
+def test_sarif_of_an_inventory_read_from_a_named_pipe(
+    snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: SARIF's locations read each inventory file again (the line naming each
+    # instance): a named pipe, read once already, was opened again and the run waited
+    # forever for a second writer.
+    import time
+
+    fifo = tmp_path / "inventory.json"
+    os.mkfifo(fifo)
+    data = snapshot.read_bytes()
+    writer = threading.Thread(target=lambda: fifo.write_bytes(data))
+    writer.start()
+    done = threading.Event()
+
+    def watchdog() -> None:  # a reader still waiting after 20 s: give it an end of file
+        if not done.wait(20):
+            os.close(os.open(fifo, os.O_WRONLY))
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    started = time.monotonic()
+    argv = ["audit", "--inventory", str(fifo), "--format", "sarif", "--fail-on", "never"]
+    code, out, err = run(argv, capsys)
+    done.set()
+    writer.join(timeout=10)
+    assert time.monotonic() - started < 15, "it waited for the pipe's second writer"
+    assert code == 0, err
+    assert json.loads(out)["runs"][0]["results"]
