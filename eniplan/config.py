@@ -64,14 +64,20 @@ def _read(path: Path) -> dict[str, Any]:
         return {}  # nothing set (and no YAML parser loaded for it: start-up stays light)
     import yaml
 
+    loader = yaml.SafeLoader(text)
     try:
-        document = yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is not None:
+            _refuse_repeated_keys(node, path)
+        document = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
         raise InputError(f"{path}: not valid YAML{line}") from None
     except RecursionError as error:
         raise InputError(f"{path}: the YAML {beyond_decoder(error)}") from None
+    finally:
+        loader.dispose()
     if document is None:
         return {}
     if not isinstance(document, dict):
@@ -79,6 +85,25 @@ def _read(path: Path) -> dict[str, Any]:
             f"{path}: expected a mapping of option names, got {type(document).__name__}"
         )
     return document
+
+
+def _refuse_repeated_keys(node: Any, path: Path, section: str = "") -> None:
+    """A key given twice in the file or a command's section is an error: YAML's loaders
+    keep the last one without a word (a `fail-on: never` further down undoing a gate)."""
+    import yaml
+
+    if not isinstance(node, yaml.MappingNode):
+        return
+    lines: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            continue  # not an option name: the reading below says so
+        key, line = f"{section}{key_node.value}", key_node.start_mark.line + 1
+        if key in lines:
+            raise InputError(f"{path}: {key}: given twice (lines {lines[key]} and {line})")
+        lines[key] = line
+        if not section:
+            _refuse_repeated_keys(value_node, path, f"{key}.")
 
 
 def _config_value(

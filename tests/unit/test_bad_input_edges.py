@@ -650,3 +650,24 @@ def test_sarif_of_an_inventory_read_from_a_named_pipe(
     assert time.monotonic() - started < 15, "it waited for the pipe's second writer"
     assert code == 0, err
     assert json.loads(out)["runs"][0]["results"]
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (
+            "fail-on: high\nregion: [eu-west-1]\nfail-on: never\n",
+            "fail-on: given twice (lines 1 and 3)",
+        ),
+        ("audit:\n  format: json\n  format: sarif\n", "audit.format: given twice (lines 2 and 3)"),
+    ],
+)
+def test_a_config_key_given_twice(
+    text: str, fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: the last one won without a word (YAML's loaders keep the last): a gate's
+    # `fail-on: high` undone by a `fail-on: never` further down.
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    code, _, err = run(["--config", str(config), "audit", "--sandbox"], capsys)
+    assert_one_line_error(code, err, f"{config}: {fragment}")
