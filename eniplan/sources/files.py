@@ -90,11 +90,16 @@ def snapshot_text(collection: Collection) -> str:
 
 
 def write_snapshot(collection: Collection, path: str | Path) -> None:
-    """To a file, atomically, or to S3 (`s3://BUCKET/KEY.json`, `.json.gz` compressed)."""
+    """To a file, atomically, or to S3 (`s3://BUCKET/KEY.json`); `.json.gz` compressed in
+    both."""
     from eniplan.sources import s3
 
     if s3.is_s3(str(path)):
         s3.upload(snapshot_text(collection), str(path))
+    elif str(path).endswith(".gz"):  # as s3.upload compresses a key ending in .gz
+        import gzip
+
+        write_output(str(path), gzip.compress(snapshot_text(collection).encode(), mtime=0))
     else:
         write_output(str(path), snapshot_text(collection))
 

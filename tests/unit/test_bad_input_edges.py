@@ -671,3 +671,18 @@ def test_a_config_key_given_twice(
     config.write_text(text)
     code, _, err = run(["--config", str(config), "audit", "--sandbox"], capsys)
     assert_one_line_error(code, err, f"{config}: {fragment}")
+
+
+def test_collect_to_a_local_json_gz_is_gzip(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: `-o snap.json.gz` wrote plain JSON under a .gz name (`gunzip` refused it),
+    # though `-o s3://BUCKET/KEY.json.gz` compresses.
+    path = tmp_path / "snap.json.gz"
+    code, _, err = run(["collect", "--sandbox", "-o", str(path)], capsys)
+    assert code == 0, err
+    document = json.loads(gzip.decompress(path.read_bytes()))
+    assert document["format"] == "eniplan-snapshot"
+    code, out, err = run(["inspect", "--inventory", str(path), "--format", "json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["instances"]
