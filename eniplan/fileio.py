@@ -13,6 +13,7 @@ from pathlib import Path
 from eniplan.errors import InputError
 
 STDOUT = "-"  # `-o -`: the output goes to standard output
+STDIN_NAME = "<stdin>"  # what standard input is called where a file's name would be
 
 
 def write_output(path: str, data: str | bytes) -> None:

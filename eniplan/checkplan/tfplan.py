@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from eniplan.errors import InputError
-from eniplan.fileio import beyond_decoder, decode_json_text, where_json_breaks
+from eniplan.fileio import STDIN_NAME, beyond_decoder, decode_json_text, where_json_breaks
 
 RELEVANT_TYPES = frozenset(
     {
@@ -207,7 +207,7 @@ def parent_module(module_address: str) -> str:
 def read_plan(path: str) -> TfPlan:
     """Read and check a plan JSON file ('-': stdin)."""
     if path == "-":
-        return parse_plan(sys.stdin.buffer.read(), "<stdin>")
+        return parse_plan(sys.stdin.buffer.read(), STDIN_NAME)
     try:
         # text, not bytes: json.loads(bytes) would decode a second copy beside them
         with open(path, encoding="utf-8") as stream:

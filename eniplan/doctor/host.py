@@ -19,7 +19,7 @@ from eniplan.doctor import ipjson, iptext
 from eniplan.doctor.model import HostState, ImdsEni, ImdsInfo, KernelRoute, KernelRule, Link
 from eniplan.doctor.simulate import host_route
 from eniplan.errors import InputError
-from eniplan.fileio import decode_json_text
+from eniplan.fileio import STDIN_NAME, decode_json_text
 
 IMDS_TIMEOUT = 1.0  # seconds, per request
 IMDS_DEADLINE = 2.0  # seconds for the probe: off EC2 the doctor must not hang
@@ -75,7 +75,7 @@ STDIN = "-"
 
 
 def _origin(path: str) -> str:
-    return "<stdin>" if path == STDIN else path
+    return STDIN_NAME if path == STDIN else path
 
 
 def _read(path: str, option: str) -> str:

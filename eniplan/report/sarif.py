@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from eniplan import __version__
+from eniplan.fileio import STDIN_NAME
 from eniplan.findings import RULES, Finding, Report, fingerprint
 
 SCHEMA_URI = (
@@ -64,11 +65,11 @@ def _location(finding: Finding) -> dict[str, Any]:
             }
         ]
     }
-    if finding.location is not None:
+    if finding.location is not None and finding.location.path != STDIN_NAME:
         # a URI reference (SARIF 3.4.3): a space, `#`, `?` or `%` in a file name is escaped
         uri = quote(PurePath(finding.location.path).as_posix(), safe="/")
         line = max(finding.location.line or 1, 1)
-    else:  # an instance read from AWS: a stable URI of its own, as code scanning needs one
+    else:  # read from AWS or stdin: a stable URI of its own, as code scanning needs one
         scheme = "aws" if finding.instance_id else "terraform"
         parts = (scheme, finding.account_id, finding.region, finding.subject)
         uri = "/".join(quote(part, safe="") for part in parts if part)

@@ -24,6 +24,7 @@ from msgspec import UNSET, Raw, Struct, UnsetType
 from eniplan import __version__, values
 from eniplan.errors import InputError
 from eniplan.fileio import (
+    STDIN_NAME,
     beyond_decoder,
     blank,
     decode_json_text,
@@ -256,7 +257,7 @@ def _json_error(text: str | bytes, error: Exception) -> str:
 
 
 def _read_file(file: str) -> Collection:
-    name = "<stdin>" if file == STDIN else file
+    name = STDIN_NAME if file == STDIN else file
     document = _document(_text(file, name), name)
     if document.format is not UNSET:
         return _read_snapshot(document, name)

@@ -686,3 +686,20 @@ def test_collect_to_a_local_json_gz_is_gzip(
     code, out, err = run(["inspect", "--inventory", str(path), "--format", "json"], capsys)
     assert code == 0, err
     assert json.loads(out)["instances"]
+
+
+def test_sarif_of_a_plan_read_from_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "uri": "<stdin>", a file no repository has; a plan from stdin has no file:
+    # its results take the stable terraform/ADDRESS URI, as audit's take aws/... for stdin.
+    plan = FIXTURES / "plans" / "cases.json"
+    _stdin(monkeypatch, plan.read_bytes())
+    code, out, err = run(["check-plan", "-", "--format", "sarif", "--fail-on", "never"], capsys)
+    assert code == 0, err
+    uris = {
+        location["physicalLocation"]["artifactLocation"]["uri"]
+        for result in json.loads(out)["runs"][0]["results"]
+        for location in result["locations"]
+    }
+    assert uris and all(uri.startswith("terraform/") for uri in uris), uris
