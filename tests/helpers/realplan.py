@@ -62,7 +62,16 @@ WORLD_ENIS: tuple[tuple[str, str, str, tuple[str, int] | None], ...] = (
 )
 RECORDINGS = helpers.FIXTURES / "plans"
 # the configurations recorded, in tests/fixtures/tfreal
-CONFIGURATIONS = ("headline", "cases", "static", "shapes", "existing")
+CONFIGURATIONS = (
+    "headline",
+    "cases",
+    "static",
+    "shapes",
+    "existing",
+    "fleet",
+    "platform",
+    "lifecycle",
+)
 AMI_CREATION_DATE = "2024-07-17T18:11:00.000Z"  # what a recording says for an AMI's date
 MOTO_ENDPOINT = "http://moto.invalid"  # what a recording says for the moto server's URL
 # the user data of eniplan's module in the recordings (a stand-in: see RealPlans)
