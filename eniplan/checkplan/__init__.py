@@ -51,6 +51,7 @@ from eniplan.checkplan.tfplan import (
     AmiSource,
     Resource,
     TfPlan,
+    module_index,
     module_key,
     parent_module,
     parse_resource_ref,
@@ -601,8 +602,10 @@ class Checker:
         passed: list[Resource] = []
         call = self.plan.module_calls.get(instance.module_key) if instance.module else None
         if call is not None:
+            # the call's arguments are evaluated in the calling module, where `each.key`
+            # / `count.index` are this module instance's key
             parent = parent_module(instance.module)
-            scope = Scope(parent, module_key(parent))
+            scope = Scope(parent, module_key(parent), module_index(instance.module))
             passed = self.index.resolve_scope(
                 scope, list(_all_references(call.inputs)), ("aws_network_interface",)
             )

@@ -196,6 +196,15 @@ def module_key(module_address: str) -> str:
     return ".".join(step.split("[", 1)[0] for step in module_steps(module_address))
 
 
+def module_index(module_address: str) -> int | str | None:
+    """module.a.module.b["x"] -> "x" (the key of the innermost module instance: what
+    `count.index` / `each.key` stand for in the arguments of its call)."""
+    steps = module_steps(module_address)
+    if not steps or "[" not in steps[-1]:
+        return None
+    return _index(steps[-1].split("[", 1)[1][:-1])
+
+
 def parent_module(module_address: str) -> str:
     """module.a[0].module.b -> module.a[0]; module.a -> "" (the root)."""
     return ".".join(module_steps(module_address)[:-1])

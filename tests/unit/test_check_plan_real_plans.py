@@ -353,3 +353,36 @@ def test_static_user_data_on_a_new_instance_is_stale(
         "eniplan's defaults (check-plan takes none)"
     )
     assert document["excluded"] == []
+
+
+def rule_table(document: Any) -> dict[str, list[str]]:
+    return {a: [f["rule_id"] for f in fs] for a, fs in by_address(document).items()}
+
+
+def test_fleet_of_modules_with_for_each_and_auto_scaling_groups(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """tests/fixtures/tfreal/fleet: an ec2-instance module (terraform-aws-modules' shape)
+    called with for_each over a map, its ENIs made with for_each and passed in by
+    `[each.key]`; launch templates with two interfaces launched by auto scaling groups
+    (one of them by an instance too)."""
+    code, document = report(recorded("fleet"), capsys)
+    assert code == 1
+    assert rule_table(document) == {
+        # each module instance gets the ENIs of its own key: api's both in subnet a
+        'module.server["api"].aws_instance.this[0]': ["ENI001"],
+        # db's in subnets a and b (ignore_ami_changes: the module's other instance)
+        'module.server["db"].aws_instance.ignore_ami[0]': ["ENI002"],
+        # the template's interfaces, in subnets a and b: the instance launched from it
+        "aws_instance.canary": ["ENI002"],
+        # launched by a mixed instances policy only: two interfaces in subnet a
+        "aws_launch_template.workers": ["ENI001"],
+    }
+    found = {f["address"]: f for f in document["findings"]}
+    for key in ("api", "db"):
+        (finding,) = [f for a, f in found.items() if a.startswith(f'module.server["{key}"]')]
+        assert finding["eni_ids"] == [
+            f'aws_network_interface.eth0["{key}"]',
+            f'aws_network_interface.eth1["{key}"]',
+        ]
+        assert "not known before apply" not in finding["message"]
