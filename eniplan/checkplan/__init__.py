@@ -322,6 +322,18 @@ def _all_references(expressions: Any) -> Iterator[str]:
             yield from _all_references(item)
 
 
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a value of the plan (nested blocks too)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
 def _blocks(resource: Resource, name: str) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
     """A nested block's instances as (known values, expressions) pairs, matched by
     device_index where both sides have several."""
@@ -576,8 +588,10 @@ class Checker:
                 device = after.get("device_index", _constant(expr.get("device_index")))
                 nic.device_index = _int(device)
                 target.add(nic)
+        launched = self.templates_of_groups()
         for template in self.index.by_type["aws_launch_template"]:
-            if template.address in templates_used:
+            # a template only instances of the plan use is checked on those instances
+            if template.address in templates_used and template.address not in launched:
                 continue
             host = Host(template.address, template)
             for nic in self.template_nics(template):
@@ -667,14 +681,30 @@ class Checker:
         for after, expr in _blocks(instance, "launch_template"):
             for key in ("id", "name"):
                 value = after.get(key)
-                if isinstance(value, str) and value in self.index.by_id:
-                    return self.index.by_id[value]
+                known = self.index.by_id.get(value) if isinstance(value, str) else None
+                if known is not None and known.type == "aws_launch_template":
+                    return known
                 found = self.index.resolve_all(
                     instance, _references(expr.get(key)), ("aws_launch_template",)
                 )
                 if found:
                     return found[0]
         return None
+
+    def templates_of_groups(self) -> set[str]:
+        """The launch templates that auto scaling groups launch (`launch_template`, or a
+        mixed instances policy's `launch_template_specification`): by a known ID, or by
+        the configuration's references."""
+        found: set[str] = set()
+        for group in self.index.by_type["aws_autoscaling_group"]:
+            for value in _strings(group.after):
+                template = self.index.by_id.get(value)
+                if template is not None and template.type == "aws_launch_template":
+                    found.add(template.address)
+            refs = list(_all_references(group.expressions))
+            for template in self.index.resolve_all(group, refs, ("aws_launch_template",)):
+                found.add(template.address)
+        return found
 
     def template_nics(self, template: Resource) -> list[Nic]:
         nics = []

@@ -32,6 +32,10 @@ RELEVANT_TYPES = frozenset(
         "aws_route",
         "aws_route_table",
         "aws_subnet",
+        # only for the launch templates it launches (with or without a mixed instances
+        # policy): a template an instance uses is still a host of its own when a group
+        # launches it too
+        "aws_autoscaling_group",
     }
 )
 # data sources kept: an AMI's name tells the OS (data.aws_ami, in prior_state or planned)
@@ -52,6 +56,7 @@ AFTER_KEYS = frozenset(
         "instance_id",
         "ipv6_addresses",
         "launch_template",
+        "mixed_instances_policy",
         "network_card_index",
         "network_interface",
         "network_interface_id",

@@ -373,8 +373,10 @@ def test_fleet_of_modules_with_for_each_and_auto_scaling_groups(
         'module.server["api"].aws_instance.this[0]': ["ENI001"],
         # db's in subnets a and b (ignore_ami_changes: the module's other instance)
         'module.server["db"].aws_instance.ignore_ami[0]': ["ENI002"],
-        # the template's interfaces, in subnets a and b: the instance launched from it
+        # the template's interfaces, in subnets a and b: the instance launched from it,
+        # and the template itself for the instances its auto scaling group launches
         "aws_instance.canary": ["ENI002"],
+        "aws_launch_template.app": ["ENI002"],
         # launched by a mixed instances policy only: two interfaces in subnet a
         "aws_launch_template.workers": ["ENI001"],
     }
@@ -386,3 +388,7 @@ def test_fleet_of_modules_with_for_each_and_auto_scaling_groups(
             f'aws_network_interface.eth1["{key}"]',
         ]
         assert "not known before apply" not in finding["message"]
+    assert found["aws_launch_template.app"]["eni_ids"] == [
+        "aws_launch_template.app network_interfaces[0]",
+        "aws_launch_template.app network_interfaces[1]",
+    ]
