@@ -283,6 +283,35 @@ class Index:
                     found.setdefault(resource.address, resource)
         return list(found.values())
 
+    def through_variables(
+        self,
+        scope: Scope,
+        references: Sequence[str],
+        types: tuple[str, ...],
+        depth: int = 0,
+    ) -> list[Resource]:
+        """The resources that a module instance's `var.NAME` references stand for: what
+        its call passes in (resolved in the calling module, where `each.key` /
+        `count.index` are the module instance's key; `each.value`, the call's for_each),
+        through the caller's own variables too."""
+        found: dict[str, Resource] = {}
+        names = {ref.split(".")[1] for ref in references if ref.startswith("var.")}
+        call = self.plan.module_calls.get(scope.module_key) if scope.module else None
+        if not names or call is None or depth >= MAX_MODULE_DEPTH:
+            return []
+        parent = parent_module(scope.module)
+        outer = Scope(parent, module_key(parent), module_index(scope.module))
+        for name in sorted(names):
+            passed = _references(call.inputs.get(name))
+            if any(ref.startswith("each.") for ref in passed):
+                passed = [*passed, *_references(call.for_each)]
+            for resource in (
+                *self.resolve_scope(outer, passed, types),
+                *self.through_variables(outer, passed, types, depth + 1),
+            ):
+                found.setdefault(resource.address, resource)
+        return list(found.values())
+
     def resolve_all(
         self, origin: Resource, references: Sequence[str], types: Iterable[str] = ()
     ) -> list[Resource]:
@@ -838,10 +867,16 @@ class Checker:
                     for key in ("network_interface_id", "instance_id"):
                         if isinstance(item.get(key), str):
                             ids.add(item[key])
+        types = ("aws_network_interface", "aws_instance")
         for resource in (*self.index.by_type["aws_route"], *self.index.by_type["aws_route_table"]):
             refs = list(_all_references(resource.expressions))
-            for target in self.index.resolve_all(
-                resource, refs, ("aws_network_interface", "aws_instance")
+            if any(ref.startswith("each.") for ref in refs):  # each.value: from for_each
+                refs.extend(_references(resource.for_each))
+            for target in (
+                *self.index.resolve_all(resource, refs, types),
+                # a route in a module, its target a variable (network_interface_id =
+                # var.nat_eni_id): what the module call passes in
+                *self.index.through_variables(Scope.of(resource), refs, types),
             ):
                 addresses.add(target.address)
         return ids, addresses

@@ -113,6 +113,8 @@ class Resource:
     unknown: Mapping[str, Any]  # after_unknown: True where a value is unknown until apply
     expressions: Mapping[str, Any]  # the configuration's expressions ({} if not found)
     actions: tuple[str, ...] = ()
+    # the configuration's for_each expression (what `each.key` / `each.value` come from)
+    for_each: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def config_address(self) -> str:
@@ -127,6 +129,7 @@ class ModuleCall:
     inputs: Mapping[str, Any]  # argument -> expression, as the call writes it
     defaults: Mapping[str, Any]  # the module's variables -> {"default": ...} or {}
     outputs: Mapping[str, Any]  # output -> expression
+    for_each: Mapping[str, Any] = field(default_factory=dict)  # the call's for_each expression
 
 
 @dataclass(frozen=True)
@@ -427,10 +430,13 @@ def _configurations(
     dict[tuple[str, str], dict[str, Any]],
     dict[str, ModuleCall],
     dict[tuple[str, str], tuple[str, ...]],
+    dict[tuple[str, str], dict[str, Any]],
 ]:
-    """(module key, type.name) -> expressions, module key -> its call, and
-    (module key, data.aws_ami.name) -> the AMI name patterns of its configuration."""
+    """(module key, type.name) -> expressions, module key -> its call,
+    (module key, data.aws_ami.name) -> the AMI name patterns of its configuration, and
+    (module key, type.name) -> its for_each expression."""
     expressions: dict[tuple[str, str], dict[str, Any]] = {}
+    for_each: dict[tuple[str, str], dict[str, Any]] = {}
     calls_by_key: dict[str, ModuleCall] = {}
     ami_patterns: dict[tuple[str, str], tuple[str, ...]] = {}
     configuration = _object(document.get("configuration"), origin, "configuration")
@@ -456,6 +462,10 @@ def _configurations(
             expressions[(key, address)] = _object(
                 resource.get("expressions"), origin, f"{place}.expressions"
             )
+            if "for_each_expression" in resource:
+                for_each[(key, address)] = _object(
+                    resource["for_each_expression"], origin, f"{place}.for_each_expression"
+                )
         calls = _object(module.get("module_calls"), origin, f"{where}.module_calls")
         for name, call in calls.items():
             place = f"{where}.module_calls.{name}"
@@ -468,9 +478,12 @@ def _configurations(
                 inputs=_object(call.get("expressions"), origin, f"{place}.expressions"),
                 defaults=_object(body.get("variables"), origin, f"{place}.module.variables"),
                 outputs=_object(body.get("outputs"), origin, f"{place}.module.outputs"),
+                for_each=_object(
+                    call.get("for_each_expression"), origin, f"{place}.for_each_expression"
+                ),
             )
             stack.append((child, body, f"{place}.module"))
-    return expressions, calls_by_key, ami_patterns
+    return expressions, calls_by_key, ami_patterns, for_each
 
 
 def _changes(document: dict[str, Any], origin: str) -> Iterator[tuple[dict[str, Any], str]]:
@@ -523,7 +536,7 @@ def _data_key(address: str, module_address: str) -> str:
 
 def plan_from_document(document: Any, origin: str) -> TfPlan:
     version = _check_format(document, origin)
-    expressions, calls, ami_patterns = _configurations(document, origin)
+    expressions, calls, ami_patterns, for_each = _configurations(document, origin)
     sources = {key: call.source for key, call in calls.items() if call.source}
     resources = []
     amis: dict[str, AmiSource] = {}
@@ -592,6 +605,7 @@ def plan_from_document(document: Any, origin: str) -> TfPlan:
                 unknown=unknown if isinstance(unknown, dict) else {},
                 expressions=expressions.get((key, f"{type_}.{name}"), {}),
                 actions=actions,
+                for_each=for_each.get((key, f"{type_}.{name}"), {}),
             )
         )
     return TfPlan(origin, version, tuple(resources), sources, scanned, calls, tuple(amis.values()))

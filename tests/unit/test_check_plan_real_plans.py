@@ -392,3 +392,39 @@ def test_fleet_of_modules_with_for_each_and_auto_scaling_groups(
         "aws_launch_template.app network_interfaces[0]",
         "aws_launch_template.app network_interfaces[1]",
     ]
+
+
+def test_platform_user_data_templates_nested_module_and_nat_routes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """tests/fixtures/tfreal/platform: templatefile() of persistent network configuration,
+    eniplan's module two levels down, and NAT ENIs (source/dest check off) that routes
+    target through a module variable and through for_each, or that nothing targets."""
+    code, document = report(recorded("platform"), capsys)
+    assert code == 0  # nothing high
+    assert rule_table(document) == {
+        # templatefile() as user_data: provider 5.x plans only its digest
+        "aws_instance.networkd": ["ENI005"],
+        # templatefile() of the ENI's address: known only after apply
+        "aws_instance.nm": ["ENI005"],
+        # the NAT ENI no route targets
+        "aws_network_interface.nat_c": ["ENI003"],
+    }
+    found = {f["address"]: f for f in document["findings"]}
+    assert "holds only its digest" in found["aws_instance.networkd"]["message"]
+    assert "known only after apply" in found["aws_instance.nm"]["message"]
+    excluded = {e["subject"]: e["reason"] for e in document["excluded"]}
+    # base64gzip(templatefile()) as user_data_base64: the plan holds the text
+    assert "netplan routing-policy" in excluded["aws_instance.netplan"]
+    # eniplan's module's output handed up by module.stack, and called two levels down
+    assert "eniplan dynamic user data" in excluded["aws_instance.edge"]
+    assert "eniplan's Terraform module" in excluded["module.stack.module.node.aws_instance.this"]
+    # the route in module.private_routes targets var.nat_eni_id = nat_a's ID; the route
+    # made with for_each targets each.value = nat_b's ID; module.zone_routes["a"]'s,
+    # var.nat_eni_id = each.value of the call's for_each = nat_d's ID
+    for eni in (
+        "aws_network_interface.nat_a",
+        "aws_network_interface.nat_b",
+        "aws_network_interface.nat_d",
+    ):
+        assert excluded[eni] == "source/dest check off: a route targets it"
