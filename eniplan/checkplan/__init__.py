@@ -601,9 +601,16 @@ class Checker:
                 )
             host.user_data = self.instance_user_data(instance, template)
             host.os = self.os_of(instance, template)
+        attached = self.attached_by_others()
         for eni in self.index.by_type["aws_network_interface"]:
             for after, expr in _blocks(eni, "attachment"):
-                owner = self.host_for(eni, after.get("instance"), expr.get("instance"))
+                instance = after.get("instance")
+                if not expr and (instance in self.plan.destroyed_ids or eni.address in attached):
+                    # no `attachment` block: the provider reads where the ENI is attached
+                    # now, and that changes: the plan destroys that instance, or attaches
+                    # the ENI by an instance's block or an attachment resource
+                    continue
+                owner = self.host_for(eni, instance, expr.get("instance"))
                 if owner is not None:
                     device = after.get("device_index", _constant(expr.get("device_index")))
                     owner.add(self.eni_nic(eni, _int(device)))
@@ -633,6 +640,23 @@ class Checker:
                 if not any(nic.device_index == 0 for nic in host.nics.values()):
                     host.add(Nic(f"{key} primary", ("unknown", key), 0))
                 host.user_data = Verdict(UNKNOWN, f"instance {key} is not in this configuration")
+
+    def attached_by_others(self) -> set[str]:
+        """The ENIs of the plan that instances' blocks or attachment resources attach."""
+        found = {
+            nic.resource.address
+            for host in self.hosts.values()
+            for nic in host.nics.values()
+            if nic.resource is not None
+        }
+        for attachment in self.index.by_type["aws_network_interface_attachment"]:
+            after, expr = attachment.after, attachment.expressions
+            nic = self.eni_for(
+                attachment, after.get("network_interface_id"), expr.get("network_interface_id")
+            )
+            if nic is not None and nic.resource is not None:
+                found.add(nic.resource.address)
+        return found
 
     def dynamic_nics(self, instance: Resource, blocks: Sequence[Mapping[str, Any]]) -> list[Nic]:
         """ENIs of `dynamic "network_interface"` blocks (the plan shows each block's device

@@ -152,6 +152,8 @@ class TfPlan:
     scanned: int = 0  # resource instances in the plan, of every type
     module_calls: Mapping[str, ModuleCall] = field(default_factory=dict)
     amis: tuple[AmiSource, ...] = ()
+    # the IDs of the instances the plan destroys (deleted, or replaced by new ones)
+    destroyed_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -306,8 +308,11 @@ def _slim(obj: dict[str, Any]) -> Any:
             return _SKIPPED
         change = obj["change"]
         if isinstance(change, dict):
+            before = change.get("before")
             obj["change"] = {
                 "actions": change.get("actions"),
+                # what the resource is now: its ID only (an instance the plan destroys)
+                "before": {"id": before.get("id")} if isinstance(before, dict) else None,
                 "after": _trimmed(change.get("after"), keys),
                 "after_unknown": _trimmed(change.get("after_unknown"), keys),
             }
@@ -554,6 +559,7 @@ def plan_from_document(document: Any, origin: str) -> TfPlan:
     for prior_address, prior_module, values in _prior_amis(document):
         add_ami(prior_address, prior_module, values)
     scanned = 0
+    destroyed: set[str] = set()
     for change, where in _changes(document, origin):
         scanned += 1
         type_ = _type(change, origin, where)
@@ -581,6 +587,9 @@ def plan_from_document(document: Any, origin: str) -> TfPlan:
             for a in _list(details.get("actions"), origin, f"{where}.change.actions")
             if isinstance(a, str)
         )
+        before = _object(details.get("before"), origin, f"{where}.change.before")
+        if type_ == "aws_instance" and "delete" in actions and isinstance(before.get("id"), str):
+            destroyed.add(before["id"])
         if actions in (("delete",), ("forget",)):
             continue  # gone after apply, or no longer managed (a `removed` block)
         index = change.get("index")
@@ -608,7 +617,16 @@ def plan_from_document(document: Any, origin: str) -> TfPlan:
                 for_each=for_each.get((key, f"{type_}.{name}"), {}),
             )
         )
-    return TfPlan(origin, version, tuple(resources), sources, scanned, calls, tuple(amis.values()))
+    return TfPlan(
+        origin,
+        version,
+        tuple(resources),
+        sources,
+        scanned,
+        calls,
+        tuple(amis.values()),
+        frozenset(destroyed),
+    )
 
 
 USER_DATA_FILE_MAX = 1024 * 1024

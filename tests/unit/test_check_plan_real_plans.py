@@ -428,3 +428,32 @@ def test_platform_user_data_templates_nested_module_and_nat_routes(
         "aws_network_interface.nat_d",
     ):
         assert excluded[eni] == "source/dest check off: a route targets it"
+
+
+def test_replaced_moved_and_destroyed_instances(capsys: pytest.CaptureFixture[str]) -> None:
+    """tests/fixtures/tfreal/lifecycle, planned from the state its before/ applied: an
+    instance replaced (its AMI, Amazon Linux 2023 to Debian 12) keeps its two ENIs; an
+    ENI's attachment replaced to move it from blue to green; instances destroyed, one
+    with its ENI, one keeping its ENI (an aws_network_interface whose `attachment` the
+    provider reads from AWS: the instance the ENI is attached to before apply)."""
+    plan = recorded("lifecycle")
+    raw = json.loads(plan.read_text())
+    actions = {r["address"]: r["change"]["actions"] for r in raw["resource_changes"]}
+    assert actions["aws_instance.app"] == ["delete", "create"]
+    assert actions["aws_network_interface_attachment.floating"] == ["delete", "create"]
+    assert actions["aws_instance.old"] == actions["aws_instance.retired"] == ["delete"]
+    code, document = report(plan, capsys)
+    assert code == 1
+    assert rule_table(document) == {
+        "aws_instance.app": ["ENI001"],
+        "aws_instance.green": ["ENI001"],
+    }
+    found = {f["address"]: f for f in document["findings"]}
+    assert found["aws_instance.app"]["eni_ids"] == [
+        "aws_network_interface.app_eth0",
+        "aws_network_interface.app_eth1",
+    ]
+    assert found["aws_instance.green"]["eni_ids"] == [
+        "aws_instance.green primary",
+        "aws_network_interface.floating",
+    ]
