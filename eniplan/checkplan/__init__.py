@@ -604,13 +604,13 @@ class Checker:
         attached = self.attached_by_others()
         for eni in self.index.by_type["aws_network_interface"]:
             for after, expr in _blocks(eni, "attachment"):
-                instance = after.get("instance")
-                if not expr and (instance in self.plan.destroyed_ids or eni.address in attached):
+                attached_to = after.get("instance")
+                if not expr and (attached_to in self.plan.destroyed_ids or eni.address in attached):
                     # no `attachment` block: the provider reads where the ENI is attached
                     # now, and that changes: the plan destroys that instance, or attaches
                     # the ENI by an instance's block or an attachment resource
                     continue
-                owner = self.host_for(eni, instance, expr.get("instance"))
+                owner = self.host_for(eni, attached_to, expr.get("instance"))
                 if owner is not None:
                     device = after.get("device_index", _constant(expr.get("device_index")))
                     owner.add(self.eni_nic(eni, _int(device)))
