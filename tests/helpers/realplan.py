@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -107,6 +108,13 @@ def _wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("moto server did not start within 60 s")
 
 
+def _seed_random(endpoint: str, seed: int) -> None:
+    """Seed moto's random generator (the IDs it gives what is created next)."""
+    request = urllib.request.Request(f"{endpoint}/moto-api/seed?a={seed}", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
 def _seed(endpoint: str) -> dict[str, str]:
     """Seed moto's random generator, register AMIS and create the existing world: a VPC
     with subnets a and b, an instance in a, ENIs (private IPs pinned: moto draws unpinned
@@ -114,9 +122,7 @@ def _seed(endpoint: str) -> dict[str, str]:
     by their names, the rest as `var.world` names them)."""
     import boto3
 
-    request = urllib.request.Request(f"{endpoint}/moto-api/seed?a=11", method="POST")
-    with urllib.request.urlopen(request, timeout=10):
-        pass
+    _seed_random(endpoint, 11)
     ec2 = boto3.client(
         "ec2",
         region_name=REGION,
@@ -313,6 +319,9 @@ class RealPlans:
         source = FIXTURES / name
         provider = _provider_tf(self.endpoint, self.ids)
         if (source / "before").is_dir():  # the state the plan starts from
+            # what it creates gets the same IDs whichever configurations were planned
+            # before it in this moto server (their reads draw from the generator too)
+            _seed_random(self.endpoint, zlib.crc32(name.encode()))
             shutil.copytree(source / "before", directory)
             (directory / "eniplan_test_provider.tf").write_text(provider)
             self._run(directory, "init", "-input=false", "-no-color")
