@@ -155,9 +155,11 @@ class Host:
             self.nics[nic.key] = nic
 
 
+# module.NAME[KEY].OUTPUT...; Terraform lists `module.web[each.key].id` as `module.web`
+# (and `each.key`): no output then
 _MODULE_REF = re.compile(
     r'module\.(?P<name>[A-Za-z_][A-Za-z0-9_-]*)(?P<key>\[(?:[0-9]+|"(?:[^"\\]|\\.)*")\])?'
-    r"\.(?P<output>[A-Za-z_][A-Za-z0-9_-]*)(?:\..*|\[.*)?"
+    r"(?:\.(?P<output>[A-Za-z_][A-Za-z0-9_-]*)(?:\..*|\[.*)?)?"
 )
 ITERATORS = ("count.index", "each.key", "each.value")
 MAX_MODULE_DEPTH = 16
@@ -253,15 +255,23 @@ class Index:
         iterators: Sequence[str],
         depth: int,
     ) -> list[Resource]:
-        """module.NAME[KEY].OUTPUT: the resources the module's output refers to."""
+        """module.NAME[KEY].OUTPUT: the resources the module's output refers to (without
+        an OUTPUT, as the plan lists a reference with a computed key: its every output's)."""
         if depth >= MAX_MODULE_DEPTH:
             return []
         step = f"module.{match['name']}"
         child_key = f"{scope.module_key}.{step}" if scope.module_key else step
         call = self.plan.module_calls.get(child_key)
-        output = call.outputs.get(match["output"]) if call is not None else None
-        expression = output.get("expression") if isinstance(output, dict) else None
-        refs = _specific(_references(expression))
+        outputs = call.outputs if call is not None else {}
+        names = [match["output"]] if match["output"] else sorted(outputs)
+        refs = _specific(
+            [
+                ref
+                for name in names
+                if isinstance(outputs.get(name), dict)
+                for ref in _references(outputs[name].get("expression"))
+            ]
+        )
         prefix = f"{scope.module}.{step}" if scope.module else step
         if match["key"]:
             instances = [prefix + match["key"]]

@@ -365,7 +365,8 @@ def test_fleet_of_modules_with_for_each_and_auto_scaling_groups(
     """tests/fixtures/tfreal/fleet: an ec2-instance module (terraform-aws-modules' shape)
     called with for_each over a map, its ENIs made with for_each and passed in by
     `[each.key]`; launch templates with two interfaces launched by auto scaling groups
-    (one of them by an instance too)."""
+    (one of them by an instance too); ENIs attached to a for_each module's instances by
+    `module.bastion[each.key].id`."""
     code, document = report(recorded("fleet"), capsys)
     assert code == 1
     assert rule_table(document) == {
@@ -379,6 +380,10 @@ def test_fleet_of_modules_with_for_each_and_auto_scaling_groups(
         "aws_launch_template.app": ["ENI002"],
         # launched by a mixed instances policy only: two interfaces in subnet a
         "aws_launch_template.workers": ["ENI001"],
+        # instance_id = module.bastion[each.key].id (the plan lists `module.bastion`):
+        # the instance of the same key, primary in subnet a, the ENI in subnet b
+        'module.bastion["x"].aws_instance.this[0]': ["ENI002"],
+        'module.bastion["y"].aws_instance.this[0]': ["ENI002"],
     }
     found = {f["address"]: f for f in document["findings"]}
     for key in ("api", "db"):
@@ -388,6 +393,11 @@ def test_fleet_of_modules_with_for_each_and_auto_scaling_groups(
             f'aws_network_interface.eth1["{key}"]',
         ]
         assert "not known before apply" not in finding["message"]
+    for key in ("x", "y"):
+        assert found[f'module.bastion["{key}"].aws_instance.this[0]']["eni_ids"] == [
+            f'module.bastion["{key}"].aws_instance.this[0] primary',
+            f'aws_network_interface.bastion["{key}"]',
+        ]
     assert found["aws_launch_template.app"]["eni_ids"] == [
         "aws_launch_template.app network_interfaces[0]",
         "aws_launch_template.app network_interfaces[1]",
