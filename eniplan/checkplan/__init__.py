@@ -375,7 +375,7 @@ def _strings(value: Any) -> Iterator[str]:
 
 def _blocks(resource: Resource, name: str) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
     """A nested block's instances as (known values, expressions) pairs, matched by
-    device_index where both sides have several."""
+    network_card_index and device_index where both sides have several."""
     after = resource.after.get(name)
     known = [b for b in after if isinstance(b, dict)] if isinstance(after, list) else []
     config = resource.expressions.get(name)
@@ -386,9 +386,19 @@ def _blocks(resource: Resource, name: str) -> list[tuple[Mapping[str, Any], Mapp
     pairs: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
     for position, expression in enumerate(exprs):
         device = _constant(expression.get("device_index"))
+        # device index 0 on card 0 and on card 1: a device index is unique per card
+        card = _constant(expression.get("network_card_index")) or 0
         match: Mapping[str, Any] = {}
         if device is not None:
-            match = next((b for b in known if b.get("device_index") == device), {})
+            match = next(
+                (
+                    b
+                    for b in known
+                    if b.get("device_index") == device
+                    and (b.get("network_card_index") or 0) == card
+                ),
+                {},
+            )
         elif len(known) == len(exprs):
             match = known[position]
         pairs.append((match, expression))

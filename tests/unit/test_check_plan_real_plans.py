@@ -467,3 +467,28 @@ def test_replaced_moved_and_destroyed_instances(capsys: pytest.CaptureFixture[st
         "aws_instance.green primary",
         "aws_network_interface.floating",
     ]
+
+
+def test_enis_on_two_network_cards(capsys: pytest.CaptureFixture[str]) -> None:
+    """tests/fixtures/tfreal/cards: device index 0 on card 0 and on card 1. With the ENIs'
+    IDs known (existing ENIs), the instance's two blocks were matched to the plan's by
+    device index alone: both to the first, one ENI, no finding."""
+    code, document = report(recorded("cards"), capsys)
+    assert code == 1
+    raw = json.loads(recorded("cards").read_text())
+    (trainer,) = [r for r in raw["resource_changes"] if r["address"] == "aws_instance.trainer"]
+    blocks = trainer["change"]["after"]["network_interface"]
+    assert [(b["network_card_index"], b["device_index"]) for b in blocks] == [(0, 0), (1, 0)]
+    assert rule_table(document) == {
+        # existing ENIs outside the configuration: their subnets are not in the plan
+        "aws_instance.trainer": ["ENI002"],
+        "aws_instance.trainer_new": ["ENI002"],
+    }
+    found = {f["address"]: f for f in document["findings"]}
+    assert found["aws_instance.trainer"]["eni_ids"] == sorted(
+        b["network_interface_id"] for b in blocks
+    )
+    assert found["aws_instance.trainer_new"]["eni_ids"] == [
+        "aws_network_interface.card0",
+        "aws_network_interface.card1",
+    ]
