@@ -536,12 +536,22 @@ class Checker:
             resource=eni,
         )
 
+    def linked(
+        self, origin: Resource, references: Sequence[str], types: tuple[str, ...]
+    ) -> list[Resource]:
+        """The resources references in `origin`'s configuration point at: in its module,
+        or else, for a module's variable (`instance_id = var.instance_id`), what the
+        module call passes in."""
+        return self.index.resolve_all(origin, references, types) or (
+            self.index.through_variables(Scope.of(origin), references, types)
+        )
+
     def eni_for(self, origin: Resource, value: Any, expression: Any) -> Nic | None:
         """The ENI a `network_interface_id` names: a resource of the plan, or an ID."""
         if isinstance(value, str) and value in self.index.by_id:
             found = self.index.by_id[value]
             return self.eni_nic(found, None) if found.type == "aws_network_interface" else None
-        enis = self.index.resolve_all(origin, _references(expression), ("aws_network_interface",))
+        enis = self.linked(origin, _references(expression), ("aws_network_interface",))
         if len(enis) == 1:
             return self.eni_nic(enis[0], None)
         if isinstance(value, str):
@@ -560,7 +570,7 @@ class Checker:
             if found.type == "aws_instance":
                 return self.hosts.get(found.address)
         refs = _references(expression)
-        instances = self.index.resolve_all(origin, refs, ("aws_instance",))
+        instances = self.linked(origin, refs, ("aws_instance",))
         if len(instances) == 1:
             return self.hosts.get(instances[0].address)
         if instances:  # one of several, by a key or a function the plan does not show

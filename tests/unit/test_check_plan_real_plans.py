@@ -409,10 +409,14 @@ def test_platform_user_data_templates_nested_module_and_nat_routes(
 ) -> None:
     """tests/fixtures/tfreal/platform: templatefile() of persistent network configuration,
     eniplan's module two levels down, and NAT ENIs (source/dest check off) that routes
-    target through a module variable and through for_each, or that nothing targets."""
+    target through a module variable and through for_each, or that nothing targets; an
+    instance given its second ENI by a module that takes the instance's ID."""
     code, document = report(recorded("platform"), capsys)
-    assert code == 0  # nothing high
+    assert code == 1
     assert rule_table(document) == {
+        # its ENI attached by a module given the instance's ID (instance_id =
+        # var.instance_id): primary in subnet a, the module's ENI in subnet b
+        "aws_instance.worker": ["ENI002"],
         # templatefile() as user_data: provider 5.x plans only its digest
         "aws_instance.networkd": ["ENI005"],
         # templatefile() of the ENI's address: known only after apply
@@ -421,6 +425,10 @@ def test_platform_user_data_templates_nested_module_and_nat_routes(
         "aws_network_interface.nat_c": ["ENI003"],
     }
     found = {f["address"]: f for f in document["findings"]}
+    assert found["aws_instance.worker"]["eni_ids"] == [
+        "aws_instance.worker primary",
+        'module.worker_enis.aws_network_interface.this["storage"]',
+    ]
     assert "holds only its digest" in found["aws_instance.networkd"]["message"]
     assert "known only after apply" in found["aws_instance.nm"]["message"]
     excluded = {e["subject"]: e["reason"] for e in document["excluded"]}
