@@ -631,7 +631,17 @@ class Checker:
                 )
             host.user_data = self.instance_user_data(instance, template)
             host.os = self.os_of(instance, template)
-        attached = self.attached_by_others()
+        attachments = self.index.by_type["aws_network_interface_attachment"]
+        # the ENI each attachment resource attaches (None: none the plan shows)
+        attached_enis = [
+            self.eni_for(
+                attachment,
+                attachment.after.get("network_interface_id"),
+                attachment.expressions.get("network_interface_id"),
+            )
+            for attachment in attachments
+        ]
+        attached = self.attached_by_others(attached_enis)
         for eni in self.index.by_type["aws_network_interface"]:
             for after, expr in _blocks(eni, "attachment"):
                 attached_to = after.get("instance")
@@ -644,12 +654,9 @@ class Checker:
                 if owner is not None:
                     device = after.get("device_index", _constant(expr.get("device_index")))
                     owner.add(self.eni_nic(eni, _int(device)))
-        for attachment in self.index.by_type["aws_network_interface_attachment"]:
+        for attachment, nic in zip(attachments, attached_enis, strict=True):
             after, expr = attachment.after, attachment.expressions
             target = self.host_for(attachment, after.get("instance_id"), expr.get("instance_id"))
-            nic = self.eni_for(
-                attachment, after.get("network_interface_id"), expr.get("network_interface_id")
-            )
             if target is not None and nic is not None:
                 device = after.get("device_index", _constant(expr.get("device_index")))
                 nic.device_index = _int(device)
@@ -671,21 +678,20 @@ class Checker:
                     host.add(Nic(f"{key} primary", ("unknown", key), 0))
                 host.user_data = Verdict(UNKNOWN, f"instance {key} is not in this configuration")
 
-    def attached_by_others(self) -> set[str]:
-        """The ENIs of the plan that instances' blocks or attachment resources attach."""
+    def attached_by_others(self, attached_enis: Iterable[Nic | None]) -> set[str]:
+        """The ENIs of the plan that instances' blocks or attachment resources (their
+        ENIs: `attached_enis`) attach."""
         found = {
             nic.resource.address
             for host in self.hosts.values()
             for nic in host.nics.values()
             if nic.resource is not None
         }
-        for attachment in self.index.by_type["aws_network_interface_attachment"]:
-            after, expr = attachment.after, attachment.expressions
-            nic = self.eni_for(
-                attachment, after.get("network_interface_id"), expr.get("network_interface_id")
-            )
-            if nic is not None and nic.resource is not None:
-                found.add(nic.resource.address)
+        found.update(
+            nic.resource.address
+            for nic in attached_enis
+            if nic is not None and nic.resource is not None
+        )
         return found
 
     def dynamic_nics(self, instance: Resource, blocks: Sequence[Mapping[str, Any]]) -> list[Nic]:

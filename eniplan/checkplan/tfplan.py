@@ -587,9 +587,10 @@ def plan_from_document(document: Any, origin: str) -> TfPlan:
             for a in _list(details.get("actions"), origin, f"{where}.change.actions")
             if isinstance(a, str)
         )
-        before = _object(details.get("before"), origin, f"{where}.change.before")
-        if type_ == "aws_instance" and "delete" in actions and isinstance(before.get("id"), str):
-            destroyed.add(before["id"])
+        if "delete" in actions and type_ == "aws_instance":
+            before = details.get("before")
+            if isinstance(before, dict) and isinstance(before.get("id"), str):
+                destroyed.add(before["id"])
         if actions in (("delete",), ("forget",)):
             continue  # gone after apply, or no longer managed (a `removed` block)
         index = change.get("index")
