@@ -384,6 +384,14 @@ def test_fleet_of_modules_with_for_each_and_auto_scaling_groups(
         # the instance of the same key, primary in subnet a, the ENI in subnet b
         'module.bastion["x"].aws_instance.this[0]': ["ENI002"],
         'module.bastion["y"].aws_instance.this[0]': ["ENI002"],
+        # an auto scaling module's template (dynamic "network_interfaces"), one subnet
+        "module.asg_plain.aws_launch_template.this": ["ENI001"],
+    }
+    excluded = {e["subject"]: e["reason"] for e in document["excluded"]}
+    # the same module with eniplan's module's user_data_base64 as its template's user_data
+    assert excluded == {
+        "module.asg_routed.aws_launch_template.this": "2 ENIs, policy routing from eniplan "
+        "dynamic user data (1.0), the launch template's user_data"
     }
     found = {f["address"]: f for f in document["findings"]}
     for key in ("api", "db"):
