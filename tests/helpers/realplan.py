@@ -73,6 +73,7 @@ CONFIGURATIONS = (
     "platform",
     "lifecycle",
     "cards",
+    "replace",
 )
 AMI_CREATION_DATE = "2024-07-17T18:11:00.000Z"  # what a recording says for an AMI's date
 MOTO_ENDPOINT = "http://moto.invalid"  # what a recording says for the moto server's URL

@@ -508,3 +508,19 @@ def test_enis_on_two_network_cards(capsys: pytest.CaptureFixture[str]) -> None:
         "aws_network_interface.card0",
         "aws_network_interface.card1",
     ]
+
+
+def test_instance_replaced_create_before_destroy(capsys: pytest.CaptureFixture[str]) -> None:
+    """tests/fixtures/tfreal/replace: an AMI change replaces an instance, the new one
+    created first; its attachment resource is replaced with it. The ENI's `attachment`
+    (read from AWS) still names the old instance: not an instance outside the
+    configuration (it was an ENI005 on the old instance's ID)."""
+    plan = recorded("replace")
+    raw = json.loads(plan.read_text())
+    actions = {r["address"]: r["change"]["actions"] for r in raw["resource_changes"]}
+    assert actions["aws_instance.cbd"] == ["create", "delete"]
+    code, document = report(plan, capsys)
+    assert code == 1
+    assert rule_table(document) == {"aws_instance.cbd": ["ENI002"]}
+    (finding,) = document["findings"]
+    assert finding["eni_ids"] == ["aws_instance.cbd primary", "aws_network_interface.cbd_eth1"]
