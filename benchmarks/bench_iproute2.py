@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"first run / rules+routes bound: {wall['first'] / narrow:.2f}")
     print(f"second run / rules+routes bound: {wall['second'] / narrow:.2f}")
-    print("floors of a script that reads the state first, / lower bound (CPU in brackets):")
+    print("floors of a script that reads the state first (/ lower bound; CPU in brackets):")
     for run, floor, target, what in (
         ("first", "first floor", FIRST_TARGET, "lock, the two reads, the bound's ip -batch"),
         ("second", "lock + reads", SECOND_TARGET, "lock and the two reads"),
